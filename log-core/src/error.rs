@@ -1,0 +1,13 @@
+//! The crate's error type: every fallible public operation returns [`Error`] or a more
+//! specific error of one of its modules that converts into it.
+
+use crate::storage::StorageError;
+
+/// Errors of `fjord-log-core`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The storage engine failed (I/O, a corrupt or invalid batch, an offset out of range).
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}

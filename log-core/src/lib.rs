@@ -1,0 +1,23 @@
+//! `fjord-log-core`: the commit-log cluster.
+//!
+//! Today this crate holds the storage engine; the Kafka protocol server, replication, the
+//! Raft metadata controller and the group coordinator will join it. The path data takes:
+//!
+//! ```text
+//!  produce request bytes ──► storage::PartitionLog::append ──► validate each RecordBatch v2
+//!                                 │                             (length, magic, CRC32C, counts)
+//!                                 ▼
+//!                           assign offsets / LogAppendTime ──► active Segment (.log + .index + .timeindex)
+//!                                                                │ roll by segment.bytes / segment.ms
+//!  fetch request ──► PartitionLog::read(offset, max_bytes) ◄─────┘ whole batches, one read per fetch
+//!
+//!  background: retention (delete whole segments) · compaction (newest record per key)
+//! ```
+//!
+//! Invariant: only [`storage`] knows the on-disk format. Nothing here panics on file contents.
+
+pub mod storage;
+
+mod error;
+
+pub use error::Error;

@@ -1,0 +1,330 @@
+//! Log compaction (`cleanup.policy=compact`): keep the newest record of every key, drop
+//! tombstones older than `delete.retention.ms`, never reorder or renumber offsets.
+//!
+//! Compaction runs in three steps so that appends are never blocked for its duration:
+//!
+//! ```text
+//! plan_compaction(&log)        brief read access: snapshot the inactive segments (file handles)
+//!   └─► CompactionPlan::execute()   no access to the log: build key → newest offset, write
+//!                                   cleaned segments and their indexes into `.compaction/`
+//!         └─► install_compaction(&mut log)   brief write access: check nothing changed,
+//!                                            swap files in, replace segments in memory
+//! ```
+//!
+//! Swapping is crash-safe: the cleaned data file is first renamed to `<base>.log.swap` (the
+//! commit point), then the old segments are deleted and the swap renamed to `<base>.log`.
+//! [`finish_interrupted_swaps`] completes a swap found on open; an uncommitted `.compaction/`
+//! directory is simply discarded. The active segment is never compacted.
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use bytes::Bytes;
+
+use super::batch::{self, BatchHeader};
+use super::error::{IoContext, Result, StorageError};
+use super::log::PartitionLog;
+use super::reader::{SegmentReader, Step, BATCH_CHUNK};
+use super::record::{self, BatchBuilder};
+use super::segment::{self, Segment};
+
+/// Staging directory for cleaned segments, inside the partition directory.
+pub const STAGING_DIR: &str = ".compaction";
+const SWAP_SUFFIX: &str = ".log.swap";
+
+/// An inactive segment as it was when the plan was made.
+#[derive(Debug, Clone)]
+struct SegmentSnapshot {
+    base: u64,
+    file: Arc<File>,
+    path: PathBuf,
+    size: u64,
+    modified: SystemTime,
+}
+
+/// The segments to clean, grouped into future output segments. Holds no borrow of the log.
+#[derive(Debug)]
+pub struct CompactionPlan {
+    dir: PathBuf,
+    groups: Vec<Vec<SegmentSnapshot>>,
+    now_ms: i64,
+    delete_retention_ms: i64,
+    index_interval_bytes: u64,
+}
+
+/// Cleaned segments waiting to be installed.
+#[derive(Debug)]
+pub struct CompactedSegments {
+    dir: PathBuf,
+    outputs: Vec<CleanedGroup>,
+    stats: CompactionOutcome,
+}
+
+#[derive(Debug)]
+struct CleanedGroup {
+    replaces: Vec<SegmentSnapshot>,
+    segment: Segment,
+}
+
+/// What a compaction pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CompactionOutcome {
+    /// Segments read and rewritten.
+    pub segments_cleaned: usize,
+    /// Records read.
+    pub records_read: u64,
+    /// Records dropped (superseded values and expired tombstones).
+    pub records_removed: u64,
+    /// Bytes of the cleaned segments before.
+    pub bytes_before: u64,
+    /// Bytes of the cleaned segments after.
+    pub bytes_after: u64,
+    /// False when the log changed under the pass and its result was discarded.
+    pub installed: bool,
+}
+
+impl PartitionLog {
+    /// Snapshots the inactive segments for a compaction pass; `None` when the log is not
+    /// compacted or has nothing but its active segment.
+    pub fn plan_compaction(&self, now_ms: i64) -> Result<Option<CompactionPlan>> {
+        if !self.config.cleanup_policy.compact || self.segments.len() < 2 {
+            return Ok(None);
+        }
+        let mut groups: Vec<Vec<SegmentSnapshot>> = Vec::new();
+        let (mut group_bytes, mut group_base) = (0u64, 0u64);
+        for segment in self.segments.values().take(self.segments.len() - 1) {
+            let path = segment.log_path();
+            let modified = segment.file().metadata().and_then(|m| m.modified()).io("stat", &path)?;
+            let snapshot = SegmentSnapshot { base: segment.base_offset(), file: Arc::clone(segment.file()), path, size: segment.size(), modified };
+            let fits = group_bytes + segment.size() <= self.config.segment_bytes.min(u32::MAX as u64 / 2)
+                && segment.next_offset().saturating_sub(group_base) <= i32::MAX as u64;
+            match groups.last_mut() {
+                Some(group) if fits => group.push(snapshot),
+                _ => {
+                    group_base = segment.base_offset();
+                    group_bytes = 0;
+                    groups.push(vec![snapshot]);
+                }
+            }
+            group_bytes += segment.size();
+        }
+        Ok(Some(CompactionPlan {
+            dir: self.dir.clone(),
+            groups,
+            now_ms,
+            delete_retention_ms: self.config.delete_retention_ms,
+            index_interval_bytes: self.config.index_interval_bytes,
+        }))
+    }
+
+    /// Swaps cleaned segments in. If any planned segment changed or vanished since the plan
+    /// (retention, truncation, another pass), nothing is installed.
+    pub fn install_compaction(&mut self, compacted: CompactedSegments) -> Result<CompactionOutcome> {
+        let unchanged = compacted.outputs.iter().flat_map(|g| &g.replaces).all(|snap| {
+            self.segments.get(&snap.base).is_some_and(|s| Arc::ptr_eq(s.file(), &snap.file) && s.size() == snap.size)
+        });
+        let staging = compacted.dir.join(STAGING_DIR);
+        if !unchanged || compacted.dir != self.dir {
+            remove_dir_if_present(&staging)?;
+            return Ok(CompactionOutcome { installed: false, ..compacted.stats });
+        }
+        for group in compacted.outputs {
+            let base = group.segment.base_offset();
+            let swap = self.dir.join(format!("{}{SWAP_SUFFIX}", segment::file_name(base, "")));
+            let staged = |suffix| staging.join(segment::file_name(base, suffix));
+            std::fs::rename(staged(segment::LOG_SUFFIX), &swap).io("rename", &swap)?;
+            super::checkpoint::sync_dir(&self.dir)?;
+            for snap in &group.replaces {
+                if let Some(old) = self.segments.remove(&snap.base) {
+                    old.delete()?;
+                }
+            }
+            for suffix in [segment::INDEX_SUFFIX, segment::TIME_INDEX_SUFFIX] {
+                let target = self.dir.join(segment::file_name(base, suffix));
+                std::fs::rename(staged(suffix), &target).io("rename", &target)?;
+            }
+            let final_path = self.dir.join(segment::file_name(base, segment::LOG_SUFFIX));
+            std::fs::rename(&swap, &final_path).io("rename", &final_path)?;
+            let mut installed = group.segment;
+            installed.relocate(&self.dir);
+            self.segments.insert(base, installed);
+        }
+        super::checkpoint::sync_dir(&self.dir)?;
+        remove_dir_if_present(&staging)?;
+        Ok(CompactionOutcome { installed: true, ..compacted.stats })
+    }
+
+    /// One whole compaction pass while holding the log (tests, tools, single-threaded use).
+    pub fn compact(&mut self, now_ms: i64) -> Result<CompactionOutcome> {
+        match self.plan_compaction(now_ms)? {
+            Some(plan) => {
+                let compacted = plan.execute()?;
+                self.install_compaction(compacted)
+            }
+            None => Ok(CompactionOutcome::default()),
+        }
+    }
+}
+
+impl CompactionPlan {
+    /// Reads the planned segments, writes the cleaned ones into the staging directory.
+    pub fn execute(self) -> Result<CompactedSegments> {
+        let staging = self.dir.join(STAGING_DIR);
+        remove_dir_if_present(&staging)?;
+        std::fs::create_dir_all(&staging).io("create directory", &staging)?;
+        let newest = self.newest_offsets()?;
+        let horizon = SystemTime::UNIX_EPOCH
+            + std::time::Duration::from_millis(self.now_ms.saturating_sub(self.delete_retention_ms).max(0) as u64);
+        let mut stats = CompactionOutcome::default();
+        let mut outputs = Vec::new();
+        for group in self.groups {
+            let base = group[0].base;
+            let path = staging.join(segment::file_name(base, segment::LOG_SUFFIX));
+            let file = OpenOptions::new().create(true).truncate(true).read(true).write(true).open(&path).io("create", &path)?;
+            let mut out = BufWriter::with_capacity(1 << 20, &file);
+            for snap in &group {
+                stats.segments_cleaned += 1;
+                stats.bytes_before += snap.size;
+                let keep_tombstones = snap.modified >= horizon;
+                clean_segment(snap, &newest, keep_tombstones, &mut out, &mut stats)?;
+            }
+            out.flush().io("write", &path)?;
+            drop(out);
+            file.sync_data().io("fsync", &path)?;
+            if let Some(modified) = group.iter().map(|s| s.modified).max() {
+                file.set_modified(modified).io("set mtime", &path)?;
+            }
+            // Scanning the fresh file checks every CRC once more and writes its indexes.
+            let (segment, _) = Segment::load(&staging, base, file, self.index_interval_bytes, true)?;
+            stats.bytes_after += segment.size();
+            outputs.push(CleanedGroup { replaces: group, segment });
+        }
+        Ok(CompactedSegments { dir: self.dir, outputs, stats })
+    }
+
+    /// Key → offset of its newest record across the planned segments.
+    fn newest_offsets(&self) -> Result<HashMap<Bytes, i64>> {
+        let mut newest = HashMap::new();
+        for snap in self.groups.iter().flatten() {
+            for_each_batch(snap, |_, header, bytes| {
+                if header.is_control() {
+                    return Ok(());
+                }
+                let (_, records) = record::decode_records(bytes).map_err(|d| corrupt(snap, &d))?;
+                for r in records {
+                    if let Some(key) = r.key {
+                        newest.insert(Bytes::copy_from_slice(&key), r.offset);
+                    }
+                }
+                Ok(())
+            })?;
+        }
+        Ok(newest)
+    }
+}
+
+/// Writes the retained part of one segment to `out`.
+fn clean_segment(
+    snap: &SegmentSnapshot,
+    newest: &HashMap<Bytes, i64>,
+    keep_tombstones: bool,
+    out: &mut impl Write,
+    stats: &mut CompactionOutcome,
+) -> Result<()> {
+    let staging_err = |e: std::io::Error| StorageError::Io { op: "write", path: snap.path.clone(), source: e };
+    for_each_batch(snap, |_, header, bytes| {
+        if header.is_control() {
+            return out.write_all(bytes).map_err(staging_err);
+        }
+        let (_, records) = record::decode_records(bytes).map_err(|d| corrupt(snap, &d))?;
+        stats.records_read += records.len() as u64;
+        let retained: Vec<_> = records
+            .iter()
+            .filter(|r| match &r.key {
+                None => true,
+                Some(key) => newest.get(key) == Some(&r.offset) && (r.value.is_some() || keep_tombstones),
+            })
+            .collect();
+        stats.records_removed += (records.len() - retained.len()) as u64;
+        if retained.len() == records.len() {
+            out.write_all(bytes).map_err(staging_err)
+        } else if retained.is_empty() {
+            Ok(())
+        } else {
+            let mut builder = BatchBuilder::like(&header).map_err(|d| corrupt(snap, &d))?;
+            retained.into_iter().for_each(|r| builder.push_record(r));
+            out.write_all(&builder.build()).map_err(staging_err)
+        }
+    })
+}
+
+fn for_each_batch(
+    snap: &SegmentSnapshot,
+    mut f: impl FnMut(u64, BatchHeader, &[u8]) -> Result<()>,
+) -> Result<()> {
+    let mut reader = SegmentReader::new(&snap.file, &snap.path, 0, snap.size, BATCH_CHUNK);
+    loop {
+        match reader.next_batch()? {
+            Step::Item((position, bytes)) => {
+                let header = batch::validate(bytes, false).map_err(|d| corrupt(snap, &d))?;
+                f(position, header, bytes)?;
+            }
+            Step::End => return Ok(()),
+            Step::Defect { defect, .. } => return Err(corrupt(snap, &defect)),
+        }
+    }
+}
+
+fn corrupt(snap: &SegmentSnapshot, detail: &dyn std::fmt::Display) -> StorageError {
+    StorageError::Corrupt { what: "segment", path: snap.path.clone(), detail: detail.to_string() }
+}
+
+fn remove_dir_if_present(dir: &Path) -> Result<()> {
+    match std::fs::remove_dir_all(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e).io("delete", dir),
+    }
+}
+
+/// Completes swaps a crash interrupted (see the module docs) and discards uncommitted
+/// staging output. Called by [`PartitionLog::open`] before segments are listed.
+pub(crate) fn finish_interrupted_swaps(dir: &Path) -> Result<()> {
+    let mut swaps = Vec::new();
+    for entry in std::fs::read_dir(dir).io("list", dir)? {
+        let entry = entry.io("list", dir)?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(base) = name.strip_suffix(SWAP_SUFFIX).and_then(|s| s.parse::<u64>().ok()) {
+            swaps.push(base);
+        }
+    }
+    for base in swaps {
+        let swap = dir.join(format!("{}{SWAP_SUFFIX}", segment::file_name(base, "")));
+        let file = File::open(&swap).io("open", &swap)?;
+        let size = file.metadata().io("stat", &swap)?.len();
+        let mut last = base;
+        let mut reader = SegmentReader::new(&file, &swap, 0, size, BATCH_CHUNK);
+        while let Step::Item((_, h)) = reader.next_header()? {
+            last = last.max(h.last_offset().max(0) as u64);
+        }
+        for entry in std::fs::read_dir(dir).io("list", dir)? {
+            let path = entry.io("list", dir)?.path();
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let replaced = [segment::LOG_SUFFIX, segment::INDEX_SUFFIX, segment::TIME_INDEX_SUFFIX].iter().any(|suffix| {
+                name.strip_suffix(suffix).and_then(|s| s.parse::<u64>().ok()).is_some_and(|b| (base..=last).contains(&b))
+            });
+            if replaced {
+                std::fs::remove_file(&path).io("delete", &path)?;
+            }
+        }
+        let target = dir.join(segment::file_name(base, segment::LOG_SUFFIX));
+        std::fs::rename(&swap, &target).io("rename", &target)?;
+        // Its index files were removed above; opening the segment rebuilds them.
+        tracing::warn!(segment = %target.display(), "completed a compaction swap interrupted by a crash");
+    }
+    remove_dir_if_present(&dir.join(STAGING_DIR))
+}

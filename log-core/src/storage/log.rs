@@ -1,0 +1,584 @@
+//! [`PartitionLog`]: one partition's log — an ordered set of segments in one directory.
+//!
+//! It assigns offsets on append, rolls segments, serves reads of whole batches, answers
+//! offset/timestamp/epoch lookups, truncates for replication, and keeps the small checkpoint
+//! files (recovery point, log start offset, leader epochs). Opening a log recovers it: every
+//! segment that may hold unflushed data is scanned and cut at the first bad byte.
+//!
+//! Writers take `&mut self`, readers `&self`; the caller chooses the lock. Retention and
+//! compaction live in their own modules as further `impl PartitionLog` blocks.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+
+use super::batch::{self, Batches, TimestampType};
+use super::checkpoint;
+use super::config::LogConfig;
+use super::epoch::{EpochEndOffset, LeaderEpochCache};
+use super::error::{IoContext, Result, StorageError};
+use super::record;
+use super::segment::{self, AppendedBatch, Segment};
+
+/// Marker written by a clean close; its absence on open means the tail must be recovered.
+pub const CLEAN_SHUTDOWN_FILE: &str = ".clean-shutdown";
+/// Offset below which all data is known to be fsynced.
+pub const RECOVERY_POINT_FILE: &str = "recovery-point-checkpoint";
+/// Log start offset when it lies inside the first segment (after DeleteRecords).
+pub const LOG_START_FILE: &str = "log-start-offset-checkpoint";
+
+/// How a leader appends.
+#[derive(Debug, Clone, Copy)]
+pub struct AppendOptions {
+    /// The appending leader's epoch, written into every batch (-1 when there is none).
+    pub leader_epoch: i32,
+    /// Wall-clock time in milliseconds: LogAppendTime, `segment.ms`, `flush.ms`.
+    pub now_ms: i64,
+}
+
+/// What an append did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppendInfo {
+    /// Offset given to the first record.
+    pub first_offset: u64,
+    /// Offset of the last record.
+    pub last_offset: u64,
+    /// Largest timestamp appended.
+    pub max_timestamp: i64,
+    /// The broker's timestamp when the log uses LogAppendTime.
+    pub log_append_time: Option<i64>,
+    /// Batches appended.
+    pub batches: usize,
+    /// Records appended.
+    pub records: u64,
+    /// Bytes appended.
+    pub bytes: usize,
+    /// The batches were fsynced before returning.
+    pub synced: bool,
+}
+
+/// Whole batches returned by a read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogRead {
+    /// Batches, byte for byte as stored; empty when nothing is readable yet.
+    pub records: Bytes,
+    /// First readable offset at the time of the read.
+    pub log_start_offset: u64,
+    /// One past the last offset at the time of the read.
+    pub log_end_offset: u64,
+}
+
+/// A record found by timestamp.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimestampOffset {
+    /// Its offset.
+    pub offset: u64,
+    /// Its timestamp.
+    pub timestamp: i64,
+}
+
+/// What opening a log found and repaired.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecoveryReport {
+    /// The previous close was clean (no scan was needed).
+    pub clean_shutdown: bool,
+    /// Segments found.
+    pub segments: usize,
+    /// Segments scanned batch by batch.
+    pub segments_recovered: usize,
+    /// Bytes cut from torn or corrupt tails.
+    pub truncated_bytes: u64,
+    /// Segments dropped because they followed a corrupt one.
+    pub segments_dropped: usize,
+    /// First readable offset after recovery.
+    pub log_start_offset: u64,
+    /// Log end offset after recovery.
+    pub log_end_offset: u64,
+}
+
+/// One partition's log. See the module docs.
+#[derive(Debug)]
+pub struct PartitionLog {
+    pub(super) dir: PathBuf,
+    pub(super) config: LogConfig,
+    /// Never empty: the last segment is the active one.
+    pub(super) segments: BTreeMap<u64, Segment>,
+    pub(super) log_start_offset: u64,
+    recovery_point: u64,
+    pub(super) epochs: LeaderEpochCache,
+    unflushed_messages: u64,
+    oldest_unflushed_ms: Option<i64>,
+}
+
+impl PartitionLog {
+    /// Opens (creating if needed) the log in `dir`, recovering it after an unclean stop.
+    pub fn open(dir: impl AsRef<Path>, config: LogConfig) -> Result<(Self, RecoveryReport)> {
+        let dir = dir.as_ref().to_path_buf();
+        std::fs::create_dir_all(&dir).io("create directory", &dir)?;
+        super::compaction::finish_interrupted_swaps(&dir)?;
+        let bases = list_segments(&dir)?;
+        let marker = dir.join(CLEAN_SHUTDOWN_FILE);
+        let clean_shutdown = marker.exists();
+        let recovery_point = if clean_shutdown { u64::MAX } else { read_checkpoint(&dir.join(RECOVERY_POINT_FILE)) };
+        let mut report = RecoveryReport { clean_shutdown, segments: bases.len(), ..RecoveryReport::default() };
+
+        let mut segments = BTreeMap::new();
+        for (i, &base) in bases.iter().enumerate() {
+            let next_base = bases.get(i + 1).copied();
+            let recover = next_base.is_none_or(|next| next > recovery_point);
+            let (segment, outcome) = Segment::open(&dir, base, config.index_interval_bytes, recover)?;
+            report.segments_recovered += usize::from(recover);
+            report.truncated_bytes += outcome.truncated_bytes;
+            if let Some(next) = next_base {
+                if segment.next_offset() > next {
+                    return Err(StorageError::Corrupt {
+                        what: "log",
+                        path: segment.log_path(),
+                        detail: format!("segment ends at offset {} past the next segment's base {next}", segment.next_offset()),
+                    });
+                }
+            }
+            segments.insert(base, segment);
+            if outcome.truncated_bytes > 0 && next_base.is_some() {
+                // Nothing after a torn point may be served: later segments go too.
+                for &later in &bases[i + 1..] {
+                    let (dropped, _) = Segment::open(&dir, later, config.index_interval_bytes, false)?;
+                    tracing::warn!(segment = %dropped.log_path().display(), "deleting segment after a corrupt one");
+                    dropped.delete()?;
+                    report.segments_dropped += 1;
+                }
+                break;
+            }
+        }
+        let checkpointed_start = read_checkpoint(&dir.join(LOG_START_FILE));
+        if segments.is_empty() {
+            segments.insert(checkpointed_start, Segment::create(&dir, checkpointed_start, config.index_interval_bytes)?);
+        }
+        let mut log = Self {
+            epochs: LeaderEpochCache::load(&dir)?,
+            dir,
+            config,
+            segments,
+            log_start_offset: 0,
+            recovery_point: 0,
+            unflushed_messages: 0,
+            oldest_unflushed_ms: None,
+        };
+        let first_base = log.segments.keys().next().copied().unwrap_or(0);
+        log.log_start_offset = checkpointed_start.max(first_base).min(log.log_end_offset());
+        log.recovery_point = recovery_point.min(log.log_end_offset());
+        log.epochs.truncate_from_end(log.log_end_offset())?;
+        log.epochs.truncate_from_start(log.log_start_offset)?;
+        if clean_shutdown {
+            std::fs::remove_file(&marker).io("delete", &marker)?;
+        }
+        report.log_start_offset = log.log_start_offset;
+        report.log_end_offset = log.log_end_offset();
+        if report.truncated_bytes > 0 || report.segments_dropped > 0 {
+            tracing::warn!(dir = %log.dir.display(), ?report, "log recovered after an unclean shutdown");
+        }
+        Ok((log, report))
+    }
+
+    /// The log's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The log's settings.
+    pub fn config(&self) -> &LogConfig {
+        &self.config
+    }
+
+    /// Replaces the settings; they apply from the next append, roll, or cleanup.
+    pub fn set_config(&mut self, config: LogConfig) {
+        self.config = config;
+    }
+
+    /// First readable offset.
+    pub fn log_start_offset(&self) -> u64 {
+        self.log_start_offset
+    }
+
+    /// One past the last offset (the offset the next record gets).
+    pub fn log_end_offset(&self) -> u64 {
+        self.active().next_offset()
+    }
+
+    /// Offset below which every record is fsynced.
+    pub fn recovery_point(&self) -> u64 {
+        self.recovery_point
+    }
+
+    /// Bytes in all segments.
+    pub fn size_bytes(&self) -> u64 {
+        self.segments.values().map(Segment::size).sum()
+    }
+
+    /// Number of segments, the active one included.
+    pub fn segment_count(&self) -> usize {
+        self.segments.len()
+    }
+
+    /// Base offsets of the segments, oldest first.
+    pub fn segment_bases(&self) -> Vec<u64> {
+        self.segments.keys().copied().collect()
+    }
+
+    /// The newest leader epoch recorded in the log.
+    pub fn latest_epoch(&self) -> Option<i32> {
+        self.epochs.latest_epoch()
+    }
+
+    /// Where `epoch` ends (OffsetForLeaderEpoch).
+    pub fn end_offset_for_epoch(&self, epoch: i32) -> EpochEndOffset {
+        self.epochs.end_offset_for(epoch, self.log_end_offset())
+    }
+
+    pub(super) fn active(&self) -> &Segment {
+        // Invariant: `segments` is never empty (open and truncate always leave one).
+        self.segments.values().next_back().unwrap_or_else(|| unreachable!("a log always has an active segment"))
+    }
+
+    fn active_mut(&mut self) -> &mut Segment {
+        self.segments.values_mut().next_back().unwrap_or_else(|| unreachable!("a log always has an active segment"))
+    }
+
+    /// Appends batches from a producer (or the broker itself) as leader: validates every
+    /// batch first (all or nothing), assigns offsets from the log end offset, writes the
+    /// leader epoch and — under LogAppendTime — the append time, and stores the bytes.
+    pub fn append(&mut self, records: &mut [u8], options: AppendOptions) -> Result<AppendInfo> {
+        let mut found = Vec::new();
+        for item in Batches::new(records) {
+            let (position, bytes) = item.map_err(|defect| StorageError::InvalidBatch { position: records.len(), defect })?;
+            if bytes.len() as u64 > self.config.max_message_bytes {
+                return Err(StorageError::BatchTooLarge { size: bytes.len(), max: self.config.max_message_bytes });
+            }
+            let header = batch::validate(bytes, true).map_err(|defect| StorageError::InvalidBatch { position, defect })?;
+            found.push((position, header));
+        }
+        if found.is_empty() {
+            return Err(StorageError::InvalidBatch { position: 0, defect: batch::BatchDefect::Empty });
+        }
+        let log_append_time = (self.config.message_timestamp_type == TimestampType::LogAppendTime).then_some(options.now_ms);
+        let mut next = self.log_end_offset();
+        let mut appended = Vec::with_capacity(found.len());
+        let mut record_count = 0u64;
+        for (position, header) in found {
+            let bytes = &mut records[position..position + header.total_len()];
+            batch::set_base_offset(bytes, next as i64);
+            batch::set_partition_leader_epoch(bytes, options.leader_epoch);
+            let max_timestamp = match log_append_time {
+                Some(now) => {
+                    batch::set_log_append_time(bytes, now);
+                    now
+                }
+                None => header.max_timestamp,
+            };
+            let last = next + header.last_offset_delta as u64;
+            appended.push(AppendedBatch { position, len: header.total_len(), base_offset: next, last_offset: last, max_timestamp });
+            record_count += header.records_count as u64;
+            next = last + 1;
+        }
+        self.write(records, &appended, record_count, options.now_ms, log_append_time)
+    }
+
+    /// Appends batches copied from a leader, keeping their offsets and epochs. Each batch's
+    /// CRC is checked and its offsets must continue the log.
+    pub fn append_replicated(&mut self, records: &[u8], now_ms: i64) -> Result<AppendInfo> {
+        let mut next = self.log_end_offset();
+        let mut appended = Vec::new();
+        let mut record_count = 0u64;
+        let mut epochs = Vec::new();
+        for item in Batches::new(records) {
+            let (position, bytes) = item.map_err(|defect| StorageError::InvalidBatch { position: records.len(), defect })?;
+            let header = batch::validate(bytes, false).map_err(|defect| StorageError::InvalidBatch { position, defect })?;
+            if header.base_offset < next as i64 || header.last_offset() < header.base_offset {
+                return Err(StorageError::NonMonotonicOffset { base_offset: header.base_offset, log_end_offset: next });
+            }
+            let (base, last) = (header.base_offset as u64, header.last_offset() as u64);
+            appended.push(AppendedBatch { position, len: bytes.len(), base_offset: base, last_offset: last, max_timestamp: header.max_timestamp });
+            epochs.push((header.partition_leader_epoch, base));
+            record_count += header.records_count.max(0) as u64;
+            next = last + 1;
+        }
+        if appended.is_empty() {
+            return Err(StorageError::InvalidBatch { position: 0, defect: batch::BatchDefect::Empty });
+        }
+        let info = self.write(records, &appended, record_count, now_ms, None)?;
+        for (epoch, start) in epochs {
+            self.epochs.assign(epoch, start)?;
+        }
+        Ok(info)
+    }
+
+    fn write(&mut self, bytes: &[u8], batches: &[AppendedBatch], records: u64, now_ms: i64, log_append_time: Option<i64>) -> Result<AppendInfo> {
+        let (Some(first), Some(last)) = (batches.first(), batches.last()) else {
+            return Err(StorageError::InvalidBatch { position: 0, defect: batch::BatchDefect::Empty });
+        };
+        let (first_offset, last_offset) = (first.base_offset, last.last_offset);
+        self.maybe_roll(bytes.len() as u64, first_offset, last_offset, now_ms)?;
+        self.active_mut().append(bytes, batches, now_ms)?;
+        if let Some(epoch) = self.epoch_of(bytes) {
+            self.epochs.assign(epoch, first_offset)?;
+        }
+        self.unflushed_messages += records;
+        self.oldest_unflushed_ms.get_or_insert(now_ms);
+        let synced = self.flush_if_due(now_ms)?;
+        Ok(AppendInfo {
+            first_offset,
+            last_offset,
+            max_timestamp: batches.iter().map(|b| b.max_timestamp).max().unwrap_or(-1),
+            log_append_time,
+            batches: batches.len(),
+            records,
+            bytes: bytes.len(),
+            synced,
+        })
+    }
+
+    fn epoch_of(&self, bytes: &[u8]) -> Option<i32> {
+        let epoch = batch::BatchHeader::parse(bytes).ok()?.partition_leader_epoch;
+        (epoch >= 0).then_some(epoch)
+    }
+
+    fn maybe_roll(&mut self, incoming: u64, first_offset: u64, last_offset: u64, now_ms: i64) -> Result<()> {
+        let active = self.active();
+        if active.is_empty() {
+            return Ok(());
+        }
+        let full = active.size() + incoming > self.config.segment_bytes;
+        let aged = active.first_append_ms().is_some_and(|t| now_ms.saturating_sub(t) >= self.config.segment_ms);
+        if full || aged || active.offset_overflows(last_offset) {
+            self.roll_at(first_offset)?;
+        }
+        Ok(())
+    }
+
+    /// Starts a new active segment at the log end offset (no-op when the active one is empty).
+    pub fn roll(&mut self) -> Result<()> {
+        if self.active().is_empty() {
+            return Ok(());
+        }
+        self.roll_at(self.log_end_offset())
+    }
+
+    fn roll_at(&mut self, base: u64) -> Result<()> {
+        // The outgoing segment is fsynced with its indexes, so the recovery point can move to
+        // the new base and a later unclean open scans only the new segment.
+        // TODO(perf): Kafka does this fsync on a background thread; the file handle is an
+        // `Arc<File>`, so it can move off the append path without a lock.
+        self.active_mut().seal(true)?;
+        let segment = Segment::create(&self.dir, base, self.config.index_interval_bytes)?;
+        self.segments.insert(base, segment);
+        checkpoint::sync_dir(&self.dir)?;
+        if self.recovery_point >= self.segments.range(..base).next_back().map_or(0, |(&b, _)| b) {
+            self.recovery_point = base;
+        }
+        checkpoint::write_offset(&self.dir.join(RECOVERY_POINT_FILE), self.recovery_point)?;
+        tracing::debug!(dir = %self.dir.display(), base, "rolled segment");
+        Ok(())
+    }
+
+    fn flush_if_due(&mut self, now_ms: i64) -> Result<bool> {
+        let policy = self.config.flush;
+        let by_count = policy.messages.is_some_and(|n| self.unflushed_messages >= n);
+        let by_time = match (policy.ms, self.oldest_unflushed_ms) {
+            (Some(ms), Some(oldest)) => now_ms.saturating_sub(oldest) >= ms as i64,
+            _ => false,
+        };
+        if by_count || by_time {
+            self.flush()?;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// Applies `flush.ms` without an append: call periodically.
+    pub fn maybe_flush(&mut self, now_ms: i64) -> Result<bool> {
+        if self.unflushed_messages == 0 {
+            return Ok(false);
+        }
+        self.flush_if_due(now_ms)
+    }
+
+    /// fsyncs every segment holding data past the recovery point.
+    pub fn flush(&mut self) -> Result<()> {
+        let end = self.log_end_offset();
+        if self.recovery_point < end {
+            let from = self.segments.range(..=self.recovery_point).next_back().map_or(0, |(&b, _)| b);
+            for segment in self.segments.range(from..).map(|(_, s)| s) {
+                segment.sync()?;
+            }
+        }
+        self.recovery_point = end;
+        self.unflushed_messages = 0;
+        self.oldest_unflushed_ms = None;
+        Ok(())
+    }
+
+    /// Reads whole batches starting with the one that holds `offset`, up to `max_bytes`
+    /// (always at least one batch), never returning a batch that reaches `upper_bound`
+    /// (e.g. the high watermark; the log end offset when `None`).
+    pub fn read(&self, offset: u64, max_bytes: usize, upper_bound: Option<u64>) -> Result<LogRead> {
+        let end = self.log_end_offset();
+        if offset < self.log_start_offset || offset > end {
+            return Err(StorageError::OffsetOutOfRange {
+                requested: offset as i64,
+                log_start_offset: self.log_start_offset,
+                log_end_offset: end,
+            });
+        }
+        let bound = upper_bound.map_or(end, |b| b.min(end));
+        let mut read = LogRead { records: Bytes::new(), log_start_offset: self.log_start_offset, log_end_offset: end };
+        if offset >= bound {
+            return Ok(read);
+        }
+        let from = self.segments.range(..=offset).next_back().map_or(0, |(&b, _)| b);
+        for segment in self.segments.range(from..).map(|(_, s)| s) {
+            if let Some(bytes) = segment.read(offset, max_bytes, bound)? {
+                read.records = bytes;
+                break;
+            }
+        }
+        Ok(read)
+    }
+
+    /// The first record whose timestamp is at or after `timestamp` (ListOffsets by time).
+    pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<TimestampOffset>> {
+        for segment in self.segments.values() {
+            if segment.max_timestamp() < timestamp || segment.next_offset() <= self.log_start_offset {
+                continue;
+            }
+            if let Some((offset, timestamp)) = segment.find_by_timestamp(timestamp, self.log_start_offset)? {
+                return Ok(Some(TimestampOffset { offset, timestamp }));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The record with the largest timestamp (ListOffsets MAX_TIMESTAMP); the earliest one on ties.
+    pub fn max_timestamp_offset(&self) -> Result<Option<TimestampOffset>> {
+        let mut best: Option<&Segment> = None;
+        for segment in self.segments.values().filter(|s| s.next_offset() > self.log_start_offset) {
+            if segment.max_timestamp() >= 0 && best.is_none_or(|b| segment.max_timestamp() > b.max_timestamp()) {
+                best = Some(segment);
+            }
+        }
+        let Some(segment) = best else { return Ok(None) };
+        let (target, batch_last) = (segment.max_timestamp(), segment.offset_of_max_timestamp());
+        let Some(bytes) = segment.read(batch_last, 0, u64::MAX)? else { return Ok(None) };
+        let corrupt = |d: batch::BatchDefect| StorageError::Corrupt { what: "segment", path: segment.log_path(), detail: d.to_string() };
+        let (_, records) = record::decode_records(&bytes).map_err(corrupt)?;
+        let hit = records.iter().find(|r| r.timestamp == target).or(records.last());
+        Ok(hit.map(|r| TimestampOffset { offset: r.offset as u64, timestamp: r.timestamp }))
+    }
+
+    /// Removes every record at or after `offset` (a follower catching up with a new leader).
+    /// The cut falls at a batch boundary: when `offset` lies inside a batch, that whole batch
+    /// goes, so the new log end offset can be below `offset`.
+    pub fn truncate_to(&mut self, offset: u64) -> Result<()> {
+        if offset >= self.log_end_offset() {
+            return Ok(());
+        }
+        if offset <= self.log_start_offset {
+            return self.truncate_fully_and_start_at(offset);
+        }
+        let doomed: Vec<u64> = self.segments.range(offset..).map(|(&b, _)| b).collect();
+        for base in doomed {
+            if let Some(segment) = self.segments.remove(&base) {
+                segment.delete()?;
+            }
+        }
+        match self.segments.values_mut().next_back() {
+            Some(last) => {
+                last.truncate_to(offset)?;
+            }
+            None => {
+                self.segments.insert(offset, Segment::create(&self.dir, offset, self.config.index_interval_bytes)?);
+            }
+        }
+        self.after_truncation()
+    }
+
+    /// Deletes everything and restarts the log, empty, at `offset`.
+    pub fn truncate_fully_and_start_at(&mut self, offset: u64) -> Result<()> {
+        for (_, segment) in std::mem::take(&mut self.segments) {
+            segment.delete()?;
+        }
+        self.segments.insert(offset, Segment::create(&self.dir, offset, self.config.index_interval_bytes)?);
+        self.log_start_offset = offset;
+        checkpoint::write_offset(&self.dir.join(LOG_START_FILE), offset)?;
+        self.epochs.truncate_from_start(offset)?;
+        self.after_truncation()
+    }
+
+    fn after_truncation(&mut self) -> Result<()> {
+        let end = self.log_end_offset();
+        self.epochs.truncate_from_end(end)?;
+        self.recovery_point = self.recovery_point.min(end);
+        checkpoint::write_offset(&self.dir.join(RECOVERY_POINT_FILE), self.recovery_point)
+    }
+
+    /// Makes `offset` the first readable offset (DeleteRecords). Whole segments below it are
+    /// removed by the next retention pass.
+    pub fn delete_records_before(&mut self, offset: u64) -> Result<u64> {
+        let end = self.log_end_offset();
+        if offset > end {
+            return Err(StorageError::OffsetOutOfRange { requested: offset as i64, log_start_offset: self.log_start_offset, log_end_offset: end });
+        }
+        if offset > self.log_start_offset {
+            self.log_start_offset = offset;
+            checkpoint::write_offset(&self.dir.join(LOG_START_FILE), offset)?;
+            self.epochs.truncate_from_start(offset)?;
+        }
+        Ok(self.log_start_offset)
+    }
+
+    /// Flushes, seals the active segment and marks the shutdown clean so the next open skips
+    /// recovery.
+    pub fn close(mut self) -> Result<()> {
+        self.flush()?;
+        self.active_mut().seal(true)?;
+        for segment in self.segments.values_mut() {
+            segment.persist_indexes(true)?;
+        }
+        checkpoint::write_offset(&self.dir.join(RECOVERY_POINT_FILE), self.recovery_point)?;
+        let marker = self.dir.join(CLEAN_SHUTDOWN_FILE);
+        std::fs::write(&marker, b"").io("create", &marker)?;
+        checkpoint::sync_dir(&self.dir)
+    }
+}
+
+/// Base offsets of the `.log` files in `dir`, sorted. Stray temporary files are removed.
+fn list_segments(dir: &Path) -> Result<Vec<u64>> {
+    let mut bases = Vec::new();
+    for entry in std::fs::read_dir(dir).io("list", dir)? {
+        let entry = entry.io("list", dir)?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if name.ends_with(".tmp") {
+            let path = entry.path();
+            std::fs::remove_file(&path).io("delete", &path)?;
+        } else if let Some(stem) = name.strip_suffix(segment::LOG_SUFFIX) {
+            match stem.parse::<u64>() {
+                Ok(base) if stem.len() == 20 => bases.push(base),
+                _ => tracing::warn!(file = name, "ignoring a file that is not a segment"),
+            }
+        }
+    }
+    bases.sort_unstable();
+    Ok(bases)
+}
+
+/// Reads an offset checkpoint; a missing or unreadable one counts as 0 (recover everything).
+fn read_checkpoint(path: &Path) -> u64 {
+    match checkpoint::read_offset(path) {
+        Ok(v) => v.unwrap_or(0),
+        Err(e) => {
+            tracing::warn!(error = %e, "ignoring checkpoint");
+            0
+        }
+    }
+}

@@ -1,0 +1,481 @@
+//! One segment of a partition log: `<base>.log` with its `.index` and `.timeindex`.
+//!
+//! A segment owns the bytes of a contiguous run of offsets starting at its base offset. It
+//! appends batches at its end, finds the batch holding an offset through the sparse index,
+//! serves whole batches with one read, and recovers itself from a scan of its file. It knows
+//! nothing of its neighbours: rolling, retention and compaction happen in [`super::log`].
+
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+
+use super::batch::{self, ScanHeader};
+use super::error::{IoContext, Result, StorageError};
+use super::index::{OffsetEntry, SparseIndex, TimeEntry};
+use super::reader::{SegmentReader, Step, BATCH_CHUNK, HEADER_CHUNK};
+use super::record;
+
+/// Suffix of segment data files.
+pub const LOG_SUFFIX: &str = ".log";
+/// Suffix of offset index files.
+pub const INDEX_SUFFIX: &str = ".index";
+/// Suffix of time index files.
+pub const TIME_INDEX_SUFFIX: &str = ".timeindex";
+
+/// Kafka's file name for an offset: twenty zero-padded digits.
+pub fn file_name(base_offset: u64, suffix: &str) -> String {
+    format!("{base_offset:020}{suffix}")
+}
+
+/// A batch that has just been appended, as the segment needs to index it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct AppendedBatch {
+    /// Position of the batch inside the appended buffer.
+    pub position: usize,
+    pub len: usize,
+    pub base_offset: u64,
+    pub last_offset: u64,
+    pub max_timestamp: i64,
+}
+
+/// What opening a segment found.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct SegmentRecovery {
+    /// Bytes cut from a torn or corrupt tail.
+    pub truncated_bytes: u64,
+    /// The indexes were rebuilt from the data file.
+    pub rebuilt_indexes: bool,
+}
+
+#[derive(Debug)]
+pub(crate) struct Segment {
+    dir: PathBuf,
+    base_offset: u64,
+    file: Arc<File>,
+    size: u64,
+    next_offset: u64,
+    max_timestamp: i64,
+    /// Last offset of the batch holding `max_timestamp`.
+    offset_of_max_timestamp: u64,
+    /// Wall-clock time of the first append, for `segment.ms`.
+    first_append_ms: Option<i64>,
+    index: SparseIndex<OffsetEntry>,
+    time_index: SparseIndex<TimeEntry>,
+    index_interval_bytes: u64,
+    bytes_since_index_entry: u64,
+}
+
+impl Segment {
+    fn new(dir: &Path, base_offset: u64, file: File, size: u64, index_interval_bytes: u64) -> Self {
+        Self {
+            dir: dir.to_path_buf(),
+            base_offset,
+            file: Arc::new(file),
+            size,
+            next_offset: base_offset,
+            max_timestamp: -1,
+            offset_of_max_timestamp: base_offset,
+            first_append_ms: None,
+            index: SparseIndex::default(),
+            time_index: SparseIndex::default(),
+            index_interval_bytes,
+            bytes_since_index_entry: 0,
+        }
+    }
+
+    /// Creates an empty segment, replacing any files of that name.
+    pub fn create(dir: &Path, base_offset: u64, index_interval_bytes: u64) -> Result<Self> {
+        let path = dir.join(file_name(base_offset, LOG_SUFFIX));
+        let file = super::index::create_empty(&path)?;
+        super::index::create_empty(&dir.join(file_name(base_offset, INDEX_SUFFIX)))?;
+        super::index::create_empty(&dir.join(file_name(base_offset, TIME_INDEX_SUFFIX)))?;
+        Ok(Self::new(dir, base_offset, file, 0, index_interval_bytes))
+    }
+
+    /// Opens an existing segment. With `recover`, every batch is read and checked and a torn
+    /// or corrupt tail is cut off; without, the indexes are loaded and checked against the
+    /// file, and the segment is recovered anyway if they do not fit.
+    pub fn open(dir: &Path, base_offset: u64, index_interval_bytes: u64, recover: bool) -> Result<(Self, SegmentRecovery)> {
+        let path = dir.join(file_name(base_offset, LOG_SUFFIX));
+        let file = OpenOptions::new().read(true).write(true).open(&path).io("open", &path)?;
+        Self::load(dir, base_offset, file, index_interval_bytes, recover)
+    }
+
+    /// Builds the in-memory state of a segment whose data file is `file`.
+    pub fn load(dir: &Path, base_offset: u64, file: File, index_interval_bytes: u64, recover: bool) -> Result<(Self, SegmentRecovery)> {
+        let path = dir.join(file_name(base_offset, LOG_SUFFIX));
+        let size = file.metadata().io("stat", &path)?.len();
+        let mut segment = Self::new(dir, base_offset, file, size, index_interval_bytes);
+        let outcome = if !recover && segment.load_indexes()? {
+            SegmentRecovery::default()
+        } else {
+            SegmentRecovery { truncated_bytes: segment.recover()?, rebuilt_indexes: true }
+        };
+        segment.first_append_ms = segment.first_batch_timestamp()?.filter(|&t| t >= 0);
+        Ok((segment, outcome))
+    }
+
+    /// `maxTimestamp` of the first batch: the time `segment.ms` counts from after a reopen.
+    fn first_batch_timestamp(&self) -> Result<Option<i64>> {
+        let path = self.log_path();
+        let mut reader = SegmentReader::new(&self.file, &path, 0, self.size, batch::SCAN_HEADER_LEN);
+        Ok(match reader.next_header()? {
+            Step::Item((_, h)) => Some(h.max_timestamp),
+            _ => None,
+        })
+    }
+
+    /// Points the segment at `dir` after its files were moved there.
+    pub fn relocate(&mut self, dir: &Path) {
+        self.dir = dir.to_path_buf();
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.join(file_name(self.base_offset, LOG_SUFFIX))
+    }
+    fn index_path(&self) -> PathBuf {
+        self.dir.join(file_name(self.base_offset, INDEX_SUFFIX))
+    }
+    fn time_index_path(&self) -> PathBuf {
+        self.dir.join(file_name(self.base_offset, TIME_INDEX_SUFFIX))
+    }
+
+    pub fn base_offset(&self) -> u64 {
+        self.base_offset
+    }
+    /// One past the last offset stored here (the base offset when empty).
+    pub fn next_offset(&self) -> u64 {
+        self.next_offset
+    }
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+    pub fn is_empty(&self) -> bool {
+        self.size == 0
+    }
+    /// Largest timestamp of any batch here, -1 when none.
+    pub fn max_timestamp(&self) -> i64 {
+        self.max_timestamp
+    }
+    pub fn offset_of_max_timestamp(&self) -> u64 {
+        self.offset_of_max_timestamp
+    }
+    pub fn first_append_ms(&self) -> Option<i64> {
+        self.first_append_ms
+    }
+    pub fn file(&self) -> &Arc<File> {
+        &self.file
+    }
+
+    /// Appends `buf` (whole batches with offsets already assigned) at the end of the file.
+    pub fn append(&mut self, buf: &[u8], batches: &[AppendedBatch], now_ms: i64) -> Result<()> {
+        if buf.is_empty() {
+            return Ok(());
+        }
+        let path = self.log_path();
+        self.file.write_all_at(buf, self.size).io("write", &path)?;
+        let start = self.size;
+        for b in batches {
+            self.track_batch(start + b.position as u64, b.len as u64, b.base_offset, b.last_offset, b.max_timestamp);
+        }
+        self.size += buf.len() as u64;
+        self.first_append_ms.get_or_insert(now_ms);
+        Ok(())
+    }
+
+    /// Updates offsets, timestamps and indexes for a batch now at `position`.
+    fn track_batch(&mut self, position: u64, len: u64, base: u64, last: u64, max_timestamp: i64) {
+        if max_timestamp > self.max_timestamp {
+            self.max_timestamp = max_timestamp;
+            self.offset_of_max_timestamp = last;
+        }
+        if self.bytes_since_index_entry >= self.index_interval_bytes && position > 0 {
+            self.index.push(OffsetEntry { relative_offset: self.relative(base), position: position as u32 });
+            self.maybe_push_time_entry();
+            self.bytes_since_index_entry = 0;
+        }
+        self.bytes_since_index_entry += len;
+        self.next_offset = last + 1;
+    }
+
+    fn maybe_push_time_entry(&mut self) {
+        if self.max_timestamp > self.time_index.last().map_or(-1, |e| e.timestamp) {
+            let relative_offset = self.relative(self.offset_of_max_timestamp);
+            self.time_index.push(TimeEntry { timestamp: self.max_timestamp, relative_offset });
+        }
+    }
+
+    fn relative(&self, offset: u64) -> u32 {
+        u32::try_from(offset.saturating_sub(self.base_offset)).unwrap_or(u32::MAX)
+    }
+
+    /// True when `offset` can no longer be stored relative to the base in 32 bits.
+    pub fn offset_overflows(&self, offset: u64) -> bool {
+        offset.saturating_sub(self.base_offset) > i32::MAX as u64 || self.size > u32::MAX as u64 - (1 << 30)
+    }
+
+    /// Position of the batch holding `offset` (the first batch ending at or after it).
+    pub fn find_batch(&self, offset: u64) -> Result<Option<(u64, ScanHeader)>> {
+        let target = self.relative(offset);
+        let start = self.index.floor(|e| e.relative_offset <= target).map_or(0, |e| u64::from(e.position));
+        let path = self.log_path();
+        let mut reader = SegmentReader::new(&self.file, &path, start, self.size, HEADER_CHUNK);
+        loop {
+            match reader.next_header()? {
+                Step::Item((position, h)) if h.last_offset() >= offset as i64 => return Ok(Some((position, h))),
+                Step::Item(_) => {}
+                Step::End => return Ok(None),
+                Step::Defect { position, defect } => return Err(self.corrupt(position, &defect)),
+            }
+        }
+    }
+
+    fn corrupt(&self, position: u64, defect: &dyn std::fmt::Display) -> StorageError {
+        StorageError::Corrupt { what: "segment", path: self.log_path(), detail: format!("at byte {position}: {defect}") }
+    }
+
+    /// Whole batches from the one holding `offset`, up to `max_bytes` (but always the first
+    /// batch, even when it alone is larger), never including a batch whose last offset is
+    /// at or past `upper_bound`. One read; no record is touched.
+    pub fn read(&self, offset: u64, max_bytes: usize, upper_bound: u64) -> Result<Option<Bytes>> {
+        let Some((position, first)) = self.find_batch(offset)? else { return Ok(None) };
+        if first.last_offset() >= upper_bound as i64 {
+            return Ok(None);
+        }
+        let available = (self.size - position) as usize;
+        let want = max_bytes.max(first.total_len).min(available);
+        let mut buf = BytesMut::zeroed(want);
+        self.file.read_exact_at(&mut buf, position).io("read", &self.log_path())?;
+        // Keep the whole batches that fit in what was read and lie below the bound.
+        let mut end = first.total_len;
+        while end + batch::SCAN_HEADER_LEN <= buf.len() {
+            match batch::scan_header(&buf[end..]) {
+                Ok(h) if end + h.total_len <= buf.len() && h.last_offset() < upper_bound as i64 => end += h.total_len,
+                _ => break,
+            }
+        }
+        buf.truncate(end);
+        Ok(Some(buf.freeze()))
+    }
+
+    /// First record at or after `timestamp`: `(offset, timestamp)`.
+    pub fn find_by_timestamp(&self, timestamp: i64, from_offset: u64) -> Result<Option<(u64, i64)>> {
+        if self.max_timestamp < timestamp {
+            return Ok(None);
+        }
+        let start_offset = self
+            .time_index
+            .floor(|e| e.timestamp < timestamp)
+            .map_or(self.base_offset, |e| self.base_offset + u64::from(e.relative_offset))
+            .max(from_offset);
+        let Some((position, _)) = self.find_batch(start_offset)? else { return Ok(None) };
+        let path = self.log_path();
+        let mut reader = SegmentReader::new(&self.file, &path, position, self.size, BATCH_CHUNK);
+        loop {
+            match reader.next_batch()? {
+                Step::Item((position, bytes)) => {
+                    let Ok(h) = batch::scan_header(bytes) else { return Err(self.corrupt(position, &"bad header")) };
+                    if h.max_timestamp < timestamp {
+                        continue;
+                    }
+                    let (_, records) = record::decode_records(bytes).map_err(|d| self.corrupt(position, &d))?;
+                    let hit = records.iter().find(|r| r.offset >= start_offset as i64 && r.timestamp >= timestamp);
+                    if let Some(r) = hit {
+                        return Ok(Some((r.offset as u64, r.timestamp)));
+                    }
+                }
+                Step::End => return Ok(None),
+                Step::Defect { position, defect } => return Err(self.corrupt(position, &defect)),
+            }
+        }
+    }
+
+    /// Cuts the segment before the batch holding `offset`; returns bytes removed.
+    pub fn truncate_to(&mut self, offset: u64) -> Result<u64> {
+        let Some((position, _)) = self.find_batch(offset)? else { return Ok(0) };
+        let removed = self.size - position;
+        let path = self.log_path();
+        self.file.set_len(position).io("truncate", &path)?;
+        self.size = position;
+        self.index.truncate_where(|e| u64::from(e.position) < position);
+        let new_next = offset.min(self.next_offset);
+        let rel_limit = self.relative(new_next);
+        self.time_index.truncate_where(|e| e.relative_offset < rel_limit);
+        self.rebuild_tail_state()?;
+        self.persist_indexes(false)?;
+        Ok(removed)
+    }
+
+    /// Recomputes next offset and max timestamp from the last index entries and the batches
+    /// after the last offset-index entry.
+    fn rebuild_tail_state(&mut self) -> Result<()> {
+        self.next_offset = self.base_offset;
+        self.max_timestamp = -1;
+        self.offset_of_max_timestamp = self.base_offset;
+        if let Some(t) = self.time_index.last() {
+            self.max_timestamp = t.timestamp;
+            self.offset_of_max_timestamp = self.base_offset + u64::from(t.relative_offset);
+        }
+        let start = self.index.last().map_or(0, |e| u64::from(e.position));
+        self.bytes_since_index_entry = self.size - start;
+        let path = self.log_path();
+        let mut reader = SegmentReader::new(&self.file, &path, start, self.size, HEADER_CHUNK);
+        loop {
+            match reader.next_header()? {
+                Step::Item((_, h)) => {
+                    self.next_offset = h.last_offset().max(0) as u64 + 1;
+                    if h.max_timestamp > self.max_timestamp {
+                        self.max_timestamp = h.max_timestamp;
+                        self.offset_of_max_timestamp = self.next_offset - 1;
+                    }
+                }
+                Step::End => return Ok(()),
+                Step::Defect { position, defect } => return Err(self.corrupt(position, &defect)),
+            }
+        }
+    }
+
+    /// Loads both indexes and checks them against the file. False when they cannot be
+    /// trusted (missing, ragged, out of order, or pointing at the wrong bytes).
+    fn load_indexes(&mut self) -> Result<bool> {
+        let (Some(index), Some(time_index)) = (
+            SparseIndex::<OffsetEntry>::load(&self.index_path())?,
+            SparseIndex::<TimeEntry>::load(&self.time_index_path())?,
+        ) else {
+            return Ok(false);
+        };
+        let offsets_ordered = index.entries().windows(2).all(|w| {
+            w[0].relative_offset < w[1].relative_offset && w[0].position < w[1].position
+        });
+        let times_ordered = time_index.entries().windows(2).all(|w| {
+            w[0].timestamp < w[1].timestamp && w[0].relative_offset <= w[1].relative_offset
+        });
+        let in_file = index.last().is_none_or(|e| u64::from(e.position) < self.size);
+        if !(offsets_ordered && times_ordered && in_file) {
+            return Ok(false);
+        }
+        if let Some(last) = index.last() {
+            let mut header = [0u8; batch::SCAN_HEADER_LEN];
+            let fits = u64::from(last.position) + header.len() as u64 <= self.size;
+            if !fits || self.file.read_exact_at(&mut header, u64::from(last.position)).is_err() {
+                return Ok(false);
+            }
+            match batch::scan_header(&header) {
+                Ok(h) if h.base_offset == (self.base_offset + u64::from(last.relative_offset)) as i64 => {}
+                _ => return Ok(false),
+            }
+        }
+        self.index = index;
+        self.time_index = time_index;
+        if self.rebuild_tail_state().is_err() {
+            return Ok(false);
+        }
+        let time_fits = self.time_index.last().is_none_or(|e| self.base_offset + u64::from(e.relative_offset) < self.next_offset);
+        Ok(time_fits)
+    }
+
+    /// Reads every batch, checking length, magic, CRC and offset order; cuts the file at the
+    /// first bad byte and rebuilds the indexes. Returns the number of bytes cut.
+    fn recover(&mut self) -> Result<u64> {
+        self.index = SparseIndex::default();
+        self.time_index = SparseIndex::default();
+        self.next_offset = self.base_offset;
+        self.max_timestamp = -1;
+        self.offset_of_max_timestamp = self.base_offset;
+        self.bytes_since_index_entry = 0;
+        let path = self.log_path();
+        let file = Arc::clone(&self.file);
+        let mut reader = SegmentReader::new(&file, &path, 0, self.size, BATCH_CHUNK);
+        let valid_end = loop {
+            match reader.next_batch()? {
+                Step::Item((position, bytes)) => {
+                    let checked = batch::validate(bytes, false).and_then(|h| {
+                        if h.base_offset < self.next_offset as i64 || h.last_offset() < h.base_offset - 1 {
+                            Err(batch::BatchDefect::MalformedRecord(format!(
+                                "offset {} does not follow {}",
+                                h.base_offset, self.next_offset
+                            )))
+                        } else {
+                            Ok(h)
+                        }
+                    });
+                    match checked {
+                        Ok(h) => self.track_batch(
+                            position,
+                            h.total_len() as u64,
+                            h.base_offset as u64,
+                            h.last_offset() as u64,
+                            h.max_timestamp,
+                        ),
+                        Err(defect) => {
+                            tracing::warn!(segment = %path.display(), position, %defect, "corrupt batch; truncating segment here");
+                            break position;
+                        }
+                    }
+                }
+                Step::End => break self.size,
+                Step::Defect { position, defect } => {
+                    tracing::warn!(segment = %path.display(), position, %defect, "torn batch; truncating segment here");
+                    break position;
+                }
+            }
+        };
+        let cut = self.size - valid_end;
+        if cut > 0 {
+            self.file.set_len(valid_end).io("truncate", &path)?;
+            self.size = valid_end;
+        }
+        self.persist_rebuilt_indexes()?;
+        Ok(cut)
+    }
+
+    fn persist_rebuilt_indexes(&mut self) -> Result<()> {
+        // Rewrite both files from scratch: the old ones are not to be trusted.
+        super::index::create_empty(&self.index_path())?;
+        super::index::create_empty(&self.time_index_path())?;
+        let (index, time_index) = (self.index.entries().to_vec(), self.time_index.entries().to_vec());
+        self.index = SparseIndex::default();
+        self.time_index = SparseIndex::default();
+        index.into_iter().for_each(|e| self.index.push(e));
+        time_index.into_iter().for_each(|e| self.time_index.push(e));
+        self.persist_indexes(false)
+    }
+
+    /// Writes index entries not yet on disk; with `fsync`, makes them durable.
+    pub fn persist_indexes(&mut self, fsync: bool) -> Result<()> {
+        let (index_path, time_path) = (self.index_path(), self.time_index_path());
+        self.index.persist(&index_path, fsync)?;
+        self.time_index.persist(&time_path, fsync)
+    }
+
+    /// Called when the segment stops being the active one: records its largest timestamp in
+    /// the time index so that it is known on the next open without a scan.
+    pub fn seal(&mut self, fsync: bool) -> Result<()> {
+        self.maybe_push_time_entry();
+        self.persist_indexes(fsync)?;
+        if fsync {
+            self.sync()?;
+        }
+        Ok(())
+    }
+
+    /// fsyncs the data file.
+    pub fn sync(&self) -> Result<()> {
+        self.file.sync_data().io("fsync", &self.log_path())
+    }
+
+    /// Removes the segment's files.
+    pub fn delete(self) -> Result<()> {
+        for path in [self.log_path(), self.index_path(), self.time_index_path()] {
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e).io("delete", &path),
+            }
+        }
+        Ok(())
+    }
+}
