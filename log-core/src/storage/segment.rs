@@ -242,7 +242,8 @@ impl Segment {
     /// at or past `upper_bound`. One read; no record is touched.
     pub fn read(&self, offset: u64, max_bytes: usize, upper_bound: u64) -> Result<Option<Bytes>> {
         let Some((position, first)) = self.find_batch(offset)? else { return Ok(None) };
-        if first.last_offset() >= upper_bound as i64 {
+        let upper_bound = i64::try_from(upper_bound).unwrap_or(i64::MAX);
+        if first.last_offset() >= upper_bound {
             return Ok(None);
         }
         let available = (self.size - position) as usize;
@@ -253,7 +254,7 @@ impl Segment {
         let mut end = first.total_len;
         while end + batch::SCAN_HEADER_LEN <= buf.len() {
             match batch::scan_header(&buf[end..]) {
-                Ok(h) if end + h.total_len <= buf.len() && h.last_offset() < upper_bound as i64 => end += h.total_len,
+                Ok(h) if end + h.total_len <= buf.len() && h.last_offset() < upper_bound => end += h.total_len,
                 _ => break,
             }
         }
