@@ -68,7 +68,14 @@ pub struct LogConfig {
     pub message_timestamp_type: TimestampType,
     /// fsync policy.
     pub flush: FlushPolicy,
+    /// Reserve disk space for the active segment ahead of writes (`preallocate`), in steps
+    /// of [`PREALLOCATE_STEP_BYTES`], so appends do not extend the file one write at a time.
+    /// Sealed segments are trimmed to their data.
+    pub preallocate: bool,
 }
+
+/// How far ahead of the write position the active segment is preallocated.
+pub const PREALLOCATE_STEP_BYTES: u64 = 8 << 20;
 
 impl Default for LogConfig {
     fn default() -> Self {
@@ -83,6 +90,7 @@ impl Default for LogConfig {
             max_message_bytes: 1_048_588,
             message_timestamp_type: TimestampType::CreateTime,
             flush: FlushPolicy::default(),
+            preallocate: true,
         }
     }
 }
@@ -138,6 +146,13 @@ impl LogConfig {
                     "CreateTime" => TimestampType::CreateTime,
                     "LogAppendTime" => TimestampType::LogAppendTime,
                     _ => return Err(invalid("expected CreateTime or LogAppendTime")),
+                }
+            }
+            "preallocate" => {
+                self.preallocate = match value.trim() {
+                    "true" => true,
+                    "false" => false,
+                    _ => return Err(invalid("expected true or false")),
                 }
             }
             "cleanup.policy" => {

@@ -15,7 +15,7 @@ use bytes::Bytes;
 
 use super::batch::{self, Batches, TimestampType};
 use super::checkpoint;
-use super::config::LogConfig;
+use super::config::{LogConfig, PREALLOCATE_STEP_BYTES};
 use super::epoch::{EpochEndOffset, LeaderEpochCache};
 use super::error::{IoContext, Result, StorageError};
 use super::record;
@@ -130,14 +130,14 @@ impl PartitionLog {
             let (segment, outcome) = Segment::open(&dir, base, config.index_interval_bytes, recover)?;
             report.segments_recovered += usize::from(recover);
             report.truncated_bytes += outcome.truncated_bytes;
-            if let Some(next) = next_base {
-                if segment.next_offset() > next {
-                    return Err(StorageError::Corrupt {
-                        what: "log",
-                        path: segment.log_path(),
-                        detail: format!("segment ends at offset {} past the next segment's base {next}", segment.next_offset()),
-                    });
-                }
+            if let Some(next) = next_base
+                && segment.next_offset() > next
+            {
+                return Err(StorageError::Corrupt {
+                    what: "log",
+                    path: segment.log_path(),
+                    detail: format!("segment ends at offset {} past the next segment's base {next}", segment.next_offset()),
+                });
             }
             segments.insert(base, segment);
             if outcome.truncated_bytes > 0 && next_base.is_some() {
@@ -165,6 +165,7 @@ impl PartitionLog {
             unflushed_messages: 0,
             oldest_unflushed_ms: None,
         };
+        log.configure_active();
         let first_base = log.segments.keys().next().copied().unwrap_or(0);
         log.log_start_offset = checkpointed_start.max(first_base).min(log.log_end_offset());
         log.recovery_point = recovery_point.min(log.log_end_offset());
@@ -194,6 +195,7 @@ impl PartitionLog {
     /// Replaces the settings; they apply from the next append, roll, or cleanup.
     pub fn set_config(&mut self, config: LogConfig) {
         self.config = config;
+        self.configure_active();
     }
 
     /// First readable offset.
@@ -370,8 +372,9 @@ impl PartitionLog {
         // TODO(perf): Kafka does this fsync on a background thread; the file handle is an
         // `Arc<File>`, so it can move off the append path without a lock.
         self.active_mut().seal(true)?;
-        let segment = Segment::create(&self.dir, base, self.config.index_interval_bytes)?;
+        let segment = self.new_active_segment(base)?;
         self.segments.insert(base, segment);
+        self.configure_active();
         checkpoint::sync_dir(&self.dir)?;
         if self.recovery_point >= self.segments.range(..base).next_back().map_or(0, |(&b, _)| b) {
             self.recovery_point = base;
@@ -496,7 +499,8 @@ impl PartitionLog {
                 last.truncate_to(offset)?;
             }
             None => {
-                self.segments.insert(offset, Segment::create(&self.dir, offset, self.config.index_interval_bytes)?);
+                let segment = self.new_active_segment(offset)?;
+                self.segments.insert(offset, segment);
             }
         }
         self.after_truncation()
@@ -507,14 +511,26 @@ impl PartitionLog {
         for (_, segment) in std::mem::take(&mut self.segments) {
             segment.delete()?;
         }
-        self.segments.insert(offset, Segment::create(&self.dir, offset, self.config.index_interval_bytes)?);
+        let segment = self.new_active_segment(offset)?;
+        self.segments.insert(offset, segment);
         self.log_start_offset = offset;
         checkpoint::write_offset(&self.dir.join(LOG_START_FILE), offset)?;
         self.epochs.truncate_from_start(offset)?;
         self.after_truncation()
     }
 
+    fn new_active_segment(&self, base: u64) -> Result<Segment> {
+        Segment::create(&self.dir, base, self.config.index_interval_bytes)
+    }
+
+    /// Applies the preallocation setting to the active segment (whichever that is now).
+    fn configure_active(&mut self) {
+        let step = if self.config.preallocate { PREALLOCATE_STEP_BYTES } else { 0 };
+        self.active_mut().set_preallocation(step);
+    }
+
     fn after_truncation(&mut self) -> Result<()> {
+        self.configure_active();
         let end = self.log_end_offset();
         self.epochs.truncate_from_end(end)?;
         self.recovery_point = self.recovery_point.min(end);

@@ -42,7 +42,7 @@ pub use batch::{
 };
 pub use compaction::{CompactedSegments, CompactionOutcome, CompactionPlan, STAGING_DIR};
 pub use compression::{Compression, MAX_DECOMPRESSED_BYTES};
-pub use config::{CleanupPolicy, ConfigError, FlushPolicy, LogConfig};
+pub use config::{CleanupPolicy, ConfigError, FlushPolicy, LogConfig, PREALLOCATE_STEP_BYTES};
 pub use epoch::{EpochEndOffset, EpochEntry, LeaderEpochCache};
 pub use error::{Result, StorageError};
 pub use log::{

@@ -48,11 +48,11 @@ impl PartitionLog {
                 segment.delete()?;
             }
         }
-        if let Some(&first) = self.segments.keys().next() {
-            if first > self.log_start_offset {
-                self.log_start_offset = first;
-                self.epochs.truncate_from_start(first)?;
-            }
+        if let Some(&first) = self.segments.keys().next()
+            && first > self.log_start_offset
+        {
+            self.log_start_offset = first;
+            self.epochs.truncate_from_start(first)?;
         }
         outcome.log_start_offset = self.log_start_offset;
         Ok(outcome)

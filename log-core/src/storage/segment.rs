@@ -66,6 +66,10 @@ pub(crate) struct Segment {
     time_index: SparseIndex<TimeEntry>,
     index_interval_bytes: u64,
     bytes_since_index_entry: u64,
+    /// Length of the file on disk: at least `size`, more when space was preallocated.
+    allocated: u64,
+    /// Preallocation step; 0 when off.
+    preallocate_bytes: u64,
 }
 
 impl Segment {
@@ -83,7 +87,41 @@ impl Segment {
             time_index: SparseIndex::default(),
             index_interval_bytes,
             bytes_since_index_entry: 0,
+            allocated: size,
+            preallocate_bytes: 0,
         }
+    }
+
+    /// Reserves `step` bytes ahead of the write position whenever writes reach the end of
+    /// what is reserved (0 turns it off).
+    pub fn set_preallocation(&mut self, step: u64) {
+        self.preallocate_bytes = step;
+    }
+
+    /// Makes sure `[size, end)` lies inside the file so the write does not extend it.
+    fn reserve(&mut self, end: u64) -> Result<()> {
+        if self.preallocate_bytes == 0 || end <= self.allocated {
+            return Ok(());
+        }
+        let target = end + self.preallocate_bytes;
+        match rustix::fs::fallocate(&*self.file, rustix::fs::FallocateFlags::empty(), self.allocated, target - self.allocated) {
+            Ok(()) => self.allocated = target,
+            Err(e) => {
+                // Not every file system can preallocate; appends work without it.
+                tracing::debug!(segment = %self.log_path().display(), error = %e, "preallocation unavailable");
+                self.preallocate_bytes = 0;
+            }
+        }
+        Ok(())
+    }
+
+    /// Gives back preallocated space past the data.
+    fn trim(&mut self) -> Result<()> {
+        if self.allocated > self.size {
+            self.file.set_len(self.size).io("truncate", &self.log_path())?;
+            self.allocated = self.size;
+        }
+        Ok(())
     }
 
     /// Creates an empty segment, replacing any files of that name.
@@ -176,6 +214,7 @@ impl Segment {
             return Ok(());
         }
         let path = self.log_path();
+        self.reserve(self.size + buf.len() as u64)?;
         self.file.write_all_at(buf, self.size).io("write", &path)?;
         let start = self.size;
         for b in batches {
@@ -301,6 +340,7 @@ impl Segment {
         let path = self.log_path();
         self.file.set_len(position).io("truncate", &path)?;
         self.size = position;
+        self.allocated = position;
         self.index.truncate_where(|e| u64::from(e.position) < position);
         let new_next = offset.min(self.next_offset);
         let rel_limit = self.relative(new_next);
@@ -390,6 +430,7 @@ impl Segment {
         let path = self.log_path();
         let file = Arc::clone(&self.file);
         let mut reader = SegmentReader::new(&file, &path, 0, self.size, BATCH_CHUNK);
+        let mut preallocated_tail = 0;
         let valid_end = loop {
             match reader.next_batch()? {
                 Step::Item((position, bytes)) => {
@@ -418,6 +459,11 @@ impl Segment {
                     }
                 }
                 Step::End => break self.size,
+                Step::Defect { position, .. } if self.is_zero_from(position)? => {
+                    // Preallocated space that was never written: not damage.
+                    preallocated_tail = self.size - position;
+                    break position;
+                }
                 Step::Defect { position, defect } => {
                     tracing::warn!(segment = %path.display(), position, %defect, "torn batch; truncating segment here");
                     break position;
@@ -428,9 +474,25 @@ impl Segment {
         if cut > 0 {
             self.file.set_len(valid_end).io("truncate", &path)?;
             self.size = valid_end;
+            self.allocated = valid_end;
         }
         self.persist_rebuilt_indexes()?;
-        Ok(cut)
+        Ok(cut - preallocated_tail)
+    }
+
+    /// True when every byte from `position` to the end of the file is zero.
+    fn is_zero_from(&self, position: u64) -> Result<bool> {
+        let mut buf = vec![0u8; BATCH_CHUNK];
+        let mut at = position;
+        while at < self.size {
+            let n = (self.size - at).min(BATCH_CHUNK as u64) as usize;
+            self.file.read_exact_at(&mut buf[..n], at).io("read", &self.log_path())?;
+            if buf[..n].iter().any(|&b| b != 0) {
+                return Ok(false);
+            }
+            at += n as u64;
+        }
+        Ok(true)
     }
 
     fn persist_rebuilt_indexes(&mut self) -> Result<()> {
@@ -455,6 +517,7 @@ impl Segment {
     /// Called when the segment stops being the active one: records its largest timestamp in
     /// the time index so that it is known on the next open without a scan.
     pub fn seal(&mut self, fsync: bool) -> Result<()> {
+        self.trim()?;
         self.maybe_push_time_entry();
         self.persist_indexes(fsync)?;
         if fsync {

@@ -215,8 +215,7 @@ fn missing_or_garbled_indexes_are_rebuilt() {
     }
     let before = read_all(&log);
     log.close().unwrap();
-    let mut n = 0;
-    for entry in std::fs::read_dir(dir.path()).unwrap() {
+    for (n, entry) in std::fs::read_dir(dir.path()).unwrap().enumerate() {
         let path = entry.unwrap().path();
         match path.extension().and_then(|e| e.to_str()) {
             Some("index") if n % 2 == 0 => std::fs::remove_file(&path).unwrap(),
@@ -224,7 +223,6 @@ fn missing_or_garbled_indexes_are_rebuilt() {
             Some("timeindex") => std::fs::write(&path, [0x01u8; 7]).unwrap(),
             _ => {}
         }
-        n += 1;
     }
     let log = open(dir.path(), small_config());
     assert_eq!(read_all(&log), before);

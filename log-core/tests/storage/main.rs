@@ -1,5 +1,7 @@
 //! Storage conformance suite for `fjord_log_core::storage`, one test binary.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod basics;
 mod compaction;
 mod crash;

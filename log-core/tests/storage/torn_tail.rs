@@ -13,10 +13,15 @@ fn build_log(dir: &Path) -> (u64, u64, u64) {
     for i in 0..8 {
         append_self_describing(&mut log, 3, 20 + i, 0);
     }
-    let before_last = std::fs::metadata(dir.join(file_name(0, LOG_SUFFIX))).unwrap().len();
+    // Data sizes, not file lengths: the active segment's file is preallocated past its data.
+    let before_last = log.size_bytes();
     let last = append_self_describing(&mut log, 4, 300, 0);
-    let size = std::fs::metadata(dir.join(file_name(0, LOG_SUFFIX))).unwrap().len();
-    drop(log); // no clean close: the next open must recover the tail
+    let size = log.size_bytes();
+    assert!(size - before_last > 1_000, "the last batch is over a kilobyte");
+    // Close (which trims preallocated space, keeping copies small), then remove the
+    // clean-shutdown marker: the next open treats it as a crash and recovers the tail.
+    log.close().unwrap();
+    std::fs::remove_file(dir.join(fjord_log_core::storage::CLEAN_SHUTDOWN_FILE)).unwrap();
     (before_last, size, last.first_offset)
 }
 
@@ -79,12 +84,30 @@ fn garbage_appended_after_the_last_batch_is_cut_off() {
     let (_, size, last_base) = build_log(dir.path());
     let path = dir.path().join(file_name(0, LOG_SUFFIX));
     let mut bytes = std::fs::read(&path).unwrap();
-    bytes.extend_from_slice(&[0u8; 4096]);
+    bytes.truncate(size as usize);
+    bytes.extend_from_slice(&[0xabu8; 4096]);
     std::fs::write(&path, &bytes).unwrap();
     let (_, report) = PartitionLog::open(dir.path(), LogConfig::default()).unwrap();
     assert_eq!(report.truncated_bytes, 4096);
     assert_eq!(std::fs::metadata(&path).unwrap().len(), size);
     check_recovers_to(dir.path(), last_base + 4);
+}
+
+#[test]
+fn preallocated_space_is_trimmed_on_close_and_after_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(file_name(0, LOG_SUFFIX));
+    let mut log = open(dir.path(), LogConfig::default());
+    append_self_describing(&mut log, 3, 10, 0);
+    let data = log.size_bytes();
+    assert!(std::fs::metadata(&path).unwrap().len() > data, "the active segment is preallocated");
+    drop(log); // crash: the zero tail is still on disk
+    let (mut log, report) = PartitionLog::open(dir.path(), LogConfig::default()).unwrap();
+    assert_eq!(report.truncated_bytes, 0, "unwritten preallocated space is not damage");
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), data);
+    append_self_describing(&mut log, 3, 10, 0);
+    log.close().unwrap();
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), 2 * data, "a clean close trims the file to its data");
 }
 
 #[test]
