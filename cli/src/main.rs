@@ -4,10 +4,14 @@
 //! into a message on stderr and an exit code. Every subcommand lives in its own module and
 //! returns `anyhow::Result`; none of them exits the process or prints errors itself.
 
+mod broker;
+mod broker_settings;
 mod data_dir;
 mod dev;
 mod log_dump;
 mod logging;
+mod metrics_http;
+mod platform;
 mod summary;
 
 use std::process::ExitCode;
@@ -22,14 +26,16 @@ Fjord: a Kafka-compatible streaming platform in one binary.
 Fjord is an open-source streaming platform written in Rust that speaks the Kafka wire \
 protocol, so existing Kafka clients and tools can use it unchanged.
 
-This version holds Fjord's storage engine (partition logs made of Kafka RecordBatch v2 \
-segments with sparse indexes, crash recovery, retention and compaction) and the tools around \
-it. The Kafka broker, which will serve clients on port 9092, is the next milestone.";
+Run `fjord dev` for a whole single-node platform on ./fjord-data, or `fjord broker` for one \
+broker process configured by flags, FJORD_* variables or a TOML file.";
 
 const EXAMPLES: &str = "\
 Examples:
-  Start a development instance on ./fjord-data (opens and recovers every partition log):
+  Start a development platform on ./fjord-data, Kafka clients connect to 127.0.0.1:9092:
     fjord dev
+
+  Run a broker from a config file:
+    fjord broker --config /etc/fjord/broker.toml
 
   The same on another data directory:
     fjord dev --data-dir /var/lib/fjord
@@ -61,8 +67,10 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run a single-node development instance on a local data directory
+    /// Run the whole platform on one node for development (Kafka on 127.0.0.1:9092)
     Dev(dev::DevArgs),
+    /// Run one Kafka-compatible broker
+    Broker(broker::BrokerArgs),
     /// Inspect partition logs on disk
     #[command(subcommand_required = true, arg_required_else_help = true)]
     Log {
@@ -85,6 +93,7 @@ fn main() -> ExitCode {
     }
     let result = match cli.command {
         Command::Dev(args) => dev::run(args),
+        Command::Broker(args) => broker::run(args),
         Command::Log {
             command: LogCommand::Dump(args),
         } => log_dump::run(args),

@@ -10,4 +10,7 @@ pub enum Error {
     /// The storage engine failed (I/O, a corrupt or invalid batch, an offset out of range).
     #[error(transparent)]
     Storage(#[from] StorageError),
+    /// The group coordinator could not load its state from `__consumer_offsets`.
+    #[error(transparent)]
+    Group(#[from] crate::group::GroupError),
 }

@@ -1,7 +1,8 @@
 //! `fjord-log-core`: the commit-log cluster.
 //!
-//! Today this crate holds the storage engine; the Kafka protocol server, replication, the
-//! Raft metadata controller and the group coordinator will join it. The path data takes:
+//! It holds the storage engine, the Kafka protocol (framing and codecs), the broker with its
+//! request handlers, and the group coordinator; replication and the Raft metadata controller
+//! will join them. The path data takes:
 //!
 //! ```text
 //!  produce request bytes ──► storage::PartitionLog::append ──► validate each RecordBatch v2
@@ -16,6 +17,10 @@
 //!
 //! Invariant: only [`storage`] knows the on-disk format. Nothing here panics on file contents.
 
+pub mod broker;
+pub mod group;
+pub mod protocol;
+pub mod server;
 pub mod storage;
 
 mod error;

@@ -2,4 +2,26 @@
 //!
 //! Tests here start real `fjord` processes and drive them with real clients (rdkafka, kcat,
 //! confluent-kafka, kafka-python), and will grow to multi-broker clusters and failure
-//! scenarios. The library part holds the shared harness; the tests live in `tests/tests/`.
+//! scenarios. The library part holds the shared harness; the tests live in `tests/tests/`,
+//! one file per client family, and the Python client programs in `tests/python/`.
+//!
+//! - [`BrokerProcess`] runs one `fjord broker` on free loopback ports with its own data
+//!   directory, and can kill, restart and stop it.
+//! - [`run`] runs any command with a time limit and captures its output; [`python`],
+//!   [`run_python_check`] and [`kcat`] find the client tools the tests drive.
+//!
+//! Tools are found through the environment that `./scripts/test` sets up: `FJORD_BIN` (the
+//! `fjord` binary), `FJORD_PYTHON` (the Python of a venv with the clients of
+//! `tests/python/requirements.txt`), and `kcat` on `PATH` (or `FJORD_KCAT`). A missing tool
+//! fails the test with the command that installs it: these tests never skip.
+//!
+//! Every wait is bounded. A test that fails while a broker runs prints the end of the
+//! broker's log; `FJORD_TEST_KEEP=1` keeps the broker's directory after a failure.
+
+mod broker;
+mod clients;
+mod process;
+
+pub use broker::{BrokerBuilder, BrokerProcess, fjord_bin};
+pub use clients::{kcat, kcat_command, python, python_script, run_python_check, unique_name};
+pub use process::{Output, run, wait_until};

@@ -9,7 +9,7 @@ use std::path::Path;
 use super::error::{IoContext, Result, StorageError};
 
 /// Replaces `path` with `contents` atomically and durably.
-pub(crate) fn write_atomically(path: &Path, contents: &[u8]) -> Result<()> {
+pub fn write_atomically(path: &Path, contents: &[u8]) -> Result<()> {
     let tmp = path.with_extension("tmp");
     {
         let mut f = File::create(&tmp).io("create", &tmp)?;

@@ -247,6 +247,12 @@ impl PartitionLog {
         self.segments.values_mut().next_back().unwrap_or_else(|| unreachable!("a log always has an active segment"))
     }
 
+    /// The leader epoch the record at `offset` was written in: the last epoch that started at
+    /// or before it.
+    pub fn epoch_for_offset(&self, offset: u64) -> Option<i32> {
+        self.epochs.entries().iter().rev().find(|e| e.start_offset <= offset).map(|e| e.epoch)
+    }
+
     /// Appends batches from a producer (or the broker itself) as leader: validates every
     /// batch first (all or nothing), assigns offsets from the log end offset, writes the
     /// leader epoch and — under LogAppendTime — the append time, and stores the bytes.

@@ -24,6 +24,7 @@
 
 mod batch;
 mod checkpoint;
+pub use checkpoint::write_atomically;
 mod compaction;
 mod compression;
 mod config;

@@ -1,0 +1,243 @@
+//! Settings of a broker process: flags, `FJORD_*` environment variables and a TOML file,
+//! merged in that order of precedence over built-in defaults, then turned into the
+//! [`BrokerConfig`] the broker runs with.
+//!
+//! Every flag `--some-name` is also `some_name` in the TOML file and `FJORD_SOME_NAME` in the
+//! environment, so one table (`fjord broker --help`) documents all three.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use fjord_log_core::broker::BrokerConfig;
+use serde::Deserialize;
+
+/// Broker settings as given on the command line (or the environment). Every field is
+/// optional: what is missing comes from the config file, then from the defaults.
+#[derive(Debug, Clone, Default, clap::Args, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BrokerSettings {
+    /// Directory for partition logs and metadata [default: ./fjord-data]
+    #[arg(long, value_name = "DIR", env = "FJORD_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Address the Kafka listener binds [default: 127.0.0.1:9092]
+    #[arg(long, value_name = "HOST:PORT", env = "FJORD_LISTEN")]
+    pub listen: Option<String>,
+
+    /// Address clients are told to connect to [default: the listen address]
+    #[arg(long, value_name = "HOST:PORT", env = "FJORD_ADVERTISED_LISTENER")]
+    pub advertised_listener: Option<String>,
+
+    /// This broker's node id [default: 1]
+    #[arg(long, value_name = "N", env = "FJORD_NODE_ID")]
+    pub node_id: Option<i32>,
+
+    /// Address of the HTTP endpoint serving Prometheus metrics at /metrics [default: 127.0.0.1:9644]
+    #[arg(long, value_name = "HOST:PORT", env = "FJORD_METRICS_LISTEN")]
+    pub metrics_listen: Option<String>,
+
+    /// Partitions of auto-created topics (num.partitions) [default: 1]
+    #[arg(long, value_name = "N", env = "FJORD_NUM_PARTITIONS")]
+    pub num_partitions: Option<i32>,
+
+    /// Replication factor of topics created without one (default.replication.factor) [default: 1]
+    #[arg(long, value_name = "N", env = "FJORD_DEFAULT_REPLICATION_FACTOR")]
+    pub default_replication_factor: Option<i16>,
+
+    /// Create topics on first use by a producer or consumer (auto.create.topics.enable) [default: true]
+    #[arg(long, value_name = "BOOL", env = "FJORD_AUTO_CREATE_TOPICS")]
+    pub auto_create_topics: Option<bool>,
+
+    /// Largest record batch a topic accepts unless it sets max.message.bytes (message.max.bytes) [default: 1048588]
+    #[arg(long, value_name = "BYTES", env = "FJORD_MESSAGE_MAX_BYTES")]
+    pub message_max_bytes: Option<u64>,
+
+    /// Largest request accepted; larger ones close the connection (socket.request.max.bytes) [default: 104857600]
+    #[arg(long, value_name = "BYTES", env = "FJORD_SOCKET_REQUEST_MAX_BYTES")]
+    pub socket_request_max_bytes: Option<usize>,
+
+    /// Default retention time, -1 for none (log.retention.ms) [default: 604800000, 7 days]
+    #[arg(long, value_name = "MS", env = "FJORD_LOG_RETENTION_MS", allow_negative_numbers = true)]
+    pub log_retention_ms: Option<i64>,
+
+    /// Default retention size per partition, -1 for none (log.retention.bytes) [default: -1]
+    #[arg(long, value_name = "BYTES", env = "FJORD_LOG_RETENTION_BYTES", allow_negative_numbers = true)]
+    pub log_retention_bytes: Option<i64>,
+
+    /// Default segment size (log.segment.bytes) [default: 1073741824]
+    #[arg(long, value_name = "BYTES", env = "FJORD_LOG_SEGMENT_BYTES")]
+    pub log_segment_bytes: Option<u64>,
+
+    /// How often retention and compaction run (log.retention.check.interval.ms) [default: 300000]
+    #[arg(long, value_name = "MS", env = "FJORD_LOG_RETENTION_CHECK_INTERVAL_MS")]
+    pub log_retention_check_interval_ms: Option<u64>,
+
+    /// fsync before acknowledging acks=all produces. `false` acknowledges from the page cache
+    /// like Kafka's default, trading crash safety on a single node for throughput [default: true]
+    #[arg(long, value_name = "BOOL", env = "FJORD_FLUSH_ON_ACKS_ALL")]
+    pub flush_on_acks_all: Option<bool>,
+
+    /// Partitions of __consumer_offsets, fixed at first start (offsets.topic.num.partitions) [default: 50]
+    #[arg(long, value_name = "N", env = "FJORD_OFFSETS_TOPIC_PARTITIONS")]
+    pub offsets_topic_partitions: Option<i32>,
+
+    /// How long a new group's first rebalance waits for more members (group.initial.rebalance.delay.ms) [default: 3000]
+    #[arg(long, value_name = "MS", env = "FJORD_GROUP_INITIAL_REBALANCE_DELAY_MS")]
+    pub group_initial_rebalance_delay_ms: Option<u64>,
+
+    /// Smallest session timeout a consumer may ask for (group.min.session.timeout.ms) [default: 6000]
+    #[arg(long, value_name = "MS", env = "FJORD_GROUP_MIN_SESSION_TIMEOUT_MS")]
+    pub group_min_session_timeout_ms: Option<i32>,
+}
+
+/// The resolved settings of one broker process.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    /// What the broker runs with.
+    pub broker: BrokerConfig,
+    /// Where the Kafka listener binds.
+    pub listen: SocketAddr,
+    /// Where /metrics is served.
+    pub metrics_listen: SocketAddr,
+}
+
+macro_rules! merge {
+    ($flags:expr, $file:expr, $($field:ident),* $(,)?) => {
+        BrokerSettings { $($field: $flags.$field.or($file.$field),)* }
+    };
+}
+
+impl BrokerSettings {
+    /// Fills what the command line left unset from `file`.
+    pub fn or(self, file: BrokerSettings) -> BrokerSettings {
+        merge!(
+            self, file, data_dir, listen, advertised_listener, node_id, metrics_listen, num_partitions, default_replication_factor,
+            auto_create_topics, message_max_bytes, socket_request_max_bytes, log_retention_ms, log_retention_bytes, log_segment_bytes,
+            log_retention_check_interval_ms, flush_on_acks_all, offsets_topic_partitions, group_initial_rebalance_delay_ms,
+            group_min_session_timeout_ms,
+        )
+    }
+
+    /// Reads a TOML config file.
+    pub fn from_file(path: &Path) -> anyhow::Result<BrokerSettings> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("could not read the config file {}", path.display()))?;
+        toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}\nSettings are the flag names with underscores, e.g. data_dir = \"/var/lib/fjord\"; see `fjord broker --help`", path.display()))
+    }
+
+    /// Applies the defaults and checks every value.
+    pub fn resolve(self) -> anyhow::Result<Resolved> {
+        let data_dir = self.data_dir.unwrap_or_else(|| PathBuf::from("./fjord-data"));
+        let listen = parse_addr("listen", self.listen.as_deref().unwrap_or("127.0.0.1:9092"))?;
+        let advertised = match &self.advertised_listener {
+            Some(a) => split_host_port("advertised_listener", a)?,
+            None => (listen.ip().to_string(), listen.port()),
+        };
+        let metrics_listen = parse_addr("metrics_listen", self.metrics_listen.as_deref().unwrap_or("127.0.0.1:9644"))?;
+        let mut c = BrokerConfig::new(data_dir);
+        c.advertised_host = advertised.0;
+        c.advertised_port = i32::from(advertised.1);
+        if let Some(v) = self.node_id {
+            if v < 0 {
+                bail!("node_id must be 0 or more, got {v}");
+            }
+            c.node_id = v;
+        }
+        if let Some(v) = self.num_partitions {
+            if v < 1 {
+                bail!("num_partitions must be at least 1, got {v}");
+            }
+            c.num_partitions = v;
+        }
+        if let Some(v) = self.default_replication_factor {
+            if v < 1 {
+                bail!("default_replication_factor must be at least 1, got {v}");
+            }
+            c.default_replication_factor = v;
+        }
+        if let Some(v) = self.auto_create_topics {
+            c.auto_create_topics = v;
+        }
+        if let Some(v) = self.message_max_bytes {
+            c.log.max_message_bytes = v;
+        }
+        if let Some(v) = self.socket_request_max_bytes {
+            if v < 1024 {
+                bail!("socket_request_max_bytes must be at least 1024, got {v}");
+            }
+            c.socket_request_max_bytes = v;
+        }
+        if let Some(v) = self.log_retention_ms {
+            c.log.set("retention.ms", &v.to_string()).context("log_retention_ms")?;
+        }
+        if let Some(v) = self.log_retention_bytes {
+            c.log.set("retention.bytes", &v.to_string()).context("log_retention_bytes")?;
+        }
+        if let Some(v) = self.log_segment_bytes {
+            c.log.set("segment.bytes", &v.to_string()).context("log_segment_bytes")?;
+        }
+        if let Some(v) = self.log_retention_check_interval_ms {
+            c.retention_check_interval_ms = v.max(100);
+        }
+        if let Some(v) = self.flush_on_acks_all {
+            c.flush_on_acks_all = v;
+        }
+        if let Some(v) = self.offsets_topic_partitions {
+            if !(1..=1000).contains(&v) {
+                bail!("offsets_topic_partitions must be between 1 and 1000, got {v}");
+            }
+            c.offsets_topic_partitions = v;
+        }
+        if let Some(v) = self.group_initial_rebalance_delay_ms {
+            c.group_initial_rebalance_delay_ms = v;
+        }
+        if let Some(v) = self.group_min_session_timeout_ms {
+            c.group_min_session_timeout_ms = v;
+        }
+        Ok(Resolved { broker: c, listen, metrics_listen })
+    }
+}
+
+fn parse_addr(name: &str, value: &str) -> anyhow::Result<SocketAddr> {
+    use std::net::ToSocketAddrs;
+    value
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .with_context(|| format!("{name}: {value:?} is not a HOST:PORT address (e.g. 127.0.0.1:9092)"))
+}
+
+fn split_host_port(name: &str, value: &str) -> anyhow::Result<(String, u16)> {
+    let (host, port) = value.rsplit_once(':').with_context(|| format!("{name}: {value:?} is not HOST:PORT"))?;
+    let port = port.parse::<u16>().with_context(|| format!("{name}: {port:?} is not a port number"))?;
+    if host.is_empty() {
+        bail!("{name}: {value:?} has no host");
+    }
+    Ok((host.trim_start_matches('[').trim_end_matches(']').to_string(), port))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_win_over_the_file_and_defaults_fill_the_rest() {
+        let flags = BrokerSettings { listen: Some("127.0.0.1:19092".into()), ..Default::default() };
+        let file: BrokerSettings = toml::from_str("listen = \"127.0.0.1:1\"\nnum_partitions = 6\nflush_on_acks_all = false").unwrap();
+        let r = flags.or(file).resolve().unwrap();
+        assert_eq!(r.listen.port(), 19092);
+        assert_eq!(r.broker.advertised_port, 19092);
+        assert_eq!(r.broker.num_partitions, 6);
+        assert!(!r.broker.flush_on_acks_all);
+        assert_eq!(r.broker.data_dir, PathBuf::from("./fjord-data"));
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_refused() {
+        assert!(toml::from_str::<BrokerSettings>("no_such = 1").is_err());
+        let bad = BrokerSettings { num_partitions: Some(0), ..Default::default() };
+        assert!(bad.resolve().unwrap_err().to_string().contains("num_partitions"));
+        let bad = BrokerSettings { listen: Some("nonsense".into()), ..Default::default() };
+        assert!(bad.resolve().is_err());
+    }
+}

@@ -1,0 +1,80 @@
+//! Running a broker process: take the data directory, open the broker, bind the Kafka
+//! listener and the metrics endpoint, serve until SIGINT/SIGTERM, then shut down cleanly
+//! (stop accepting, finish in-flight requests, flush and close every partition).
+//! `fjord broker` and `fjord dev` both run through here.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use fjord_log_core::broker::Broker;
+use prometheus_client::registry::Registry;
+use tokio::net::TcpListener;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::watch;
+
+use crate::broker_settings::Resolved;
+use crate::data_dir::DataDir;
+
+/// How the process introduces itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// `fjord broker`: logs only.
+    Broker,
+    /// `fjord dev`: also prints the endpoints to stdout for a person to read.
+    Dev,
+}
+
+/// Runs until SIGINT or SIGTERM; returns after a clean shutdown.
+pub fn run(settings: Resolved, mode: Mode) -> anyhow::Result<()> {
+    let data_dir = DataDir::create(&settings.broker.data_dir)?;
+    let _lock = data_dir.lock()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("could not start the async runtime")?;
+    runtime.block_on(serve(settings, mode, &data_dir))
+}
+
+async fn serve(settings: Resolved, mode: Mode, data_dir: &DataDir) -> anyhow::Result<()> {
+    let mut interrupt = signal(SignalKind::interrupt()).context("could not install a SIGINT handler")?;
+    let mut terminate = signal(SignalKind::terminate()).context("could not install a SIGTERM handler")?;
+
+    let listener = TcpListener::bind(settings.listen).await.map_err(|e| {
+        anyhow::anyhow!("could not bind the Kafka listener on {}: {e}; is another broker running there? Choose another address with --listen", settings.listen)
+    })?;
+    let metrics_listener = crate::metrics_http::bind(settings.metrics_listen).await?;
+
+    let broker = Broker::open(settings.broker.clone()).await.with_context(|| {
+        format!("could not open the data directory {}; the error above names the file at fault", data_dir.root().display())
+    })?;
+    let mut registry = Registry::default();
+    broker.metrics().register(&mut registry);
+    let registry = Arc::new(registry);
+
+    let (stop, stopped) = watch::channel(false);
+    let server = tokio::spawn(fjord_log_core::server::serve(broker.clone(), listener, stopped.clone()));
+    let metrics = tokio::spawn(crate::metrics_http::serve(metrics_listener, registry, stopped));
+
+    let advertised = format!("{}:{}", settings.broker.advertised_host, settings.broker.advertised_port);
+    tracing::info!(listen = %settings.listen, advertised = %advertised, metrics = %settings.metrics_listen, "Kafka listener listening; ready for clients");
+    if mode == Mode::Dev {
+        println!("fjord dev {} is running. Data in {}", env!("CARGO_PKG_VERSION"), data_dir.root().display());
+        println!();
+        println!("  Kafka bootstrap server  {advertised}");
+        println!("  Prometheus metrics      http://{}/metrics", settings.metrics_listen);
+        println!();
+        println!("Try it: kcat -b {advertised} -L");
+        println!("Ready. Press Ctrl-C (or send SIGTERM) to stop.");
+    }
+
+    let received = tokio::select! {
+        _ = interrupt.recv() => "SIGINT",
+        _ = terminate.recv() => "SIGTERM",
+    };
+    tracing::info!("received {received}; shutting down");
+    stop.send_replace(true);
+    let _ = server.await;
+    let _ = metrics.await;
+    broker.shutdown().await;
+    if mode == Mode::Dev {
+        println!("fjord dev shut down cleanly.");
+    }
+    Ok(())
+}

@@ -1,0 +1,124 @@
+//! The group coordinator's storage: [`OffsetsTopicLog`] implements the coordinator's
+//! [`OffsetsTopic`] over this broker's `__consumer_offsets` partitions, and the coordinator's
+//! settings come from the broker's.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use super::config::BrokerConfig;
+use super::handlers::ClientInfo;
+use super::partition::Partition;
+use super::{Broker, TopicPartition, OFFSETS_TOPIC};
+use crate::group::{self, AppendFuture, GroupConfig, GroupError, OffsetsRecord, OffsetsTopic};
+use crate::storage::{decode_records, BatchBuilder, Batches, Compression, StorageError, TimestampType};
+
+/// `__consumer_offsets` as the coordinator sees it.
+#[derive(Debug)]
+pub struct OffsetsTopicLog {
+    partitions: Vec<Arc<Partition>>,
+}
+
+impl OffsetsTopicLog {
+    /// Collects the offsets topic's partitions (created beforehand by the broker).
+    pub fn new(config: &BrokerConfig, partitions: &RwLock<HashMap<TopicPartition, Arc<Partition>>>) -> Result<Self, StorageError> {
+        let all = partitions.read().unwrap_or_else(|p| p.into_inner());
+        let mut out = Vec::new();
+        for index in 0.. {
+            match all.get(&(OFFSETS_TOPIC.to_string(), index)) {
+                Some(p) => out.push(p.clone()),
+                None => break,
+            }
+        }
+        if out.len() as i32 != config.offsets_topic_partitions {
+            tracing::warn!(
+                configured = config.offsets_topic_partitions,
+                actual = out.len(),
+                "{OFFSETS_TOPIC} has a different partition count than offsets.topic.num.partitions; using the topic's"
+            );
+        }
+        Ok(Self { partitions: out })
+    }
+
+    fn get(&self, partition: i32) -> Result<&Arc<Partition>, GroupError> {
+        usize::try_from(partition)
+            .ok()
+            .and_then(|i| self.partitions.get(i))
+            .ok_or_else(|| GroupError::Unavailable { partition, reason: "no such partition".into() })
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+impl OffsetsTopic for OffsetsTopicLog {
+    fn partition_count(&self) -> i32 {
+        self.partitions.len() as i32
+    }
+
+    fn append(&self, partition: i32, records: Vec<OffsetsRecord>) -> AppendFuture<'_> {
+        Box::pin(async move {
+            let target = self.get(partition)?;
+            let now = now_ms();
+            let mut builder = BatchBuilder::new(0, Compression::None, TimestampType::CreateTime);
+            for (i, (key, value)) in records.iter().enumerate() {
+                builder.push(i as i64, now, Some(key), value.as_deref(), &[]);
+            }
+            let mut batch = builder.build();
+            let bytes = batch.len();
+            target.append_from_client(&mut batch, true, true).map(|_| ()).map_err(|e| match e.code {
+                kafka_protocol::ResponseError::MessageTooLarge => GroupError::TooLarge { partition, bytes },
+                _ => GroupError::Unavailable { partition, reason: e.message },
+            })
+        })
+    }
+
+    fn read_all(&self, partition: i32) -> Result<Vec<OffsetsRecord>, GroupError> {
+        let target = self.get(partition)?;
+        let unavailable = |reason: String| GroupError::Unavailable { partition, reason };
+        let mut out = Vec::new();
+        let mut offset = target.log_start_offset().map_err(|e| unavailable(e.message))?;
+        let end = target.high_watermark();
+        while offset < end {
+            let fetched = target.read(offset, 1 << 20, super::Isolation::ReadUncommitted).map_err(|e| unavailable(e.message))?;
+            if fetched.records.is_empty() {
+                break;
+            }
+            let mut next = offset;
+            for item in Batches::new(&fetched.records) {
+                let (_, bytes) = item.map_err(|d| unavailable(d.to_string()))?;
+                let (header, records) = decode_records(bytes).map_err(|d| unavailable(d.to_string()))?;
+                for r in records {
+                    if let Some(key) = r.key {
+                        out.push((key.to_vec(), r.value.map(|v| v.to_vec())));
+                    }
+                }
+                next = header.last_offset() as u64 + 1;
+            }
+            if next <= offset {
+                break;
+            }
+            offset = next;
+        }
+        Ok(out)
+    }
+}
+
+/// The coordinator's settings from the broker's.
+pub fn group_config(config: &BrokerConfig) -> GroupConfig {
+    GroupConfig {
+        min_session_timeout_ms: config.group_min_session_timeout_ms,
+        max_session_timeout_ms: config.group_max_session_timeout_ms,
+        initial_rebalance_delay_ms: config.group_initial_rebalance_delay_ms,
+        offsets_partitions: config.offsets_topic_partitions,
+        offsets_retention_ms: config.offsets_retention_ms,
+        ..GroupConfig::default()
+    }
+}
+
+impl Broker {
+    /// The coordinator's view of a client.
+    pub(super) fn group_client(&self, client: &ClientInfo) -> group::ClientInfo {
+        group::ClientInfo { client_id: client.client_id.clone(), client_host: client.client_host.clone() }
+    }
+}

@@ -1,0 +1,61 @@
+//! The broker's Prometheus metrics. The registry is rendered in the text exposition format
+//! by whoever serves `/metrics` (the CLI).
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+/// Labels naming a Kafka API.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ApiLabel {
+    /// e.g. "Produce".
+    pub api: String,
+}
+
+/// Labels naming a topic.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TopicLabel {
+    /// Topic name.
+    pub topic: String,
+}
+
+/// Every metric the broker exports.
+#[derive(Debug, Default)]
+pub struct BrokerMetrics {
+    /// Requests handled, by API.
+    pub requests: Family<ApiLabel, Counter>,
+    /// Requests that could not be decoded or served (connection closed).
+    pub request_errors: Counter,
+    /// Open client connections.
+    pub connections: Gauge,
+    /// Bytes of requests received.
+    pub bytes_received: Counter,
+    /// Bytes of responses sent.
+    pub bytes_sent: Counter,
+    /// Records appended by producers, by topic.
+    pub records_in: Family<TopicLabel, Counter>,
+    /// Record bytes appended by producers, by topic.
+    pub record_bytes_in: Family<TopicLabel, Counter>,
+    /// Record bytes returned to fetchers, by topic.
+    pub record_bytes_out: Family<TopicLabel, Counter>,
+    /// Partitions hosted.
+    pub partitions: Gauge,
+}
+
+impl BrokerMetrics {
+    /// Registers every metric under the `fjord_broker` prefix.
+    pub fn register(&self, registry: &mut Registry) {
+        let r = registry.sub_registry_with_prefix("fjord_broker");
+        r.register("requests", "Kafka requests handled, by API", self.requests.clone());
+        r.register("request_errors", "Requests that could not be decoded or served", self.request_errors.clone());
+        r.register("connections", "Open client connections", self.connections.clone());
+        r.register("received_bytes", "Bytes of requests received", self.bytes_received.clone());
+        r.register("sent_bytes", "Bytes of responses sent", self.bytes_sent.clone());
+        r.register("records_in", "Records appended by producers", self.records_in.clone());
+        r.register("record_bytes_in", "Record batch bytes appended by producers", self.record_bytes_in.clone());
+        r.register("record_bytes_out", "Record batch bytes returned to fetchers", self.record_bytes_out.clone());
+        r.register("partitions", "Partitions hosted by this broker", self.partitions.clone());
+    }
+}

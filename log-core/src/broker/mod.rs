@@ -1,0 +1,157 @@
+//! The broker: the metadata image, the partitions it hosts, the group coordinator and the
+//! request handlers, independent of sockets (the [`crate::server`] feeds it requests).
+//!
+//! ```text
+//! server ─► Broker::handle(Request) ─► handlers/<api family>.rs
+//!                                        │ reads            │ changes
+//!                                        ▼                  ▼
+//!                              MetadataStore (image)   topics.rs (controller ops: create/delete/…)
+//!                                        │
+//!                              partitions: Partition (log, epoch, HW, producer state)
+//!                              groups: GroupCoordinator over __consumer_offsets
+//! ```
+//!
+//! Handlers never assume one node: placement, leaders and epochs come from the image, and
+//! partition state from [`Partition`].
+
+mod config;
+mod groups;
+mod handlers;
+mod metadata;
+mod metrics;
+mod partition;
+mod producer_ids;
+mod producer_state;
+mod tasks;
+mod topic_config;
+mod topics;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+
+pub use config::BrokerConfig;
+pub use handlers::{ClientInfo, Handled};
+pub use metadata::{BrokerImage, MetadataImage, MetadataRecord, MetadataStore, PartitionImage, TopicImage};
+pub use metrics::{ApiLabel, BrokerMetrics, TopicLabel};
+pub use partition::{Appended, Fetched, Isolation, Partition, PartitionError};
+pub use producer_ids::ProducerIdAllocator;
+pub use producer_state::{ProducerStateTable, SequenceCheck, SequenceError};
+pub use topic_config::{TopicSettings, TOPIC_CONFIG_KEYS};
+
+use crate::group::GroupCoordinator;
+use crate::Error;
+use groups::OffsetsTopicLog;
+
+/// Name of the internal topic holding group metadata and committed offsets.
+pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
+
+/// A topic-partition.
+pub type TopicPartition = (String, i32);
+
+/// One broker. Cheap to share behind an `Arc`.
+#[derive(Debug)]
+pub struct Broker {
+    config: BrokerConfig,
+    metadata: RwLock<MetadataStore>,
+    partitions: RwLock<HashMap<TopicPartition, Arc<Partition>>>,
+    groups: GroupCoordinator<OffsetsTopicLog>,
+    producer_ids: ProducerIdAllocator,
+    metrics: BrokerMetrics,
+    /// Serialises controller operations (create/delete topics, partitions, configs).
+    controller: tokio::sync::Mutex<()>,
+    tasks: tasks::BackgroundTasks,
+}
+
+impl Broker {
+    /// Opens the data directory: loads the metadata image, opens (and recovers) every hosted
+    /// partition, creates `__consumer_offsets` if needed, loads groups and starts the
+    /// background tasks (retention, compaction, flushing, group expiry).
+    pub async fn open(config: BrokerConfig) -> Result<Arc<Self>, Error> {
+        let meta_dir = config.data_dir.join("meta");
+        let mut store = MetadataStore::open(&meta_dir, config.node_id)?;
+        store.set_brokers(vec![BrokerImage {
+            node_id: config.node_id,
+            host: config.advertised_host.clone(),
+            port: config.advertised_port,
+            rack: config.rack.clone(),
+        }]);
+        let producer_ids = ProducerIdAllocator::open(&meta_dir)?;
+        let partitions = topics::open_partitions(&config, store.image())?;
+        let metrics = BrokerMetrics::default();
+        metrics.partitions.set(partitions.len() as i64);
+        let partitions = RwLock::new(partitions);
+        let metadata = RwLock::new(store);
+        topics::ensure_offsets_topic(&config, &metadata, &partitions)?;
+        let offsets_log = OffsetsTopicLog::new(&config, &partitions)?;
+        let groups = GroupCoordinator::load(offsets_log, groups::group_config(&config)).await?;
+        let broker = Arc::new(Self {
+            config,
+            metadata,
+            partitions,
+            groups,
+            producer_ids,
+            metrics,
+            controller: tokio::sync::Mutex::new(()),
+            tasks: tasks::BackgroundTasks::default(),
+        });
+        tasks::start(&broker);
+        tracing::info!(
+            node_id = broker.config.node_id,
+            data_dir = %broker.config.data_dir.display(),
+            topics = broker.image().topics.len(),
+            partitions = broker.partition_count(),
+            "broker opened"
+        );
+        Ok(broker)
+    }
+
+    /// The broker's settings.
+    pub fn config(&self) -> &BrokerConfig {
+        &self.config
+    }
+
+    /// The broker's metrics.
+    pub fn metrics(&self) -> &BrokerMetrics {
+        &self.metrics
+    }
+
+    /// A copy of the current metadata image.
+    pub fn image(&self) -> MetadataImage {
+        self.metadata.read().map(|m| m.image().clone()).unwrap_or_else(|p| p.into_inner().image().clone())
+    }
+
+    /// The partition, when this broker hosts it.
+    pub fn partition(&self, topic: &str, index: i32) -> Option<Arc<Partition>> {
+        let partitions = self.partitions.read().unwrap_or_else(|p| p.into_inner());
+        partitions.get(&(topic.to_string(), index)).cloned()
+    }
+
+    /// Every hosted partition.
+    pub fn all_partitions(&self) -> Vec<Arc<Partition>> {
+        let partitions = self.partitions.read().unwrap_or_else(|p| p.into_inner());
+        partitions.values().cloned().collect()
+    }
+
+    fn partition_count(&self) -> usize {
+        self.partitions.read().map_or(0, |p| p.len())
+    }
+
+    fn partition_dir(&self, topic: &str, index: i32) -> PathBuf {
+        topics::partition_dir(&self.config, topic, index)
+    }
+
+    /// Stops background tasks, then flushes and closes every partition (writing clean
+    /// shutdown markers and producer-state snapshots).
+    pub async fn shutdown(&self) {
+        self.tasks.stop().await;
+        self.groups.shutdown().await;
+        let partitions: Vec<_> = self.all_partitions();
+        for partition in partitions {
+            if let Err(e) = partition.close() {
+                tracing::error!(topic = partition.topic(), partition = partition.index(), error = %e, "closing partition failed; it will be recovered on the next start");
+            }
+        }
+        tracing::info!("broker shut down cleanly");
+    }
+}

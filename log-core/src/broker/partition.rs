@@ -1,0 +1,400 @@
+//! [`Partition`]: one partition's serving state — its log, leader epoch, high watermark and
+//! idempotent-producer state — and the only way handlers touch a partition.
+//!
+//! On a single node the high watermark is the log end offset once an append is done (and
+//! fsynced, for acks=all under `flush_on_acks_all`). Replication will move it by follower
+//! progress instead; handlers don't change, they read [`Partition::high_watermark`] and wait
+//! on [`Partition::subscribe`].
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::Mutex;
+
+use bytes::Bytes;
+use kafka_protocol::ResponseError;
+use tokio::sync::watch;
+
+use super::producer_state::{ProducerStateTable, SequenceCheck, SequenceError};
+use super::topic_config::TopicSettings;
+use crate::storage::{
+    decode_records, AppendOptions, BatchDefect, BatchHeader, Batches, EpochEndOffset, LogConfig, PartitionLog, StorageError,
+    TimestampOffset, TimestampType,
+};
+
+/// A Kafka error code with a message for the client and the log.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code:?}: {message}")]
+pub struct PartitionError {
+    /// The code answered.
+    pub code: ResponseError,
+    /// What went wrong.
+    pub message: String,
+}
+
+impl PartitionError {
+    /// An error with this code.
+    pub fn new(code: ResponseError, message: impl Into<String>) -> Self {
+        Self { code, message: message.into() }
+    }
+}
+
+impl From<StorageError> for PartitionError {
+    fn from(e: StorageError) -> Self {
+        let code = match &e {
+            StorageError::InvalidBatch { defect: BatchDefect::CrcMismatch { .. }, .. } => ResponseError::CorruptMessage,
+            StorageError::InvalidBatch { .. } => ResponseError::InvalidRecord,
+            StorageError::BatchTooLarge { .. } => ResponseError::MessageTooLarge,
+            StorageError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
+            StorageError::Config(_) => ResponseError::InvalidConfig,
+            _ => ResponseError::KafkaStorageError,
+        };
+        Self { code, message: e.to_string() }
+    }
+}
+
+impl From<SequenceError> for PartitionError {
+    fn from(e: SequenceError) -> Self {
+        let code = match e {
+            SequenceError::StaleEpoch { .. } => ResponseError::InvalidProducerEpoch,
+            SequenceError::OutOfOrder { .. } => ResponseError::OutOfOrderSequenceNumber,
+        };
+        Self { code, message: e.to_string() }
+    }
+}
+
+/// What a produce to this partition did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    /// Offset of the first record (of the original batch, for a duplicate).
+    pub base_offset: u64,
+    /// The broker's timestamp under LogAppendTime, else -1.
+    pub log_append_time: i64,
+    /// First offset of the log.
+    pub log_start_offset: u64,
+    /// Records appended (0 for a duplicate).
+    pub records: u64,
+    /// Bytes appended (0 for a duplicate).
+    pub bytes: usize,
+}
+
+/// A fetch's answer for this partition.
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    /// Whole batches (possibly none).
+    pub records: Bytes,
+    /// High watermark at the time of the read.
+    pub high_watermark: u64,
+    /// Last stable offset (no transactions yet: the high watermark).
+    pub last_stable_offset: u64,
+    /// First offset of the log.
+    pub log_start_offset: u64,
+}
+
+/// Which records a read may see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isolation {
+    /// Up to the high watermark.
+    ReadUncommitted,
+    /// Up to the last stable offset.
+    ReadCommitted,
+}
+
+#[derive(Debug)]
+struct Inner {
+    log: PartitionLog,
+    producers: ProducerStateTable,
+    min_insync_replicas: i32,
+}
+
+/// One partition. See the module docs.
+#[derive(Debug)]
+pub struct Partition {
+    topic: String,
+    index: i32,
+    dir: PathBuf,
+    leader_epoch: AtomicI32,
+    inner: Mutex<Option<Inner>>,
+    high_watermark: watch::Sender<u64>,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+fn closed() -> PartitionError {
+    PartitionError::new(ResponseError::NotLeaderOrFollower, "partition is closed (deleted or shutting down)")
+}
+
+impl Partition {
+    /// Opens (creating or recovering) the partition's log in `dir` and rebuilds its producer
+    /// state.
+    pub fn open(topic: &str, index: i32, dir: &Path, settings: &TopicSettings, leader_epoch: i32) -> Result<Self, StorageError> {
+        let (log, report) = PartitionLog::open(dir, settings.log.clone())?;
+        if !report.clean_shutdown && report.segments > 0 {
+            tracing::info!(topic, partition = index, truncated_bytes = report.truncated_bytes, log_end_offset = report.log_end_offset, "recovered partition after an unclean shutdown");
+        }
+        let producers = rebuild_producer_state(&log)?;
+        let end = log.log_end_offset();
+        let (high_watermark, _) = watch::channel(end);
+        Ok(Self {
+            topic: topic.to_string(),
+            index,
+            dir: dir.to_path_buf(),
+            leader_epoch: AtomicI32::new(leader_epoch),
+            inner: Mutex::new(Some(Inner { log, producers, min_insync_replicas: settings.min_insync_replicas })),
+            high_watermark,
+        })
+    }
+
+    /// Topic name.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// Partition index.
+    pub fn index(&self) -> i32 {
+        self.index
+    }
+
+    /// The partition's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Current leader epoch.
+    pub fn leader_epoch(&self) -> i32 {
+        self.leader_epoch.load(Ordering::Acquire)
+    }
+
+    /// Offsets below this are visible to consumers.
+    pub fn high_watermark(&self) -> u64 {
+        *self.high_watermark.borrow()
+    }
+
+    /// A receiver that sees every change of the high watermark (fetch long polling).
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.high_watermark.subscribe()
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Inner) -> Result<T, PartitionError>) -> Result<T, PartitionError> {
+        let mut guard = self.inner.lock().map_err(|_| PartitionError::new(ResponseError::KafkaStorageError, "partition lock poisoned"))?;
+        let inner = guard.as_mut().ok_or_else(closed)?;
+        f(inner)
+    }
+
+    /// First readable offset.
+    pub fn log_start_offset(&self) -> Result<u64, PartitionError> {
+        self.with(|i| Ok(i.log.log_start_offset()))
+    }
+
+    /// Offset the next record will get.
+    pub fn log_end_offset(&self) -> Result<u64, PartitionError> {
+        self.with(|i| Ok(i.log.log_end_offset()))
+    }
+
+    /// Bytes on disk.
+    pub fn size_bytes(&self) -> Result<u64, PartitionError> {
+        self.with(|i| Ok(i.log.size_bytes()))
+    }
+
+    /// Applies new topic settings.
+    pub fn apply_settings(&self, settings: &TopicSettings) -> Result<(), PartitionError> {
+        self.with(|i| {
+            i.log.set_config(settings.log.clone());
+            i.min_insync_replicas = settings.min_insync_replicas;
+            Ok(())
+        })
+    }
+
+    /// The log config in force.
+    pub fn log_config(&self) -> Result<LogConfig, PartitionError> {
+        self.with(|i| Ok(i.log.config().clone()))
+    }
+
+    /// Appends a produce request's records for this partition. `records` holds one or more
+    /// v2 batches; every batch is validated (CRC, sizes, every record decodable, compressed
+    /// ones included) before anything is written. With `durable`, the data is fsynced before
+    /// this returns (acks=all on a single node).
+    pub fn append_from_client(&self, records: &mut [u8], acks_all: bool, durable: bool) -> Result<Appended, PartitionError> {
+        let headers = validate_records(records)?;
+        let idempotent = headers.iter().any(|h| h.producer_id >= 0);
+        if idempotent && headers.len() > 1 {
+            return Err(PartitionError::new(ResponseError::InvalidRecord, "an idempotent producer must send exactly one batch per partition per request"));
+        }
+        if headers.iter().any(BatchHeader::is_transactional) {
+            return Err(PartitionError::new(ResponseError::InvalidTxnState, "transactions are not supported by this broker yet"));
+        }
+        let appended = self.with(|inner| {
+            if acks_all && inner.min_insync_replicas > 1 {
+                // A single node is the whole ISR.
+                return Err(PartitionError::new(
+                    ResponseError::NotEnoughReplicas,
+                    format!("min.insync.replicas is {} but the ISR has 1 replica", inner.min_insync_replicas),
+                ));
+            }
+            if let Some(header) = headers.first().filter(|h| h.producer_id >= 0) {
+                if let SequenceCheck::Duplicate(original) = inner.producers.check(header)? {
+                    return Ok(Appended {
+                        base_offset: original.first_offset,
+                        log_append_time: -1,
+                        log_start_offset: inner.log.log_start_offset(),
+                        records: 0,
+                        bytes: 0,
+                    });
+                }
+            }
+            let info = inner.log.append(records, AppendOptions { leader_epoch: self.leader_epoch(), now_ms: now_ms() })?;
+            if durable && !info.synced {
+                inner.log.flush()?;
+            }
+            if let Some(mut header) = headers.first().copied().filter(|h| h.producer_id >= 0) {
+                header.base_offset = info.first_offset as i64;
+                inner.producers.record(&header);
+            }
+            self.high_watermark.send_replace(inner.log.log_end_offset());
+            Ok(Appended {
+                base_offset: info.first_offset,
+                log_append_time: info.log_append_time.unwrap_or(-1),
+                log_start_offset: inner.log.log_start_offset(),
+                records: info.records,
+                bytes: info.bytes,
+            })
+        })?;
+        Ok(appended)
+    }
+
+    /// Reads whole batches from `offset`, at most `max_bytes` (but at least one batch when
+    /// `at_least_one`), up to what `isolation` may see.
+    pub fn read(&self, offset: u64, max_bytes: usize, isolation: Isolation) -> Result<Fetched, PartitionError> {
+        let high_watermark = self.high_watermark();
+        let bound = match isolation {
+            Isolation::ReadUncommitted | Isolation::ReadCommitted => high_watermark,
+        };
+        self.with(|inner| {
+            let read = inner.log.read(offset, max_bytes, Some(bound))?;
+            Ok(Fetched { records: read.records, high_watermark, last_stable_offset: high_watermark, log_start_offset: read.log_start_offset })
+        })
+    }
+
+    /// The first record at or after `timestamp`, with the leader epoch it was written in.
+    pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<(TimestampOffset, i32)>, PartitionError> {
+        self.with(|inner| {
+            let found = inner.log.offset_for_timestamp(timestamp)?;
+            Ok(found.filter(|t| t.offset < self.high_watermark()).map(|t| (t, epoch_at(&inner.log, t.offset))))
+        })
+    }
+
+    /// The record with the largest timestamp (ListOffsets MAX_TIMESTAMP).
+    pub fn max_timestamp_offset(&self) -> Result<Option<(TimestampOffset, i32)>, PartitionError> {
+        self.with(|inner| Ok(inner.log.max_timestamp_offset()?.map(|t| (t, epoch_at(&inner.log, t.offset)))))
+    }
+
+    /// The leader epoch the record at `offset` was written in (-1 when unknown).
+    pub fn epoch_at(&self, offset: u64) -> Result<i32, PartitionError> {
+        self.with(|inner| Ok(epoch_at(&inner.log, offset)))
+    }
+
+    /// OffsetForLeaderEpoch: the end offset of `epoch` in this log.
+    pub fn end_offset_for_epoch(&self, epoch: i32) -> Result<EpochEndOffset, PartitionError> {
+        self.with(|inner| Ok(inner.log.end_offset_for_epoch(epoch)))
+    }
+
+    /// DeleteRecords: makes `offset` the log start offset (`None`: the high watermark).
+    /// Returns the new low watermark.
+    pub fn delete_records_before(&self, offset: Option<u64>) -> Result<u64, PartitionError> {
+        let high_watermark = self.high_watermark();
+        let target = offset.unwrap_or(high_watermark);
+        if target > high_watermark {
+            return Err(PartitionError::new(ResponseError::OffsetOutOfRange, format!("offset {target} is beyond the high watermark {high_watermark}")));
+        }
+        self.with(|inner| Ok(inner.log.delete_records_before(target)?))
+    }
+
+    /// Retention, then compaction when the topic is compacted. Compaction's expensive part
+    /// runs without the partition lock, so appends go on meanwhile.
+    pub fn clean(&self) -> Result<(), PartitionError> {
+        let now = now_ms();
+        let plan = self.with(|inner| {
+            let outcome = inner.log.enforce_retention(now)?;
+            if outcome.deleted_segments > 0 {
+                tracing::info!(topic = %self.topic, partition = self.index, segments = outcome.deleted_segments, log_start_offset = inner.log.log_start_offset(), "retention deleted segments");
+            }
+            Ok(if inner.log.config().cleanup_policy.compact { inner.log.plan_compaction(now)? } else { None })
+        })?;
+        if let Some(plan) = plan {
+            let compacted = plan.execute()?;
+            self.with(|inner| {
+                let outcome = inner.log.install_compaction(compacted)?;
+                tracing::debug!(topic = %self.topic, partition = self.index, ?outcome, "compacted");
+                Ok(())
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Applies `flush.ms` when nothing was appended for a while.
+    pub fn maybe_flush(&self) -> Result<(), PartitionError> {
+        self.with(|inner| Ok(inner.log.maybe_flush(now_ms()).map(|_| ())?))
+    }
+
+    /// Flushes, snapshots producer state and closes the log. Later calls fail with
+    /// NOT_LEADER_OR_FOLLOWER.
+    pub fn close(&self) -> Result<(), PartitionError> {
+        let mut guard = self.inner.lock().map_err(|_| PartitionError::new(ResponseError::KafkaStorageError, "partition lock poisoned"))?;
+        let Some(inner) = guard.take() else { return Ok(()) };
+        let end = inner.log.log_end_offset();
+        inner.producers.write_snapshot(&self.dir, end)?;
+        inner.log.close()?;
+        Ok(())
+    }
+}
+
+fn epoch_at(log: &PartitionLog, offset: u64) -> i32 {
+    log.epoch_for_offset(offset).unwrap_or(-1)
+}
+
+/// Validates every batch of a produce request and decodes its records (decompressing),
+/// without writing anything.
+fn validate_records(records: &[u8]) -> Result<Vec<BatchHeader>, PartitionError> {
+    let mut headers = Vec::new();
+    for item in Batches::new(records) {
+        let (position, bytes) = item.map_err(|defect| StorageError::InvalidBatch { position: records.len(), defect })?;
+        let header = crate::storage::validate(bytes, true).map_err(|defect| StorageError::InvalidBatch { position, defect })?;
+        let (_, decoded) = decode_records(bytes).map_err(|defect| StorageError::InvalidBatch { position, defect })?;
+        if decoded.len() != header.records_count as usize {
+            return Err(StorageError::InvalidBatch { position, defect: BatchDefect::MalformedRecord(format!("{} records decoded, header says {}", decoded.len(), header.records_count)) }.into());
+        }
+        if header.timestamp_type() == TimestampType::LogAppendTime && header.producer_id < -1 {
+            return Err(PartitionError::new(ResponseError::InvalidRecord, "bad producer id"));
+        }
+        headers.push(header);
+    }
+    if headers.is_empty() {
+        return Err(PartitionError::new(ResponseError::InvalidRecord, "no record batch in the request"));
+    }
+    Ok(headers)
+}
+
+/// Rebuilds producer state: the clean-shutdown snapshot, then every batch after it.
+fn rebuild_producer_state(log: &PartitionLog) -> Result<ProducerStateTable, StorageError> {
+    let (mut table, mut offset) = ProducerStateTable::load_snapshot(log.dir(), log.log_start_offset(), log.log_end_offset());
+    let end = log.log_end_offset();
+    while offset < end {
+        let read = log.read(offset, 1 << 20, None)?;
+        if read.records.is_empty() {
+            break;
+        }
+        let mut next = offset;
+        for item in Batches::new(&read.records) {
+            let Ok((_, bytes)) = item else { break };
+            let Ok(header) = BatchHeader::parse(bytes) else { break };
+            table.record(&header);
+            next = header.last_offset() as u64 + 1;
+        }
+        if next <= offset {
+            break;
+        }
+        offset = next;
+    }
+    Ok(table)
+}

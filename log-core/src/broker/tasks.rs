@@ -1,0 +1,79 @@
+//! The broker's background work: retention and compaction every
+//! `log.retention.check.interval.ms`, and `flush.ms` for partitions nobody appends to.
+//! Each pass runs on the blocking pool (it does file I/O) and stops on shutdown.
+
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::Broker;
+
+/// Handles of the running tasks and their stop signal.
+#[derive(Debug)]
+pub struct BackgroundTasks {
+    stop: watch::Sender<bool>,
+    handles: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Default for BackgroundTasks {
+    fn default() -> Self {
+        Self { stop: watch::channel(false).0, handles: Mutex::new(Vec::new()) }
+    }
+}
+
+impl BackgroundTasks {
+    /// Signals every task to stop and waits for them.
+    pub async fn stop(&self) {
+        self.stop.send_replace(true);
+        let handles: Vec<_> = self.handles.lock().map(|mut h| h.drain(..).collect()).unwrap_or_default();
+        for handle in handles {
+            let _ = handle.await;
+        }
+    }
+}
+
+/// Starts the periodic tasks of `broker`.
+pub fn start(broker: &Arc<Broker>) {
+    let clean_every = Duration::from_millis(broker.config.retention_check_interval_ms.max(100));
+    let handles = vec![
+        spawn_periodic(broker, clean_every, "retention and compaction", |b| {
+            for partition in b.all_partitions() {
+                if let Err(e) = partition.clean() {
+                    tracing::warn!(topic = partition.topic(), partition = partition.index(), error = %e, "cleaning failed; will retry next pass");
+                }
+            }
+        }),
+        spawn_periodic(broker, Duration::from_secs(1), "flush", |b| {
+            for partition in b.all_partitions() {
+                if let Err(e) = partition.maybe_flush() {
+                    tracing::warn!(topic = partition.topic(), partition = partition.index(), error = %e, "flush failed");
+                }
+            }
+        }),
+    ];
+    if let Ok(mut h) = broker.tasks.handles.lock() {
+        h.extend(handles);
+    }
+}
+
+fn spawn_periodic(broker: &Arc<Broker>, every: Duration, name: &'static str, pass: fn(&Broker)) -> JoinHandle<()> {
+    let weak: Weak<Broker> = Arc::downgrade(broker);
+    let mut stop = broker.tasks.stop.subscribe();
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(every);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticker.tick().await;
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => {}
+                _ = stop.changed() => break,
+            }
+            let Some(broker) = weak.upgrade() else { break };
+            if let Err(e) = tokio::task::spawn_blocking(move || pass(&broker)).await {
+                tracing::error!(task = name, error = %e, "background pass panicked");
+            }
+        }
+    })
+}

@@ -1,0 +1,304 @@
+//! Controller operations on topics — create, delete, add partitions, change configs — and
+//! opening the partitions the image places on this broker.
+//!
+//! Each operation validates against the current image, commits [`MetadataRecord`]s to the
+//! store, then brings local partitions in line. Operations are serialised by the broker's
+//! controller lock.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+
+use kafka_protocol::ResponseError;
+use uuid::Uuid;
+
+use super::config::BrokerConfig;
+use super::metadata::{MetadataImage, MetadataRecord, MetadataStore, PartitionImage, TopicImage};
+use super::partition::{Partition, PartitionError};
+use super::topic_config::{self, TopicSettings};
+use super::{Broker, TopicPartition, OFFSETS_TOPIC};
+use crate::storage::StorageError;
+
+/// Longest legal topic name (Kafka's limit).
+pub const MAX_TOPIC_NAME_LEN: usize = 249;
+
+/// Directory of one partition's log: `<data_dir>/logs/<topic>-<partition>`.
+pub fn partition_dir(config: &BrokerConfig, topic: &str, index: i32) -> PathBuf {
+    config.data_dir.join("logs").join(format!("{topic}-{index}"))
+}
+
+/// Checks a topic name as Kafka does: 1–249 characters of `[a-zA-Z0-9._-]`, not `.` or `..`.
+pub fn validate_topic_name(name: &str) -> Result<(), PartitionError> {
+    let invalid = |why: &str| Err(PartitionError::new(ResponseError::InvalidTopicException, format!("invalid topic name {name:?}: {why}")));
+    if name.is_empty() {
+        return invalid("it is empty");
+    }
+    if name == "." || name == ".." {
+        return invalid("'.' and '..' are not allowed");
+    }
+    if name.len() > MAX_TOPIC_NAME_LEN {
+        return invalid("longer than 249 characters");
+    }
+    if !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')) {
+        return invalid("only ASCII letters, digits, '.', '_' and '-' are allowed");
+    }
+    Ok(())
+}
+
+fn settings_of(config: &BrokerConfig, topic: &TopicImage) -> Result<TopicSettings, StorageError> {
+    topic_config::resolve(config, &topic.configs).map_err(|e| StorageError::Corrupt {
+        what: "topic config in the metadata image",
+        path: config.data_dir.join("meta"),
+        detail: e.0,
+    })
+}
+
+/// Opens every partition the image places on this broker.
+pub fn open_partitions(config: &BrokerConfig, image: &MetadataImage) -> Result<HashMap<TopicPartition, Arc<Partition>>, StorageError> {
+    let mut out = HashMap::new();
+    for (name, topic) in &image.topics {
+        let settings = settings_of(config, topic)?;
+        for (index, placement) in topic.partitions.iter().enumerate() {
+            if !placement.replicas.contains(&config.node_id) {
+                continue;
+            }
+            let index = index as i32;
+            let partition = Partition::open(name, index, &partition_dir(config, name, index), &settings, placement.leader_epoch)?;
+            out.insert((name.clone(), index), Arc::new(partition));
+        }
+    }
+    Ok(out)
+}
+
+/// Creates `__consumer_offsets` on first start.
+pub fn ensure_offsets_topic(
+    config: &BrokerConfig,
+    metadata: &RwLock<MetadataStore>,
+    partitions: &RwLock<HashMap<TopicPartition, Arc<Partition>>>,
+) -> Result<(), StorageError> {
+    let mut store = metadata.write().unwrap_or_else(|p| p.into_inner());
+    if store.image().topics.contains_key(OFFSETS_TOPIC) {
+        return Ok(());
+    }
+    let mut configs = BTreeMap::new();
+    configs.insert("cleanup.policy".to_string(), "compact".to_string());
+    configs.insert("segment.bytes".to_string(), (100u64 << 20).to_string());
+    configs.insert("flush.messages".to_string(), "1".to_string());
+    let topic = TopicImage {
+        id: Uuid::from_bytes(rand::random()),
+        partitions: (0..config.offsets_topic_partitions.max(1)).map(|_| placement(config)).collect(),
+        configs,
+        internal: true,
+    };
+    let settings = settings_of(config, &topic)?;
+    let mut opened = HashMap::new();
+    for index in 0..topic.partitions.len() as i32 {
+        let partition = Partition::open(OFFSETS_TOPIC, index, &partition_dir(config, OFFSETS_TOPIC, index), &settings, 0)?;
+        opened.insert((OFFSETS_TOPIC.to_string(), index), Arc::new(partition));
+    }
+    store.commit(&[MetadataRecord::CreateTopic { name: OFFSETS_TOPIC.into(), topic }])?;
+    partitions.write().unwrap_or_else(|p| p.into_inner()).extend(opened);
+    tracing::info!(partitions = config.offsets_topic_partitions, "created {OFFSETS_TOPIC}");
+    Ok(())
+}
+
+/// Placement of a new partition. One broker today: it leads every partition.
+fn placement(config: &BrokerConfig) -> PartitionImage {
+    PartitionImage { leader: config.node_id, leader_epoch: 0, replicas: vec![config.node_id], isr: vec![config.node_id] }
+}
+
+/// A topic to create, as CreateTopics and auto-creation describe it.
+#[derive(Debug, Clone)]
+pub struct NewTopic {
+    /// Name.
+    pub name: String,
+    /// Partitions (-1: `num.partitions`).
+    pub partitions: i32,
+    /// Replication factor (-1: `default.replication.factor`).
+    pub replication_factor: i16,
+    /// Manual assignment: replicas of each partition.
+    pub assignments: Vec<Vec<i32>>,
+    /// Config overrides.
+    pub configs: BTreeMap<String, String>,
+}
+
+impl Broker {
+    /// Creates a topic (or, with `validate_only`, checks that it could be created).
+    pub async fn create_topic(&self, new: NewTopic, validate_only: bool) -> Result<TopicImage, PartitionError> {
+        let _guard = self.controller.lock().await;
+        validate_topic_name(&new.name)?;
+        let image = self.image();
+        if image.topics.contains_key(&new.name) {
+            return Err(PartitionError::new(ResponseError::TopicAlreadyExists, format!("topic {:?} already exists", new.name)));
+        }
+        let settings = topic_config::resolve(&self.config, &new.configs).map_err(|e| PartitionError::new(ResponseError::InvalidConfig, e.0))?;
+        let brokers = image.brokers.len().max(1);
+        let partitions = if !new.assignments.is_empty() {
+            if new.partitions != -1 || new.replication_factor != -1 {
+                return Err(PartitionError::new(ResponseError::InvalidRequest, "give either an assignment or partitions and replication factor, not both"));
+            }
+            let mut out = Vec::new();
+            for replicas in &new.assignments {
+                if replicas.is_empty() || replicas.iter().any(|r| image.broker(*r).is_none()) {
+                    return Err(PartitionError::new(ResponseError::InvalidReplicaAssignment, format!("replica assignment {replicas:?} names an unknown broker")));
+                }
+                out.push(PartitionImage { leader: replicas[0], leader_epoch: 0, replicas: replicas.clone(), isr: replicas.clone() });
+            }
+            out
+        } else {
+            let count = if new.partitions == -1 { self.config.num_partitions } else { new.partitions };
+            if count < 1 {
+                return Err(PartitionError::new(ResponseError::InvalidPartitions, format!("number of partitions must be at least 1, got {count}")));
+            }
+            let rf = if new.replication_factor == -1 { self.config.default_replication_factor } else { new.replication_factor };
+            if rf < 1 || rf as usize > brokers {
+                return Err(PartitionError::new(
+                    ResponseError::InvalidReplicationFactor,
+                    format!("replication factor {rf} is not possible with {brokers} available broker(s)"),
+                ));
+            }
+            (0..count).map(|_| placement(&self.config)).collect()
+        };
+        let topic = TopicImage { id: Uuid::from_bytes(rand::random()), partitions, configs: new.configs.clone(), internal: false };
+        if validate_only {
+            return Ok(topic);
+        }
+        let mut opened = Vec::new();
+        for index in 0..topic.partitions.len() as i32 {
+            let dir = self.partition_dir(&new.name, index);
+            remove_stale_dir(&dir);
+            opened.push(Arc::new(Partition::open(&new.name, index, &dir, &settings, 0)?));
+        }
+        self.commit(&[MetadataRecord::CreateTopic { name: new.name.clone(), topic: topic.clone() }])?;
+        self.add_partitions(opened);
+        tracing::info!(topic = %new.name, partitions = topic.partitions.len(), "created topic");
+        Ok(topic)
+    }
+
+    /// Deletes a topic and its data.
+    pub async fn delete_topic(&self, name: &str) -> Result<Uuid, PartitionError> {
+        let _guard = self.controller.lock().await;
+        let image = self.image();
+        let Some(topic) = image.topics.get(name) else {
+            return Err(PartitionError::new(ResponseError::UnknownTopicOrPartition, format!("topic {name:?} does not exist")));
+        };
+        if topic.internal {
+            return Err(PartitionError::new(ResponseError::InvalidTopicException, format!("{name} is an internal topic and cannot be deleted")));
+        }
+        self.commit(&[MetadataRecord::DeleteTopic { name: name.to_string() }])?;
+        let removed: Vec<_> = {
+            let mut partitions = self.partitions.write().unwrap_or_else(|p| p.into_inner());
+            (0..topic.partitions.len() as i32).filter_map(|i| partitions.remove(&(name.to_string(), i))).collect()
+        };
+        self.metrics.partitions.set(self.partition_count() as i64);
+        for partition in removed {
+            if let Err(e) = partition.close() {
+                tracing::warn!(topic = name, partition = partition.index(), error = %e, "closing a deleted partition failed");
+            }
+            remove_stale_dir(partition.dir());
+        }
+        tracing::info!(topic = name, "deleted topic");
+        Ok(topic.id)
+    }
+
+    /// Grows a topic to `count` partitions.
+    pub async fn create_partitions(&self, name: &str, count: i32, assignments: Option<Vec<Vec<i32>>>, validate_only: bool) -> Result<(), PartitionError> {
+        let _guard = self.controller.lock().await;
+        let image = self.image();
+        let Some(topic) = image.topics.get(name) else {
+            return Err(PartitionError::new(ResponseError::UnknownTopicOrPartition, format!("topic {name:?} does not exist")));
+        };
+        let current = topic.partitions.len() as i32;
+        if count <= current {
+            return Err(PartitionError::new(ResponseError::InvalidPartitions, format!("topic {name} has {current} partitions; the new count must be larger, got {count}")));
+        }
+        let added: Vec<PartitionImage> = match assignments {
+            Some(a) => {
+                if a.len() as i32 != count - current {
+                    return Err(PartitionError::new(ResponseError::InvalidReplicaAssignment, format!("{} assignments given for {} new partitions", a.len(), count - current)));
+                }
+                let mut out = Vec::new();
+                for replicas in a {
+                    if replicas.is_empty() || replicas.iter().any(|r| image.broker(*r).is_none()) {
+                        return Err(PartitionError::new(ResponseError::InvalidReplicaAssignment, format!("replica assignment {replicas:?} names an unknown broker")));
+                    }
+                    out.push(PartitionImage { leader: replicas[0], leader_epoch: 0, isr: replicas.clone(), replicas });
+                }
+                out
+            }
+            None => (current..count).map(|_| placement(&self.config)).collect(),
+        };
+        if validate_only {
+            return Ok(());
+        }
+        let settings = topic_config::resolve(&self.config, &topic.configs).map_err(|e| PartitionError::new(ResponseError::InvalidConfig, e.0))?;
+        let mut opened = Vec::new();
+        for index in current..count {
+            let dir = self.partition_dir(name, index);
+            remove_stale_dir(&dir);
+            opened.push(Arc::new(Partition::open(name, index, &dir, &settings, 0)?));
+        }
+        self.commit(&[MetadataRecord::AddPartitions { name: name.to_string(), partitions: added }])?;
+        self.add_partitions(opened);
+        tracing::info!(topic = name, from = current, to = count, "added partitions");
+        Ok(())
+    }
+
+    /// Replaces a topic's config overrides (validated first).
+    pub async fn set_topic_configs(&self, name: &str, configs: BTreeMap<String, String>, validate_only: bool) -> Result<(), PartitionError> {
+        let _guard = self.controller.lock().await;
+        let image = self.image();
+        let Some(topic) = image.topics.get(name) else {
+            return Err(PartitionError::new(ResponseError::UnknownTopicOrPartition, format!("topic {name:?} does not exist")));
+        };
+        let settings = topic_config::resolve(&self.config, &configs).map_err(|e| PartitionError::new(ResponseError::InvalidConfig, e.0))?;
+        if validate_only {
+            return Ok(());
+        }
+        self.commit(&[MetadataRecord::SetTopicConfigs { name: name.to_string(), configs }])?;
+        for index in 0..topic.partitions.len() as i32 {
+            if let Some(p) = self.partition(name, index) {
+                p.apply_settings(&settings)?;
+            }
+        }
+        tracing::info!(topic = name, "changed topic configs");
+        Ok(())
+    }
+
+    fn commit(&self, records: &[MetadataRecord]) -> Result<(), PartitionError> {
+        let mut store = self.metadata.write().unwrap_or_else(|p| p.into_inner());
+        store.commit(records).map_err(PartitionError::from)
+    }
+
+    fn add_partitions(&self, opened: Vec<Arc<Partition>>) {
+        let mut partitions = self.partitions.write().unwrap_or_else(|p| p.into_inner());
+        for p in opened {
+            partitions.insert((p.topic().to_string(), p.index()), p);
+        }
+        self.metrics.partitions.set(partitions.len() as i64);
+    }
+}
+
+/// Removes a partition directory left by a deleted topic of the same name.
+fn remove_stale_dir(dir: &std::path::Path) {
+    if dir.exists() {
+        if let Err(e) = std::fs::remove_dir_all(dir) {
+            tracing::warn!(dir = %dir.display(), error = %e, "could not remove an old partition directory; remove it by hand");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topic_names_follow_kafka_rules() {
+        for ok in ["a", "orders.v1", "a_b-c", &"x".repeat(249)] {
+            assert!(validate_topic_name(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", ".", "..", "a b", "ü", "a/b", &"x".repeat(250)] {
+            assert_eq!(validate_topic_name(bad).unwrap_err().code, ResponseError::InvalidTopicException, "{bad}");
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! Length-prefixed framing: every Kafka request and response is an `i32` byte count followed
+//! by that many bytes. A frame larger than the configured limit (`socket.request.max.bytes`)
+//! is refused before any of it is read into memory.
+
+use bytes::BytesMut;
+use tokio::io::{AsyncRead, AsyncReadExt};
+
+/// Why a frame could not be read. Each variant ends the connection.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    /// The size prefix is negative or larger than the limit.
+    #[error("request of {size} bytes is outside 0..={max} (socket.request.max.bytes)")]
+    BadSize {
+        /// The size the peer announced.
+        size: i64,
+        /// The limit.
+        max: usize,
+    },
+    /// The peer closed the connection in the middle of a frame.
+    #[error("connection closed {read} bytes into a {size}-byte request")]
+    Truncated {
+        /// Bytes received.
+        read: usize,
+        /// Bytes announced.
+        size: usize,
+    },
+    /// The socket failed.
+    #[error("socket error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Reads one frame's payload. `Ok(None)` means the peer closed the connection cleanly between
+/// frames.
+pub async fn read_frame<R: AsyncRead + Unpin>(reader: &mut R, max: usize) -> Result<Option<BytesMut>, FrameError> {
+    let mut prefix = [0u8; 4];
+    let mut got = 0;
+    while got < prefix.len() {
+        let n = reader.read(&mut prefix[got..]).await?;
+        if n == 0 {
+            return if got == 0 { Ok(None) } else { Err(FrameError::Truncated { read: got, size: 4 }) };
+        }
+        got += n;
+    }
+    let size = i32::from_be_bytes(prefix);
+    if size < 0 || size as usize > max {
+        return Err(FrameError::BadSize { size: i64::from(size), max });
+    }
+    let size = size as usize;
+    let mut payload = BytesMut::zeroed(size);
+    let mut read = 0;
+    while read < size {
+        let n = reader.read(&mut payload[read..]).await?;
+        if n == 0 {
+            return Err(FrameError::Truncated { read, size });
+        }
+        read += n;
+    }
+    Ok(Some(payload))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn frames_are_read_whole_and_bounded() {
+        let mut input: &[u8] = &[0, 0, 0, 3, 1, 2, 3, 0, 0, 0, 1, 9];
+        assert_eq!(read_frame(&mut input, 10).await.unwrap().unwrap().as_ref(), &[1, 2, 3]);
+        assert_eq!(read_frame(&mut input, 10).await.unwrap().unwrap().as_ref(), &[9]);
+        assert!(read_frame(&mut input, 10).await.unwrap().is_none());
+
+        let mut big: &[u8] = &[0x7f, 0xff, 0xff, 0xff];
+        assert!(matches!(read_frame(&mut big, 10).await, Err(FrameError::BadSize { .. })));
+        let mut negative: &[u8] = &[0xff, 0xff, 0xff, 0xff];
+        assert!(matches!(read_frame(&mut negative, 10).await, Err(FrameError::BadSize { .. })));
+        let mut cut: &[u8] = &[0, 0, 0, 5, 1, 2];
+        assert!(matches!(read_frame(&mut cut, 10).await, Err(FrameError::Truncated { read: 2, size: 5 })));
+        let mut cut_prefix: &[u8] = &[0, 0];
+        assert!(matches!(read_frame(&mut cut_prefix, 10).await, Err(FrameError::Truncated { .. })));
+    }
+}

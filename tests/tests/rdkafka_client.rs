@@ -1,0 +1,298 @@
+//! The broker driven by rdkafka (librdkafka): idempotent producing at volume, a consumer
+//! group losing a member mid-stream, and a SIGKILL + restart in the middle of it all.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use fjord_tests::{BrokerProcess, unique_name};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::{Offset, TopicPartitionList};
+
+const LONG: Duration = Duration::from_secs(120);
+
+fn admin(bootstrap: &str) -> AdminClient<DefaultClientContext> {
+    ClientConfig::new().set("bootstrap.servers", bootstrap).create().expect("admin client")
+}
+
+fn create_topic(bootstrap: &str, topic: &str, partitions: i32) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let results = rt
+        .block_on(admin(bootstrap).create_topics(&[NewTopic::new(topic, partitions, TopicReplication::Fixed(1))], &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)))))
+        .expect("create_topics");
+    for r in results {
+        r.unwrap_or_else(|(t, e)| panic!("creating {t} failed: {e}"));
+    }
+}
+
+fn producer(bootstrap: &str) -> ThreadedProducer<DefaultProducerContext> {
+    ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("acks", "all")
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "5")
+        .set("compression.type", "lz4")
+        .set("message.timeout.ms", "120000")
+        .create()
+        .expect("producer")
+}
+
+/// Produces `count` records keyed `key-<i % keys>` with value `<i>` and waits until all are
+/// acknowledged.
+fn produce(bootstrap: &str, topic: &str, range: std::ops::Range<u64>, keys: u64) {
+    let producer = producer(bootstrap);
+    for i in range {
+        let key = format!("key-{}", i % keys);
+        let value = i.to_string();
+        let mut record = BaseRecord::to(topic).key(&key).payload(&value);
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((e, r)) if e.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::QueueFull) => {
+                    record = r;
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err((e, _)) => panic!("send failed: {e}"),
+            }
+        }
+    }
+    producer.flush(LONG).expect("every record acknowledged");
+    assert_eq!(producer.in_flight_count(), 0);
+}
+
+fn consumer(bootstrap: &str, group: &str, extra: &[(&str, &str)]) -> BaseConsumer {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", group)
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .set("session.timeout.ms", "10000")
+        .set("heartbeat.interval.ms", "500");
+    for (k, v) in extra {
+        config.set(*k, *v);
+    }
+    config.create().expect("consumer")
+}
+
+fn end_offsets(bootstrap: &str, topic: &str, partitions: i32) -> BTreeMap<i32, i64> {
+    let c = consumer(bootstrap, &unique_name("watermarks"), &[]);
+    (0..partitions).map(|p| (p, c.fetch_watermarks(topic, p, Duration::from_secs(30)).expect("watermarks").1)).collect()
+}
+
+fn committed(bootstrap: &str, group: &str, topic: &str, partitions: i32) -> BTreeMap<i32, i64> {
+    let c = consumer(bootstrap, group, &[]);
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition(topic, p);
+    }
+    let got = c.committed_offsets(tpl, Duration::from_secs(30)).expect("committed offsets");
+    got.elements()
+        .iter()
+        .map(|e| (e.partition(), match e.offset() { Offset::Offset(o) => o, _ => -1 }))
+        .collect()
+}
+
+/// Reads records with `consumer` until `done` says so or the time is up.
+fn drain(consumer: &BaseConsumer, limit: Duration, mut each: impl FnMut(&rdkafka::message::BorrowedMessage<'_>) -> bool) {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(Ok(m)) => {
+                if each(&m) {
+                    return;
+                }
+            }
+            Some(Err(e)) => eprintln!("consumer error (retrying): {e}"),
+            None => {}
+        }
+    }
+    panic!("timed out after {limit:?}");
+}
+
+#[test]
+fn idempotent_producer_100k_keyed_records_across_6_partitions_come_back_complete_and_in_order() {
+    let broker = BrokerProcess::start();
+    let topic = unique_name("keyed");
+    create_topic(&broker.bootstrap(), &topic, 6);
+    const N: u64 = 100_000;
+    produce(&broker.bootstrap(), &topic, 0..N, 1000);
+
+    let ends = end_offsets(&broker.bootstrap(), &topic, 6);
+    assert_eq!(ends.values().sum::<i64>(), N as i64, "log end offsets {ends:?}");
+
+    let c = consumer(&broker.bootstrap(), &unique_name("reader"), &[]);
+    c.subscribe(&[&topic]).unwrap();
+    let mut seen = HashSet::new();
+    let mut last_offset: HashMap<i32, i64> = HashMap::new();
+    let mut last_value_per_key: HashMap<String, u64> = HashMap::new();
+    let mut key_partition: HashMap<String, i32> = HashMap::new();
+    drain(&c, LONG, |m| {
+        let key = String::from_utf8(m.key().unwrap().to_vec()).unwrap();
+        let value: u64 = std::str::from_utf8(m.payload().unwrap()).unwrap().parse().unwrap();
+        // Offsets within a partition are consecutive; values of a key only grow.
+        let prev = last_offset.insert(m.partition(), m.offset());
+        assert_eq!(m.offset(), prev.map_or(0, |o| o + 1), "partition {} skipped or repeated an offset", m.partition());
+        if let Some(prev) = last_value_per_key.insert(key.clone(), value) {
+            assert!(value > prev, "key {key}: {value} after {prev}");
+        }
+        assert_eq!(*key_partition.entry(key).or_insert(m.partition()), m.partition(), "a key moved partition");
+        assert!(seen.insert(value), "value {value} delivered twice");
+        seen.len() as u64 == N
+    });
+    assert_eq!(seen.len() as u64, N);
+    assert_eq!(key_partition.values().collect::<HashSet<_>>().len(), 6, "keys spread over all partitions");
+}
+
+#[test]
+fn a_group_of_three_loses_a_member_and_the_others_finish_with_exact_commits() {
+    let broker = BrokerProcess::start();
+    let bootstrap = broker.bootstrap();
+    let topic = unique_name("group");
+    let group = unique_name("g");
+    create_topic(&bootstrap, &topic, 6);
+    const N: u64 = 30_000;
+    produce(&bootstrap, &topic, 0..N, 600);
+
+    let seen = Arc::new(Mutex::new(HashSet::<u64>::new()));
+    let all_seen = Arc::new(AtomicBool::new(false));
+    // Members 1 and 2 mark themselves done once they committed the end of their assignment;
+    // both keep polling (no rebalance) until both are done.
+    let done = Arc::new([AtomicBool::new(false), AtomicBool::new(false), AtomicBool::new(false)]);
+    let mut members = Vec::new();
+    for member in 0..3usize {
+        let (bootstrap, topic, group, seen, all_seen, done) = (bootstrap.clone(), topic.clone(), group.clone(), seen.clone(), all_seen.clone(), done.clone());
+        members.push(std::thread::spawn(move || {
+            let c = consumer(&bootstrap, &group, &[("max.poll.interval.ms", "60000"), ("fetch.max.bytes", "65536"), ("message.max.bytes", "65536"), ("max.partition.fetch.bytes", "8192")]);
+            c.subscribe(&[&topic]).unwrap();
+            let mut mine = 0u64;
+            let deadline = Instant::now() + LONG;
+            while Instant::now() < deadline {
+                if let Some(Ok(m)) = c.poll(Duration::from_millis(100)) {
+                    let value: u64 = std::str::from_utf8(m.payload().unwrap()).unwrap().parse().unwrap();
+                    mine += 1;
+                    let mut s = seen.lock().unwrap();
+                    s.insert(value);
+                    if s.len() as u64 == N {
+                        all_seen.store(true, Ordering::SeqCst);
+                    }
+                    drop(s);
+                    // Member 0 leaves mid-stream, committing what it processed first.
+                    if member == 0 && mine == 2_000 {
+                        c.commit_consumer_state(CommitMode::Sync).expect("commit before leaving");
+                        c.unsubscribe();
+                        return mine;
+                    }
+                    if mine % 500 == 0 {
+                        let _ = c.commit_consumer_state(CommitMode::Async);
+                    }
+                }
+                if !all_seen.load(Ordering::SeqCst) {
+                    continue;
+                }
+                if !done[member].load(Ordering::SeqCst) {
+                    // A partition is finished when this member's position — or, if it fetched
+                    // nothing from it since the rebalance, the group's commit — is its end.
+                    let assignment = c.assignment().expect("assignment");
+                    let positions = c.position().expect("positions");
+                    let commits = c.committed(Duration::from_secs(10)).expect("committed");
+                    let at_end = assignment.count() > 0
+                        && positions.elements().iter().all(|e| {
+                            let (_, high) = c.fetch_watermarks(e.topic(), e.partition(), Duration::from_secs(10)).expect("watermarks");
+                            let committed = commits.find_partition(e.topic(), e.partition()).map(|c| c.offset());
+                            e.offset() == Offset::Offset(high) || (e.offset() == Offset::Invalid && committed == Some(Offset::Offset(high)))
+                        });
+                    if at_end && c.commit_consumer_state(CommitMode::Sync).is_ok() {
+                        done[member].store(true, Ordering::SeqCst);
+                    }
+                }
+                if done[1].load(Ordering::SeqCst) && done[2].load(Ordering::SeqCst) {
+                    return mine;
+                }
+            }
+            panic!(
+                "member {member} timed out; it consumed {mine}; all seen: {}, seen {}; assignment {:?}; positions {:?}",
+                all_seen.load(Ordering::SeqCst),
+                seen.lock().unwrap().len(),
+                c.assignment().map(|a| a.elements().iter().map(|e| e.partition()).collect::<Vec<_>>()),
+                c.position().map(|a| a.elements().iter().map(|e| (e.partition(), e.offset())).collect::<Vec<_>>())
+            );
+        }));
+    }
+    let counts: Vec<u64> = members.into_iter().map(|m| m.join().expect("member thread")).collect();
+    assert!(all_seen.load(Ordering::SeqCst), "not every record was delivered");
+    assert_eq!(counts[0], 2_000, "member 0 left after 2000 records");
+    assert!(counts[1] > 0 && counts[2] > 0, "the remaining members took over: {counts:?}");
+    assert!(counts.iter().sum::<u64>() >= N, "at least once: {counts:?}");
+    assert_eq!(committed(&bootstrap, &group, &topic, 6), end_offsets(&bootstrap, &topic, 6), "committed offsets equal the log end offsets");
+}
+
+#[test]
+fn sigkill_and_restart_keep_data_committed_offsets_and_groups() {
+    let mut broker = BrokerProcess::start();
+    let bootstrap = broker.bootstrap();
+    let topic = unique_name("restart");
+    let group = unique_name("g");
+    create_topic(&bootstrap, &topic, 3);
+    produce(&bootstrap, &topic, 0..6_000, 300);
+
+    // Consume part of it and commit.
+    let committed_before = {
+        let c = consumer(&bootstrap, &group, &[]);
+        c.subscribe(&[&topic]).unwrap();
+        let mut n = 0;
+        let mut partitions = HashSet::new();
+        drain(&c, LONG, |m| {
+            n += 1;
+            partitions.insert(m.partition());
+            n >= 2_500 && partitions.len() == 3
+        });
+        c.commit_consumer_state(CommitMode::Sync).expect("commit");
+        committed(&bootstrap, &group, &topic, 3)
+    };
+    assert_eq!(committed_before.values().filter(|o| **o >= 0).count(), 3, "{committed_before:?}");
+    let ends_before = end_offsets(&bootstrap, &topic, 3);
+
+    broker.kill();
+    broker.restart();
+    // More data after the restart, on top of what was there.
+    produce(&bootstrap, &topic, 6_000..8_000, 300);
+
+    let ends_after = end_offsets(&bootstrap, &topic, 3);
+    for p in 0..3 {
+        assert!(ends_after[&p] >= ends_before[&p], "partition {p} lost records: {ends_before:?} -> {ends_after:?}");
+    }
+    assert_eq!(ends_after.values().sum::<i64>(), 8_000);
+    assert_eq!(committed(&bootstrap, &group, &topic, 3), committed_before, "committed offsets survive SIGKILL");
+
+    // The group is known after the restart and resumes exactly from its commits.
+    let c = consumer(&bootstrap, &group, &[]);
+    let groups = c.fetch_group_list(Some(&group), Duration::from_secs(30)).expect("group list");
+    let listed: Vec<_> = groups.groups().iter().map(|g| (g.name().to_string(), g.protocol_type().to_string())).collect();
+    assert_eq!(listed, vec![(group.clone(), "consumer".to_string())], "the group survives the restart");
+    c.subscribe(&[&topic]).unwrap();
+    let remaining: i64 = (0..3).map(|p| ends_after[&p] - committed_before[&p]).sum();
+    let mut values = HashSet::new();
+    drain(&c, LONG, |m| {
+        let pos = committed_before[&m.partition()];
+        assert!(m.offset() >= pos, "partition {} re-delivered offset {} below the commit {pos}", m.partition(), m.offset());
+        values.insert((m.partition(), m.offset()));
+        values.len() as i64 == remaining
+    });
+
+    // A fresh reader sees every record ever acknowledged.
+    let all = consumer(&bootstrap, &unique_name("all"), &[]);
+    all.subscribe(&[&topic]).unwrap();
+    let mut every = HashSet::new();
+    drain(&all, LONG, |m| {
+        every.insert(std::str::from_utf8(m.payload().unwrap()).unwrap().parse::<u64>().unwrap());
+        every.len() == 8_000
+    });
+    broker.stop();
+}
