@@ -237,7 +237,10 @@ impl BrokerProcess {
                 signal(&child, Signal::KILL);
             }
             if wait_with_deadline(&mut child, Instant::now() + KILL_TIMEOUT).is_none() {
-                self.fail(&format!("process {} survived SIGKILL for {KILL_TIMEOUT:?}", child.id()));
+                self.fail(&format!(
+                    "process {} survived SIGKILL for {KILL_TIMEOUT:?}",
+                    child.id()
+                ));
             }
         }
     }
@@ -383,7 +386,11 @@ impl BrokerProcess {
             let child = self.child.as_mut().expect("just spawned");
             if let Ok(Some(status)) = child.try_wait() {
                 self.child = None;
-                let this_start = self.log().get(log_start as usize..).unwrap_or_default().to_owned();
+                let this_start = self
+                    .log()
+                    .get(log_start as usize..)
+                    .unwrap_or_default()
+                    .to_owned();
                 let lower = this_start.to_lowercase();
                 if lower.contains("address already in use") || lower.contains("addrinuse") {
                     return Err(Failure::BindConflict(this_start));
@@ -461,7 +468,10 @@ fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(String, String)> {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
     stream.set_write_timeout(Some(Duration::from_secs(10)))?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\nConnection: close\r\n\r\n")?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.0\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
     let mut bytes = Vec::new();
     stream.read_to_end(&mut bytes)?;
     let text = String::from_utf8_lossy(&bytes).into_owned();

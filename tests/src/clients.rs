@@ -18,8 +18,13 @@ pub fn python() -> PathBuf {
     let (python, origin) = match std::env::var_os("FJORD_PYTHON") {
         Some(p) => (PathBuf::from(p), "FJORD_PYTHON"),
         None => {
-            let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
-            (home.join(".cache/fjord/venv/bin/python"), "the default venv (FJORD_PYTHON is unset)")
+            let home = std::env::var_os("HOME")
+                .map(PathBuf::from)
+                .unwrap_or_default();
+            (
+                home.join(".cache/fjord/venv/bin/python"),
+                "the default venv (FJORD_PYTHON is unset)",
+            )
         }
     };
     assert!(
@@ -36,7 +41,9 @@ pub fn python() -> PathBuf {
 /// The path of a script in `tests/python/`.
 #[track_caller]
 pub fn python_script(name: &str) -> PathBuf {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("python").join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("python")
+        .join(name);
     assert!(path.is_file(), "{} does not exist", path.display());
     path
 }
@@ -82,7 +89,11 @@ pub fn run_python_check(
 pub fn kcat() -> PathBuf {
     if let Some(path) = std::env::var_os("FJORD_KCAT") {
         let path = PathBuf::from(path);
-        assert!(path.is_file(), "FJORD_KCAT={} does not exist", path.display());
+        assert!(
+            path.is_file(),
+            "FJORD_KCAT={} does not exist",
+            path.display()
+        );
         return path;
     }
     let found = std::env::var_os("PATH").and_then(|paths| {

@@ -52,7 +52,10 @@ pub(crate) fn tail(text: &str, max_lines: usize) -> String {
         return text.trim_end().to_owned();
     }
     let skipped = lines.len() - max_lines;
-    format!("[... {skipped} earlier lines ...]\n{}", lines[skipped..].join("\n"))
+    format!(
+        "[... {skipped} earlier lines ...]\n{}",
+        lines[skipped..].join("\n")
+    )
 }
 
 /// A command line as one string, for messages.
@@ -79,7 +82,11 @@ pub fn run(cmd: &mut Command, stdin: Option<&[u8]>, timeout: Duration) -> Output
     let command = describe(cmd);
     let started = Instant::now();
     let mut child = cmd
-        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -100,7 +107,9 @@ pub fn run(cmd: &mut Command, stdin: Option<&[u8]>, timeout: Duration) -> Output
     let timed_out = status.is_none();
     let status = status.unwrap_or_else(|| {
         let _ = child.kill();
-        child.wait().unwrap_or_else(|e| panic!("cannot wait for `{command}`: {e}"))
+        child
+            .wait()
+            .unwrap_or_else(|e| panic!("cannot wait for `{command}`: {e}"))
     });
     if let Some(writer) = writer {
         let _ = writer.join();

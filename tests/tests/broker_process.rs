@@ -10,12 +10,17 @@ use fjord_tests::{BrokerProcess, wait_until};
 fn broker_serves_metrics_stops_cleanly_and_restarts() {
     let mut broker = BrokerProcess::start();
     // The port accepts connections as soon as it is bound; the log line may follow a moment later.
-    wait_until("a \"listening\" line in the broker log", Duration::from_secs(10), Duration::from_millis(50), || {
-        broker.log().contains("listening").then_some(())
-    });
+    wait_until(
+        "a \"listening\" line in the broker log",
+        Duration::from_secs(10),
+        Duration::from_millis(50),
+        || broker.log().contains("listening").then_some(()),
+    );
     let metrics = broker.metrics();
     assert!(
-        metrics.lines().any(|l| !l.is_empty() && !l.starts_with('#')),
+        metrics
+            .lines()
+            .any(|l| !l.is_empty() && !l.starts_with('#')),
         "no samples in /metrics:\n{metrics}"
     );
 

@@ -28,14 +28,27 @@ fn confluent_kafka_admin_produce_consume_commit() {
     assert_eq!(summary["consumed"], json!(RECORDS));
     assert_eq!(summary["brokers"], json!([broker.bootstrap()]));
     assert_eq!(summary["client_errors"], json!([]));
-    let counts = summary["partition_counts"].as_object().expect("partition_counts");
+    let counts = summary["partition_counts"]
+        .as_object()
+        .expect("partition_counts");
     assert_eq!(counts.len(), 3, "{summary}");
-    assert_eq!(counts.values().filter_map(Value::as_u64).sum::<u64>(), RECORDS);
+    assert_eq!(
+        counts.values().filter_map(Value::as_u64).sum::<u64>(),
+        RECORDS
+    );
     for (partition, count) in counts {
-        assert_eq!(summary["watermarks"][partition], json!([0, count]), "{summary}");
+        assert_eq!(
+            summary["watermarks"][partition],
+            json!([0, count]),
+            "{summary}"
+        );
         assert_eq!(&summary["committed"][partition], count, "{summary}");
     }
 
-    assert!(!broker.log().contains("panicked"), "the broker panicked:\n{}", broker.log());
+    assert!(
+        !broker.log().contains("panicked"),
+        "the broker panicked:\n{}",
+        broker.log()
+    );
     broker.stop();
 }

@@ -35,7 +35,11 @@ fn parse_records(output: &Output) -> Vec<Record> {
         .filter(|line| !line.is_empty())
         .map(|line| {
             let fields: Vec<&str> = line.splitn(4, '\t').collect();
-            assert_eq!(fields.len(), 4, "unexpected kcat output line {line:?}\n{output}");
+            assert_eq!(
+                fields.len(),
+                4,
+                "unexpected kcat output line {line:?}\n{output}"
+            );
             Record {
                 partition: fields[0].parse().expect("partition"),
                 offset: fields[1].parse().expect("offset"),
@@ -128,7 +132,16 @@ fn produce_keyed(broker: &BrokerProcess, topic: &str, lines: &[String], extra: &
 /// `kcat -C -e`.
 fn consume_all(broker: &BrokerProcess, topic: &str) -> Vec<Record> {
     let mut cmd = kcat_command(&broker.bootstrap());
-    cmd.args(["-C", "-t", topic, "-o", "beginning", "-e", "-f", CONSUME_FORMAT]);
+    cmd.args([
+        "-C",
+        "-t",
+        topic,
+        "-o",
+        "beginning",
+        "-e",
+        "-f",
+        CONSUME_FORMAT,
+    ]);
     let output = run(&mut cmd, None, KCAT_TIMEOUT);
     if !output.status.success() {
         broker.fail(&format!("kcat -C failed:\n{output}"));
@@ -157,7 +170,9 @@ fn consume_with_group(broker: &BrokerProcess, group: &str, topic: &str) -> Vec<R
 
 /// `n` lines `key-<i % 7>:value-<i>` starting at `first`.
 fn keyed_lines(first: usize, n: usize) -> Vec<String> {
-    (first..first + n).map(|i| format!("key-{}:value-{i:05}", i % 7)).collect()
+    (first..first + n)
+        .map(|i| format!("key-{}:value-{i:05}", i % 7))
+        .collect()
 }
 
 /// Checks that `records` are exactly `lines` (as `key:value`), that every partition's
@@ -165,34 +180,61 @@ fn keyed_lines(first: usize, n: usize) -> Vec<String> {
 /// partition. Returns the number of records per partition.
 #[track_caller]
 fn assert_exactly(records: &[Record], lines: &[String]) -> BTreeMap<i32, i64> {
-    let mut got: Vec<String> = records.iter().map(|r| format!("{}:{}", r.key, r.value)).collect();
+    let mut got: Vec<String> = records
+        .iter()
+        .map(|r| format!("{}:{}", r.key, r.value))
+        .collect();
     got.sort();
     let mut want = lines.to_vec();
     want.sort();
-    assert_eq!(got, want, "the records consumed are not exactly the lines produced");
+    assert_eq!(
+        got, want,
+        "the records consumed are not exactly the lines produced"
+    );
 
     let mut per_partition: BTreeMap<i32, Vec<&Record>> = BTreeMap::new();
     for record in records {
-        per_partition.entry(record.partition).or_default().push(record);
+        per_partition
+            .entry(record.partition)
+            .or_default()
+            .push(record);
     }
-    let position: BTreeMap<&str, usize> =
-        lines.iter().enumerate().map(|(i, l)| (l.split_once(':').expect("key").1, i)).collect();
+    let position: BTreeMap<&str, usize> = lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (l.split_once(':').expect("key").1, i))
+        .collect();
     let mut counts = BTreeMap::new();
     for (partition, mut entries) in per_partition {
         entries.sort_by_key(|r| r.offset);
         let offsets: Vec<i64> = entries.iter().map(|r| r.offset).collect();
         let expected: Vec<i64> = (0..entries.len() as i64).collect();
-        assert_eq!(offsets, expected, "partition {partition}: offsets are not 0..n-1");
+        assert_eq!(
+            offsets, expected,
+            "partition {partition}: offsets are not 0..n-1"
+        );
         let order: Vec<usize> = entries.iter().map(|r| position[r.value.as_str()]).collect();
-        assert!(order.is_sorted(), "partition {partition}: records out of send order: {order:?}");
+        assert!(
+            order.is_sorted(),
+            "partition {partition}: records out of send order: {order:?}"
+        );
         counts.insert(partition, entries.len() as i64);
     }
     let mut key_partitions: BTreeMap<&str, BTreeSet<i32>> = BTreeMap::new();
     for record in records {
-        key_partitions.entry(&record.key).or_default().insert(record.partition);
+        key_partitions
+            .entry(&record.key)
+            .or_default()
+            .insert(record.partition);
     }
-    let split: Vec<_> = key_partitions.iter().filter(|(_, ps)| ps.len() > 1).collect();
-    assert!(split.is_empty(), "keys found on more than one partition: {split:?}");
+    let split: Vec<_> = key_partitions
+        .iter()
+        .filter(|(_, ps)| ps.len() > 1)
+        .collect();
+    assert!(
+        split.is_empty(),
+        "keys found on more than one partition: {split:?}"
+    );
     counts
 }
 
@@ -217,7 +259,11 @@ fn query_offset(broker: &BrokerProcess, topic: &str, partition: i32, timestamp: 
         .stdout_lines()
         .into_iter()
         .find(|line| line.starts_with(&prefix))
-        .unwrap_or_else(|| broker.fail(&format!("kcat -Q printed no offset for {topic} [{partition}]:\n{output}")));
+        .unwrap_or_else(|| {
+            broker.fail(&format!(
+                "kcat -Q printed no offset for {topic} [{partition}]:\n{output}"
+            ))
+        });
     let rest = &line[prefix.len()..];
     rest.parse()
         .unwrap_or_else(|_| broker.fail(&format!("kcat -Q reported an error: {line}\n{output}")))
@@ -236,8 +282,16 @@ fn kcat_lists_the_broker_and_topics() {
         .iter()
         .map(|b| b["name"].as_str().unwrap_or_default().to_owned())
         .collect();
-    assert_eq!(brokers, vec![broker.bootstrap()], "kcat -L brokers: {metadata}");
-    assert_eq!(topic_partitions(&metadata, &topic), Some(3), "kcat -L topics: {metadata}");
+    assert_eq!(
+        brokers,
+        vec![broker.bootstrap()],
+        "kcat -L brokers: {metadata}"
+    );
+    assert_eq!(
+        topic_partitions(&metadata, &topic),
+        Some(3),
+        "kcat -L topics: {metadata}"
+    );
 
     // The plain-text listing of one topic, as a person reads it.
     let mut cmd = kcat_command(&broker.bootstrap());
@@ -245,16 +299,26 @@ fn kcat_lists_the_broker_and_topics() {
     let output = run(&mut cmd, None, KCAT_TIMEOUT);
     output.assert_success();
     assert!(
-        output.stdout.contains(&format!("topic \"{topic}\" with 3 partitions:")),
+        output
+            .stdout
+            .contains(&format!("topic \"{topic}\" with 3 partitions:")),
         "{output}"
     );
-    assert!(output.stdout.contains(&format!(" at {}", broker.bootstrap())), "{output}");
+    assert!(
+        output
+            .stdout
+            .contains(&format!(" at {}", broker.bootstrap())),
+        "{output}"
+    );
 
     // A topic that does not exist is auto-created on Metadata (auto.create.topics.enable).
     let auto = unique_name("kcat-auto");
-    wait_until("an auto-created topic", Duration::from_secs(30), Duration::from_millis(200), || {
-        topic_partitions(&list_metadata(&broker, Some(&auto)), &auto).filter(|&n| n >= 1)
-    });
+    wait_until(
+        "an auto-created topic",
+        Duration::from_secs(30),
+        Duration::from_millis(200),
+        || topic_partitions(&list_metadata(&broker, Some(&auto)), &auto).filter(|&n| n >= 1),
+    );
 }
 
 #[test]
@@ -267,14 +331,26 @@ fn kcat_produces_keyed_lines_and_consumes_them_exactly() {
     produce_keyed(&broker, &topic, &lines, &["-X", "acks=all"]);
     let records = consume_all(&broker, &topic);
     let counts = assert_exactly(&records, &lines);
-    assert_eq!(counts.len(), 3, "7 keys should spread over all 3 partitions: {counts:?}");
+    assert_eq!(
+        counts.len(),
+        3,
+        "7 keys should spread over all 3 partitions: {counts:?}"
+    );
 
     // Starting in the middle of a partition (inside a batch): exactly the records from there.
     let (&partition, &count) = counts.iter().max_by_key(|(_, c)| **c).expect("a partition");
     let start = count / 2;
     let mut cmd = kcat_command(&broker.bootstrap());
-    cmd.args(["-C", "-t", &topic, "-p", &partition.to_string(), "-o", &start.to_string()])
-        .args(["-e", "-f", CONSUME_FORMAT]);
+    cmd.args([
+        "-C",
+        "-t",
+        &topic,
+        "-p",
+        &partition.to_string(),
+        "-o",
+        &start.to_string(),
+    ])
+    .args(["-e", "-f", CONSUME_FORMAT]);
     let output = run(&mut cmd, None, KCAT_TIMEOUT);
     if !output.status.success() {
         broker.fail(&format!("kcat -C -p -o failed:\n{output}"));
@@ -285,12 +361,25 @@ fn kcat_produces_keyed_lines_and_consumes_them_exactly() {
         .filter(|r| r.partition == partition && r.offset >= start)
         .cloned()
         .collect();
-    assert_eq!(tail, expected, "consuming partition {partition} from offset {start}");
+    assert_eq!(
+        tail, expected,
+        "consuming partition {partition} from offset {start}"
+    );
 
     // -c: a bounded count from the beginning.
     let mut cmd = kcat_command(&broker.bootstrap());
-    cmd.args(["-C", "-t", &topic, "-p", &partition.to_string(), "-o", "beginning", "-c", "3"])
-        .args(["-f", CONSUME_FORMAT]);
+    cmd.args([
+        "-C",
+        "-t",
+        &topic,
+        "-p",
+        &partition.to_string(),
+        "-o",
+        "beginning",
+        "-c",
+        "3",
+    ])
+    .args(["-f", CONSUME_FORMAT]);
     let output = run(&mut cmd, None, KCAT_TIMEOUT);
     output.assert_success();
     let offsets: Vec<i64> = parse_records(&output).iter().map(|r| r.offset).collect();
@@ -314,12 +403,24 @@ fn kcat_queries_offsets_by_timestamp() {
     let second = keyed_lines(10, 10);
     produce_keyed(&broker, &topic, &second, &[]);
 
-    assert_eq!(query_offset(&broker, &topic, 0, before), 0, "timestamp before every record");
-    assert_eq!(query_offset(&broker, &topic, 0, middle), 10, "timestamp between the two runs");
+    assert_eq!(
+        query_offset(&broker, &topic, 0, before),
+        0,
+        "timestamp before every record"
+    );
+    assert_eq!(
+        query_offset(&broker, &topic, 0, middle),
+        10,
+        "timestamp between the two runs"
+    );
     assert_eq!(query_offset(&broker, &topic, 0, -2), 0, "-2: earliest");
     assert_eq!(query_offset(&broker, &topic, 0, -1), 20, "-1: latest");
     // Kafka answers -1 (no such offset) for a timestamp after every record.
-    assert_eq!(query_offset(&broker, &topic, 0, now_ms() + 3_600_000), -1, "timestamp after every record");
+    assert_eq!(
+        query_offset(&broker, &topic, 0, now_ms() + 3_600_000),
+        -1,
+        "timestamp after every record"
+    );
 
     let mut all = first;
     all.extend(second);
@@ -351,8 +452,11 @@ fn kcat_group_consumer_commits_offsets() {
     let committed = consumer
         .committed_offsets(partitions, Duration::from_secs(30))
         .unwrap_or_else(|e| broker.fail(&format!("OffsetFetch for group {group}: {e}")));
-    let committed: BTreeMap<i32, Offset> =
-        committed.elements().iter().map(|e| (e.partition(), e.offset())).collect();
+    let committed: BTreeMap<i32, Offset> = committed
+        .elements()
+        .iter()
+        .map(|e| (e.partition(), e.offset()))
+        .collect();
     let expected: BTreeMap<i32, Offset> = (0..3)
         .map(|p| (p, Offset::Offset(counts.get(&p).copied().unwrap_or(0))))
         .collect();
@@ -360,7 +464,11 @@ fn kcat_group_consumer_commits_offsets() {
 
     // The same group again: nothing new.
     let again = consume_with_group(&broker, &group, &topic);
-    assert_eq!(again, Vec::new(), "a second run of the group re-read committed records");
+    assert_eq!(
+        again,
+        Vec::new(),
+        "a second run of the group re-read committed records"
+    );
 
     // New records: the group gets exactly those.
     let more = keyed_lines(90, 12);
@@ -387,11 +495,19 @@ fn kcat_data_survives_clean_and_unclean_restarts() {
 
     broker.stop(); // SIGTERM: exits 0 after a clean shutdown
     broker.restart();
-    assert_eq!(consume_all(&broker, &topic), before, "after a clean restart");
+    assert_eq!(
+        consume_all(&broker, &topic),
+        before,
+        "after a clean restart"
+    );
 
     broker.kill(); // SIGKILL: the page cache still holds every acknowledged byte
     broker.restart();
-    assert_eq!(consume_all(&broker, &topic), before, "after a kill and restart");
+    assert_eq!(
+        consume_all(&broker, &topic),
+        before,
+        "after a kill and restart"
+    );
 
     // And the restarted broker still takes writes, continuing the offsets.
     let more = keyed_lines(60, 15);

@@ -78,11 +78,11 @@ impl Broker {
         }]);
         let producer_ids = ProducerIdAllocator::open(&meta_dir)?;
         let partitions = topics::open_partitions(&config, store.image())?;
-        let metrics = BrokerMetrics::default();
-        metrics.partitions.set(partitions.len() as i64);
         let partitions = RwLock::new(partitions);
         let metadata = RwLock::new(store);
         topics::ensure_offsets_topic(&config, &metadata, &partitions)?;
+        let metrics = BrokerMetrics::default();
+        metrics.partitions.set(partitions.read().map_or(0, |p| p.len() as i64));
         let offsets_log = OffsetsTopicLog::new(&config, &partitions)?;
         let groups = GroupCoordinator::load(offsets_log, groups::group_config(&config)).await?;
         let broker = Arc::new(Self {

@@ -21,6 +21,19 @@ use crate::storage::StorageError;
 
 /// Longest legal topic name (Kafka's limit).
 pub const MAX_TOPIC_NAME_LEN: usize = 249;
+/// Most partitions one request may create (Kafka's `max.records.per.user.op` bounds the same
+/// thing); guards memory against a request asking for billions.
+pub const MAX_PARTITIONS_PER_REQUEST: i32 = 10_000;
+
+fn check_partition_count(count: i32) -> Result<(), PartitionError> {
+    if count > MAX_PARTITIONS_PER_REQUEST {
+        return Err(PartitionError::new(
+            ResponseError::PolicyViolation,
+            format!("{count} partitions requested; at most {MAX_PARTITIONS_PER_REQUEST} can be created per request"),
+        ));
+    }
+    Ok(())
+}
 
 /// Directory of one partition's log: `<data_dir>/logs/<topic>-<partition>`.
 pub fn partition_dir(config: &BrokerConfig, topic: &str, index: i32) -> PathBuf {
@@ -133,6 +146,7 @@ impl Broker {
         }
         let settings = topic_config::resolve(&self.config, &new.configs).map_err(|e| PartitionError::new(ResponseError::InvalidConfig, e.0))?;
         let brokers = image.brokers.len().max(1);
+        check_partition_count(new.partitions.max(new.assignments.len().try_into().unwrap_or(i32::MAX)))?;
         let partitions = if !new.assignments.is_empty() {
             if new.partitions != -1 || new.replication_factor != -1 {
                 return Err(PartitionError::new(ResponseError::InvalidRequest, "give either an assignment or partitions and replication factor, not both"));
@@ -209,6 +223,7 @@ impl Broker {
             return Err(PartitionError::new(ResponseError::UnknownTopicOrPartition, format!("topic {name:?} does not exist")));
         };
         let current = topic.partitions.len() as i32;
+        check_partition_count(count.saturating_sub(current))?;
         if count <= current {
             return Err(PartitionError::new(ResponseError::InvalidPartitions, format!("topic {name} has {current} partitions; the new count must be larger, got {count}")));
         }

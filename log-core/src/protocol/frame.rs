@@ -5,6 +5,9 @@
 use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
+/// Buffer reserved before a frame's bytes arrive.
+const INITIAL_CAPACITY: usize = 64 * 1024;
+
 /// Why a frame could not be read. Each variant ends the connection.
 #[derive(Debug, thiserror::Error)]
 pub enum FrameError {
@@ -46,14 +49,17 @@ pub async fn read_frame<R: AsyncRead + Unpin>(reader: &mut R, max: usize) -> Res
         return Err(FrameError::BadSize { size: i64::from(size), max });
     }
     let size = size as usize;
-    let mut payload = BytesMut::zeroed(size);
-    let mut read = 0;
-    while read < size {
-        let n = reader.read(&mut payload[read..]).await?;
-        if n == 0 {
-            return Err(FrameError::Truncated { read, size });
+    // Memory grows with the bytes that arrive, not with what the prefix announces.
+    let mut payload = BytesMut::with_capacity(size.min(INITIAL_CAPACITY));
+    while payload.len() < size {
+        if payload.capacity() == payload.len() {
+            payload.reserve((size - payload.len()).min(payload.len().max(INITIAL_CAPACITY)));
         }
-        read += n;
+        let want = size - payload.len();
+        let n = (&mut *reader).take(want as u64).read_buf(&mut payload).await?;
+        if n == 0 {
+            return Err(FrameError::Truncated { read: payload.len(), size });
+        }
     }
     Ok(Some(payload))
 }

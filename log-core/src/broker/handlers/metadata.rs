@@ -17,7 +17,13 @@ impl Broker {
         let requested: Option<Vec<String>> = match request.topics {
             None => None,
             Some(t) if t.is_empty() && version == 0 => None,
-            Some(t) => Some(t.into_iter().filter_map(|t| t.name.map(|n| n.to_string())).collect()),
+            Some(t) => {
+                // Kafka answers each distinct name once; duplicates must not multiply the work.
+                let mut names: Vec<String> = t.into_iter().filter_map(|t| t.name.map(|n| n.to_string())).collect();
+                names.sort_unstable();
+                names.dedup();
+                Some(names)
+            }
         };
         let auto_create = self.config.auto_create_topics && (version < 4 || request.allow_auto_topic_creation);
         let mut topics = Vec::new();
