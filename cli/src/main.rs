@@ -4,15 +4,23 @@
 //! into a message on stderr and an exit code. Every subcommand lives in its own module and
 //! returns `anyhow::Result`; none of them exits the process or prints errors itself.
 
+mod bench;
 mod broker;
 mod broker_settings;
+mod client;
+mod cluster;
+mod consume;
 mod data_dir;
 mod dev;
+mod group;
 mod log_dump;
 mod logging;
 mod metrics_http;
+mod output;
 mod platform;
+mod produce;
 mod summary;
+mod topic;
 
 use std::process::ExitCode;
 
@@ -27,12 +35,25 @@ Fjord is an open-source streaming platform written in Rust that speaks the Kafka
 protocol, so existing Kafka clients and tools can use it unchanged.
 
 Run `fjord dev` for a whole single-node platform on ./fjord-data, or `fjord broker` for one \
-broker process configured by flags, FJORD_* variables or a TOML file.";
+broker process configured by flags, FJORD_* variables or a TOML file.
+
+The client commands (topic, produce, consume, group, cluster) work against any \
+Kafka-compatible cluster: point them at it with --bootstrap-server or FJORD_BOOTSTRAP_SERVER \
+(default 127.0.0.1:9092, where `fjord dev` listens). They print tables for people and, with \
+--output json, JSON for scripts. Exit status: 0 on success, 1 on failure, 2 on a usage error.";
 
 const EXAMPLES: &str = "\
 Examples:
   Start a development platform on ./fjord-data, Kafka clients connect to 127.0.0.1:9092:
     fjord dev
+
+  Create a topic, write to it, read it back:
+    fjord topic create orders --partitions 6
+    seq 1 1000 | fjord produce orders
+    fjord consume orders --from-beginning
+
+  See a consumer group's lag:
+    fjord group describe billing
 
   Run a broker from a config file:
     fjord broker --config /etc/fjord/broker.toml
@@ -71,6 +92,34 @@ enum Command {
     Dev(dev::DevArgs),
     /// Run one Kafka-compatible broker
     Broker(broker::BrokerArgs),
+    /// Create, list, describe, alter and delete topics
+    #[command(subcommand_required = true, arg_required_else_help = true)]
+    Topic {
+        #[command(subcommand)]
+        command: topic::TopicCommand,
+    },
+    /// Write lines from stdin or a file to a topic, one record per line
+    Produce(produce::ProduceArgs),
+    /// Print a topic's records, alone or as a member of a consumer group
+    Consume(consume::ConsumeArgs),
+    /// List, describe, reset and delete consumer groups
+    #[command(subcommand_required = true, arg_required_else_help = true)]
+    Group {
+        #[command(subcommand)]
+        command: group::GroupCommand,
+    },
+    /// Measure throughput and latency of any Kafka-compatible cluster, and this machine's limits
+    #[command(subcommand_required = true, arg_required_else_help = true)]
+    Bench {
+        #[command(subcommand)]
+        command: bench::BenchCommand,
+    },
+    /// Describe the cluster: id, controller, brokers
+    #[command(subcommand_required = true, arg_required_else_help = true)]
+    Cluster {
+        #[command(subcommand)]
+        command: cluster::ClusterCommand,
+    },
     /// Inspect partition logs on disk
     #[command(subcommand_required = true, arg_required_else_help = true)]
     Log {
@@ -94,6 +143,12 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Dev(args) => dev::run(args),
         Command::Broker(args) => broker::run(args),
+        Command::Topic { command } => topic::run(command),
+        Command::Produce(args) => produce::run(args),
+        Command::Consume(args) => consume::run(args),
+        Command::Group { command } => group::run(command),
+        Command::Cluster { command } => cluster::run(command),
+        Command::Bench { command } => bench::run(command),
         Command::Log {
             command: LogCommand::Dump(args),
         } => log_dump::run(args),

@@ -1,5 +1,7 @@
 //! The `fjord` binary as a user runs it: real processes, real data directories, real signals.
 
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};

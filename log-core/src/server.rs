@@ -68,10 +68,10 @@ async fn serve_connection(broker: Arc<Broker>, stream: TcpStream, peer: SocketAd
         broker.metrics().bytes_received.inc_by(frame.len() as u64 + 4);
         let response = match protocol::decode(frame.freeze()) {
             Ok(request) => {
-                if let Some(id) = request.header.client_id.as_deref() {
-                    if id != client.client_id {
-                        client.client_id = id.to_string();
-                    }
+                if let Some(id) = request.header.client_id.as_deref()
+                    && id != client.client_id
+                {
+                    client.client_id = id.to_string();
                 }
                 let (api, version, correlation_id) = (request.api_key, request.version, request.header.correlation_id);
                 broker.metrics().requests.get_or_create(&crate::broker::ApiLabel { api: format!("{api:?}") }).inc();

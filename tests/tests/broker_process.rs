@@ -2,6 +2,8 @@
 //! text on its metrics port, a clean exit 0 on SIGTERM, and a restart on the same data
 //! directory and ports. The client tests rely on all of this.
 
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
 use std::time::Duration;
 
 use fjord_tests::{BrokerProcess, wait_until};

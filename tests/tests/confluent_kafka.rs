@@ -3,6 +3,8 @@
 //! scenario is `tests/python/confluent_kafka_check.py`; this test runs it and checks its
 //! summary. `FJORD_TEST_CLIENT_DEBUG=1` adds librdkafka's protocol debug log to the output.
 
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
 use std::time::Duration;
 
 use fjord_tests::{BrokerProcess, run_python_check, unique_name};

@@ -2,6 +2,8 @@
 //! a real client (rdkafka), stop it with Ctrl-C (SIGINT), start it again on the same data
 //! directory, and find every record and the group's committed offsets still there.
 
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read};
 use std::net::{Ipv4Addr, TcpListener};
@@ -186,10 +188,10 @@ fn spawn_reader(
             if let Ok(mut all) = output.lock() {
                 all.push_str(&line);
             }
-            if line.starts_with("Ready.") {
-                if let Some(ready) = &ready {
-                    let _ = ready.send(());
-                }
+            if line.starts_with("Ready.")
+                && let Some(ready) = &ready
+            {
+                let _ = ready.send(());
             }
         }
     });

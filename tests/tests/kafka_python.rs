@@ -4,6 +4,8 @@
 //! test runs it and checks its summary. `FJORD_TEST_CLIENT_DEBUG=1` adds kafka-python's
 //! debug log (every request and response) to the output.
 
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
 use std::time::Duration;
 
 use fjord_tests::{BrokerProcess, run_python_check, unique_name};

@@ -5,6 +5,8 @@
 //! Topics with several partitions are created with rdkafka's admin client (kcat cannot
 //! create topics); everything else goes through the kcat binary.
 
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

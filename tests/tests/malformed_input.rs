@@ -10,6 +10,8 @@
 //! Where the broker had to refuse something, `fjord_broker_request_errors_total` on the
 //! Prometheus endpoint must have grown. Every loop is bounded and every read has a timeout.
 
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::time::Duration;
@@ -130,8 +132,11 @@ fn read_response(broker: &BrokerProcess, stream: &mut TcpStream, what: &str) -> 
     (correlation_id, payload.split_off(4))
 }
 
+/// `(api key, min version, max version)`.
+type ApiRange = (i16, i16, i16);
+
 /// An ApiVersions v0 response body: `(error code, [(api key, min, max)])`.
-fn parse_api_versions_v0(body: &[u8]) -> Option<(i16, Vec<(i16, i16, i16)>)> {
+fn parse_api_versions_v0(body: &[u8]) -> Option<(i16, Vec<ApiRange>)> {
     let error_code = i16::from_be_bytes(body.get(0..2)?.try_into().ok()?);
     let count = i32::from_be_bytes(body.get(2..6)?.try_into().ok()?);
     let count = usize::try_from(count).ok()?;

@@ -1,6 +1,8 @@
 //! The broker driven by rdkafka (librdkafka): idempotent producing at volume, a consumer
 //! group losing a member mid-stream, and a SIGKILL + restart in the middle of it all.
 
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -104,11 +106,8 @@ fn drain(consumer: &BaseConsumer, limit: Duration, mut each: impl FnMut(&rdkafka
     let deadline = Instant::now() + limit;
     while Instant::now() < deadline {
         match consumer.poll(Duration::from_millis(200)) {
-            Some(Ok(m)) => {
-                if each(&m) {
-                    return;
-                }
-            }
+            Some(Ok(m)) if each(&m) => return,
+            Some(Ok(_)) => {}
             Some(Err(e)) => eprintln!("consumer error (retrying): {e}"),
             None => {}
         }
@@ -189,7 +188,7 @@ fn a_group_of_three_loses_a_member_and_the_others_finish_with_exact_commits() {
                         c.unsubscribe();
                         return mine;
                     }
-                    if mine % 500 == 0 {
+                    if mine.is_multiple_of(500) {
                         let _ = c.commit_consumer_state(CommitMode::Async);
                     }
                 }

@@ -232,16 +232,16 @@ impl Partition {
                     format!("min.insync.replicas is {} but the ISR has 1 replica", inner.min_insync_replicas),
                 ));
             }
-            if let Some(header) = headers.first().filter(|h| h.producer_id >= 0) {
-                if let SequenceCheck::Duplicate(original) = inner.producers.check(header)? {
-                    return Ok(Appended {
-                        base_offset: original.first_offset,
-                        log_append_time: -1,
-                        log_start_offset: inner.log.log_start_offset(),
-                        records: 0,
-                        bytes: 0,
-                    });
-                }
+            if let Some(header) = headers.first().filter(|h| h.producer_id >= 0)
+                && let SequenceCheck::Duplicate(original) = inner.producers.check(header)?
+            {
+                return Ok(Appended {
+                    base_offset: original.first_offset,
+                    log_append_time: -1,
+                    log_start_offset: inner.log.log_start_offset(),
+                    records: 0,
+                    bytes: 0,
+                });
             }
             let info = inner.log.append(records, AppendOptions { leader_epoch: self.leader_epoch(), now_ms: now_ms() })?;
             if durable && !info.synced {

@@ -296,10 +296,10 @@ impl Broker {
 
 /// Removes a partition directory left by a deleted topic of the same name.
 fn remove_stale_dir(dir: &std::path::Path) {
-    if dir.exists() {
-        if let Err(e) = std::fs::remove_dir_all(dir) {
-            tracing::warn!(dir = %dir.display(), error = %e, "could not remove an old partition directory; remove it by hand");
-        }
+    if dir.exists()
+        && let Err(e) = std::fs::remove_dir_all(dir)
+    {
+        tracing::warn!(dir = %dir.display(), error = %e, "could not remove an old partition directory; remove it by hand");
     }
 }
 

@@ -126,8 +126,8 @@ pub(super) fn check_epoch(client: i32, ours: i32) -> Result<(), PartitionError> 
 
 /// Waits until any watched high watermark changes, or the deadline.
 async fn wait_for_any(mut watchers: Vec<watch::Receiver<u64>>, deadline: Instant) {
-    let mut changes: Vec<Pin<Box<dyn Future<Output = Result<(), watch::error::RecvError>> + Send + '_>>> =
-        watchers.iter_mut().map(|w| Box::pin(w.changed()) as Pin<Box<dyn Future<Output = _> + Send + '_>>).collect();
+    type Change<'a> = Pin<Box<dyn Future<Output = Result<(), watch::error::RecvError>> + Send + 'a>>;
+    let mut changes: Vec<Change<'_>> = watchers.iter_mut().map(|w| Box::pin(w.changed()) as Change<'_>).collect();
     let any = std::future::poll_fn(|cx| {
         for change in changes.iter_mut() {
             if change.as_mut().poll(cx).is_ready() {

@@ -30,7 +30,7 @@ pub struct ClientInfo {
 #[derive(Debug)]
 pub enum Handled {
     /// Send this response.
-    Respond(ResponseKind),
+    Respond(Box<ResponseKind>),
     /// Send nothing (Produce with acks=0).
     NoResponse,
 }
@@ -88,6 +88,6 @@ impl Broker {
                 return Handled::NoResponse;
             }
         };
-        Handled::Respond(response)
+        Handled::Respond(Box::new(response))
     }
 }

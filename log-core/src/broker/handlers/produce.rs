@@ -17,7 +17,7 @@ impl Broker {
             let name = topic.name.to_string();
             let mut partitions = Vec::with_capacity(topic.partition_data.len());
             for data in topic.partition_data {
-                let result = if !matches!(acks, -1 | 0 | 1) {
+                let result = if !matches!(acks, -1..=1) {
                     Err(PartitionError::new(ResponseError::InvalidRequiredAcks, format!("acks must be -1 (all), 0 or 1, got {acks}")))
                 } else {
                     self.produce_partition(&name, data.index, data.records.as_deref(), acks == -1)

@@ -15,7 +15,7 @@ impl Broker {
         }
         let (id, epoch) = (request.producer_id.0, request.producer_epoch);
         // A known producer bumping its epoch keeps its id until the epoch would overflow.
-        if id >= 0 && epoch >= 0 && epoch < i16::MAX - 1 {
+        if id >= 0 && (0..i16::MAX - 1).contains(&epoch) {
             return response.with_producer_id(ProducerId(id)).with_producer_epoch(epoch + 1);
         }
         match self.producer_ids.next() {

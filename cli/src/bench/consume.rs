@@ -1,0 +1,178 @@
+//! `fjord bench consume`: consumers read a topic from the beginning as fast as they can;
+//! throughput counts messages and bytes received.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+
+use super::latency::Latencies;
+use super::progress::{Counters, LiveLine};
+use super::report::BenchResult;
+use super::ResultArgs;
+use crate::client::{ClientArgs, cluster_view, parse_duration};
+
+/// Options of `fjord bench consume`.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Reads from the start of every partition (partitions dealt round-robin to the consumers, no \
+consumer group) until --count messages arrived, by default all the topic held at the start. \
+Fill the topic first, e.g. with `fjord bench produce`. Latency here is how long poll() waited \
+for each message: near zero while the consumer keeps up with its prefetch. MB is 10^6 bytes.
+
+Examples:
+  fjord bench produce --count 2000000 && fjord bench consume
+  fjord bench consume --topic orders --consumers 2 --output json")]
+pub struct ConsumeArgs {
+    /// Topic to read
+    #[arg(long, default_value = "fjord-bench")]
+    pub topic: String,
+
+    /// Messages to read [default: all the topic holds when the run starts]
+    #[arg(long)]
+    pub count: Option<u64>,
+
+    /// Consumers (one thread each)
+    #[arg(long, default_value_t = 1)]
+    pub consumers: usize,
+
+    /// Give up when the messages have not all arrived within this time
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub timeout: Duration,
+
+    #[command(flatten)]
+    pub client: ClientArgs,
+    #[command(flatten)]
+    pub result: ResultArgs,
+}
+
+pub fn run(args: ConsumeArgs) -> anyhow::Result<()> {
+    if args.consumers == 0 {
+        bail!("--consumers must be at least 1");
+    }
+    let probe = cluster_view::offsets_client(&args.client, None)?;
+    let topic = cluster_view::topic(probe.client(), &args.client, &args.topic, Duration::from_secs(30))?;
+    let mut available = 0u64;
+    let mut starts = Vec::new();
+    for p in &topic.partitions {
+        let (low, high) = cluster_view::watermarks(&probe, &topic.name, p.id, Duration::from_secs(30))?;
+        available += (high - low).max(0) as u64;
+        starts.push((p.id, low));
+    }
+    drop(probe);
+    let wanted = args.count.unwrap_or(available);
+    if wanted == 0 {
+        bail!("`{}` holds no messages; fill it first, e.g. `fjord bench produce --topic {}`", topic.name, topic.name);
+    }
+    if wanted > available {
+        eprintln!("`{}` holds {available} messages; waiting for the other {} to arrive.", topic.name, wanted - available);
+    }
+
+    let counters = Arc::new(Counters::default());
+    let remaining = Arc::new(AtomicU64::new(wanted));
+    let epoch = Instant::now();
+    let deadline = epoch + args.timeout;
+    let live = LiveLine::start({
+        let counters = counters.clone();
+        move || format!("consume: {}", counters.describe(epoch))
+    });
+    let outcomes: Vec<anyhow::Result<Latencies>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..args.consumers)
+            .map(|i| {
+                let mine: Vec<(i32, i64)> =
+                    starts.iter().copied().skip(i).step_by(args.consumers).collect();
+                let (args, counters, remaining) = (&args, counters.clone(), remaining.clone());
+                scope.spawn(move || consume_one(args, &mine, counters, remaining, deadline))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a consumer thread panicked"))))
+            .collect()
+    });
+    let elapsed = epoch.elapsed();
+    drop(live);
+
+    let mut latencies = Latencies::new();
+    for outcome in outcomes {
+        latencies.merge(&outcome?);
+    }
+    let messages = counters.messages.load(Ordering::Relaxed);
+    let result = BenchResult {
+        benchmark: "consume",
+        topic: topic.name.clone(),
+        message_size: (counters.bytes.load(Ordering::Relaxed) / messages.max(1)) as usize,
+        acks: None,
+        compression: None,
+        clients: args.consumers,
+        target_rate: None,
+        messages,
+        bytes: counters.bytes.load(Ordering::Relaxed),
+        seconds: elapsed.as_secs_f64(),
+        msgs_per_sec: 0.0,
+        mb_per_sec: 0.0,
+        latency_measures: "poll() wait per message",
+        latency_ms: latencies.percentiles(),
+        errors: counters.errors.load(Ordering::Relaxed),
+    }
+    .rates();
+    args.result.emit(&result)?;
+    if messages < wanted {
+        bail!(
+            "timed out after {}: {messages} of {wanted} messages arrived",
+            humantime::format_duration(args.timeout)
+        );
+    }
+    Ok(())
+}
+
+fn consume_one(
+    args: &ConsumeArgs,
+    partitions: &[(i32, i64)],
+    counters: Arc<Counters>,
+    remaining: Arc<AtomicU64>,
+    deadline: Instant,
+) -> anyhow::Result<Latencies> {
+    let mut latencies = Latencies::new();
+    if partitions.is_empty() {
+        return Ok(latencies);
+    }
+    let mut config = args.client.config();
+    config
+        .set("group.id", "fjord-bench-consume")
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "false")
+        .set("fetch.max.bytes", "104857600")
+        .set("max.partition.fetch.bytes", "16777216")
+        .set("queued.max.messages.kbytes", "262144");
+    let consumer: BaseConsumer = config.create().context("could not create the consumer; check -X")?;
+    let mut assignment = TopicPartitionList::new();
+    for &(p, start) in partitions {
+        assignment.add_partition_offset(&args.topic, p, Offset::Offset(start))?;
+    }
+    consumer.assign(&assignment).context("could not assign partitions")?;
+    while remaining.load(Ordering::Relaxed) > 0 && Instant::now() < deadline {
+        let asked = Instant::now();
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(message)) => {
+                latencies.record_nanos(asked.elapsed().as_nanos() as u64);
+                let size = message.payload_len() + message.key().map_or(0, <[u8]>::len);
+                counters.messages.fetch_add(1, Ordering::Relaxed);
+                counters.bytes.fetch_add(size as u64, Ordering::Relaxed);
+                // Saturating: other consumers may take the last ones at the same time.
+                let _ = remaining.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |r| r.checked_sub(1));
+            }
+            Some(Err(KafkaError::PartitionEOF(_))) | None => {}
+            Some(Err(error)) => {
+                counters.errors.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!("consume error: {error}");
+            }
+        }
+    }
+    Ok(latencies)
+}

@@ -1,0 +1,240 @@
+//! `fjord bench e2e`: end-to-end latency. A producer sends at a fixed rate while consumers
+//! read the same partitions; each message carries the time it was *due* to be sent (its slot
+//! in the schedule), and latency is from that time until a consumer has it. Measuring from
+//! the schedule rather than the send call keeps a stalled producer from hiding latency
+//! (coordinated omission).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::{Offset, TopicPartitionList};
+
+use super::latency::Latencies;
+use super::produce::Deliveries;
+use super::progress::{Counters, LiveLine};
+use super::report::BenchResult;
+use super::{ResultArgs, TopicArgs, ensure_topic, payload};
+use crate::client::producer_tuning::ProducerTuning;
+use crate::client::{ClientArgs, cluster_view, parse_duration};
+
+/// Bytes at the start of each value holding its due time.
+const STAMP: usize = 8;
+
+/// Options of `fjord bench e2e`.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Pick --rate below the cluster's maximum (e.g. half of what `fjord bench produce` reached): \
+at or above it, queues grow and latency measures the backlog. Messages sent during --warmup \
+are not counted. MB is 10^6 bytes.
+
+Examples:
+  fjord bench e2e --rate 50000 --duration 30s
+  fjord bench e2e --rate 10000 --message-size 100 --acks 1 --output json")]
+pub struct E2eArgs {
+    /// Messages per second to send
+    #[arg(long)]
+    pub rate: u64,
+
+    /// How long to send (after the warm-up)
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub duration: Duration,
+
+    /// Sending time at the start that is not measured
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub warmup: Duration,
+
+    /// Bytes per message value (at least 8: the due time is stored in it)
+    #[arg(long, default_value_t = 1024)]
+    pub message_size: usize,
+
+    #[command(flatten)]
+    pub topic: TopicArgs,
+    #[command(flatten)]
+    pub tuning: ProducerTuning,
+    #[command(flatten)]
+    pub client: ClientArgs,
+    #[command(flatten)]
+    pub result: ResultArgs,
+}
+
+pub fn run(args: E2eArgs) -> anyhow::Result<()> {
+    if args.message_size < STAMP {
+        bail!("--message-size must be at least {STAMP}: each value carries its due time");
+    }
+    if args.rate == 0 {
+        bail!("--rate must be at least 1");
+    }
+    ensure_topic(&args.client, &args.topic, Duration::from_secs(30))?;
+    let consumer = start_consumer(&args)?;
+
+    let epoch = Instant::now();
+    let measure_from = args.warmup.as_nanos() as u64;
+    let total = ((args.warmup + args.duration).as_secs_f64() * args.rate as f64).ceil() as u64;
+    let measured_expected = (args.duration.as_secs_f64() * args.rate as f64) as u64;
+    let produced = Arc::new(Counters::default());
+    let received = Arc::new(Counters::default());
+    let producing = AtomicBool::new(true);
+    let sent_total = AtomicU64::new(0);
+    let latencies = Mutex::new(Latencies::new());
+
+    let live = LiveLine::start({
+        let received = received.clone();
+        move || format!("e2e: received {}", received.describe(epoch))
+    });
+    let outcome = std::thread::scope(|scope| {
+        let reader = scope.spawn(|| {
+            let mut local = Latencies::new();
+            let mut idle_since: Option<Instant> = None;
+            loop {
+                let done_sending = !producing.load(Ordering::Acquire);
+                let all_here = received.messages.load(Ordering::Relaxed) >= sent_total.load(Ordering::Relaxed);
+                if done_sending && (all_here || idle_since.is_some_and(|t| t.elapsed() > Duration::from_secs(10))) {
+                    break;
+                }
+                match consumer.poll(Duration::from_millis(50)) {
+                    Some(Ok(message)) => {
+                        idle_since = None;
+                        let now = epoch.elapsed().as_nanos() as u64;
+                        let Some(stamp) = message.payload().and_then(|p| p.get(..STAMP)) else { continue };
+                        let due = u64::from_be_bytes(stamp.try_into().unwrap_or([0; STAMP]));
+                        received.messages.fetch_add(1, Ordering::Relaxed);
+                        received.bytes.fetch_add(message.payload_len() as u64, Ordering::Relaxed);
+                        if due >= measure_from {
+                            local.record_nanos(now.saturating_sub(due));
+                        }
+                    }
+                    Some(Err(KafkaError::PartitionEOF(_))) => {}
+                    Some(Err(error)) => {
+                        received.errors.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!("consume error: {error}");
+                    }
+                    None => {
+                        if done_sending {
+                            idle_since.get_or_insert_with(Instant::now);
+                        }
+                    }
+                }
+            }
+            if let Ok(mut shared) = latencies.lock() {
+                shared.merge(&local);
+            }
+        });
+        let sent = produce_at_rate(&args, epoch, total, produced.clone(), &sent_total);
+        producing.store(false, Ordering::Release);
+        let read = reader.join();
+        (sent, read)
+    });
+    drop(live);
+    let (sent, read) = outcome;
+    sent?;
+    if read.is_err() {
+        bail!("the consumer thread panicked");
+    }
+
+    let latencies = latencies.into_inner().unwrap_or_default();
+    let measured = latencies.count();
+    let result = BenchResult {
+        benchmark: "e2e",
+        topic: args.topic.topic.clone(),
+        message_size: args.message_size,
+        acks: Some(args.tuning.acks.to_string()),
+        compression: Some(format!("{:?}", args.tuning.compression).to_lowercase()),
+        clients: 1,
+        target_rate: Some(args.rate),
+        messages: measured,
+        bytes: measured * args.message_size as u64,
+        seconds: args.duration.as_secs_f64(),
+        msgs_per_sec: 0.0,
+        mb_per_sec: 0.0,
+        latency_measures: "due-to-send → consumed",
+        latency_ms: latencies.percentiles(),
+        errors: produced.errors.load(Ordering::Relaxed) + received.errors.load(Ordering::Relaxed),
+    }
+    .rates();
+    args.result.emit(&result)?;
+    let lost = sent_total.load(Ordering::Relaxed).saturating_sub(received.messages.load(Ordering::Relaxed));
+    if lost > 0 {
+        bail!("{lost} sent messages never arrived at the consumer within 10 s after sending stopped");
+    }
+    if measured < measured_expected / 2 {
+        bail!("only {measured} of about {measured_expected} messages were measured; the cluster could not keep up with --rate {}", args.rate);
+    }
+    Ok(())
+}
+
+/// A consumer assigned every partition at its current end, ready before sending starts.
+fn start_consumer(args: &E2eArgs) -> anyhow::Result<BaseConsumer> {
+    let mut config = args.client.config();
+    config
+        .set("group.id", "fjord-bench-e2e")
+        .set("enable.auto.commit", "false")
+        .set("fetch.wait.max.ms", "100")
+        .set("fetch.min.bytes", "1");
+    let consumer: BaseConsumer = config.create().context("could not create the consumer; check -X")?;
+    let timeout = Duration::from_secs(30);
+    let topic = cluster_view::topic(consumer.client(), &args.client, &args.topic.topic, timeout)?;
+    let mut assignment = TopicPartitionList::new();
+    for p in &topic.partitions {
+        let (_, high) = cluster_view::watermarks(&consumer, &topic.name, p.id, timeout)?;
+        assignment.add_partition_offset(&topic.name, p.id, Offset::Offset(high))?;
+    }
+    consumer.assign(&assignment).context("could not assign partitions")?;
+    Ok(consumer)
+}
+
+fn produce_at_rate(
+    args: &E2eArgs,
+    epoch: Instant,
+    total: u64,
+    counters: Arc<Counters>,
+    sent_total: &AtomicU64,
+) -> anyhow::Result<()> {
+    let mut config = args.client.config();
+    args.tuning.apply(&mut config);
+    config.set("queue.buffering.max.messages", "1000000");
+    let context = Deliveries {
+        epoch,
+        latencies: Mutex::new(Latencies::new()),
+        counters,
+        message_bytes: args.message_size as u64,
+        first_error: Mutex::new(None),
+        last_ack_nanos: AtomicU64::new(0),
+    };
+    let producer: BaseProducer<Deliveries> =
+        config.create_with_context(context).context("could not create the producer; check -X and the producer options")?;
+    let mut value = payload(args.message_size);
+    let interval = 1.0 / args.rate as f64;
+    for i in 0..total {
+        let due = epoch + Duration::from_secs_f64(i as f64 * interval);
+        let now = Instant::now();
+        if due > now {
+            producer.poll(Duration::ZERO);
+            std::thread::sleep(due - now);
+        }
+        let due_nanos = due.duration_since(epoch).as_nanos() as u64;
+        value[..STAMP].copy_from_slice(&due_nanos.to_be_bytes());
+        let mut record = BaseRecord::<(), [u8], usize>::with_opaque_to(&args.topic.topic, due_nanos as usize).payload(&value);
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    record = back;
+                    producer.poll(Duration::from_millis(1));
+                }
+                Err((error, _)) => return Err(anyhow::Error::new(error).context("could not send")),
+            }
+        }
+        sent_total.fetch_add(1, Ordering::Relaxed);
+        producer.poll(Duration::ZERO);
+    }
+    producer.flush(Duration::from_secs(60)).context("messages were still unacknowledged after 60 s")?;
+    Ok(())
+}

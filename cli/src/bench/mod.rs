@@ -1,0 +1,109 @@
+//! `fjord bench`: a load generator for any Kafka-compatible cluster, in the spirit of the
+//! OpenMessaging Benchmark and rdkafka_performance — `produce`, `consume`, `e2e` (end-to-end
+//! latency at a fixed rate, free of coordinated omission) — and `baseline`, this machine's
+//! physical limits measured in the same run, so results can be stated as ratios.
+
+mod baseline;
+mod consume;
+mod e2e;
+mod latency;
+mod produce;
+mod progress;
+mod report;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::bail;
+use rdkafka::admin::{NewTopic, TopicReplication};
+use rdkafka::types::RDKafkaErrorCode;
+
+use crate::client::{ClientArgs, block_on, cluster_view};
+use report::BenchResult;
+
+/// `fjord bench …`.
+#[derive(Debug, clap::Subcommand)]
+pub enum BenchCommand {
+    /// Produce as fast as possible (or at --rate) and measure throughput and ack latency
+    Produce(produce::ProduceArgs),
+    /// Consume a topic from the beginning and measure throughput
+    Consume(consume::ConsumeArgs),
+    /// Produce at a fixed rate while consuming; measure end-to-end latency
+    E2e(e2e::E2eArgs),
+    /// Measure this machine's limits: disk write (buffered and fsync'd) and loopback TCP
+    Baseline(baseline::BaselineArgs),
+}
+
+/// Runs one `fjord bench` subcommand.
+pub fn run(command: BenchCommand) -> anyhow::Result<()> {
+    match command {
+        BenchCommand::Produce(args) => produce::run(args),
+        BenchCommand::Consume(args) => consume::run(args),
+        BenchCommand::E2e(args) => e2e::run(args),
+        BenchCommand::Baseline(args) => baseline::run(args),
+    }
+}
+
+/// The topic a benchmark uses, created when missing.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TopicArgs {
+    /// Topic to use (created with --partitions when missing)
+    #[arg(long, default_value = "fjord-bench")]
+    pub topic: String,
+
+    /// Partitions of the topic when the benchmark creates it
+    #[arg(long, default_value_t = 6)]
+    pub partitions: i32,
+}
+
+/// Where a result goes.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ResultArgs {
+    /// Print the result as one JSON object instead of a summary
+    #[arg(long, short = 'o', value_enum, default_value_t = crate::output::Output::Table)]
+    pub output: crate::output::Output,
+
+    /// Also write the JSON result to this file
+    #[arg(long, value_name = "FILE")]
+    pub result_file: Option<PathBuf>,
+}
+
+impl ResultArgs {
+    fn emit(&self, result: &BenchResult) -> anyhow::Result<()> {
+        if let Some(path) = &self.result_file {
+            report::write_result_file(path, result)?;
+        }
+        if self.output == crate::output::Output::Json {
+            crate::output::print_json(result)
+        } else {
+            result.print_human();
+            Ok(())
+        }
+    }
+}
+
+/// Makes sure `topic` exists; returns its partition count.
+fn ensure_topic(client: &ClientArgs, topic: &TopicArgs, timeout: Duration) -> anyhow::Result<usize> {
+    let admin = client.admin()?;
+    if let Some(existing) = cluster_view::topics(admin.inner(), client, timeout)?.get(&topic.topic) {
+        return Ok(existing.partitions.len());
+    }
+    let new = NewTopic::new(&topic.topic, topic.partitions, TopicReplication::Fixed(-1));
+    let options = rdkafka::admin::AdminOptions::new().operation_timeout(Some(timeout));
+    for result in block_on(admin.create_topics([&new], &options))?? {
+        match result {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((_, code)) => bail!("could not create the benchmark topic `{}`: {code}", topic.topic),
+        }
+    }
+    eprintln!("Created topic `{}` with {} partitions.", topic.topic, topic.partitions);
+    Ok(topic.partitions.max(1) as usize)
+}
+
+/// Random bytes (incompressible, like encrypted or already-compressed payloads).
+fn payload(size: usize) -> Vec<u8> {
+    use rand::RngCore;
+    let mut bytes = vec![0u8; size];
+    rand::rng().fill_bytes(&mut bytes);
+    bytes
+}

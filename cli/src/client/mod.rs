@@ -1,0 +1,147 @@
+//! What every client subcommand (`topic`, `produce`, `consume`, `group`, `cluster`, `bench`)
+//! shares: how to reach a cluster (`--bootstrap-server`, `-X` client properties), the rdkafka
+//! configuration built from that, running rdkafka's admin futures to completion, and the
+//! wording of "could not reach the cluster" errors.
+//!
+//! The tools speak only the Kafka protocol, so they work against any Kafka-compatible cluster,
+//! not just Fjord. Data and most admin calls go through rdkafka (librdkafka); the few requests
+//! librdkafka does not expose (DescribeCluster, IncrementalAlterConfigs) go through [`rpc`].
+
+pub mod cluster_view;
+pub mod producer_tuning;
+pub mod rpc;
+pub mod time_arg;
+
+use std::future::Future;
+use std::time::Duration;
+
+use anyhow::Context;
+use rdkafka::ClientConfig;
+use rdkafka::admin::AdminClient;
+use rdkafka::client::DefaultClientContext;
+use rdkafka::metadata::Metadata;
+
+/// The default bootstrap server: a local `fjord dev`.
+pub const DEFAULT_BOOTSTRAP: &str = "127.0.0.1:9092";
+
+/// How to reach the cluster. Flattened into every client subcommand.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ClientArgs {
+    /// Broker(s) to bootstrap from, comma-separated
+    #[arg(
+        long,
+        short = 'b',
+        value_name = "HOST:PORT",
+        env = "FJORD_BOOTSTRAP_SERVER",
+        default_value = DEFAULT_BOOTSTRAP
+    )]
+    pub bootstrap_server: String,
+
+    /// A librdkafka client property, e.g. `-X security.protocol=ssl` (repeatable)
+    #[arg(short = 'X', long = "property", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    pub properties: Vec<(String, String)>,
+}
+
+/// `--timeout` for commands made of requests and answers.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct TimeoutArgs {
+    /// How long to wait for the cluster to answer before giving up (e.g. 10s, 2m)
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub timeout: Duration,
+}
+
+impl ClientArgs {
+    /// The rdkafka configuration for this cluster: bootstrap servers, a client id, quiet
+    /// librdkafka logging (errors reach the user as results, not as log lines), then the
+    /// user's `-X` properties, which win.
+    pub fn config(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", &self.bootstrap_server)
+            .set("client.id", "fjord-cli")
+            .set("log_level", "0");
+        for (key, value) in &self.properties {
+            config.set(key, value);
+        }
+        config
+    }
+
+    /// An admin client for this cluster.
+    pub fn admin(&self) -> anyhow::Result<AdminClient<DefaultClientContext>> {
+        self.config()
+            .create()
+            .context("could not create the Kafka admin client; check the -X properties")
+    }
+
+    /// The hint appended to errors that may mean the cluster is not there.
+    pub fn reach_hint(&self) -> String {
+        format!(
+            "is a broker running at {}? Start one with `fjord dev`, or point --bootstrap-server \
+             (or FJORD_BOOTSTRAP_SERVER) at your cluster",
+            self.bootstrap_server
+        )
+    }
+}
+
+/// Cluster metadata (all topics, or one), failing with a message that says what to check.
+pub fn fetch_metadata<C: rdkafka::client::ClientContext>(
+    client: &rdkafka::client::Client<C>,
+    args: &ClientArgs,
+    topic: Option<&str>,
+    timeout: Duration,
+) -> anyhow::Result<Metadata> {
+    client.fetch_metadata(topic, timeout).with_context(|| {
+        format!(
+            "could not get cluster metadata from {} within {}; {}",
+            args.bootstrap_server,
+            humantime::format_duration(timeout),
+            args.reach_hint()
+        )
+    })
+}
+
+/// Runs a future (rdkafka's admin calls) to completion on a small runtime of its own.
+pub fn block_on<F: Future>(future: F) -> anyhow::Result<F::Output> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .context("could not start the async runtime")?;
+    Ok(runtime.block_on(future))
+}
+
+/// `key=value` (the value may contain `=`).
+pub fn parse_key_value(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
+        _ => Err(format!("`{text}` is not KEY=VALUE")),
+    }
+}
+
+/// A duration such as `500ms`, `30s`, `2m`, `1h 30m`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text)
+        .map_err(|e| format!("`{text}` is not a duration ({e}); write e.g. 500ms, 30s, 2m"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_values_split_at_the_first_equals_sign() {
+        assert_eq!(
+            parse_key_value("a=b=c"),
+            Ok(("a".to_owned(), "b=c".to_owned()))
+        );
+        assert_eq!(parse_key_value("a="), Ok(("a".to_owned(), String::new())));
+        assert!(parse_key_value("=b").is_err());
+        assert!(parse_key_value("ab").is_err());
+    }
+
+    #[test]
+    fn durations_read_like_people_write_them() {
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("1m 30s"), Ok(Duration::from_secs(90)));
+        assert!(parse_duration("soon").is_err());
+    }
+}
