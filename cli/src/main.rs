@@ -24,6 +24,11 @@ mod topic;
 
 use std::process::ExitCode;
 
+/// mimalloc keeps freed memory for reuse: fetch responses allocate megabytes per request, and
+/// the system allocator would map and unmap (and page-fault) them every time.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::{Parser, Subcommand};
 
 const ABOUT: &str = "Fjord: a Kafka-compatible streaming platform in one binary";

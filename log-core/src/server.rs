@@ -66,6 +66,8 @@ async fn serve_connection(broker: Arc<Broker>, stream: TcpStream, peer: SocketAd
             }
         };
         broker.metrics().bytes_received.inc_by(frame.len() as u64 + 4);
+        let arrived = std::time::Instant::now();
+        let mut api_label = None;
         let response = match protocol::decode(frame.freeze()) {
             Ok(request) => {
                 if let Some(id) = request.header.client_id.as_deref()
@@ -74,7 +76,9 @@ async fn serve_connection(broker: Arc<Broker>, stream: TcpStream, peer: SocketAd
                     client.client_id = id.to_string();
                 }
                 let (api, version, correlation_id) = (request.api_key, request.version, request.header.correlation_id);
-                broker.metrics().requests.get_or_create(&crate::broker::ApiLabel { api: format!("{api:?}") }).inc();
+                let label = crate::broker::ApiLabel { api: format!("{api:?}") };
+                broker.metrics().requests.get_or_create(&label).inc();
+                api_label = Some(label);
                 match broker.handle(request, &client).await {
                     Handled::Respond(body) => protocol::encode(api, version, correlation_id, &body),
                     Handled::NoResponse => continue,
@@ -102,6 +106,9 @@ async fn serve_connection(broker: Arc<Broker>, stream: TcpStream, peer: SocketAd
         if let Err(e) = write.write_all(&bytes).await {
             tracing::debug!(%peer, error = %e, "writing a response failed");
             break;
+        }
+        if let Some(label) = &api_label {
+            broker.metrics().request_seconds.get_or_create(label).observe(arrived.elapsed().as_secs_f64());
         }
     }
     let _ = write.shutdown().await;

@@ -17,8 +17,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use fjord_tests::{BrokerProcess, Output, fjord_bin, run, unique_name, wait_until};
 use serde_json::Value;
 
-/// The `--timeout` every client command gets unless the test passes its own.
-const CLIENT_TIMEOUT: &str = "60s";
+/// The `--timeout` every client command gets unless the test passes its own (for `consume`
+/// it bounds the whole run).
+const CLIENT_TIMEOUT: &str = "120s";
 /// How long one client command may run before the test kills it and fails.
 const COMMAND_LIMIT: Duration = Duration::from_secs(300);
 /// How long to poll for metadata changes to show (single node: should be at once).
@@ -36,7 +37,7 @@ fn fjord_command() -> Command {
     cmd
 }
 
-/// Runs `fjord <args> --bootstrap-server <bootstrap>`, adding `--timeout 60s` unless `args`
+/// Runs `fjord <args> --bootstrap-server <bootstrap>`, adding `--timeout 120s` unless `args`
 /// has its own.
 fn fjord_at(bootstrap: &str, args: &[&str], stdin: Option<&[u8]>) -> Output {
     let mut cmd = fjord_command();
@@ -91,8 +92,9 @@ impl Fjord {
     #[track_caller]
     fn check_success(&self, output: &Output) {
         if !output.status.success() {
-            self.broker
-                .fail(&format!("expected exit status 0 (contract: success):\n{output}"));
+            self.broker.fail(&format!(
+                "expected exit status 0 (contract: success):\n{output}"
+            ));
         }
     }
 
@@ -107,12 +109,14 @@ impl Fjord {
     #[track_caller]
     fn check_failure(&self, output: &Output) {
         if output.status.code() != Some(1) {
-            self.broker
-                .fail(&format!("expected exit status 1 (contract: any failure):\n{output}"));
+            self.broker.fail(&format!(
+                "expected exit status 1 (contract: any failure):\n{output}"
+            ));
         }
         if output.stderr.trim().is_empty() {
-            self.broker
-                .fail(&format!("a failing command printed nothing on stderr:\n{output}"));
+            self.broker.fail(&format!(
+                "a failing command printed nothing on stderr:\n{output}"
+            ));
         }
     }
 
@@ -145,8 +149,9 @@ impl Fjord {
         args.extend(extra);
         let doc = self.json(&args);
         let Some(items) = doc.as_array() else {
-            self.broker
-                .fail(&format!("`topic list --output json` is not a JSON array: {doc}"));
+            self.broker.fail(&format!(
+                "`topic list --output json` is not a JSON array: {doc}"
+            ));
         };
         for item in items {
             for field in ["topic", "partitions", "replication_factor", "internal"] {
@@ -174,8 +179,9 @@ impl Fjord {
     fn describe_topic(&self, topic: &str) -> TopicDescription {
         let doc = self.json(&["topic", "describe", topic]);
         let fail = |what: &str| -> ! {
-            self.broker
-                .fail(&format!("`topic describe {topic} --output json`: {what}:\n{doc:#}"))
+            self.broker.fail(&format!(
+                "`topic describe {topic} --output json`: {what}:\n{doc:#}"
+            ))
         };
         if !doc.is_object() {
             fail("not a JSON object");
@@ -199,16 +205,18 @@ impl Fjord {
         let mut parsed = Vec::new();
         for p in partitions {
             let int = |field: &str| -> i64 {
-                p[field]
-                    .as_i64()
-                    .unwrap_or_else(|| fail(&format!("partition entry lacks integer `{field}`: {p}")))
+                p[field].as_i64().unwrap_or_else(|| {
+                    fail(&format!("partition entry lacks integer `{field}`: {p}"))
+                })
             };
             let ints = |field: &str| -> Vec<i64> {
                 p[field]
                     .as_array()
                     .and_then(|a| a.iter().map(Value::as_i64).collect::<Option<Vec<_>>>())
                     .unwrap_or_else(|| {
-                        fail(&format!("partition entry lacks integer array `{field}`: {p}"))
+                        fail(&format!(
+                            "partition entry lacks integer array `{field}`: {p}"
+                        ))
                     })
             };
             parsed.push(PartitionDescription {
@@ -232,7 +240,13 @@ impl Fjord {
     /// Creates `topic` with `partitions` partitions through the CLI.
     #[track_caller]
     fn create_topic(&self, topic: &str, partitions: u32) {
-        self.ok(&["topic", "create", topic, "--partitions", &partitions.to_string()]);
+        self.ok(&[
+            "topic",
+            "create",
+            topic,
+            "--partitions",
+            &partitions.to_string(),
+        ]);
     }
 
     // --- groups ---
@@ -247,8 +261,9 @@ impl Fjord {
     #[track_caller]
     fn parse_group(&self, group: &str, doc: Value) -> GroupDescription {
         let fail = |what: &str| -> ! {
-            self.broker
-                .fail(&format!("`group describe {group} --output json`: {what}:\n{doc:#}"))
+            self.broker.fail(&format!(
+                "`group describe {group} --output json`: {what}:\n{doc:#}"
+            ))
         };
         if !doc.is_object() {
             fail("not a JSON object");
@@ -297,15 +312,17 @@ impl Fjord {
     fn group_list(&self) -> BTreeSet<String> {
         let doc = self.json(&["group", "list"]);
         let Some(items) = doc.as_array() else {
-            self.broker
-                .fail(&format!("`group list --output json` is not a JSON array: {doc}"));
+            self.broker.fail(&format!(
+                "`group list --output json` is not a JSON array: {doc}"
+            ));
         };
         items
             .iter()
             .map(|g| {
                 g["group"].as_str().map(str::to_owned).unwrap_or_else(|| {
-                    self.broker
-                        .fail(&format!("`group list --output json`: entry without `group`: {g}"))
+                    self.broker.fail(&format!(
+                        "`group list --output json`: entry without `group`: {g}"
+                    ))
                 })
             })
             .collect()
@@ -481,7 +498,10 @@ fn parse_consumed(line: &str) -> Result<Consumed, String> {
         })
         .collect::<Result<Vec<_>, String>>()?;
     Ok(Consumed {
-        topic: v["topic"].as_str().ok_or("`topic` is not a string")?.to_owned(),
+        topic: v["topic"]
+            .as_str()
+            .ok_or("`topic` is not a string")?
+            .to_owned(),
         partition: v["partition"]
             .as_i64()
             .ok_or("`partition` is not an integer")? as i32,
@@ -554,7 +574,10 @@ fn assert_keys_stay_on_one_partition<'a>(records: impl IntoIterator<Item = (&'a 
         partitions.entry(key).or_default().insert(partition);
     }
     let split: Vec<_> = partitions.iter().filter(|(_, p)| p.len() > 1).collect();
-    assert!(split.is_empty(), "keys found on more than one partition: {split:?}");
+    assert!(
+        split.is_empty(),
+        "keys found on more than one partition: {split:?}"
+    );
 }
 
 #[test]
@@ -611,14 +634,18 @@ fn topic_create_list_describe_alter_and_delete() {
     // internal topics only with --internal
     let plain = fjord.topic_list(&[]);
     assert!(
-        plain.iter().all(|t| t["internal"] != true && t["topic"] != "__consumer_offsets"),
+        plain
+            .iter()
+            .all(|t| t["internal"] != true && t["topic"] != "__consumer_offsets"),
         "`topic list` without --internal lists internal topics: {plain:?}"
     );
     let with_internal = fjord.topic_list(&["--internal"]);
     let offsets_topic = with_internal
         .iter()
         .find(|t| t["topic"] == "__consumer_offsets")
-        .unwrap_or_else(|| panic!("`topic list --internal` lacks __consumer_offsets: {with_internal:?}"));
+        .unwrap_or_else(|| {
+            panic!("`topic list --internal` lacks __consumer_offsets: {with_internal:?}")
+        });
     assert_eq!(offsets_topic["internal"], true, "{offsets_topic}");
     assert!(
         with_internal.iter().any(|t| t["topic"] == topic),
@@ -627,22 +654,39 @@ fn topic_create_list_describe_alter_and_delete() {
 
     // the human table names the topic
     let table = fjord.ok(&["topic", "list"]);
-    assert!(table.stdout.contains(&topic), "`topic list` table lacks {topic}:\n{table}");
+    assert!(
+        table.stdout.contains(&topic),
+        "`topic list` table lacks {topic}:\n{table}"
+    );
 
     // describe --output json
     let described = fjord.describe_topic(&topic);
     assert!(!described.internal, "{:#}", described.raw);
     assert_eq!(
-        described.partitions.iter().map(|p| p.partition).collect::<Vec<_>>(),
+        described
+            .partitions
+            .iter()
+            .map(|p| p.partition)
+            .collect::<Vec<_>>(),
         vec![0, 1, 2],
         "{:#}",
         described.raw
     );
     for p in &described.partitions {
-        assert!(p.leader >= 0, "partition {} has no leader: {:#}", p.partition, described.raw);
+        assert!(
+            p.leader >= 0,
+            "partition {} has no leader: {:#}",
+            p.partition,
+            described.raw
+        );
         assert_eq!(p.replicas, vec![p.leader], "{:#}", described.raw);
         assert_eq!(p.isr, vec![p.leader], "{:#}", described.raw);
-        assert_eq!((p.start_offset, p.end_offset), (0, 0), "an empty topic: {:#}", described.raw);
+        assert_eq!(
+            (p.start_offset, p.end_offset),
+            (0, 0),
+            "an empty topic: {:#}",
+            described.raw
+        );
     }
     assert_eq!(
         described.configs,
@@ -660,7 +704,11 @@ fn topic_create_list_describe_alter_and_delete() {
         || Some(fjord.describe_topic(&topic)).filter(|d| d.partitions.len() == 6),
     );
     assert_eq!(
-        described.partitions.iter().map(|p| p.partition).collect::<Vec<_>>(),
+        described
+            .partitions
+            .iter()
+            .map(|p| p.partition)
+            .collect::<Vec<_>>(),
         (0..6).collect::<Vec<_>>(),
         "{:#}",
         described.raw
@@ -710,7 +758,14 @@ fn topic_create_validate_only_bad_configs_and_deleting_several() {
     let fjord = Fjord::start();
 
     let dry = unique_name("cli-validate");
-    fjord.ok(&["topic", "create", &dry, "--partitions", "2", "--validate-only"]);
+    fjord.ok(&[
+        "topic",
+        "create",
+        &dry,
+        "--partitions",
+        "2",
+        "--validate-only",
+    ]);
     assert!(
         fjord.listed_topic(&dry).is_none(),
         "`topic create --validate-only` created {dry}"
@@ -718,7 +773,10 @@ fn topic_create_validate_only_bad_configs_and_deleting_several() {
 
     let bad = unique_name("cli-badconfig");
     fjord.fails(&["topic", "create", &bad, "--config", "retention.ms=soon"]);
-    assert!(fjord.listed_topic(&bad).is_none(), "a refused topic was created");
+    assert!(
+        fjord.listed_topic(&bad).is_none(),
+        "a refused topic was created"
+    );
 
     let (a, b) = (unique_name("cli-del-a"), unique_name("cli-del-b"));
     fjord.create_topic(&a, 1);
@@ -729,7 +787,11 @@ fn topic_create_validate_only_bad_configs_and_deleting_several() {
         METADATA_WAIT,
         Duration::from_millis(200),
         || {
-            let names: Vec<Value> = fjord.topic_list(&[]).into_iter().map(|t| t["topic"].clone()).collect();
+            let names: Vec<Value> = fjord
+                .topic_list(&[])
+                .into_iter()
+                .map(|t| t["topic"].clone())
+                .collect();
             (!names.contains(&Value::from(a.as_str())) && !names.contains(&Value::from(b.as_str())))
                 .then_some(())
         },
@@ -754,8 +816,14 @@ fn produce_50k_lines_from_a_file_and_consume_them_as_json_lines() {
     let file = file.to_str().expect("a UTF-8 path");
     fjord.ok(&["produce", &topic, "--file", file, "--key-separator", ":"]);
 
-    let records = fjord.consume_json(&[&topic, "--from-beginning", "--max-messages", &N.to_string()]);
-    assert_eq!(records.len(), N, "`consume --max-messages {N}` printed {} records", records.len());
+    let records =
+        fjord.consume_json(&[&topic, "--from-beginning", "--max-messages", &N.to_string()]);
+    assert_eq!(
+        records.len(),
+        N,
+        "`consume --max-messages {N}` printed {} records",
+        records.len()
+    );
 
     let mut seen = vec![false; N];
     let mut last_offset: BTreeMap<i32, i64> = BTreeMap::new();
@@ -763,10 +831,20 @@ fn produce_50k_lines_from_a_file_and_consume_them_as_json_lines() {
     for r in &records {
         assert_eq!(r.topic, topic, "{r:?}");
         assert!(r.headers.is_empty(), "no headers were produced: {r:?}");
-        let value = r.value.as_deref().unwrap_or_else(|| panic!("record without a value: {r:?}"));
+        let value = r
+            .value
+            .as_deref()
+            .unwrap_or_else(|| panic!("record without a value: {r:?}"));
         let i = value_index(value);
-        assert_eq!(r.key.as_deref(), Some(format!("key-{i}").as_str()), "key and value do not match: {r:?}");
-        assert!(i < N && !seen[i], "value-{i} consumed twice or out of range: {r:?}");
+        assert_eq!(
+            r.key.as_deref(),
+            Some(format!("key-{i}").as_str()),
+            "key and value do not match: {r:?}"
+        );
+        assert!(
+            i < N && !seen[i],
+            "value-{i} consumed twice or out of range: {r:?}"
+        );
         seen[i] = true;
         if let Some(&previous) = last_offset.get(&r.partition) {
             assert!(
@@ -780,8 +858,16 @@ fn produce_50k_lines_from_a_file_and_consume_them_as_json_lines() {
         *counts.entry(r.partition).or_default() += 1;
     }
     assert!(seen.iter().all(|&s| s), "some records are missing");
-    assert_keys_stay_on_one_partition(records.iter().map(|r| (r.key.as_deref().unwrap_or(""), r.partition)));
-    assert_eq!(counts.len(), 3, "50,000 distinct keys spread over all 3 partitions: {counts:?}");
+    assert_keys_stay_on_one_partition(
+        records
+            .iter()
+            .map(|r| (r.key.as_deref().unwrap_or(""), r.partition)),
+    );
+    assert_eq!(
+        counts.len(),
+        3,
+        "50,000 distinct keys spread over all 3 partitions: {counts:?}"
+    );
 
     // The description agrees: offsets 0..count per partition.
     let described = fjord.describe_topic(&topic);
@@ -812,7 +898,10 @@ fn produce_from_stdin_and_consume_with_a_template_default_output_and_positions()
 
     // stdin, keyed; seven keys over three partitions
     let input = keyed_input(0..N, 7);
-    fjord.ok_stdin(&["produce", &topic, "--key-separator", ":"], input.as_bytes());
+    fjord.ok_stdin(
+        &["produce", &topic, "--key-separator", ":"],
+        input.as_bytes(),
+    );
 
     // --format
     let out = fjord.ok(&[
@@ -830,12 +919,23 @@ fn produce_from_stdin_and_consume_with_a_template_default_output_and_positions()
     let mut keys = Vec::new();
     for line in &lines {
         let fields: Vec<&str> = line.splitn(4, '|').collect();
-        assert_eq!(fields.len(), 4, "line {line:?} is not partition|offset|key|value\n{out}");
-        let partition: i32 = fields[0].parse().unwrap_or_else(|_| panic!("partition in {line:?}"));
-        let offset: i64 = fields[1].parse().unwrap_or_else(|_| panic!("offset in {line:?}"));
+        assert_eq!(
+            fields.len(),
+            4,
+            "line {line:?} is not partition|offset|key|value\n{out}"
+        );
+        let partition: i32 = fields[0]
+            .parse()
+            .unwrap_or_else(|_| panic!("partition in {line:?}"));
+        let offset: i64 = fields[1]
+            .parse()
+            .unwrap_or_else(|_| panic!("offset in {line:?}"));
         let i = value_index(fields[3]);
         assert_eq!(fields[2], format!("key-{}", i % 7), "line {line:?}");
-        per_partition.entry(partition).or_default().push((offset, i));
+        per_partition
+            .entry(partition)
+            .or_default()
+            .push((offset, i));
         keys.push((fields[2].to_owned(), partition));
     }
     assert_keys_stay_on_one_partition(keys.iter().map(|(k, p)| (k.as_str(), *p)));
@@ -860,7 +960,11 @@ fn produce_from_stdin_and_consume_with_a_template_default_output_and_positions()
     let out = fjord.ok(&["consume", &topic, "--from-beginning"]);
     let mut values: Vec<usize> = out.stdout_lines().into_iter().map(value_index).collect();
     values.sort_unstable();
-    assert_eq!(values, (0..N).collect::<Vec<_>>(), "default output is the values:\n{out}");
+    assert_eq!(
+        values,
+        (0..N).collect::<Vec<_>>(),
+        "default output is the values:\n{out}"
+    );
 
     // --partition P --offset N: that partition from N to its end.
     let (&partition, entries) = per_partition
@@ -880,7 +984,11 @@ fn produce_from_stdin_and_consume_with_a_template_default_output_and_positions()
         "{partition} {offset}",
     ]);
     let expected: Vec<String> = (2..count).map(|o| format!("{partition} {o}")).collect();
-    assert_eq!(out.stdout_lines(), expected, "--partition {partition} --offset 2:\n{out}");
+    assert_eq!(
+        out.stdout_lines(),
+        expected,
+        "--partition {partition} --offset 2:\n{out}"
+    );
 
     // --offset earliest / latest
     let out = fjord.ok(&[
@@ -893,7 +1001,11 @@ fn produce_from_stdin_and_consume_with_a_template_default_output_and_positions()
         "--format",
         "{offset}",
     ]);
-    assert_eq!(out.stdout_lines().len() as i64, count, "--offset earliest:\n{out}");
+    assert_eq!(
+        out.stdout_lines().len() as i64,
+        count,
+        "--offset earliest:\n{out}"
+    );
     let out = fjord.ok(&[
         "consume",
         &topic,
@@ -902,20 +1014,33 @@ fn produce_from_stdin_and_consume_with_a_template_default_output_and_positions()
         "--offset",
         "latest",
     ]);
-    assert!(out.stdout.trim().is_empty(), "--offset latest reads nothing:\n{out}");
+    assert!(
+        out.stdout.trim().is_empty(),
+        "--offset latest reads nothing:\n{out}"
+    );
 
     // Unkeyed lines from stdin: values as given.
     let plain = unique_name("cli-stdin-plain");
     fjord.create_topic(&plain, 1);
-    fjord.ok_stdin(&["produce", &plain], b"alpha\nbeta with spaces\ngamma:with:colons\n");
+    fjord.ok_stdin(
+        &["produce", &plain],
+        b"alpha\nbeta with spaces\ngamma:with:colons\n",
+    );
     let records = fjord.consume_json(&[&plain, "--from-beginning", "--max-messages", "3"]);
     let values: Vec<Option<&str>> = records.iter().map(|r| r.value.as_deref()).collect();
     assert_eq!(
         values,
-        vec![Some("alpha"), Some("beta with spaces"), Some("gamma:with:colons")],
+        vec![
+            Some("alpha"),
+            Some("beta with spaces"),
+            Some("gamma:with:colons")
+        ],
         "{records:?}"
     );
-    assert!(records.iter().all(|r| r.key.is_none()), "no key was given: {records:?}");
+    assert!(
+        records.iter().all(|r| r.key.is_none()),
+        "no key was given: {records:?}"
+    );
 }
 
 #[test]
@@ -956,8 +1081,14 @@ fn produce_with_headers_and_consume_them_as_json() {
         );
     }
     assert_eq!(
-        records.iter().map(|r| (r.offset, r.value.clone())).collect::<Vec<_>>(),
-        vec![(0, Some("first".to_owned())), (1, Some("second".to_owned()))]
+        records
+            .iter()
+            .map(|r| (r.offset, r.value.clone()))
+            .collect::<Vec<_>>(),
+        vec![
+            (0, Some("first".to_owned())),
+            (1, Some("second".to_owned()))
+        ]
     );
     if let Value::Number(ts) = &records[0].timestamp {
         let ts = ts.as_i64().unwrap_or_default();
@@ -987,18 +1118,32 @@ fn produce_to_a_partition_with_each_acks_and_compression() {
         fjord.ok_stdin(&args, input.as_bytes());
         expected.extend(input.lines().map(str::to_owned));
     }
-    let records =
-        fjord.consume_json(&[&topic, "--from-beginning", "--max-messages", &expected.len().to_string()]);
+    let records = fjord.consume_json(&[
+        &topic,
+        "--from-beginning",
+        "--max-messages",
+        &expected.len().to_string(),
+    ]);
     assert!(
         records.iter().all(|r| r.partition == 1),
         "--partition 1: records elsewhere: {:?}",
-        records.iter().filter(|r| r.partition != 1).take(5).collect::<Vec<_>>()
+        records
+            .iter()
+            .filter(|r| r.partition != 1)
+            .take(5)
+            .collect::<Vec<_>>()
     );
     let got: Vec<String> = records.iter().filter_map(|r| r.value.clone()).collect();
-    assert_eq!(got, expected, "one partition: the records in the order produced");
+    assert_eq!(
+        got, expected,
+        "one partition: the records in the order produced"
+    );
 
     // acks=0: nothing is acknowledged, but the records arrive.
-    fjord.ok_stdin(&["produce", &topic, "--partition", "2", "--acks", "0"], b"x\ny\nz\n");
+    fjord.ok_stdin(
+        &["produce", &topic, "--partition", "2", "--acks", "0"],
+        b"x\ny\nz\n",
+    );
     let records = wait_until(
         "the acks=0 records",
         Duration::from_secs(30),
@@ -1074,7 +1219,10 @@ fn group_consume_commits_then_describe_list_reset_offsets_and_delete() {
     let group = unique_name("cli-group");
     fjord.create_topic(&topic, 3);
     let input: String = (0..N).map(|i| format!("key-{i}:value-{i}\n")).collect();
-    fjord.ok_stdin(&["produce", &topic, "--key-separator", ":"], input.as_bytes());
+    fjord.ok_stdin(
+        &["produce", &topic, "--key-separator", ":"],
+        input.as_bytes(),
+    );
 
     let records = fjord.consume_json(&[
         &topic,
@@ -1090,25 +1238,40 @@ fn group_consume_commits_then_describe_list_reset_offsets_and_delete() {
 
     // Committed at the end of every partition, lag 0.
     let described = fjord.describe_group(&group);
-    let expect_offsets = |described: &GroupDescription, committed: &dyn Fn(i32, i64) -> i64, what: &str| {
-        let want: BTreeMap<(String, i32), GroupOffset> = ends
-            .iter()
-            .map(|(&p, &end)| {
-                let c = committed(p, end);
-                ((topic.clone(), p), GroupOffset { committed: c, end, lag: end - c })
-            })
-            .collect();
-        if described.offsets != want {
-            fjord.broker.fail(&format!(
-                "{what}: group offsets\n  expected {want:?}\n  got      {:?}\n{:#}",
-                described.offsets, described.raw
-            ));
-        }
-    };
-    expect_offsets(&described, &|_, end| end, "after consuming everything with --group");
+    let expect_offsets =
+        |described: &GroupDescription, committed: &dyn Fn(i32, i64) -> i64, what: &str| {
+            let want: BTreeMap<(String, i32), GroupOffset> = ends
+                .iter()
+                .map(|(&p, &end)| {
+                    let c = committed(p, end);
+                    (
+                        (topic.clone(), p),
+                        GroupOffset {
+                            committed: c,
+                            end,
+                            lag: end - c,
+                        },
+                    )
+                })
+                .collect();
+            if described.offsets != want {
+                fjord.broker.fail(&format!(
+                    "{what}: group offsets\n  expected {want:?}\n  got      {:?}\n{:#}",
+                    described.offsets, described.raw
+                ));
+            }
+        };
+    expect_offsets(
+        &described,
+        &|_, end| end,
+        "after consuming everything with --group",
+    );
 
     let list = fjord.group_list();
-    assert!(list.contains(&group), "`group list` lacks {group}: {list:?}");
+    assert!(
+        list.contains(&group),
+        "`group list` lacks {group}: {list:?}"
+    );
 
     // The consumer left the group when it exited (or its session expires): no members.
     let described = wait_until(
@@ -1122,40 +1285,69 @@ fn group_consume_commits_then_describe_list_reset_offsets_and_delete() {
     // --dry-run changes nothing.
     let plan = fjord.reset_offsets(&group, &topic, &["--to-earliest", "--dry-run"]);
     let want: BTreeMap<i32, (i64, i64)> = ends.iter().map(|(&p, &end)| (p, (end, 0))).collect();
-    assert_eq!(plan, want, "--to-earliest --dry-run: partition -> (previous, new)");
-    expect_offsets(&fjord.describe_group(&group), &|_, end| end, "after a dry run");
+    assert_eq!(
+        plan, want,
+        "--to-earliest --dry-run: partition -> (previous, new)"
+    );
+    expect_offsets(
+        &fjord.describe_group(&group),
+        &|_, end| end,
+        "after a dry run",
+    );
 
     // --to-earliest
     let done = fjord.reset_offsets(&group, &topic, &["--to-earliest"]);
     assert_eq!(done, want, "--to-earliest: partition -> (previous, new)");
-    expect_offsets(&fjord.describe_group(&group), &|_, _| 0, "after --to-earliest");
+    expect_offsets(
+        &fjord.describe_group(&group),
+        &|_, _| 0,
+        "after --to-earliest",
+    );
 
     // --to-offset 10
     let done = fjord.reset_offsets(&group, &topic, &["--to-offset", "10"]);
     assert_eq!(
         done,
-        ends.keys().map(|&p| (p, (0, 10))).collect::<BTreeMap<_, _>>(),
+        ends.keys()
+            .map(|&p| (p, (0, 10)))
+            .collect::<BTreeMap<_, _>>(),
         "--to-offset 10"
     );
-    expect_offsets(&fjord.describe_group(&group), &|_, _| 10, "after --to-offset 10");
+    expect_offsets(
+        &fjord.describe_group(&group),
+        &|_, _| 10,
+        "after --to-offset 10",
+    );
 
     // --to-latest
     let done = fjord.reset_offsets(&group, &topic, &["--to-latest"]);
     assert_eq!(
         done,
-        ends.iter().map(|(&p, &end)| (p, (10, end))).collect::<BTreeMap<_, _>>(),
+        ends.iter()
+            .map(|(&p, &end)| (p, (10, end)))
+            .collect::<BTreeMap<_, _>>(),
         "--to-latest"
     );
-    expect_offsets(&fjord.describe_group(&group), &|_, end| end, "after --to-latest");
+    expect_offsets(
+        &fjord.describe_group(&group),
+        &|_, end| end,
+        "after --to-latest",
+    );
 
     // --shift-by -5
     let done = fjord.reset_offsets(&group, &topic, &["--shift-by", "-5"]);
     assert_eq!(
         done,
-        ends.iter().map(|(&p, &end)| (p, (end, end - 5))).collect::<BTreeMap<_, _>>(),
+        ends.iter()
+            .map(|(&p, &end)| (p, (end, end - 5)))
+            .collect::<BTreeMap<_, _>>(),
         "--shift-by -5"
     );
-    expect_offsets(&fjord.describe_group(&group), &|_, end| end - 5, "after --shift-by -5");
+    expect_offsets(
+        &fjord.describe_group(&group),
+        &|_, end| end - 5,
+        "after --shift-by -5",
+    );
 
     // The group resumes from the reset offsets: exactly the last five of each partition.
     let tail = fjord.consume_json(&[&topic, "--group", &group, "--max-messages", "15"]);
@@ -1171,12 +1363,19 @@ fn group_consume_commits_then_describe_list_reset_offsets_and_delete() {
         Duration::from_millis(500),
         || Some(fjord.describe_group(&group)).filter(|d| d.members == 0),
     );
-    expect_offsets(&fjord.describe_group(&group), &|_, end| end, "after reading the tail");
+    expect_offsets(
+        &fjord.describe_group(&group),
+        &|_, end| end,
+        "after reading the tail",
+    );
 
     // delete
     fjord.ok(&["group", "delete", &group]);
     let list = fjord.group_list();
-    assert!(!list.contains(&group), "`group list` still shows deleted {group}: {list:?}");
+    assert!(
+        !list.contains(&group),
+        "`group list` still shows deleted {group}: {list:?}"
+    );
     let after = fjord.run(&["group", "describe", &group, "--output", "json"]);
     if after.status.success() {
         let described = fjord.parse_group(&group, fjord.parse_document(&after));
@@ -1205,7 +1404,9 @@ fn cluster_describe_shows_the_broker() {
     let controller = doc["controller_id"]
         .as_i64()
         .unwrap_or_else(|| panic!("controller_id: {doc:#}"));
-    let brokers = doc["brokers"].as_array().unwrap_or_else(|| panic!("brokers: {doc:#}"));
+    let brokers = doc["brokers"]
+        .as_array()
+        .unwrap_or_else(|| panic!("brokers: {doc:#}"));
     assert_eq!(brokers.len(), 1, "{doc:#}");
     let broker = &brokers[0];
     assert_eq!(broker["host"], "127.0.0.1", "{doc:#}");
@@ -1214,7 +1415,11 @@ fn cluster_describe_shows_the_broker() {
         Some(u64::from(fjord.broker.kafka_addr().port())),
         "{doc:#}"
     );
-    assert_eq!(broker["node_id"].as_i64(), Some(controller), "the only broker is the controller: {doc:#}");
+    assert_eq!(
+        broker["node_id"].as_i64(),
+        Some(controller),
+        "the only broker is the controller: {doc:#}"
+    );
 }
 
 #[test]
@@ -1229,25 +1434,41 @@ fn bootstrap_server_comes_from_the_environment_and_the_flag_wins() {
             .env("FJORD_BOOTSTRAP_SERVER", env_bootstrap);
         run(&mut cmd, None, COMMAND_LIMIT)
     };
-    let out = env_run(&["topic", "create", &topic, "--partitions", "2"], &fjord.bootstrap());
+    let out = env_run(
+        &["topic", "create", &topic, "--partitions", "2"],
+        &fjord.bootstrap(),
+    );
     fjord.check_success(&out);
     let out = env_run(&["topic", "list", "--output", "json"], &fjord.bootstrap());
     fjord.check_success(&out);
     let doc = fjord.parse_document(&out);
     assert!(
-        doc.as_array().is_some_and(|a| a.iter().any(|t| t["topic"] == topic)),
+        doc.as_array()
+            .is_some_and(|a| a.iter().any(|t| t["topic"] == topic)),
         "FJORD_BOOTSTRAP_SERVER: {topic} not listed:\n{out}"
     );
 
     // --bootstrap-server beats the variable.
     let nowhere = format!("127.0.0.1:{}", unused_port());
     let mut cmd = fjord_command();
-    cmd.args(["topic", "list", "--output", "json", "--timeout", CLIENT_TIMEOUT])
-        .args(["--bootstrap-server", &fjord.bootstrap()])
-        .env("FJORD_BOOTSTRAP_SERVER", &nowhere);
+    cmd.args([
+        "topic",
+        "list",
+        "--output",
+        "json",
+        "--timeout",
+        CLIENT_TIMEOUT,
+    ])
+    .args(["--bootstrap-server", &fjord.bootstrap()])
+    .env("FJORD_BOOTSTRAP_SERVER", &nowhere);
     let out = run(&mut cmd, None, COMMAND_LIMIT);
     fjord.check_success(&out);
-    assert!(fjord.parse_document(&out).as_array().is_some_and(|a| a.iter().any(|t| t["topic"] == topic)));
+    assert!(
+        fjord
+            .parse_document(&out)
+            .as_array()
+            .is_some_and(|a| a.iter().any(|t| t["topic"] == topic))
+    );
 }
 
 #[test]
@@ -1268,7 +1489,10 @@ fn an_unreachable_bootstrap_server_fails_within_the_timeout() {
         all.extend(["--timeout", "3s"]);
         let out = fjord_at(&nowhere, &all, stdin);
         assert_eq!(out.status.code(), Some(1), "expected exit status 1:\n{out}");
-        assert!(!out.stderr.trim().is_empty(), "no message on stderr:\n{out}");
+        assert!(
+            !out.stderr.trim().is_empty(),
+            "no message on stderr:\n{out}"
+        );
         assert!(
             out.elapsed < Duration::from_secs(90),
             "`{}` with --timeout 3s took {:?}",
@@ -1292,6 +1516,9 @@ fn usage_errors_exit_with_status_2() {
         cmd.args(args);
         let out = run(&mut cmd, None, COMMAND_LIMIT);
         assert_eq!(out.status.code(), Some(2), "a usage error exits 2:\n{out}");
-        assert!(!out.stderr.trim().is_empty(), "no message on stderr:\n{out}");
+        assert!(
+            !out.stderr.trim().is_empty(),
+            "no message on stderr:\n{out}"
+        );
     }
 }

@@ -107,7 +107,9 @@ impl Dev {
             if Instant::now() >= deadline {
                 let printed = dev.output();
                 drop(dev);
-                panic!("fjord dev printed no `Ready.` line within {READY_TIMEOUT:?}; killed it. It printed:\n{printed}");
+                panic!(
+                    "fjord dev printed no `Ready.` line within {READY_TIMEOUT:?}; killed it. It printed:\n{printed}"
+                );
             }
         }
     }
@@ -289,11 +291,21 @@ fn produce_all(bootstrap: &str, topic: &str) {
             }
         }
     }
-    producer.flush(LONG).expect("every record acknowledged in time");
+    producer
+        .flush(LONG)
+        .expect("every record acknowledged in time");
     let context = producer.context();
     let failed = context.failed.lock().map(|f| f.clone()).unwrap_or_default();
-    assert!(failed.is_empty(), "deliveries failed: {:?}", &failed[..failed.len().min(10)]);
-    assert_eq!(context.acked.load(Ordering::Relaxed), RECORDS, "acknowledged deliveries");
+    assert!(
+        failed.is_empty(),
+        "deliveries failed: {:?}",
+        &failed[..failed.len().min(10)]
+    );
+    assert_eq!(
+        context.acked.load(Ordering::Relaxed),
+        RECORDS,
+        "acknowledged deliveries"
+    );
 }
 
 fn group_consumer(bootstrap: &str, group: &str) -> BaseConsumer {
@@ -444,7 +456,10 @@ fn dev_keeps_records_and_committed_offsets_across_a_ctrl_c_restart() {
     let expected_committed: BTreeMap<i32, Option<i64>> = (0..PARTITIONS)
         .map(|p| (p, positions.get(&p).copied()))
         .collect();
-    assert_eq!(committed_before, expected_committed, "committed offsets before the restart");
+    assert_eq!(
+        committed_before, expected_committed,
+        "committed offsets before the restart"
+    );
     assert_all_records(&read_all(&bootstrap, &topic), "before the restart");
 
     dev.interrupt();
@@ -471,7 +486,10 @@ fn dev_keeps_records_and_committed_offsets_across_a_ctrl_c_restart() {
         .filter(|(p, o, _)| already.contains(&(*p, *o)))
         .take(10)
         .collect();
-    assert!(reread.is_empty(), "the group re-read committed records: {reread:?}");
+    assert!(
+        reread.is_empty(),
+        "the group re-read committed records: {reread:?}"
+    );
     let mut all = first;
     all.extend(rest);
     assert_all_records(&all, "the group's two runs together");

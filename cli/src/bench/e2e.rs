@@ -13,12 +13,10 @@ use anyhow::{Context, bail};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::latency::Latencies;
-use super::produce::Deliveries;
+use super::produce::{BenchProducer, ProducerOutcome};
 use super::progress::{Counters, LiveLine};
 use super::report::BenchResult;
 use super::{ResultArgs, TopicArgs, ensure_topic, payload};
@@ -75,11 +73,15 @@ pub fn run(args: E2eArgs) -> anyhow::Result<()> {
     ensure_topic(&args.client, &args.topic, Duration::from_secs(30))?;
     let consumer = start_consumer(&args)?;
 
+    let produced = Arc::new(Counters::default());
     let epoch = Instant::now();
-    let measure_from = args.warmup.as_nanos() as u64;
+    let producer =
+        BenchProducer::new(&args.topic.topic, &args.client, &args.tuning, epoch, produced.clone(), args.message_size)?;
+    // The schedule starts once the producer is connected; the warm-up is measured from there.
+    let start = Instant::now();
+    let measure_from = (start.duration_since(epoch) + args.warmup).as_nanos() as u64;
     let total = ((args.warmup + args.duration).as_secs_f64() * args.rate as f64).ceil() as u64;
     let measured_expected = (args.duration.as_secs_f64() * args.rate as f64) as u64;
-    let produced = Arc::new(Counters::default());
     let received = Arc::new(Counters::default());
     let producing = AtomicBool::new(true);
     let sent_total = AtomicU64::new(0);
@@ -127,14 +129,14 @@ pub fn run(args: E2eArgs) -> anyhow::Result<()> {
                 shared.merge(&local);
             }
         });
-        let sent = produce_at_rate(&args, epoch, total, produced.clone(), &sent_total);
+        let sent = produce_at_rate(&args, producer, epoch, start, total, &sent_total);
         producing.store(false, Ordering::Release);
         let read = reader.join();
         (sent, read)
     });
     drop(live);
     let (sent, read) = outcome;
-    sent?;
+    let acks = sent?;
     if read.is_err() {
         bail!("the consumer thread panicked");
     }
@@ -156,6 +158,7 @@ pub fn run(args: E2eArgs) -> anyhow::Result<()> {
         mb_per_sec: 0.0,
         latency_measures: "due-to-send → consumed",
         latency_ms: latencies.percentiles(),
+        produce_latency_ms: Some(acks.latencies.percentiles()),
         errors: produced.errors.load(Ordering::Relaxed) + received.errors.load(Ordering::Relaxed),
     }
     .rates();
@@ -178,6 +181,7 @@ fn start_consumer(args: &E2eArgs) -> anyhow::Result<BaseConsumer> {
         .set("enable.auto.commit", "false")
         .set("fetch.wait.max.ms", "100")
         .set("fetch.min.bytes", "1");
+    args.client.apply_overrides(&mut config);
     let consumer: BaseConsumer = config.create().context("could not create the consumer; check -X")?;
     let timeout = Duration::from_secs(30);
     let topic = cluster_view::topic(consumer.client(), &args.client, &args.topic.topic, timeout)?;
@@ -192,49 +196,20 @@ fn start_consumer(args: &E2eArgs) -> anyhow::Result<BaseConsumer> {
 
 fn produce_at_rate(
     args: &E2eArgs,
+    producer: BenchProducer,
     epoch: Instant,
+    start: Instant,
     total: u64,
-    counters: Arc<Counters>,
     sent_total: &AtomicU64,
-) -> anyhow::Result<()> {
-    let mut config = args.client.config();
-    args.tuning.apply(&mut config);
-    config.set("queue.buffering.max.messages", "1000000");
-    let context = Deliveries {
-        epoch,
-        latencies: Mutex::new(Latencies::new()),
-        counters,
-        message_bytes: args.message_size as u64,
-        first_error: Mutex::new(None),
-        last_ack_nanos: AtomicU64::new(0),
-    };
-    let producer: BaseProducer<Deliveries> =
-        config.create_with_context(context).context("could not create the producer; check -X and the producer options")?;
+) -> anyhow::Result<ProducerOutcome> {
     let mut value = payload(args.message_size);
     let interval = 1.0 / args.rate as f64;
     for i in 0..total {
-        let due = epoch + Duration::from_secs_f64(i as f64 * interval);
-        let now = Instant::now();
-        if due > now {
-            producer.poll(Duration::ZERO);
-            std::thread::sleep(due - now);
-        }
+        let due = producer.wait_until(start + Duration::from_secs_f64(i as f64 * interval));
         let due_nanos = due.duration_since(epoch).as_nanos() as u64;
         value[..STAMP].copy_from_slice(&due_nanos.to_be_bytes());
-        let mut record = BaseRecord::<(), [u8], usize>::with_opaque_to(&args.topic.topic, due_nanos as usize).payload(&value);
-        loop {
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                    record = back;
-                    producer.poll(Duration::from_millis(1));
-                }
-                Err((error, _)) => return Err(anyhow::Error::new(error).context("could not send")),
-            }
-        }
+        producer.send(&args.topic.topic, &value, due)?;
         sent_total.fetch_add(1, Ordering::Relaxed);
-        producer.poll(Duration::ZERO);
     }
-    producer.flush(Duration::from_secs(60)).context("messages were still unacknowledged after 60 s")?;
-    Ok(())
+    producer.finish(start)
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use rdkafka::ClientContext;
 use rdkafka::error::KafkaError;
-use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::types::RDKafkaErrorCode;
 
 use super::latency::Latencies;
@@ -62,15 +62,19 @@ pub struct ProduceArgs {
     pub result: ResultArgs,
 }
 
+/// The delivery opaque of the message that warms a producer up; not counted.
+const WARM_UP: usize = usize::MAX;
+
 /// How much one producer sends.
 #[derive(Debug, Clone, Copy)]
 pub(super) enum Amount {
     Count(u64),
-    Until(Instant),
+    For(Duration),
 }
 
-/// Delivery bookkeeping of one producer; the callback runs on that producer's own thread
-/// (BaseProducer delivers reports from `poll`), so the mutex is never contended.
+/// Delivery bookkeeping of one producer; the callback runs on that producer's polling thread
+/// (ThreadedProducer serves delivery reports as they arrive, so an ack's time is taken when
+/// it arrives, not when the sender next gets round to polling); the mutex is never contended.
 #[derive(Debug)]
 pub(super) struct Deliveries {
     /// Time zero of the run; delivery opaques are nanoseconds since it.
@@ -88,6 +92,9 @@ impl ProducerContext for Deliveries {
     type DeliveryOpaque = usize;
 
     fn delivery(&self, result: &DeliveryResult<'_>, due_nanos: usize) {
+        if due_nanos == WARM_UP {
+            return;
+        }
         let now = self.epoch.elapsed().as_nanos() as u64;
         match result {
             Ok(_) => {
@@ -116,7 +123,7 @@ pub fn run(args: ProduceArgs) -> anyhow::Result<()> {
     let counters = Arc::new(Counters::default());
     let epoch = Instant::now();
     let amount = |i: usize| match (args.count, args.duration) {
-        (_, Some(d)) => Amount::Until(epoch + d),
+        (_, Some(d)) => Amount::For(d),
         (count, None) => {
             let total = count.unwrap_or(1_000_000);
             let n = args.producers as u64;
@@ -145,12 +152,14 @@ pub fn run(args: ProduceArgs) -> anyhow::Result<()> {
     drop(live);
 
     let mut latencies = Latencies::new();
+    let mut first_send = u64::MAX;
     let mut last_ack = 0u64;
     let mut first_error = None;
     for outcome in outcomes {
         let outcome = outcome?;
         latencies.merge(&outcome.latencies);
         last_ack = last_ack.max(outcome.last_ack_nanos);
+        first_send = first_send.min(outcome.first_send_nanos);
         first_error = first_error.or(outcome.first_error);
     }
     let messages = counters.messages.load(Ordering::Relaxed);
@@ -172,11 +181,12 @@ pub fn run(args: ProduceArgs) -> anyhow::Result<()> {
         target_rate: args.rate,
         messages,
         bytes: counters.bytes.load(Ordering::Relaxed),
-        seconds: Duration::from_nanos(last_ack).as_secs_f64(),
+        seconds: Duration::from_nanos(last_ack.saturating_sub(first_send)).as_secs_f64(),
         msgs_per_sec: 0.0,
         mb_per_sec: 0.0,
         latency_measures: "due-to-send → acknowledged",
         latency_ms: latencies.percentiles(),
+        produce_latency_ms: None,
         errors,
     }
     .rates();
@@ -190,8 +200,10 @@ pub fn run(args: ProduceArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-struct ProducerOutcome {
-    latencies: Latencies,
+pub(super) struct ProducerOutcome {
+    pub latencies: Latencies,
+    /// When the first measured message was due, in ns since the epoch.
+    first_send_nanos: u64,
     last_ack_nanos: u64,
     first_error: Option<KafkaError>,
 }
@@ -203,64 +215,105 @@ fn produce_one(
     amount: Amount,
     rate: Option<f64>,
 ) -> anyhow::Result<ProducerOutcome> {
-    let mut config = args.client.config();
-    args.tuning.apply(&mut config);
-    config
-        .set("queue.buffering.max.messages", "1000000")
-        .set("message.timeout.ms", "60000");
-    let context = Deliveries {
-        epoch,
-        latencies: Mutex::new(Latencies::new()),
-        counters,
-        message_bytes: args.message_size as u64,
-        first_error: Mutex::new(None),
-        last_ack_nanos: AtomicU64::new(0),
-    };
-    let producer: BaseProducer<Deliveries> =
-        config.create_with_context(context).context("could not create the producer; check -X and the producer options")?;
+    let producer = BenchProducer::new(&args.topic.topic, &args.client, &args.tuning, epoch, counters, args.message_size)?;
     let value = payload(args.message_size);
     let started = Instant::now();
     let mut sent = 0u64;
     loop {
         match amount {
             Amount::Count(n) if sent >= n => break,
-            Amount::Until(end) if Instant::now() >= end => break,
+            Amount::For(d) if started.elapsed() >= d => break,
             _ => {}
         }
         let due = match rate {
-            Some(rate) => {
-                let due = started + Duration::from_secs_f64(sent as f64 / rate);
-                let now = Instant::now();
-                if due > now {
-                    producer.poll(Duration::ZERO);
-                    std::thread::sleep(due - now);
-                }
-                due
-            }
+            Some(rate) => producer.wait_until(started + Duration::from_secs_f64(sent as f64 / rate)),
             None => Instant::now(),
         };
-        let due_nanos = due.duration_since(epoch).as_nanos() as usize;
-        let mut record = BaseRecord::<(), [u8], usize>::with_opaque_to(&args.topic.topic, due_nanos).payload(&value);
+        producer.send(&args.topic.topic, &value, due)?;
+        sent += 1;
+    }
+    producer.finish(started)
+}
+
+/// A benchmark producer: rdkafka's ThreadedProducer with delivery bookkeeping, sends that wait
+/// while the local queue is full, and pacing.
+pub(super) struct BenchProducer {
+    inner: ThreadedProducer<Deliveries>,
+    epoch: Instant,
+}
+
+impl BenchProducer {
+    /// A producer with `tuning`, recording latencies relative to `epoch` into its own
+    /// histogram and counting into `counters`. It has sent one uncounted message to `topic`
+    /// and had it acknowledged, so connecting and fetching metadata are not measured.
+    pub fn new(
+        topic: &str,
+        client: &ClientArgs,
+        tuning: &ProducerTuning,
+        epoch: Instant,
+        counters: Arc<Counters>,
+        message_size: usize,
+    ) -> anyhow::Result<Self> {
+        let mut config = client.config();
+        tuning.apply(&mut config);
+        config
+            .set("queue.buffering.max.messages", "1000000")
+            .set("message.timeout.ms", "60000");
+        client.apply_overrides(&mut config);
+        let context = Deliveries {
+            epoch,
+            latencies: Mutex::new(Latencies::new()),
+            counters,
+            message_bytes: message_size as u64,
+            first_error: Mutex::new(None),
+            last_ack_nanos: AtomicU64::new(0),
+        };
+        let inner: ThreadedProducer<Deliveries> = config
+            .create_with_context(context)
+            .context("could not create the producer; check -X and the producer options")?;
+        let warm_up = BaseRecord::<(), [u8], usize>::with_opaque_to(topic, WARM_UP).payload(&[]);
+        inner.send(warm_up).map_err(|(e, _)| e).context("could not send the warm-up message")?;
+        inner
+            .flush(Duration::from_secs(30))
+            .with_context(|| format!("the warm-up message was not acknowledged within 30 s; {}", client.reach_hint()))?;
+        Ok(BenchProducer { inner, epoch })
+    }
+
+    /// Sleeps until `due`; returns `due`.
+    pub fn wait_until(&self, due: Instant) -> Instant {
+        let now = Instant::now();
+        if due > now {
+            std::thread::sleep(due - now);
+        }
+        due
+    }
+
+    /// Hands one message to the producer, waiting while its queue is full; its latency is
+    /// measured from `due`.
+    pub fn send(&self, topic: &str, value: &[u8], due: Instant) -> anyhow::Result<()> {
+        let due_nanos = due.duration_since(self.epoch).as_nanos() as usize;
+        let mut record = BaseRecord::<(), [u8], usize>::with_opaque_to(topic, due_nanos).payload(value);
         loop {
-            match producer.send(record) {
-                Ok(()) => break,
+            match self.inner.send(record) {
+                Ok(()) => return Ok(()),
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
                     record = back;
-                    producer.poll(Duration::from_millis(1));
+                    std::thread::sleep(Duration::from_millis(1));
                 }
                 Err((error, _)) => return Err(anyhow::Error::new(error).context("could not send")),
             }
         }
-        sent += 1;
-        if sent.is_multiple_of(256) {
-            producer.poll(Duration::ZERO);
-        }
     }
-    producer.flush(Duration::from_secs(60)).context("messages were still unacknowledged after 60 s")?;
-    let context = producer.context();
-    Ok(ProducerOutcome {
-        latencies: context.latencies.lock().map(|l| l.clone()).unwrap_or_default(),
-        last_ack_nanos: context.last_ack_nanos.load(Ordering::Relaxed),
-        first_error: context.first_error.lock().ok().and_then(|e| e.clone()),
-    })
+
+    /// Waits for every acknowledgement; returns what was recorded.
+    pub fn finish(self, started: Instant) -> anyhow::Result<ProducerOutcome> {
+        self.inner.flush(Duration::from_secs(60)).context("messages were still unacknowledged after 60 s")?;
+        let context = self.inner.context();
+        Ok(ProducerOutcome {
+            latencies: context.latencies.lock().map(|l| l.clone()).unwrap_or_default(),
+            first_send_nanos: started.duration_since(self.epoch).as_nanos() as u64,
+            last_ack_nanos: context.last_ack_nanos.load(Ordering::Relaxed),
+            first_error: context.first_error.lock().ok().and_then(|e| e.clone()),
+        })
+    }
 }

@@ -34,6 +34,9 @@ pub struct BenchResult {
     /// What `latency_ms` measures, in words.
     pub latency_measures: &'static str,
     pub latency_ms: Percentiles,
+    /// e2e only: from each message's scheduled send time to its acknowledgement.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub produce_latency_ms: Option<Percentiles>,
     /// Messages that failed (not acknowledged, or consume errors).
     pub errors: u64,
 }
@@ -70,6 +73,12 @@ impl BenchResult {
             "  latency ms  p50 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}  ({})",
             l.p50, l.p99, l.p999, l.max, self.latency_measures
         );
+        if let Some(l) = &self.produce_latency_ms {
+            println!(
+                "  acks ms     p50 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}  (due-to-send → acknowledged)",
+                l.p50, l.p99, l.p999, l.max
+            );
+        }
         if self.errors > 0 {
             println!("  errors      {}", self.errors);
         }

@@ -59,11 +59,21 @@ impl ClientArgs {
         config
             .set("bootstrap.servers", &self.bootstrap_server)
             .set("client.id", "fjord-cli")
+            // TCP_NODELAY, as Kafka's Java client: small requests go out at once.
+            .set("socket.nagle.disable", "true")
             .set("log_level", "0");
         for (key, value) in &self.properties {
             config.set(key, value);
         }
         config
+    }
+
+    /// Re-applies the user's `-X` properties, for callers that set their own defaults on the
+    /// configuration after [`ClientArgs::config`]: what the user said wins.
+    pub fn apply_overrides(&self, config: &mut ClientConfig) {
+        for (key, value) in &self.properties {
+            config.set(key, value);
+        }
     }
 
     /// An admin client for this cluster.

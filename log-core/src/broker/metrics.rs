@@ -5,6 +5,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 /// Labels naming a Kafka API.
@@ -22,10 +23,13 @@ pub struct TopicLabel {
 }
 
 /// Every metric the broker exports.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct BrokerMetrics {
     /// Requests handled, by API.
     pub requests: Family<ApiLabel, Counter>,
+    /// Seconds from a request's arrival to its response being written, by API (a Fetch's
+    /// long-poll wait included).
+    pub request_seconds: Family<ApiLabel, Histogram>,
     /// Requests that could not be decoded or served (connection closed).
     pub request_errors: Counter,
     /// Open client connections.
@@ -44,11 +48,34 @@ pub struct BrokerMetrics {
     pub partitions: Gauge,
 }
 
+impl Default for BrokerMetrics {
+    fn default() -> Self {
+        BrokerMetrics {
+            requests: Family::default(),
+            // 50 µs to ~105 s, doubling.
+            request_seconds: Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.00005, 2.0, 22))),
+            request_errors: Counter::default(),
+            connections: Gauge::default(),
+            bytes_received: Counter::default(),
+            bytes_sent: Counter::default(),
+            records_in: Family::default(),
+            record_bytes_in: Family::default(),
+            record_bytes_out: Family::default(),
+            partitions: Gauge::default(),
+        }
+    }
+}
+
 impl BrokerMetrics {
     /// Registers every metric under the `fjord_broker` prefix.
     pub fn register(&self, registry: &mut Registry) {
         let r = registry.sub_registry_with_prefix("fjord_broker");
         r.register("requests", "Kafka requests handled, by API", self.requests.clone());
+        r.register(
+            "request_seconds",
+            "Time from a request's arrival to its response being written, by API",
+            self.request_seconds.clone(),
+        );
         r.register("request_errors", "Requests that could not be decoded or served", self.request_errors.clone());
         r.register("connections", "Open client connections", self.connections.clone());
         r.register("received_bytes", "Bytes of requests received", self.bytes_received.clone());

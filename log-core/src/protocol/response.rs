@@ -12,7 +12,13 @@ use super::versions::SUPPORTED_APIS;
 /// Encodes `body` as the answer to request `correlation_id` of `api` at `version`, size prefix
 /// included. Fails only when the response does not fit the version's layout (a broker bug).
 pub fn encode(api: ApiKey, version: i16, correlation_id: i32, body: &ResponseKind) -> Result<Bytes, EncodeError> {
-    let mut buf = BytesMut::with_capacity(64);
+    // Fetch responses carry megabytes of records: sizing the buffer once avoids copying them
+    // again on every growth of the buffer.
+    let capacity = match body {
+        ResponseKind::Fetch(fetch) => fetch.compute_size(version).unwrap_or(0) + 64,
+        _ => 256,
+    };
+    let mut buf = BytesMut::with_capacity(capacity);
     buf.put_i32(0);
     let header = ResponseHeader::default().with_correlation_id(correlation_id);
     header.encode(&mut buf, api.response_header_version(version)).map_err(|e| EncodeError(e.to_string()))?;
