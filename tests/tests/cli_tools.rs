@@ -803,7 +803,7 @@ fn topic_create_validate_only_bad_configs_and_deleting_several() {
 // ------------------------------------------------------------------------------------------
 
 #[test]
-fn produce_50k_lines_from_a_file_and_consume_them_as_json_lines() {
+fn produce_50k_lines_from_a_file_and_consume_them_as_json_lines_and_through_a_template() {
     const N: usize = 50_000;
     let fjord = Fjord::start();
     let topic = unique_name("cli-50k");
@@ -868,6 +868,35 @@ fn produce_50k_lines_from_a_file_and_consume_them_as_json_lines() {
         3,
         "50,000 distinct keys spread over all 3 partitions: {counts:?}"
     );
+
+    // The same records through a --format template: one `partition/offset key=value` line
+    // each, agreeing with the JSON lines.
+    let formatted = fjord.ok(&[
+        "consume",
+        &topic,
+        "--from-beginning",
+        "--max-messages",
+        &N.to_string(),
+        "--format",
+        "{partition}/{offset} {key}={value}",
+    ]);
+    let mut from_template: Vec<String> = formatted.stdout.lines().map(str::to_owned).collect();
+    let mut from_json: Vec<String> = records
+        .iter()
+        .map(|r| {
+            format!(
+                "{}/{} {}={}",
+                r.partition,
+                r.offset,
+                r.key.as_deref().unwrap_or(""),
+                r.value.as_deref().unwrap_or("")
+            )
+        })
+        .collect();
+    from_template.sort();
+    from_json.sort();
+    assert_eq!(from_template.len(), N, "--format printed {} lines", from_template.len());
+    assert!(from_template == from_json, "--format lines differ from the JSON records");
 
     // The description agrees: offsets 0..count per partition.
     let described = fjord.describe_topic(&topic);
