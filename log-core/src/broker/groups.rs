@@ -66,10 +66,20 @@ impl OffsetsTopic for OffsetsTopicLog {
             }
             let mut batch = builder.build();
             let bytes = batch.len();
-            target.append_from_client(&mut batch, true, true).map(|_| ()).map_err(|e| match e.code {
+            let refused = |e: crate::broker::PartitionError| match e.code {
                 kafka_protocol::ResponseError::MessageTooLarge => GroupError::TooLarge { partition, bytes },
                 _ => GroupError::Unavailable { partition, reason: e.message },
-            })
+            };
+            let (_, pending) = target.append_deferred(&mut batch, true, true).map_err(refused)?;
+            if let Some(pending) = pending {
+                // The fsync blocks: run it off the async runtime.
+                let target = Arc::clone(target);
+                tokio::task::spawn_blocking(move || target.sync(pending))
+                    .await
+                    .map_err(|e| GroupError::Unavailable { partition, reason: format!("fsync task failed: {e}") })?
+                    .map_err(refused)?;
+            }
+            Ok(())
         })
     }
 

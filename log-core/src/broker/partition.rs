@@ -7,7 +7,7 @@
 //! on [`Partition::subscribe`].
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use bytes::Bytes;
@@ -17,8 +17,8 @@ use tokio::sync::watch;
 use super::producer_state::{ProducerStateTable, SequenceCheck, SequenceError};
 use super::topic_config::TopicSettings;
 use crate::storage::{
-    decode_records, AppendOptions, BatchDefect, BatchHeader, Batches, EpochEndOffset, LogConfig, PartitionLog, StorageError,
-    TimestampOffset, TimestampType,
+    decode_records, AppendOptions, BatchDefect, BatchHeader, Batches, EpochEndOffset, LogConfig, PartitionLog, PendingSync,
+    StorageError, TimestampOffset, TimestampType,
 };
 
 /// A Kafka error code with a message for the client and the log.
@@ -115,6 +115,11 @@ pub struct Partition {
     leader_epoch: AtomicI32,
     inner: Mutex<Option<Inner>>,
     high_watermark: watch::Sender<u64>,
+    /// Held while an acks=all fsync runs, so that concurrent ones queue behind it and usually
+    /// find their records already durable (group commit).
+    sync_lock: Mutex<()>,
+    /// Every record below this offset has been fsynced by [`Partition::sync`].
+    synced_end: AtomicU64,
 }
 
 fn now_ms() -> i64 {
@@ -143,6 +148,8 @@ impl Partition {
             leader_epoch: AtomicI32::new(leader_epoch),
             inner: Mutex::new(Some(Inner { log, producers, min_insync_replicas: settings.min_insync_replicas })),
             high_watermark,
+            sync_lock: Mutex::new(()),
+            synced_end: AtomicU64::new(0),
         })
     }
 
@@ -211,11 +218,23 @@ impl Partition {
         self.with(|i| Ok(i.log.config().clone()))
     }
 
+    /// Appends a produce request's records for this partition, and with `durable` fsyncs
+    /// them before returning (acks=all on a single node). See [`Partition::append_deferred`].
+    pub fn append_from_client(&self, records: &mut [u8], acks_all: bool, durable: bool) -> Result<Appended, PartitionError> {
+        let (appended, pending) = self.append_deferred(records, acks_all, durable)?;
+        if let Some(pending) = pending {
+            self.sync(pending)?;
+        }
+        Ok(appended)
+    }
+
     /// Appends a produce request's records for this partition. `records` holds one or more
     /// v2 batches; every batch is validated (CRC, sizes, every record decodable, compressed
-    /// ones included) before anything is written. With `durable`, the data is fsynced before
-    /// this returns (acks=all on a single node).
-    pub fn append_from_client(&self, records: &mut [u8], acks_all: bool, durable: bool) -> Result<Appended, PartitionError> {
+    /// ones included) before anything is written. The records are readable (below the high
+    /// watermark) when this returns. With `durable`, the returned [`PendingSync`] must be
+    /// run with [`Partition::sync`] before the producer is told the records are written;
+    /// it is `None` when the log fsynced them already.
+    pub fn append_deferred(&self, records: &mut [u8], acks_all: bool, durable: bool) -> Result<(Appended, Option<PendingSync>), PartitionError> {
         let headers = validate_records(records)?;
         let idempotent = headers.iter().any(|h| h.producer_id >= 0);
         if idempotent && headers.len() > 1 {
@@ -235,32 +254,58 @@ impl Partition {
             if let Some(header) = headers.first().filter(|h| h.producer_id >= 0)
                 && let SequenceCheck::Duplicate(original) = inner.producers.check(header)?
             {
-                return Ok(Appended {
+                // The original may not be durable yet (its fsync failed, or is in flight).
+                let pending = if durable { inner.log.pending_sync()? } else { None };
+                let appended = Appended {
                     base_offset: original.first_offset,
                     log_append_time: -1,
                     log_start_offset: inner.log.log_start_offset(),
                     records: 0,
                     bytes: 0,
-                });
+                };
+                return Ok((appended, pending));
             }
             let info = inner.log.append(records, AppendOptions { leader_epoch: self.leader_epoch(), now_ms: now_ms() })?;
-            if durable && !info.synced {
-                inner.log.flush()?;
-            }
+            let pending = if durable && !info.synced { inner.log.pending_sync()? } else { None };
             if let Some(mut header) = headers.first().copied().filter(|h| h.producer_id >= 0) {
                 header.base_offset = info.first_offset as i64;
                 inner.producers.record(&header);
             }
             self.high_watermark.send_replace(inner.log.log_end_offset());
-            Ok(Appended {
+            let appended = Appended {
                 base_offset: info.first_offset,
                 log_append_time: info.log_append_time.unwrap_or(-1),
                 log_start_offset: inner.log.log_start_offset(),
                 records: info.records,
                 bytes: info.bytes,
-            })
+            };
+            Ok((appended, pending))
         })?;
         Ok(appended)
+    }
+
+    /// Makes the records `pending` covers durable. Blocks for an fsync, so call it off the
+    /// async runtime. Callers queue behind one another: whoever runs the fsync takes a fresh
+    /// [`PendingSync`] first, covering every append made so far, so the ones behind it
+    /// usually return without an fsync of their own (group commit).
+    pub fn sync(&self, pending: PendingSync) -> Result<(), PartitionError> {
+        let storage_error = |e: StorageError| PartitionError::new(ResponseError::KafkaStorageError, format!("fsync failed: {e}"));
+        let _turn = self.sync_lock.lock().unwrap_or_else(|p| p.into_inner());
+        if self.synced_end.load(Ordering::Acquire) >= pending.end() {
+            return Ok(());
+        }
+        let Some(batch) = self.with(|inner| Ok(inner.log.pending_sync()?))? else {
+            // Flushed meanwhile (a segment roll, or shutdown).
+            self.synced_end.fetch_max(pending.end(), Ordering::AcqRel);
+            return Ok(());
+        };
+        batch.run().map_err(storage_error)?;
+        self.with(|inner| {
+            inner.log.mark_synced(&batch);
+            Ok(())
+        })?;
+        self.synced_end.fetch_max(batch.end(), Ordering::AcqRel);
+        Ok(())
     }
 
     /// Reads whole batches from `offset`, at most `max_bytes` (but at least one batch when
@@ -397,4 +442,48 @@ fn rebuild_producer_state(log: &PartitionLog) -> Result<ProducerStateTable, Stor
         offset = next;
     }
     Ok(table)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::storage::{BatchBuilder, Compression};
+
+    fn batch(value: &[u8]) -> Vec<u8> {
+        let mut builder = BatchBuilder::new(0, Compression::None, TimestampType::CreateTime);
+        builder.push(0, now_ms(), None, Some(value), &[]);
+        builder.build()
+    }
+
+    #[test]
+    fn concurrent_acks_all_appends_share_fsyncs_and_all_end_durable() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = TopicSettings { log: LogConfig::default(), min_insync_replicas: 1 };
+        let partition = Arc::new(Partition::open("t", 0, dir.path(), &settings, 0).unwrap());
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let partition = partition.clone();
+                std::thread::spawn(move || {
+                    for i in 0..50 {
+                        let mut records = batch(format!("{t}-{i}").as_bytes());
+                        let (appended, pending) = partition.append_deferred(&mut records, true, true).unwrap();
+                        // Readable at once, durable once synced.
+                        assert!(partition.high_watermark() > appended.base_offset);
+                        if let Some(pending) = pending {
+                            let end = pending.end();
+                            partition.sync(pending).unwrap();
+                            assert!(partition.synced_end.load(Ordering::Acquire) >= end);
+                        }
+                    }
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().unwrap();
+        }
+        let recovery_point = partition.with(|inner| Ok(inner.log.recovery_point())).unwrap();
+        assert_eq!(recovery_point, 200, "every acknowledged append is fsynced");
+    }
 }

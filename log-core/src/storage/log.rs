@@ -20,6 +20,7 @@ use super::epoch::{EpochEndOffset, LeaderEpochCache};
 use super::error::{IoContext, Result, StorageError};
 use super::record;
 use super::segment::{self, AppendedBatch, Segment};
+use super::sync::PendingSync;
 
 /// Marker written by a clean close; its absence on open means the tail must be recovered.
 pub const CLEAN_SHUTDOWN_FILE: &str = ".clean-shutdown";
@@ -109,6 +110,8 @@ pub struct PartitionLog {
     pub(super) epochs: LeaderEpochCache,
     unflushed_messages: u64,
     oldest_unflushed_ms: Option<i64>,
+    /// Bumped by every truncation from the end, so a [`PendingSync`] taken before one is void.
+    truncations: u64,
 }
 
 impl PartitionLog {
@@ -164,6 +167,7 @@ impl PartitionLog {
             recovery_point: 0,
             unflushed_messages: 0,
             oldest_unflushed_ms: None,
+            truncations: 0,
         };
         log.configure_active();
         let first_base = log.segments.keys().next().copied().unwrap_or(0);
@@ -412,6 +416,31 @@ impl PartitionLog {
         self.flush_if_due(now_ms)
     }
 
+    /// What [`PartitionLog::flush`] would fsync now, to run without holding the log (see
+    /// [`PendingSync`]); `None` when everything is durable already.
+    pub fn pending_sync(&self) -> Result<Option<PendingSync>> {
+        let end = self.log_end_offset();
+        if self.recovery_point >= end {
+            return Ok(None);
+        }
+        let from = self.segments.range(..=self.recovery_point).next_back().map_or(0, |(&b, _)| b);
+        let files = self.segments.range(from..).map(|(_, s)| s.sync_handle()).collect::<Result<Vec<_>>>()?;
+        Ok(Some(PendingSync { files, end, truncations: self.truncations }))
+    }
+
+    /// Records that `done` ran: the recovery point moves to its end (unless the log was
+    /// truncated since it was taken).
+    pub fn mark_synced(&mut self, done: &PendingSync) {
+        if done.truncations != self.truncations || done.end <= self.recovery_point {
+            return;
+        }
+        self.recovery_point = done.end.min(self.log_end_offset());
+        if self.recovery_point >= self.log_end_offset() {
+            self.unflushed_messages = 0;
+            self.oldest_unflushed_ms = None;
+        }
+    }
+
     /// fsyncs every segment holding data past the recovery point.
     pub fn flush(&mut self) -> Result<()> {
         let end = self.log_end_offset();
@@ -536,6 +565,7 @@ impl PartitionLog {
     }
 
     fn after_truncation(&mut self) -> Result<()> {
+        self.truncations += 1;
         self.configure_active();
         let end = self.log_end_offset();
         self.epochs.truncate_from_end(end)?;

@@ -36,6 +36,7 @@ mod reader;
 mod record;
 mod retention;
 mod segment;
+mod sync;
 
 pub use batch::{
     compute_crc, set_base_offset, set_log_append_time, set_partition_leader_epoch, validate, BatchDefect,
@@ -46,6 +47,7 @@ pub use compression::{Compression, MAX_DECOMPRESSED_BYTES};
 pub use config::{CleanupPolicy, ConfigError, FlushPolicy, LogConfig, PREALLOCATE_STEP_BYTES};
 pub use epoch::{EpochEndOffset, EpochEntry, LeaderEpochCache};
 pub use error::{Result, StorageError};
+pub use sync::PendingSync;
 pub use log::{
     AppendInfo, AppendOptions, LogRead, PartitionLog, RecoveryReport, TimestampOffset, CLEAN_SHUTDOWN_FILE,
     LOG_START_FILE, RECOVERY_POINT_FILE,

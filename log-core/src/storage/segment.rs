@@ -531,6 +531,13 @@ impl Segment {
         self.file.sync_data().io("fsync", &self.log_path())
     }
 
+    /// A duplicate handle of the segment file, to fsync it without holding the log.
+    pub fn sync_handle(&self) -> Result<(std::fs::File, PathBuf)> {
+        let path = self.log_path();
+        let file = self.file.try_clone().io("duplicate the handle of", &path)?;
+        Ok((file, path))
+    }
+
     /// Removes the segment's files.
     pub fn delete(self) -> Result<()> {
         for path in [self.log_path(), self.index_path(), self.time_index_path()] {

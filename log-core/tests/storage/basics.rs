@@ -320,3 +320,33 @@ fn flush_policy_decides_when_appends_are_fsynced() {
     assert!(log.maybe_flush(1_010).unwrap(), "flush.ms elapsed");
     assert_eq!(log.recovery_point(), 7);
 }
+
+#[test]
+fn a_deferred_sync_moves_the_recovery_point_unless_the_log_was_truncated() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), LogConfig::default());
+    assert!(log.pending_sync().unwrap().is_none(), "an empty log has nothing to sync");
+
+    append_self_describing(&mut log, 3, 0, 0);
+    let pending = log.pending_sync().unwrap().expect("3 unsynced records");
+    assert_eq!(pending.end(), 3);
+    append_self_describing(&mut log, 2, 0, 0); // appended while the fsync runs
+    pending.run().unwrap();
+    log.mark_synced(&pending);
+    assert_eq!(log.recovery_point(), 3, "only what the sync covered is durable");
+
+    let rest = log.pending_sync().unwrap().expect("2 more");
+    assert_eq!(rest.end(), 5);
+    rest.run().unwrap();
+    log.mark_synced(&rest);
+    assert_eq!(log.recovery_point(), 5);
+    assert!(log.pending_sync().unwrap().is_none());
+
+    // A truncation between taking and marking voids the sync.
+    append_self_describing(&mut log, 4, 0, 0);
+    let stale = log.pending_sync().unwrap().expect("4 unsynced");
+    log.truncate_to(6).unwrap();
+    stale.run().unwrap();
+    log.mark_synced(&stale);
+    assert_eq!(log.recovery_point(), 5, "a sync taken before a truncation does not count");
+}

@@ -4,56 +4,99 @@ use kafka_protocol::messages::produce_response::{PartitionProduceResponse, Topic
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use kafka_protocol::ResponseError;
 
+use std::sync::Arc;
+
 use super::{str_bytes, topic_name};
 use crate::broker::metrics::TopicLabel;
-use crate::broker::{Broker, PartitionError};
+use crate::broker::{Appended, Broker, Partition, PartitionError};
+use crate::storage::PendingSync;
+
+/// An fsync a partition still owes an acks=all produce.
+type DeferredSync = (Arc<Partition>, PendingSync);
 
 impl Broker {
     /// `None` for acks=0: the producer expects no answer.
     pub(super) async fn produce(&self, request: ProduceRequest, _version: i16) -> Option<ProduceResponse> {
         let acks = request.acks;
-        let mut responses = Vec::with_capacity(request.topic_data.len());
+        // Every partition is appended first; the fsyncs acks=all needs run after, together,
+        // off the async runtime, and a partition whose fsync fails is answered with its error.
+        let mut appends = Vec::new();
+        let mut syncs = Vec::new();
         for topic in request.topic_data {
             let name = topic.name.to_string();
-            let mut partitions = Vec::with_capacity(topic.partition_data.len());
             for data in topic.partition_data {
                 let result = if !matches!(acks, -1..=1) {
                     Err(PartitionError::new(ResponseError::InvalidRequiredAcks, format!("acks must be -1 (all), 0 or 1, got {acks}")))
                 } else {
                     self.produce_partition(&name, data.index, data.records.as_deref(), acks == -1)
                 };
-                let response = PartitionProduceResponse::default().with_index(data.index);
-                partitions.push(match result {
-                    Ok(appended) => response
-                        .with_base_offset(appended.base_offset as i64)
-                        .with_log_append_time_ms(appended.log_append_time)
-                        .with_log_start_offset(appended.log_start_offset as i64),
-                    Err(e) => {
-                        if e.code != ResponseError::UnknownTopicOrPartition {
-                            tracing::debug!(topic = %name, partition = data.index, error = %e, "produce refused");
-                        }
-                        response.with_error_code(e.code.code()).with_base_offset(-1).with_error_message(Some(str_bytes(e.message)))
+                let result = result.map(|(appended, sync)| {
+                    if let Some(sync) = sync {
+                        syncs.push((appends.len(), sync));
                     }
+                    appended
                 });
+                appends.push((name.clone(), data.index, result));
             }
-            responses.push(TopicProduceResponse::default().with_name(topic_name(&name)).with_partition_responses(partitions));
+        }
+        if !syncs.is_empty() {
+            let outcomes = tokio::task::spawn_blocking(move || {
+                syncs.into_iter().map(|(at, (partition, pending))| (at, partition.sync(pending))).collect::<Vec<_>>()
+            })
+            .await
+            .unwrap_or_default();
+            for (at, outcome) in outcomes {
+                if let (Err(e), Some(append)) = (outcome, appends.get_mut(at)) {
+                    tracing::error!(topic = %append.0, partition = append.1, error = %e, "acks=all fsync failed");
+                    append.2 = Err(e);
+                }
+            }
+        }
+
+        let mut responses: Vec<TopicProduceResponse> = Vec::new();
+        for (name, index, result) in appends {
+            let response = PartitionProduceResponse::default().with_index(index);
+            let response = match result {
+                Ok(appended) => response
+                    .with_base_offset(appended.base_offset as i64)
+                    .with_log_append_time_ms(appended.log_append_time)
+                    .with_log_start_offset(appended.log_start_offset as i64),
+                Err(e) => {
+                    if e.code != ResponseError::UnknownTopicOrPartition {
+                        tracing::debug!(topic = %name, partition = index, error = %e, "produce refused");
+                    }
+                    response.with_error_code(e.code.code()).with_base_offset(-1).with_error_message(Some(str_bytes(e.message)))
+                }
+            };
+            match responses.last_mut() {
+                Some(topic) if topic.name.as_str() == name => topic.partition_responses.push(response),
+                _ => responses.push(TopicProduceResponse::default().with_name(topic_name(&name)).with_partition_responses(vec![response])),
+            }
         }
         (acks != 0).then(|| ProduceResponse::default().with_responses(responses))
     }
 
-    fn produce_partition(&self, topic: &str, index: i32, records: Option<&[u8]>, acks_all: bool) -> Result<crate::broker::Appended, PartitionError> {
+    /// Appends one partition's records; with acks=all on a durable broker, also what must be
+    /// fsynced before the answer.
+    fn produce_partition(
+        &self,
+        topic: &str,
+        index: i32,
+        records: Option<&[u8]>,
+        acks_all: bool,
+    ) -> Result<(Appended, Option<DeferredSync>), PartitionError> {
         let partition = self
             .partition(topic, index)
             .ok_or_else(|| PartitionError::new(ResponseError::UnknownTopicOrPartition, format!("{topic}-{index} is not hosted by this broker")))?;
         let records = records.filter(|r| !r.is_empty()).ok_or_else(|| PartitionError::new(ResponseError::InvalidRecord, "no records"))?;
         let mut owned = records.to_vec();
         let durable = acks_all && self.config.flush_on_acks_all;
-        let appended = partition.append_from_client(&mut owned, acks_all, durable)?;
+        let (appended, pending) = partition.append_deferred(&mut owned, acks_all, durable)?;
         if appended.records > 0 {
             let label = TopicLabel { topic: topic.to_string() };
             self.metrics.records_in.get_or_create(&label).inc_by(appended.records);
             self.metrics.record_bytes_in.get_or_create(&label).inc_by(appended.bytes as u64);
         }
-        Ok(appended)
+        Ok((appended, pending.map(|p| (partition, p))))
     }
 }

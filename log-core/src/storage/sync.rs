@@ -1,0 +1,37 @@
+//! Deferred fsync: what [`PartitionLog::flush`](super::PartitionLog::flush) would fsync,
+//! captured under the log's lock and run after it is released. The broker uses it for
+//! acks=all on a single node: appends go on while an fsync is in flight, and one fsync
+//! covers every append made before it started (group commit).
+
+use std::fs::File;
+use std::path::PathBuf;
+
+use super::error::{IoContext, Result};
+
+/// Files to fsync and the offset they make durable. Made by
+/// [`PartitionLog::pending_sync`](super::PartitionLog::pending_sync); once [`PendingSync::run`]
+/// succeeds, hand it back to [`PartitionLog::mark_synced`](super::PartitionLog::mark_synced).
+#[derive(Debug)]
+pub struct PendingSync {
+    pub(super) files: Vec<(File, PathBuf)>,
+    /// Every record below this offset is durable once the files are fsynced.
+    pub(super) end: u64,
+    /// The log's truncation count when captured: a truncation in between voids the result.
+    pub(super) truncations: u64,
+}
+
+impl PendingSync {
+    /// The offset below which every record is durable after [`PendingSync::run`].
+    pub fn end(&self) -> u64 {
+        self.end
+    }
+
+    /// fsyncs the files (data only, as `flush` does). Needs no lock on the log: the handles
+    /// are duplicates, and a segment deleted meanwhile is fsynced harmlessly.
+    pub fn run(&self) -> Result<()> {
+        for (file, path) in &self.files {
+            file.sync_data().io("fsync", path)?;
+        }
+        Ok(())
+    }
+}
