@@ -3,7 +3,7 @@
 //! acknowledged; a progress bar on stderr while a large file is read, a summary at the end.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, IsTerminal, Read};
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -260,6 +260,8 @@ fn progress_bar(size: Option<u64>) -> ProgressBar {
             );
             bar
         }
+        // Someone typing records: a spinner would draw over their input.
+        None if std::io::stdin().is_terminal() => ProgressBar::hidden(),
         None => {
             let spinner = ProgressBar::new_spinner();
             spinner.set_style(
