@@ -1,11 +1,15 @@
-//! `fjord topic create`.
+//! `fjord topic create`, sent as a CreateTopics request of its own (not through librdkafka,
+//! whose admin API drops the broker's error message) so a refusal says why.
 
-use anyhow::bail;
-use rdkafka::admin::{NewTopic, TopicReplication};
-use rdkafka::types::RDKafkaErrorCode;
+use anyhow::{Context, anyhow, bail};
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+use kafka_protocol::messages::{CreateTopicsRequest, TopicName};
+use kafka_protocol::protocol::StrBytes;
 use serde::Serialize;
 
-use crate::client::{ClientArgs, TimeoutArgs, block_on, cluster_view, parse_key_value};
+use crate::client::rpc::Connection;
+use crate::client::{ClientArgs, TimeoutArgs, parse_key_value};
 use crate::output::{OutputArgs, print_json};
 use crate::summary::plural;
 
@@ -61,47 +65,55 @@ struct Created {
 
 pub fn run(args: CreateArgs) -> anyhow::Result<()> {
     let timeout = args.timeout.timeout;
-    let admin = args.client.admin()?;
-    // Fails early, with a clear message, when the cluster is not there.
-    let existing = cluster_view::topics(admin.inner(), &args.client, timeout)?;
     let name = args.name.as_str();
-
-    let mut new = NewTopic::new(
-        name,
-        args.partitions.unwrap_or(-1),
-        TopicReplication::Fixed(args.replication_factor.unwrap_or(-1)),
-    );
-    for (key, value) in &args.configs {
-        new = new.set(key, value);
-    }
-    let options = super::admin_options(timeout).validate_only(args.validate_only);
-    let results = block_on(admin.create_topics([&new], &options))??;
-    let outcome = results.into_iter().next();
-    let created = match outcome {
-        Some(Ok(_)) => !args.validate_only,
-        Some(Err((_, RDKafkaErrorCode::TopicAlreadyExists))) if args.if_not_exists => false,
-        Some(Err((_, RDKafkaErrorCode::TopicAlreadyExists))) => bail!(
+    let mut connection = Connection::connect(&args.client.bootstrap_server, timeout)
+        .with_context(|| args.client.reach_hint())?;
+    let configs = args
+        .configs
+        .iter()
+        .map(|(key, value)| {
+            CreatableTopicConfig::default()
+                .with_name(StrBytes::from_string(key.clone()))
+                .with_value(Some(StrBytes::from_string(value.clone())))
+        })
+        .collect();
+    let replication_factor = match args.replication_factor {
+        None => -1,
+        Some(r) => i16::try_from(r).map_err(|_| anyhow!("--replication-factor {r} is out of range"))?,
+    };
+    let request = CreateTopicsRequest::default()
+        .with_topics(vec![
+            CreatableTopic::default()
+                .with_name(TopicName(StrBytes::from_string(name.to_owned())))
+                .with_num_partitions(args.partitions.unwrap_or(-1))
+                .with_replication_factor(replication_factor)
+                .with_configs(configs),
+        ])
+        .with_timeout_ms(i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX))
+        .with_validate_only(args.validate_only);
+    let response = connection.call(&request)?;
+    let Some(result) = response.topics.iter().find(|t| t.name.as_str() == name) else {
+        bail!("the cluster did not answer for topic `{name}`");
+    };
+    let created = match ResponseError::try_from_code(result.error_code) {
+        None => !args.validate_only,
+        Some(ResponseError::TopicAlreadyExists) if args.if_not_exists => false,
+        Some(ResponseError::TopicAlreadyExists) => bail!(
             "topic `{name}` already exists; add --if-not-exists to accept that, or see it with `fjord topic describe {name}`"
         ),
-        Some(Err((_, code))) => bail!("could not create topic `{name}`: {code}{}", hint(code)),
-        None => bail!("the cluster did not answer for topic `{name}`"),
+        Some(error) => match result.error_message.as_ref().filter(|m| !m.is_empty()) {
+            Some(message) => bail!("could not create topic `{name}`: {message} ({error})"),
+            None => bail!("could not create topic `{name}`: {error}{}", hint(error)),
+        },
     };
-    let topic = if args.validate_only {
-        None
-    } else {
-        cluster_view::topics(admin.inner(), &args.client, timeout)?
-            .remove(name)
-            .or_else(|| existing.get(name).cloned())
-    };
+    // CreateTopics v5+ reports the partitions and replication actually used (-1 before).
+    let counted = |n: i64, asked: Option<i64>| usize::try_from(if n >= 0 { n } else { asked.unwrap_or(-1) }).ok();
     let report = Created {
         topic: name.to_owned(),
         created,
         validate_only: args.validate_only,
-        partitions: topic.as_ref().map(|t| t.partitions.len()).or(args.partitions.map(|p| p.max(0) as usize)),
-        replication_factor: topic
-            .as_ref()
-            .map(|t| t.replication_factor())
-            .or(args.replication_factor.map(|r| r.max(0) as usize)),
+        partitions: counted(i64::from(result.num_partitions), args.partitions.map(i64::from)),
+        replication_factor: counted(i64::from(result.replication_factor), args.replication_factor.map(i64::from)),
     };
     if args.output.json() {
         return print_json(&report);
@@ -113,23 +125,21 @@ pub fn run(args: CreateArgs) -> anyhow::Result<()> {
     match (args.validate_only, created) {
         (true, _) => println!("Topic `{name}` can be created{shape}: the broker accepted the request (nothing was created)."),
         (false, true) => println!("Created topic `{name}`{shape}."),
-        (false, false) => println!("Topic `{name}` already exists{shape}; nothing changed."),
+        (false, false) => println!("Topic `{name}` already exists; nothing changed."),
     }
     Ok(())
 }
 
 /// What to do about the common refusals.
-fn hint(code: RDKafkaErrorCode) -> &'static str {
-    match code {
-        RDKafkaErrorCode::InvalidTopic => "; names are 1 to 249 of a-z A-Z 0-9 . _ -",
-        RDKafkaErrorCode::InvalidPartitions => "; --partitions must be at least 1",
-        RDKafkaErrorCode::InvalidReplicationFactor => {
+fn hint(error: ResponseError) -> &'static str {
+    match error {
+        ResponseError::InvalidTopicException => "; names are 1 to 249 of a-z A-Z 0-9 . _ -",
+        ResponseError::InvalidPartitions => "; --partitions must be at least 1",
+        ResponseError::InvalidReplicationFactor => {
             "; --replication-factor must be at least 1 and at most the number of brokers (see `fjord cluster describe`)"
         }
-        RDKafkaErrorCode::InvalidConfig => "; check the --config names and values",
-        RDKafkaErrorCode::OperationTimedOut | RDKafkaErrorCode::RequestTimedOut => {
-            "; the cluster did not answer in time, raise --timeout or check the broker's logs"
-        }
+        ResponseError::InvalidConfig => "; check the --config names and values",
+        ResponseError::RequestTimedOut => "; the cluster did not answer in time, raise --timeout or check the broker's logs",
         _ => "",
     }
 }
