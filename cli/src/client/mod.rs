@@ -4,8 +4,9 @@
 //! wording of "could not reach the cluster" errors.
 //!
 //! The tools speak only the Kafka protocol, so they work against any Kafka-compatible cluster,
-//! not just Fjord. Data and most admin calls go through rdkafka (librdkafka); the few requests
-//! librdkafka does not expose (DescribeCluster, IncrementalAlterConfigs) go through [`rpc`].
+//! not just Fjord. Data and most admin calls go through rdkafka (librdkafka); what librdkafka
+//! does not expose (DescribeCluster, IncrementalAlterConfigs, CreateTopics' error messages)
+//! goes through [`rpc`].
 
 pub mod cluster_view;
 pub mod producer_tuning;

@@ -1,6 +1,6 @@
-//! A small blocking Kafka protocol client for the requests librdkafka does not expose to
-//! programs (DescribeCluster for the controller id, IncrementalAlterConfigs for changing one
-//! topic config without resending the others). Codecs come from the `kafka-protocol` crate;
+//! A small blocking Kafka protocol client for what librdkafka does not expose to programs
+//! (DescribeCluster for the controller id, IncrementalAlterConfigs for changing one topic
+//! config without resending the others, CreateTopics with the broker's error message). Codecs come from the `kafka-protocol` crate;
 //! this module owns only the framing: size prefix, request header, correlation ids, and
 //! choosing the highest version both sides support (from ApiVersions).
 
