@@ -1,4 +1,5 @@
-//! Logging setup: `tracing` events go to stderr, filtered by `FJORD_LOG` (default `info`).
+//! Logging setup: `tracing` events go to stderr, filtered by `FJORD_LOG` (default `info`,
+//! with librdkafka's own log off).
 //!
 //! stdout is kept for command output, so `fjord log dump … --output json | jq` never sees a
 //! log line.
@@ -13,12 +14,18 @@ use tracing_subscriber::filter::LevelFilter;
 /// syntax: a level (`debug`) or directives (`info,fjord_log_core=debug`).
 pub const FILTER_ENV: &str = "FJORD_LOG";
 
+/// The filter without FJORD_LOG.
+const DEFAULT_DIRECTIVES: &str = "info,librdkafka=off,rdkafka=off";
+
 /// Installs the process-wide subscriber. Call once, before anything logs.
 pub fn init() -> anyhow::Result<()> {
+    // librdkafka reports every failed connection attempt as an error, over and over; the
+    // client commands turn what matters into one message with a hint, so its log (and
+    // rust-rdkafka's) is off unless FJORD_LOG asks for it (e.g. `librdkafka=debug`).
+    let directives = std::env::var(FILTER_ENV).unwrap_or_else(|_| DEFAULT_DIRECTIVES.to_owned());
     let filter = EnvFilter::builder()
         .with_default_directive(LevelFilter::INFO.into())
-        .with_env_var(FILTER_ENV)
-        .from_env()
+        .parse(&directives)
         .with_context(|| {
             format!(
                 "{FILTER_ENV} is not a valid log filter; set it to a level such as `info` or `debug`, \
