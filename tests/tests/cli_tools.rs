@@ -1551,3 +1551,32 @@ fn usage_errors_exit_with_status_2() {
         );
     }
 }
+
+#[test]
+fn deleting_a_topic_drops_the_groups_offsets_on_it_so_a_recreated_topic_starts_clean() {
+    let fjord = Fjord::start();
+    let topic = unique_name("cli-recreated");
+    let group = unique_name("cli-recreated-group");
+    fjord.create_topic(&topic, 2);
+    let lines: String = (0..100).map(|i| format!("k{i}:v{i}\n")).collect();
+    fjord.ok_stdin(&["produce", &topic, "--key-separator", ":"], lines.as_bytes());
+    fjord.ok(&["consume", &topic, "--group", &group, "--from-beginning", "--max-messages", "100"]);
+    let before = fjord.describe_group(&group);
+    assert_eq!(before.offsets.len(), 2, "committed on both partitions: {:#}", before.raw);
+
+    fjord.ok(&["topic", "delete", &topic]);
+    fjord.create_topic(&topic, 2);
+
+    // The group either is gone (exit 1) or has no offsets on the new topic of the same name.
+    let out = fjord.run(&["group", "describe", &group, "--output", "json"]);
+    if out.status.success() {
+        let after = fjord.parse_group(&group, fjord.parse_document(&out));
+        assert!(
+            after.offsets.keys().all(|(t, _)| t != &topic),
+            "offsets of the deleted topic survived into the new one: {:#}",
+            after.raw
+        );
+    } else {
+        assert_eq!(out.status.code(), Some(1), "{out}");
+    }
+}

@@ -211,6 +211,7 @@ impl Broker {
             }
             remove_stale_dir(partition.dir());
         }
+        self.groups.remove_offsets_of_topic(name).await;
         tracing::info!(topic = name, "deleted topic");
         Ok(topic.id)
     }

@@ -340,6 +340,33 @@ impl<S: OffsetsTopic> GroupCoordinator<S> {
         response
     }
 
+    /// Drops every group's committed offsets on `topic`, which was deleted: tombstones go to
+    /// `__consumer_offsets` first, then the groups forget them, as Kafka's coordinator does
+    /// when topics are deleted. A group whose tombstones cannot be written keeps its offsets
+    /// (logged); they expire with the group's retention.
+    pub async fn remove_offsets_of_topic(&self, topic: &str) {
+        for handle in self.inner.all_groups() {
+            let mut group = handle.lock().await;
+            let partitions: Vec<i32> = group.offsets.get(topic).map(|p| p.keys().copied().collect()).unwrap_or_default();
+            if partitions.is_empty() {
+                continue;
+            }
+            let group_id = group.id.clone();
+            let records: Vec<GroupRecord> = partitions
+                .iter()
+                .map(|&partition| GroupRecord::Offset { group: group_id.clone(), topic: topic.to_string(), partition, value: None })
+                .collect();
+            match self.inner.append(&group_id, &records).await {
+                Ok(()) => {
+                    for partition in partitions {
+                        group.remove_offset(topic, partition);
+                    }
+                }
+                Err(error) => tracing::warn!(group = %group_id, topic, %error, "could not drop the offsets of a deleted topic"),
+            }
+        }
+    }
+
     async fn delete_offsets(&self, req: &OffsetDeleteRequest) -> (Option<ResponseError>, Vec<Option<ResponseError>>) {
         let group_id = req.group_id.0.to_string();
         if group_id.is_empty() {

@@ -129,3 +129,21 @@ async fn garbage_in_the_offsets_topic_is_skipped_not_fatal() {
     assert_eq!(fetch_all(&c, "g").await, vec![("t".into(), 0, 42, -1)]);
     assert_eq!(topic.partition_count(), PARTITIONS);
 }
+
+#[tokio::test]
+async fn a_deleted_topics_offsets_are_dropped_from_every_group_and_stay_dropped() {
+    let (c, topic) = coordinator().await;
+    assert_eq!(commit(&c, "g1", "", -1, &[("gone", 0, 10), ("gone", 1, 11), ("kept", 0, 5)]).await, vec![0, 0, 0]);
+    assert_eq!(commit(&c, "g2", "", -1, &[("gone", 0, 3)]).await, vec![0]);
+
+    c.remove_offsets_of_topic("gone").await;
+    assert_eq!(fetch_all(&c, "g1").await, vec![("kept".into(), 0, 5, 3)]);
+    assert_eq!(fetch_all(&c, "g2").await, vec![]);
+
+    // The tombstones are in the offsets topic: a reloaded coordinator agrees.
+    c.shutdown().await;
+    drop(c);
+    let c = GroupCoordinator::load(topic.clone(), config()).await.unwrap();
+    assert_eq!(fetch_all(&c, "g1").await, vec![("kept".into(), 0, 5, 3)]);
+    assert_eq!(fetch_all(&c, "g2").await, vec![]);
+}
