@@ -14,6 +14,8 @@ Scenario, on topics and a group named after PREFIX:
      committed(), end_offsets(), beginning_offsets() and offsets_for_times() match what was
      produced, and so do KafkaAdminClient.list_group_offsets and list_partition_offsets.
   4. A second consumer in the same group gets nothing and starts at the committed offsets.
+  5. KafkaAdminClient.delete_group_offsets on the now empty group: partition 0's offset goes;
+     a partition of a topic that does not exist is answered UNKNOWN_TOPIC_OR_PARTITION.
 
 Prints one JSON summary line on stdout (last line); exits 0 only if every check passed.
 Diagnostics on stderr; --debug adds kafka-python's debug log (every request and response).
@@ -226,6 +228,20 @@ def scenario(c, args):
     c.equal("second consumer positions", {tp.partition: second.position(tp, timeout_ms=TIMEOUT_MS) for tp in tps}, counts)
     c.equal("records the second consumer got", late[:10], [])
     second.close(autocommit=False, timeout_ms=10000)
+
+    # ---------------------------------------------------------------------------------------
+    c.begin("admin: delete_group_offsets")
+    # The group is empty now: partition 0's offset can go; a topic that does not exist is
+    # answered UNKNOWN_TOPIC_OR_PARTITION, partition by partition.
+    missing = TopicPartition(f"{args.prefix}-no-such-topic", 0)
+    results = admin.delete_group_offsets(group, [TopicPartition(topic, 0), missing])
+    c.equal(
+        "per-partition results",
+        {(tp.topic, tp.partition): err.__name__ for tp, err in results.items()},
+        {(topic, 0): "NoError", (missing.topic, 0): "UnknownTopicOrPartitionError"},
+    )
+    listed = admin.list_group_offsets({group: None})[group]
+    c.equal("offsets left", {tp.partition: om.offset for tp, om in listed.items() if tp.topic == topic}, {p: counts[p] for p in range(1, PARTITIONS)})
     admin.close()
 
 

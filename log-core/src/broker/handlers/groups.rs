@@ -1,8 +1,12 @@
-//! FindCoordinator and the group APIs that need broker state (OffsetCommit checks that the
-//! committed partitions exist). The other group APIs go straight to the coordinator.
+//! FindCoordinator and the group APIs that need broker state (OffsetCommit and OffsetDelete
+//! check that the partitions exist). The other group APIs go straight to the coordinator.
 
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
-use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse, OffsetCommitRequest, OffsetCommitResponse};
+use kafka_protocol::messages::offset_delete_response::{OffsetDeleteResponsePartition, OffsetDeleteResponseTopic};
+use kafka_protocol::messages::{
+    BrokerId, FindCoordinatorRequest, FindCoordinatorResponse, OffsetCommitRequest, OffsetCommitResponse, OffsetDeleteRequest,
+    OffsetDeleteResponse,
+};
 use kafka_protocol::ResponseError;
 
 use super::str_bytes;
@@ -41,8 +45,42 @@ impl Broker {
     }
 
     pub(super) async fn offset_commit(&self, request: OffsetCommitRequest, version: i16) -> OffsetCommitResponse {
-        let image = self.image();
-        let exists = move |topic: &str, partition: i32| image.topics.get(topic).is_some_and(|t| partition >= 0 && (partition as usize) < t.partitions.len());
+        let exists = self.partition_exists();
         self.groups.offset_commit(request, version, exists).await
+    }
+
+    /// OffsetDelete: partitions that do not exist are answered UNKNOWN_TOPIC_OR_PARTITION, as
+    /// Kafka does (unless the group itself is refused); the rest go to the coordinator.
+    pub(super) async fn offset_delete(&self, mut request: OffsetDeleteRequest, version: i16) -> OffsetDeleteResponse {
+        let exists = self.partition_exists();
+        let mut unknown = Vec::new();
+        for topic in &mut request.topics {
+            let name = topic.name.to_string();
+            let (known, missing): (Vec<_>, Vec<_>) = topic.partitions.drain(..).partition(|p| exists(&name, p.partition_index));
+            topic.partitions = known;
+            if !missing.is_empty() {
+                let partitions = missing
+                    .iter()
+                    .map(|p| {
+                        OffsetDeleteResponsePartition::default()
+                            .with_partition_index(p.partition_index)
+                            .with_error_code(ResponseError::UnknownTopicOrPartition.code())
+                    })
+                    .collect();
+                unknown.push(OffsetDeleteResponseTopic::default().with_name(topic.name.clone()).with_partitions(partitions));
+            }
+        }
+        request.topics.retain(|t| !t.partitions.is_empty());
+        let mut response = self.groups.offset_delete(request, version).await;
+        if response.error_code == 0 {
+            response.topics.extend(unknown);
+        }
+        response
+    }
+
+    /// Whether a topic partition exists, by the current metadata image.
+    fn partition_exists(&self) -> impl Fn(&str, i32) -> bool + Send + Sync + 'static {
+        let image = self.image();
+        move |topic: &str, partition: i32| image.topics.get(topic).is_some_and(|t| partition >= 0 && (partition as usize) < t.partitions.len())
     }
 }

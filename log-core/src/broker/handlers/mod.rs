@@ -80,7 +80,7 @@ impl Broker {
             Rq::ListGroups(r) => Rs::ListGroups(self.groups.list_groups(r, v).await),
             Rq::DescribeGroups(r) => Rs::DescribeGroups(self.groups.describe_groups(r, v).await),
             Rq::DeleteGroups(r) => Rs::DeleteGroups(self.groups.delete_groups(r, v).await),
-            Rq::OffsetDelete(r) => Rs::OffsetDelete(self.groups.offset_delete(r, v).await),
+            Rq::OffsetDelete(r) => Rs::OffsetDelete(self.offset_delete(r, v).await),
             other => {
                 // The decoder only lets through APIs listed in `protocol::versions`, and every
                 // one of those has a branch above.
