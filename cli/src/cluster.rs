@@ -1,11 +1,10 @@
 //! `fjord cluster describe`: the cluster id, the controller, the brokers with their
 //! addresses, and how many topics and partitions the cluster holds.
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use kafka_protocol::messages::DescribeClusterRequest;
 use serde::Serialize;
 
-use crate::client::rpc::Connection;
 use crate::client::{ClientArgs, TimeoutArgs, cluster_view};
 use crate::output::{OutputArgs, TextTable, print_json};
 
@@ -57,8 +56,7 @@ pub fn run(command: ClusterCommand) -> anyhow::Result<()> {
 
 fn describe(args: DescribeArgs) -> anyhow::Result<()> {
     let timeout = args.timeout.timeout;
-    let mut connection = Connection::connect(&args.client.bootstrap_server, timeout)
-        .with_context(|| args.client.reach_hint())?;
+    let mut connection = args.client.rpc_connection(timeout)?;
     let response = connection.call(&DescribeClusterRequest::default().with_endpoint_type(1))?;
     if response.error_code != 0 {
         bail!(

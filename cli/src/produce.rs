@@ -111,7 +111,11 @@ struct Summary {
 pub fn run(args: ProduceArgs) -> anyhow::Result<()> {
     let mut config = args.client.config();
     args.tuning.apply(&mut config);
-    config.set("message.timeout.ms", args.timeout.as_millis().to_string());
+    config
+        .set("message.timeout.ms", args.timeout.as_millis().to_string())
+        // Keys land on the partitions Kafka's Java client (murmur2) would choose.
+        .set("partitioner", "murmur2_random");
+    args.client.apply_overrides(&mut config);
     let producer: BaseProducer<Deliveries> = config
         .create_with_context(Deliveries::default())
         .context("could not create the Kafka producer; check the -X properties and producer options")?;

@@ -84,6 +84,23 @@ impl ClientArgs {
             .context("could not create the Kafka admin client; check the -X properties")
     }
 
+    /// A connection for the requests librdkafka does not expose ([`rpc`]). It speaks plain
+    /// TCP only, so it refuses `-X` settings for TLS or SASL instead of failing obscurely.
+    pub fn rpc_connection(&self, timeout: Duration) -> anyhow::Result<rpc::Connection> {
+        let secured = self.properties.iter().any(|(key, value)| {
+            (key == "security.protocol" && !value.eq_ignore_ascii_case("plaintext"))
+                || key.starts_with("ssl.")
+                || key.starts_with("sasl.")
+        });
+        if secured {
+            anyhow::bail!(
+                "this command talks to the cluster without librdkafka and supports plaintext listeners only; \
+                 TLS and SASL (-X security.protocol, ssl.*, sasl.*) are not supported by it yet"
+            );
+        }
+        rpc::Connection::connect(&self.bootstrap_server, timeout).with_context(|| self.reach_hint())
+    }
+
     /// The hint appended to errors that may mean the cluster is not there.
     pub fn reach_hint(&self) -> String {
         format!(

@@ -14,6 +14,9 @@ use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiVersionsRequest, RequestHeader, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
 
+/// How much longer than a request's own timeout to wait for its answer.
+const READ_GRACE: Duration = Duration::from_secs(5);
+
 /// Largest response accepted; admin responses are small.
 const MAX_RESPONSE_BYTES: usize = 64 << 20;
 
@@ -33,17 +36,14 @@ impl Connection {
     pub fn connect(bootstrap: &str, timeout: Duration) -> anyhow::Result<Self> {
         let mut failures = Vec::new();
         for server in bootstrap.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            match connect_one(server, timeout) {
-                Ok(stream) => {
-                    let mut connection = Connection {
-                        stream,
-                        address: server.to_owned(),
-                        correlation_id: 0,
-                        versions: HashMap::new(),
-                    };
-                    connection.load_versions()?;
-                    return Ok(connection);
-                }
+            let connected = connect_one(server, timeout).and_then(|stream| {
+                let mut connection =
+                    Connection { stream, address: server.to_owned(), correlation_id: 0, versions: HashMap::new() };
+                connection.load_versions()?;
+                Ok(connection)
+            });
+            match connected {
+                Ok(connection) => return Ok(connection),
                 Err(e) => failures.push(format!("{server}: {e:#}")),
             }
         }
@@ -148,7 +148,9 @@ fn connect_one(server: &str, timeout: Duration) -> anyhow::Result<TcpStream> {
     for address in addresses {
         match TcpStream::connect_timeout(&address, timeout) {
             Ok(stream) => {
-                stream.set_read_timeout(Some(timeout))?;
+                // Longer than the timeouts requests carry, so that a broker's own
+                // REQUEST_TIMED_OUT answer arrives instead of a socket timeout.
+                stream.set_read_timeout(Some(timeout + READ_GRACE))?;
                 stream.set_write_timeout(Some(timeout))?;
                 stream.set_nodelay(true)?;
                 return Ok(stream);

@@ -132,6 +132,7 @@ pub fn run(args: ConsumeArgs) -> anyhow::Result<()> {
         // librdkafka wants a group id even for assign(); nothing joins or commits under it.
         None => config.set("group.id", "fjord-cli-consume").set("enable.auto.commit", "false"),
     };
+    args.client.apply_overrides(&mut config);
     let consumer: BaseConsumer = config
         .create()
         .context("could not create the Kafka consumer; check the -X properties")?;

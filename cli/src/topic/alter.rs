@@ -1,14 +1,13 @@
 //! `fjord topic alter`: add partitions (CreatePartitions) and set or remove topic configs
 //! (IncrementalAlterConfigs, so the configs not named stay as they are).
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use kafka_protocol::messages::IncrementalAlterConfigsRequest;
 use kafka_protocol::messages::incremental_alter_configs_request::{AlterConfigsResource, AlterableConfig};
 use kafka_protocol::protocol::StrBytes;
 use rdkafka::admin::NewPartitions;
 use serde::Serialize;
 
-use crate::client::rpc::Connection;
 use crate::client::{ClientArgs, TimeoutArgs, block_on, cluster_view, parse_key_value};
 use crate::output::{OutputArgs, print_json};
 use crate::summary::plural;
@@ -133,8 +132,7 @@ fn alter_configs(args: &AlterArgs, name: &str, timeout: std::time::Duration) -> 
             .with_resource_name(StrBytes::from_string(name.to_owned()))
             .with_configs(configs),
     ]);
-    let mut connection = Connection::connect(&args.client.bootstrap_server, timeout)
-        .with_context(|| args.client.reach_hint())?;
+    let mut connection = args.client.rpc_connection(timeout)?;
     let response = connection.call(&request)?;
     for resource in &response.responses {
         if resource.error_code != 0 {

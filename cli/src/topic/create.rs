@@ -1,14 +1,13 @@
 //! `fjord topic create`, sent as a CreateTopics request of its own (not through librdkafka,
 //! whose admin API drops the broker's error message) so a refusal says why.
 
-use anyhow::{Context, anyhow, bail};
+use anyhow::{anyhow, bail};
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::{CreateTopicsRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use serde::Serialize;
 
-use crate::client::rpc::Connection;
 use crate::client::{ClientArgs, TimeoutArgs, parse_key_value};
 use crate::output::{OutputArgs, print_json};
 use crate::summary::plural;
@@ -66,8 +65,7 @@ struct Created {
 pub fn run(args: CreateArgs) -> anyhow::Result<()> {
     let timeout = args.timeout.timeout;
     let name = args.name.as_str();
-    let mut connection = Connection::connect(&args.client.bootstrap_server, timeout)
-        .with_context(|| args.client.reach_hint())?;
+    let mut connection = args.client.rpc_connection(timeout)?;
     let configs = args
         .configs
         .iter()
