@@ -13,6 +13,7 @@ mod consume;
 mod data_dir;
 mod dev;
 mod group;
+mod interrupt;
 mod log_dump;
 mod logging;
 mod metrics_http;

@@ -36,10 +36,10 @@ impl OutputArgs {
 
 /// Prints `value` as one pretty JSON document and a newline.
 pub fn print_json<T: Serialize + ?Sized>(value: &T) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, value).context("could not write JSON to stdout")?;
-    writeln!(out).context("could not write to stdout")?;
-    Ok(())
+    // Encoded first, then written, so a closed pipe surfaces as the io::Error it is.
+    let mut json = serde_json::to_vec_pretty(value).context("could not encode the output as JSON")?;
+    json.push(b'\n');
+    std::io::stdout().lock().write_all(&json).context("could not write to stdout")
 }
 
 /// A table with a header row, borderless like `kubectl get`: columns separated by spaces,

@@ -21,7 +21,8 @@ use crate::client::{ClientArgs, cluster_view, parse_duration};
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 Reads from the start of every partition (partitions dealt round-robin to the consumers, no \
-consumer group) until --count messages arrived, by default all the topic held at the start. \
+consumer group) up to each partition's end offset at the start, or until --count messages \
+arrived. Throughput is timed from the first message received to the last. \
 Fill the topic first, e.g. with `fjord bench produce`. Latency here is how long poll() waited \
 for a message (one poll in 64 is timed): near zero while the consumer keeps up with its \
 prefetch. MB is 10^6 bytes.
@@ -59,14 +60,17 @@ pub fn run(args: ConsumeArgs) -> anyhow::Result<()> {
     let probe = cluster_view::offsets_client(&args.client, None)?;
     let topic = cluster_view::topic(probe.client(), &args.client, &args.topic, Duration::from_secs(30))?;
     let mut available = 0u64;
-    let mut starts = Vec::new();
+    let mut spans = Vec::new();
     for p in &topic.partitions {
         let (low, high) = cluster_view::watermarks(&probe, &topic.name, p.id, Duration::from_secs(30))?;
         available += (high - low).max(0) as u64;
-        starts.push((p.id, low));
+        spans.push(Span { partition: p.id, start: low, end: high });
     }
     drop(probe);
     let wanted = args.count.unwrap_or(available);
+    // Without --count, each partition is read up to its end offset as it is now; offsets that
+    // hold no message (compaction, transaction markers) then cannot make the run wait.
+    let until_ends = args.count.is_none();
     if wanted == 0 {
         bail!("`{}` holds no messages; fill it first, e.g. `fjord bench produce --topic {}`", topic.name, topic.name);
     }
@@ -76,19 +80,20 @@ pub fn run(args: ConsumeArgs) -> anyhow::Result<()> {
 
     let counters = Arc::new(Counters::default());
     let remaining = Arc::new(AtomicU64::new(wanted));
+    let window = Arc::new(Window::default());
     let epoch = Instant::now();
     let deadline = epoch + args.timeout;
     let live = LiveLine::start({
         let counters = counters.clone();
         move || format!("consume: {}", counters.describe(epoch))
     });
-    let outcomes: Vec<anyhow::Result<Latencies>> = std::thread::scope(|scope| {
+    let outcomes: Vec<anyhow::Result<(Latencies, bool)>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..args.consumers)
             .map(|i| {
-                let mine: Vec<(i32, i64)> =
-                    starts.iter().copied().skip(i).step_by(args.consumers).collect();
-                let (args, counters, remaining) = (&args, counters.clone(), remaining.clone());
-                scope.spawn(move || consume_one(args, &mine, counters, remaining, deadline))
+                let mine: Vec<Span> = spans.iter().copied().skip(i).step_by(args.consumers).collect();
+                let shared = Shared { counters: counters.clone(), remaining: remaining.clone(), window: window.clone(), epoch };
+                let args = &args;
+                scope.spawn(move || consume_one(args, &mine, until_ends, shared, deadline))
             })
             .collect();
         handles
@@ -96,12 +101,17 @@ pub fn run(args: ConsumeArgs) -> anyhow::Result<()> {
             .map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a consumer thread panicked"))))
             .collect()
     });
-    let elapsed = epoch.elapsed();
     drop(live);
+    // From the first message received to the last: consumer set-up and the final idle poll
+    // are not part of the throughput.
+    let elapsed = Duration::from_nanos(window.last.load(Ordering::Relaxed).saturating_sub(window.first.load(Ordering::Relaxed)));
 
     let mut latencies = Latencies::new();
+    let mut complete = true;
     for outcome in outcomes {
-        latencies.merge(&outcome?);
+        let (theirs, finished) = outcome?;
+        latencies.merge(&theirs);
+        complete &= finished;
     }
     let messages = counters.messages.load(Ordering::Relaxed);
     let result = BenchResult {
@@ -124,7 +134,7 @@ pub fn run(args: ConsumeArgs) -> anyhow::Result<()> {
     }
     .rates();
     args.result.emit(&result)?;
-    if messages < wanted {
+    if !complete {
         bail!(
             "timed out after {}: {messages} of {wanted} messages arrived",
             humantime::format_duration(args.timeout)
@@ -133,59 +143,116 @@ pub fn run(args: ConsumeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// One partition's offsets to read: `start..end`.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    partition: i32,
+    start: i64,
+    end: i64,
+}
+
+/// When the first and the last message arrived, in ns since the epoch.
+#[derive(Debug)]
+struct Window {
+    first: AtomicU64,
+    last: AtomicU64,
+}
+
+impl Default for Window {
+    fn default() -> Self {
+        Window { first: AtomicU64::new(u64::MAX), last: AtomicU64::new(0) }
+    }
+}
+
+/// What the consumer threads share.
+#[derive(Debug)]
+struct Shared {
+    counters: Arc<Counters>,
+    /// Messages still wanted (with --count).
+    remaining: Arc<AtomicU64>,
+    window: Arc<Window>,
+    epoch: Instant,
+}
+
 fn consume_one(
     args: &ConsumeArgs,
-    partitions: &[(i32, i64)],
-    counters: Arc<Counters>,
-    remaining: Arc<AtomicU64>,
+    spans: &[Span],
+    until_ends: bool,
+    shared: Shared,
     deadline: Instant,
-) -> anyhow::Result<Latencies> {
+) -> anyhow::Result<(Latencies, bool)> {
     let mut latencies = Latencies::new();
-    if partitions.is_empty() {
-        return Ok(latencies);
+    let mut unfinished: std::collections::BTreeMap<i32, i64> =
+        spans.iter().filter(|s| s.start < s.end).map(|s| (s.partition, s.end)).collect();
+    if spans.is_empty() || (until_ends && unfinished.is_empty()) {
+        return Ok((latencies, true));
     }
+    let Shared { counters, remaining, window, epoch } = shared;
     let mut config = args.client.config();
     config
         .set("group.id", "fjord-bench-consume")
         .set("enable.auto.commit", "false")
-        .set("enable.partition.eof", "false")
+        .set("enable.partition.eof", "true")
         // librdkafka's default fetch sizes (1 MiB per partition) measured fastest here: larger
         // fetches make it allocate (and page-fault) bigger buffers per response.
         .set("queued.max.messages.kbytes", "262144");
     args.client.apply_overrides(&mut config);
     let consumer: BaseConsumer = config.create().context("could not create the consumer; check -X")?;
     let mut assignment = TopicPartitionList::new();
-    for &(p, start) in partitions {
-        assignment.add_partition_offset(&args.topic, p, Offset::Offset(start))?;
+    for span in spans {
+        assignment.add_partition_offset(&args.topic, span.partition, Offset::Offset(span.start))?;
     }
     consumer.assign(&assignment).context("could not assign partitions")?;
     let mut polls = 0u64;
-    while remaining.load(Ordering::Relaxed) > 0 {
+    let mut last = None;
+    let finished = loop {
+        let done = if until_ends { unfinished.is_empty() } else { remaining.load(Ordering::Relaxed) == 0 };
+        if done {
+            break true;
+        }
         polls += 1;
         // Reading the clock costs as much as a poll that finds a message ready: time one
-        // poll in 64 (and check the deadline then).
+        // poll in 64 (and check the deadline then, and after every empty poll).
         let timed = polls.is_multiple_of(64);
         let asked = if timed { Some(Instant::now()) } else { None };
         if asked.is_some_and(|now| now >= deadline) {
-            break;
+            break false;
         }
         match consumer.poll(Duration::from_millis(100)) {
             Some(Ok(message)) => {
+                let now = Instant::now();
                 if let Some(asked) = asked {
-                    latencies.record_nanos(asked.elapsed().as_nanos() as u64);
+                    latencies.record_nanos(now.duration_since(asked).as_nanos() as u64);
                 }
+                if last.is_none() {
+                    window.first.fetch_min(now.duration_since(epoch).as_nanos() as u64, Ordering::Relaxed);
+                }
+                last = Some(now);
                 let size = message.payload_len() + message.key().map_or(0, <[u8]>::len);
                 counters.messages.fetch_add(1, Ordering::Relaxed);
                 counters.bytes.fetch_add(size as u64, Ordering::Relaxed);
                 // Saturating: other consumers may take the last ones at the same time.
                 let _ = remaining.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |r| r.checked_sub(1));
+                if unfinished.get(&message.partition()).is_some_and(|end| message.offset() + 1 >= *end) {
+                    unfinished.remove(&message.partition());
+                }
             }
-            Some(Err(KafkaError::PartitionEOF(_))) | None => {}
+            Some(Err(KafkaError::PartitionEOF(partition))) => {
+                unfinished.remove(&partition);
+            }
+            None => {
+                if Instant::now() >= deadline {
+                    break false;
+                }
+            }
             Some(Err(error)) => {
                 counters.errors.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!("consume error: {error}");
             }
         }
+    };
+    if let Some(last) = last {
+        window.last.fetch_max(last.duration_since(epoch).as_nanos() as u64, Ordering::Relaxed);
     }
-    Ok(latencies)
+    Ok((latencies, finished))
 }

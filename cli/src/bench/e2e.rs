@@ -80,6 +80,7 @@ pub fn run(args: E2eArgs) -> anyhow::Result<()> {
     // The schedule starts once the producer is connected; the warm-up is measured from there.
     let start = Instant::now();
     let measure_from = (start.duration_since(epoch) + args.warmup).as_nanos() as u64;
+    producer.measure_from(measure_from);
     let total = ((args.warmup + args.duration).as_secs_f64() * args.rate as f64).ceil() as u64;
     let measured_expected = (args.duration.as_secs_f64() * args.rate as f64) as u64;
     let received = Arc::new(Counters::default());
@@ -107,6 +108,9 @@ pub fn run(args: E2eArgs) -> anyhow::Result<()> {
                         let now = epoch.elapsed().as_nanos() as u64;
                         let Some(stamp) = message.payload().and_then(|p| p.get(..STAMP)) else { continue };
                         let due = u64::from_be_bytes(stamp.try_into().unwrap_or([0; STAMP]));
+                        if due == u64::MAX {
+                            continue; // the producer's warm-up message
+                        }
                         received.messages.fetch_add(1, Ordering::Relaxed);
                         received.bytes.fetch_add(message.payload_len() as u64, Ordering::Relaxed);
                         if due >= measure_from {

@@ -92,12 +92,22 @@ fn ensure_topic(client: &ClientArgs, topic: &TopicArgs, timeout: Duration) -> an
     let options = rdkafka::admin::AdminOptions::new().operation_timeout(Some(timeout));
     for result in block_on(admin.create_topics([&new], &options))?? {
         match result {
-            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Ok(_) => eprintln!("Created topic `{}` with {} partitions.", topic.topic, topic.partitions),
+            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
             Err((_, code)) => bail!("could not create the benchmark topic `{}`: {code}", topic.topic),
         }
     }
-    eprintln!("Created topic `{}` with {} partitions.", topic.topic, topic.partitions);
-    Ok(topic.partitions.max(1) as usize)
+    // A new topic may take a moment to reach every broker's metadata.
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if let Some(created) = cluster_view::topics(admin.inner(), client, timeout)?.get(&topic.topic) {
+            return Ok(created.partitions.len());
+        }
+        if std::time::Instant::now() >= deadline {
+            bail!("the benchmark topic `{}` was created but does not appear in the cluster's metadata", topic.topic);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 /// Random bytes (incompressible, like encrypted or already-compressed payloads).

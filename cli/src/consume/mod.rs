@@ -7,22 +7,25 @@
 
 mod position;
 mod render;
+mod sink;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufWriter, Write};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::error::KafkaError;
-use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::message::Message;
 use rdkafka::types::RDKafkaErrorCode;
 
 use crate::client::time_arg::parse_time_ms;
 use crate::client::{ClientArgs, cluster_view, parse_duration};
+use crate::interrupt;
 use crate::summary::plural;
 use position::{Start, StartArg};
-use render::{JsonRecord, Template};
+use render::Template;
+use sink::Sink;
 
 /// `--output` of `fjord consume`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -42,8 +45,9 @@ committed offsets; partitions without one start at the end, or at the beginning 
 --from-beginning. A group commits the offsets of the records printed.
 
 When it stops: after --max-messages records; otherwise at the end offsets the partitions had \
-when it started, or never with --follow (stop with Ctrl-C). --timeout limits the whole run: \
-running out of time is an error (exit status 1).
+when it started (with --group: once every partition assigned to it has been read to its end), \
+or never with --follow. Ctrl-C stops it cleanly: what was printed is committed, the group is \
+left. --timeout limits the whole run: running out of time is an error (exit status 1).
 
 --format placeholders: {topic} {partition} {offset} {timestamp} {key} {value} {headers}; \
 \\n and \\t are newline and tab, {{ and }} literal braces.
@@ -175,18 +179,25 @@ pub fn run(args: ConsumeArgs) -> anyhow::Result<()> {
         }
     };
 
-    let mut out = BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    let mut out = Sink::new(args.group.as_ref().map(|_| topic.name.clone()));
+    let stop = interrupt::on_ctrl_c()?;
     let mut printed = 0u64;
     let result = (|| -> anyhow::Result<()> {
         loop {
             if args.max_messages.is_some_and(|max| printed >= max) || end.done() {
                 return Ok(());
             }
+            if stop.load(Ordering::Relaxed) {
+                return match args.max_messages {
+                    Some(max) if printed < max => bail!("interrupted after {} of the {max} wanted", plural(printed as usize, "record")),
+                    _ => Ok(()),
+                };
+            }
             let wait = match deadline {
                 Some(deadline) => {
                     let left = deadline.saturating_duration_since(Instant::now());
                     if left.is_zero() {
-                        out.flush().ok();
+                        out.flush(&consumer)?;
                         bail!(
                             "timed out after {}: received {}{}",
                             humantime::format_duration(args.timeout.unwrap_or_default()),
@@ -200,23 +211,21 @@ pub fn run(args: ConsumeArgs) -> anyhow::Result<()> {
             };
             match consumer.poll(wait) {
                 Some(Ok(message)) => {
-                    print(&args, &mut out, &message)?;
+                    out.print(&consumer, args.format.as_ref(), args.output, &message)?;
                     printed += 1;
-                    if args.group.is_some() {
-                        consumer.store_offset_from_message(&message).context("could not store the offset to commit")?;
-                    }
                     end.saw(message.partition(), message.offset());
                 }
                 Some(Err(KafkaError::PartitionEOF(partition))) => {
-                    out.flush().context("could not write to stdout")?;
+                    out.flush(&consumer)?;
                     end.reached_end(partition, &consumer);
                 }
                 Some(Err(error)) => fail_or_warn(error, &args)?,
-                None => out.flush().context("could not write to stdout")?,
+                None => out.flush(&consumer)?,
             }
         }
     })();
-    out.flush().context("could not write to stdout")?;
+    // A failed write returns before this: what was not printed is not committed.
+    out.flush(&consumer)?;
     if args.group.is_some() && printed > 0 {
         match consumer.commit_consumer_state(CommitMode::Sync) {
             Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
@@ -266,19 +275,6 @@ impl EndWatch {
             EndWatch::Off => {}
         }
     }
-}
-
-fn print(args: &ConsumeArgs, out: &mut impl Write, message: &BorrowedMessage<'_>) -> anyhow::Result<()> {
-    let written = match (&args.format, args.output) {
-        (Some(template), _) => template.write(out, message),
-        (None, ConsumeOutput::Json) => serde_json::to_writer(&mut *out, &JsonRecord::new(message))
-            .map_err(std::io::Error::from)
-            .and_then(|()| out.write_all(b"\n")),
-        (None, ConsumeOutput::Text) => out
-            .write_all(message.payload().unwrap_or_default())
-            .and_then(|()| out.write_all(b"\n")),
-    };
-    written.context("could not write to stdout")
 }
 
 /// Errors that end the run; others (a broker briefly away) are retried by the client.

@@ -30,7 +30,7 @@ impl StartArg {
             "earliest" | "beginning" => Ok(StartArg::Earliest),
             "latest" | "end" => Ok(StartArg::Latest),
             _ => match text.parse::<i64>() {
-                Ok(n) if n < 0 => Ok(StartArg::Last(-n)),
+                Ok(n) if n < 0 => Ok(StartArg::Last(n.checked_neg().unwrap_or(i64::MAX))),
                 Ok(n) => Ok(StartArg::At(n)),
                 Err(_) => Err(format!(
                     "`{text}` is not an offset; write earliest, latest, an offset, or -N for the last N records"
@@ -98,7 +98,7 @@ pub fn assign(
                 let offset = match arg {
                     StartArg::Earliest => low,
                     StartArg::Latest => high,
-                    StartArg::At(o) => o.clamp(low, high),
+                    StartArg::At(o) => o.max(low).min(high),
                     StartArg::Last(n) => high.saturating_sub(n).max(low),
                 };
                 (p, offset)

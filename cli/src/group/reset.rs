@@ -147,11 +147,17 @@ pub fn run(args: ResetArgs) -> anyhow::Result<()> {
         } else if let Some(offset) = args.to_offset {
             offset
         } else if let Some(shift) = args.shift_by {
-            previous.unwrap_or(low).saturating_add(shift)
+            let Some(previous) = previous else {
+                bail!(
+                    "group `{group}` has no committed offset on {topic}-{partition} to shift from; \
+                     reset that partition with --to-earliest, --to-latest, --to-offset or --to-datetime"
+                );
+            };
+            previous.saturating_add(shift)
         } else {
             by_time.as_ref().and_then(|t| t.get(&(topic.clone(), partition)).copied()).unwrap_or(high)
         };
-        let new_offset = wanted.clamp(low, high);
+        let new_offset = wanted.max(low).min(high);
         commit.add_partition_offset(&topic, partition, Offset::Offset(new_offset))?;
         moves.push(Moved { topic, partition, previous_offset: previous, new_offset });
     }
@@ -159,7 +165,9 @@ pub fn run(args: ResetArgs) -> anyhow::Result<()> {
     if !args.dry_run {
         consumer
             .commit(&commit, CommitMode::Sync)
-            .with_context(|| format!("could not commit the new offsets of `{group}`; nothing was changed"))?;
+            .with_context(|| {
+                format!("could not commit the new offsets of `{group}`; some partitions may have moved, check with `fjord group describe {group}`")
+            })?;
     }
     let reset = Reset { group: group.to_owned(), dry_run: args.dry_run, offsets: moves };
     if args.output.json() {

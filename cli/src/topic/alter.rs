@@ -67,14 +67,22 @@ pub fn run(args: AlterArgs) -> anyhow::Result<()> {
     let topic = cluster_view::topic(admin.inner(), &args.client, &args.name, timeout)?;
     let name = topic.name.as_str();
 
+    if let Some(total) = args.partitions
+        && total <= topic.partitions.len()
+    {
+        bail!(
+            "`{name}` has {} already; --partitions is the new total and must be more (partitions cannot be removed)",
+            plural(topic.partitions.len(), "partition")
+        );
+    }
+
+    // Configs first: they are the change a broker is likelier to refuse, and refusing them
+    // must leave the partition count untouched.
+    if !args.configs.is_empty() || !args.delete_configs.is_empty() {
+        alter_configs(&args, name, timeout)?;
+    }
+
     if let Some(total) = args.partitions {
-        let current = topic.partitions.len();
-        if total <= current {
-            bail!(
-                "`{name}` has {} already; --partitions is the new total and must be more (partitions cannot be removed)",
-                plural(current, "partition")
-            );
-        }
         let new = NewPartitions::new(name, total);
         let results = block_on(admin.create_partitions([&new], &super::admin_options(timeout)))??;
         for result in results {
@@ -82,10 +90,6 @@ pub fn run(args: AlterArgs) -> anyhow::Result<()> {
                 bail!("could not add partitions to `{name}`: {code}");
             }
         }
-    }
-
-    if !args.configs.is_empty() || !args.delete_configs.is_empty() {
-        alter_configs(&args, name, timeout)?;
     }
 
     let report = Altered {

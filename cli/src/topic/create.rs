@@ -105,7 +105,13 @@ pub fn run(args: CreateArgs) -> anyhow::Result<()> {
         },
     };
     // CreateTopics v5+ reports the partitions and replication actually used (-1 before).
-    let counted = |n: i64, asked: Option<i64>| usize::try_from(if n >= 0 { n } else { asked.unwrap_or(-1) }).ok();
+    // Nothing is known of an existing topic's shape from this answer: report none.
+    let counted = |n: i64, asked: Option<i64>| {
+        if !created && !args.validate_only {
+            return None;
+        }
+        usize::try_from(if n >= 0 { n } else { asked.unwrap_or(-1) }).ok()
+    };
     let report = Created {
         topic: name.to_owned(),
         created,
