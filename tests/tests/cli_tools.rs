@@ -1580,3 +1580,50 @@ fn deleting_a_topic_drops_the_groups_offsets_on_it_so_a_recreated_topic_starts_c
         assert_eq!(out.status.code(), Some(1), "{out}");
     }
 }
+
+#[test]
+fn ctrl_c_stops_a_following_group_consumer_cleanly_and_commits_exactly_what_it_printed() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    use rustix::process::{Pid, Signal, kill_process};
+
+    let fjord = Fjord::start();
+    let topic = unique_name("cli-ctrl-c");
+    let group = unique_name("cli-ctrl-c-group");
+    fjord.create_topic(&topic, 1);
+    let lines: String = (0..5_000).map(|i| format!("v{i}\n")).collect();
+    fjord.ok_stdin(&["produce", &topic], lines.as_bytes());
+
+    let mut child = fjord_command()
+        .args(["consume", &topic, "--group", &group, "--from-beginning", "--follow"])
+        .args(["--bootstrap-server", &fjord.bootstrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start fjord consume");
+    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut printed = 0u64;
+    let mut line = String::new();
+    // Every record, then Ctrl-C while it waits for more.
+    while printed < 5_000 && out.read_line(&mut line).expect("read stdout") > 0 {
+        printed += 1;
+        line.clear();
+    }
+    assert_eq!(printed, 5_000, "the consumer printed every record before Ctrl-C");
+    let pid = Pid::from_raw(child.id() as i32).expect("a pid");
+    kill_process(pid, Signal::INT).expect("send SIGINT");
+    let status = wait_until("fjord consume to exit after SIGINT", Duration::from_secs(60), Duration::from_millis(50), || {
+        child.try_wait().ok().flatten()
+    });
+    assert!(status.success(), "Ctrl-C is a clean stop for --follow: {status:?}");
+
+    let described = fjord.describe_group(&group);
+    assert_eq!(
+        described.offsets.get(&(topic.clone(), 0)).map(|o| o.committed),
+        Some(5_000),
+        "committed offset after Ctrl-C: {:#}",
+        described.raw
+    );
+    assert_eq!(described.members, 0, "the consumer left the group on its way out: {:#}", described.raw);
+}
