@@ -1627,3 +1627,24 @@ fn ctrl_c_stops_a_following_group_consumer_cleanly_and_commits_exactly_what_it_p
     );
     assert_eq!(described.members, 0, "the consumer left the group on its way out: {:#}", described.raw);
 }
+
+#[test]
+fn a_header_key_that_is_not_utf8_is_reported_not_a_crash() {
+    use std::os::unix::ffi::OsStrExt;
+
+    let fjord = Fjord::start();
+    let topic = unique_name("cli-bad-header");
+    fjord.create_topic(&topic, 1);
+    // kcat writes header keys as given: one of 0xff, which the protocol forbids.
+    let mut bad_header = vec![0xffu8];
+    bad_header.extend_from_slice(b"bad=v");
+    let mut kcat = fjord_tests::kcat_command(&fjord.bootstrap());
+    kcat.args(["-P", "-t", &topic, "-H"]).arg(std::ffi::OsStr::from_bytes(&bad_header)).args(["-H", "ok=1"]);
+    let produced = run(&mut kcat, Some(b"hello\n"), COMMAND_LIMIT);
+    assert!(produced.status.success(), "kcat -P:\n{produced}");
+
+    let out = fjord.ok(&["consume", &topic, "--from-beginning", "--output", "json"]);
+    let record: Value = serde_json::from_str(out.stdout.trim()).expect("one JSON record");
+    assert_eq!(record["value"], "hello", "{record}");
+    assert_eq!(record["headers_error"], "a header key is not UTF-8", "{record}");
+}

@@ -113,18 +113,19 @@ impl Template {
                 },
                 Piece::Field(Field::Key) => out.write_all(message.key().unwrap_or_default())?,
                 Piece::Field(Field::Value) => out.write_all(message.payload().unwrap_or_default())?,
-                Piece::Field(Field::Headers) => {
-                    if let Some(headers) = message.headers() {
-                        for (i, header) in headers.iter().enumerate() {
+                Piece::Field(Field::Headers) => match read_headers(message) {
+                    Ok(headers) => {
+                        for (i, (key, value)) in headers.iter().enumerate() {
                             if i > 0 {
                                 out.write_all(b",")?;
                             }
-                            out.write_all(header.key.as_bytes())?;
+                            out.write_all(key.as_bytes())?;
                             out.write_all(b"=")?;
-                            out.write_all(header.value.unwrap_or_default())?;
+                            out.write_all(value.unwrap_or_default())?;
                         }
                     }
-                }
+                    Err(BadHeaderKey) => out.write_all(b"<a header key is not UTF-8>")?,
+                },
             }
         }
         out.write_all(b"\n")
@@ -148,6 +149,9 @@ pub struct JsonRecord<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     value_encoding: Option<&'static str>,
     headers: Vec<JsonHeader<'a>>,
+    /// Set when the headers could not be read (their keys must be UTF-8).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    headers_error: Option<&'static str>,
 }
 
 #[derive(Debug, Serialize)]
@@ -163,18 +167,19 @@ impl<'a> JsonRecord<'a> {
     pub fn new(message: &'a BorrowedMessage<'a>) -> Self {
         let (key, key_encoding) = text_or_base64(message.key());
         let (value, value_encoding) = text_or_base64(message.payload());
-        let headers = message
-            .headers()
-            .map(|headers| {
-                headers
-                    .iter()
-                    .map(|h| {
-                        let (value, value_encoding) = text_or_base64(h.value);
-                        JsonHeader { key: h.key, value, value_encoding }
+        let (headers, headers_error) = match read_headers(message) {
+            Ok(headers) => {
+                let headers = headers
+                    .into_iter()
+                    .map(|(key, value)| {
+                        let (value, value_encoding) = text_or_base64(value);
+                        JsonHeader { key, value, value_encoding }
                     })
-                    .collect()
-            })
-            .unwrap_or_default();
+                    .collect();
+                (headers, None)
+            }
+            Err(BadHeaderKey) => (Vec::new(), Some("a header key is not UTF-8")),
+        };
         let (timestamp, timestamp_type) = match message.timestamp() {
             Timestamp::NotAvailable => (None, "none"),
             Timestamp::CreateTime(ms) => (Some(ms), "create_time"),
@@ -191,8 +196,31 @@ impl<'a> JsonRecord<'a> {
             value,
             value_encoding,
             headers,
+            headers_error,
         }
     }
+}
+
+/// A header's key and value.
+type HeaderPair<'a> = (&'a str, Option<&'a [u8]>);
+
+/// A record has a header whose key is not UTF-8 (the protocol says it must be).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BadHeaderKey;
+
+/// A record's headers as (key, value) pairs. rdkafka 0.39 panics on a header key that is not
+/// UTF-8 (`CStr::to_str().unwrap()` in `BorrowedHeaders::try_get`) and offers no other safe
+/// way in; a record from a misbehaving producer must not crash the consumer, so the panic is
+/// caught here, silently, and reported as [`BadHeaderKey`].
+fn read_headers<'a>(message: &'a BorrowedMessage<'a>) -> Result<Vec<HeaderPair<'a>>, BadHeaderKey> {
+    let Some(headers) = message.headers() else { return Ok(Vec::new()) };
+    let quiet = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        headers.iter().map(|h| (h.key, h.value)).collect::<Vec<_>>()
+    }));
+    std::panic::set_hook(quiet);
+    read.map_err(|_| BadHeaderKey)
 }
 
 fn text_or_base64(bytes: Option<&[u8]>) -> (Option<String>, Option<&'static str>) {
