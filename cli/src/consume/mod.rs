@@ -58,7 +58,7 @@ Examples:
   fjord consume orders --group billing --from-beginning --max-messages 100
   fjord consume orders --from-beginning --format '{partition}/{offset} {key}: {value}'
   fjord consume orders --from-time 2026-11-29T08:00:00Z --output json | jq .value
-  fjord consume orders --partition 0 --offset -10          # the last 10 records of partition 0")]
+  fjord consume orders --partition 0 --offset -10          # the last 10 offsets of partition 0")]
 pub struct ConsumeArgs {
     /// Topic to read
     pub topic: String,
@@ -71,7 +71,7 @@ pub struct ConsumeArgs {
     #[arg(long, conflicts_with_all = ["offset", "from_time"])]
     pub from_beginning: bool,
 
-    /// Start offset: earliest, latest, an offset, or -N for the last N records of each partition
+    /// Start offset: earliest, latest, an offset, or -N for N offsets before each partition's end
     #[arg(long, value_name = "OFFSET", allow_hyphen_values = true, value_parser = StartArg::parse, conflicts_with_all = ["group", "from_time"])]
     pub offset: Option<StartArg>,
 
