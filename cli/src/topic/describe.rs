@@ -8,7 +8,7 @@ use rdkafka::admin::{ConfigSource, ResourceSpecifier};
 use serde::Serialize;
 
 use crate::client::{ClientArgs, TimeoutArgs, block_on, cluster_view};
-use crate::output::{OutputArgs, TextTable, join_ids, print_json};
+use crate::output::{OutputArgs, TextTable, join_ids, offset_cell, print_json};
 
 /// Options of `fjord topic describe`.
 #[derive(Debug, clap::Args)]
@@ -48,8 +48,9 @@ struct PartitionDescription {
     leader: i32,
     replicas: Vec<i32>,
     isr: Vec<i32>,
-    start_offset: i64,
-    end_offset: i64,
+    /// Null when the partition has no leader to ask.
+    start_offset: Option<i64>,
+    end_offset: Option<i64>,
 }
 
 pub fn run(args: DescribeArgs) -> anyhow::Result<()> {
@@ -60,7 +61,14 @@ pub fn run(args: DescribeArgs) -> anyhow::Result<()> {
 
     let mut partitions = Vec::with_capacity(topic.partitions.len());
     for p in &topic.partitions {
-        let (start_offset, end_offset) = cluster_view::watermarks(&offsets, &topic.name, p.id, timeout)?;
+        // A partition without a leader has no one to answer for its offsets; describe is most
+        // needed exactly then, so it shows the rest.
+        let (start_offset, end_offset) = if p.leader < 0 {
+            (None, None)
+        } else {
+            let (start, end) = cluster_view::watermarks(&offsets, &topic.name, p.id, timeout)?;
+            (Some(start), Some(end))
+        };
         partitions.push(PartitionDescription {
             partition: p.id,
             leader: p.leader,
@@ -131,8 +139,8 @@ fn print_human(d: &Described) -> anyhow::Result<()> {
             p.leader.to_string(),
             join_ids(&p.replicas),
             join_ids(&p.isr),
-            p.start_offset.to_string(),
-            p.end_offset.to_string(),
+            offset_cell(p.start_offset),
+            offset_cell(p.end_offset),
         ]);
     }
     table.print()
