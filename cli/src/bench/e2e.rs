@@ -23,8 +23,10 @@ use super::{ResultArgs, TopicArgs, ensure_topic, payload};
 use crate::client::producer_tuning::ProducerTuning;
 use crate::client::{ClientArgs, cluster_view, parse_duration};
 
-/// Bytes at the start of each value holding its due time.
-const STAMP: usize = 8;
+/// Bytes at the start of each value: its due time (ns since the epoch), this run's id and its
+/// sequence number, each a big-endian u64. The id keeps other writers' messages on the same
+/// topic out of the counts; the sequence number tells duplicates (retries) from new messages.
+const STAMP: usize = 24;
 
 /// Options of `fjord bench e2e`.
 #[derive(Debug, clap::Args)]
@@ -49,7 +51,7 @@ pub struct E2eArgs {
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub warmup: Duration,
 
-    /// Bytes per message value (at least 8: the due time is stored in it)
+    /// Bytes per message value (at least 24: the due time, run id and sequence number are stored in it)
     #[arg(long, default_value_t = 1024)]
     pub message_size: usize,
 
@@ -65,7 +67,7 @@ pub struct E2eArgs {
 
 pub fn run(args: E2eArgs) -> anyhow::Result<()> {
     if args.message_size < STAMP {
-        bail!("--message-size must be at least {STAMP}: each value carries its due time");
+        bail!("--message-size must be at least {STAMP}: each value carries its due time, run id and sequence number");
     }
     if args.rate == 0 {
         bail!("--rate must be at least 1");
@@ -86,16 +88,19 @@ pub fn run(args: E2eArgs) -> anyhow::Result<()> {
     let received = Arc::new(Counters::default());
     let producing = AtomicBool::new(true);
     let sent_total = AtomicU64::new(0);
+    let duplicates = AtomicU64::new(0);
     let latencies = Mutex::new(Latencies::new());
 
     let live = LiveLine::start({
         let received = received.clone();
         move || format!("e2e: received {}", received.describe(epoch))
     });
+    let run_id: u64 = rand::random();
     let outcome = std::thread::scope(|scope| {
         let reader = scope.spawn(|| {
             let mut local = Latencies::new();
             let mut idle_since: Option<Instant> = None;
+            let mut seen = vec![0u64; usize::try_from(total.div_ceil(64)).unwrap_or(0)];
             loop {
                 let done_sending = !producing.load(Ordering::Acquire);
                 let all_here = received.messages.load(Ordering::Relaxed) >= sent_total.load(Ordering::Relaxed);
@@ -107,10 +112,19 @@ pub fn run(args: E2eArgs) -> anyhow::Result<()> {
                         idle_since = None;
                         let now = epoch.elapsed().as_nanos() as u64;
                         let Some(stamp) = message.payload().and_then(|p| p.get(..STAMP)) else { continue };
-                        let due = u64::from_be_bytes(stamp.try_into().unwrap_or([0; STAMP]));
-                        if due == u64::MAX {
-                            continue; // the producer's warm-up message
+                        let field = |i: usize| u64::from_be_bytes(stamp[i * 8..i * 8 + 8].try_into().unwrap_or([0; 8]));
+                        let (due, id, seq) = (field(0), field(1), field(2));
+                        // Not ours: the warm-up message, or another writer's.
+                        if id != run_id || seq >= total {
+                            continue;
                         }
+                        let (word, bit) = ((seq / 64) as usize, 1u64 << (seq % 64));
+                        let Some(slot) = seen.get_mut(word) else { continue };
+                        if *slot & bit != 0 {
+                            duplicates.fetch_add(1, Ordering::Relaxed);
+                            continue;
+                        }
+                        *slot |= bit;
                         received.messages.fetch_add(1, Ordering::Relaxed);
                         received.bytes.fetch_add(message.payload_len() as u64, Ordering::Relaxed);
                         if due >= measure_from {
@@ -133,7 +147,7 @@ pub fn run(args: E2eArgs) -> anyhow::Result<()> {
                 shared.merge(&local);
             }
         });
-        let sent = produce_at_rate(&args, producer, epoch, start, total, &sent_total);
+        let sent = produce_at_rate(&args, producer, (epoch, start), (run_id, total), &sent_total);
         producing.store(false, Ordering::Release);
         let read = reader.join();
         (sent, read)
@@ -167,6 +181,10 @@ pub fn run(args: E2eArgs) -> anyhow::Result<()> {
     }
     .rates();
     args.result.emit(&result)?;
+    let twice = duplicates.load(Ordering::Relaxed);
+    if twice > 0 {
+        eprintln!("{twice} messages arrived more than once (producer retries); counted once.");
+    }
     let lost = sent_total.load(Ordering::Relaxed).saturating_sub(received.messages.load(Ordering::Relaxed));
     if lost > 0 {
         bail!("{lost} sent messages never arrived at the consumer within 10 s after sending stopped");
@@ -198,20 +216,22 @@ fn start_consumer(args: &E2eArgs) -> anyhow::Result<BaseConsumer> {
     Ok(consumer)
 }
 
+/// Sends `total` messages of this run on the schedule that starts at `start`.
 fn produce_at_rate(
     args: &E2eArgs,
     producer: BenchProducer,
-    epoch: Instant,
-    start: Instant,
-    total: u64,
+    (epoch, start): (Instant, Instant),
+    (run_id, total): (u64, u64),
     sent_total: &AtomicU64,
 ) -> anyhow::Result<ProducerOutcome> {
     let mut value = payload(args.message_size);
+    value[8..16].copy_from_slice(&run_id.to_be_bytes());
     let interval = 1.0 / args.rate as f64;
     for i in 0..total {
         let due = producer.wait_until(start + Duration::from_secs_f64(i as f64 * interval));
         let due_nanos = due.duration_since(epoch).as_nanos() as u64;
-        value[..STAMP].copy_from_slice(&due_nanos.to_be_bytes());
+        value[..8].copy_from_slice(&due_nanos.to_be_bytes());
+        value[16..24].copy_from_slice(&i.to_be_bytes());
         producer.send(&args.topic.topic, &value, due)?;
         sent_total.fetch_add(1, Ordering::Relaxed);
     }
