@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::Consumer;
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
@@ -188,16 +188,14 @@ fn consume_one(
         return Ok((latencies, true));
     }
     let Shared { counters, remaining, window, epoch } = shared;
-    let mut config = args.client.config();
-    config
-        .set("group.id", "fjord-bench-consume")
-        .set("enable.auto.commit", "false")
-        .set("enable.partition.eof", "true")
-        // librdkafka's default fetch sizes (1 MiB per partition) measured fastest here: larger
-        // fetches make it allocate (and page-fault) bigger buffers per response.
-        .set("queued.max.messages.kbytes", "262144");
-    args.client.apply_overrides(&mut config);
-    let consumer: BaseConsumer = config.create().context("could not create the consumer; check -X")?;
+    // librdkafka's default fetch sizes (1 MiB per partition) measured fastest here: larger
+    // fetches make it allocate (and page-fault) bigger buffers per response.
+    let consumer = args.client.consumer(&[
+        ("group.id", "fjord-bench-consume"),
+        ("enable.auto.commit", "false"),
+        ("enable.partition.eof", "true"),
+        ("queued.max.messages.kbytes", "262144"),
+    ])?;
     let mut assignment = TopicPartitionList::new();
     for span in spans {
         assignment.add_partition_offset(&args.topic, span.partition, Offset::Offset(span.start))?;

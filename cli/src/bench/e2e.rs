@@ -197,14 +197,12 @@ pub fn run(args: E2eArgs) -> anyhow::Result<()> {
 
 /// A consumer assigned every partition at its current end, ready before sending starts.
 fn start_consumer(args: &E2eArgs) -> anyhow::Result<BaseConsumer> {
-    let mut config = args.client.config();
-    config
-        .set("group.id", "fjord-bench-e2e")
-        .set("enable.auto.commit", "false")
-        .set("fetch.wait.max.ms", "100")
-        .set("fetch.min.bytes", "1");
-    args.client.apply_overrides(&mut config);
-    let consumer: BaseConsumer = config.create().context("could not create the consumer; check -X")?;
+    let consumer = args.client.consumer(&[
+        ("group.id", "fjord-bench-e2e"),
+        ("enable.auto.commit", "false"),
+        ("fetch.wait.max.ms", "100"),
+        ("fetch.min.bytes", "1"),
+    ])?;
     let timeout = Duration::from_secs(30);
     let topic = cluster_view::topic(consumer.client(), &args.client, &args.topic.topic, timeout)?;
     let mut assignment = TopicPartitionList::new();

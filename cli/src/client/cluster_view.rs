@@ -104,14 +104,12 @@ fn views(metadata: &Metadata) -> BTreeMap<String, TopicView> {
 
 /// A consumer without a group, for watermarks, offsets by time and committed offsets.
 pub fn offsets_client(args: &ClientArgs, group: Option<&str>) -> anyhow::Result<BaseConsumer> {
-    let mut config = args.config();
     // END means the log end offset, as Kafka's tools show it, not the last stable offset.
-    config.set("enable.auto.commit", "false").set("isolation.level", "read_uncommitted");
+    let mut settings = vec![("enable.auto.commit", "false"), ("isolation.level", "read_uncommitted")];
     if let Some(group) = group {
-        config.set("group.id", group);
+        settings.push(("group.id", group));
     }
-    args.apply_overrides(&mut config);
-    config.create().context("could not create the Kafka client; check the -X properties")
+    args.consumer(&settings)
 }
 
 /// `(start, end)` offsets of one partition: the log start offset and the high watermark.

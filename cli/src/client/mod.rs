@@ -20,6 +20,7 @@ use anyhow::Context;
 use rdkafka::ClientConfig;
 use rdkafka::admin::AdminClient;
 use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::BaseConsumer;
 use rdkafka::metadata::Metadata;
 
 /// The default bootstrap server: a local `fjord dev`.
@@ -75,6 +76,16 @@ impl ClientArgs {
         for (key, value) in &self.properties {
             config.set(key, value);
         }
+    }
+
+    /// A consumer with the command's `settings` (the user's `-X` still win over them).
+    pub fn consumer(&self, settings: &[(&str, &str)]) -> anyhow::Result<BaseConsumer> {
+        let mut config = self.config();
+        for (key, value) in settings {
+            config.set(*key, *value);
+        }
+        self.apply_overrides(&mut config);
+        config.create().context("could not create the Kafka consumer; check the -X properties")
     }
 
     /// An admin client for this cluster.

@@ -126,20 +126,18 @@ enum EndWatch {
 pub fn run(args: ConsumeArgs) -> anyhow::Result<()> {
     let deadline = args.timeout.map(|t| Instant::now() + t);
     let metadata_timeout = args.timeout.unwrap_or(Duration::from_secs(30));
-    let mut config = args.client.config();
-    config
-        .set("enable.partition.eof", "true")
-        .set("enable.auto.offset.store", "false")
-        .set("auto.offset.reset", if args.from_beginning { "earliest" } else { "latest" });
-    match &args.group {
-        Some(group) => config.set("group.id", group).set("enable.auto.commit", "true"),
+    let (group_id, auto_commit) = match &args.group {
+        Some(group) => (group.as_str(), "true"),
         // librdkafka wants a group id even for assign(); nothing joins or commits under it.
-        None => config.set("group.id", "fjord-cli-consume").set("enable.auto.commit", "false"),
+        None => ("fjord-cli-consume", "false"),
     };
-    args.client.apply_overrides(&mut config);
-    let consumer: BaseConsumer = config
-        .create()
-        .context("could not create the Kafka consumer; check the -X properties")?;
+    let consumer = args.client.consumer(&[
+        ("enable.partition.eof", "true"),
+        ("enable.auto.offset.store", "false"),
+        ("auto.offset.reset", if args.from_beginning { "earliest" } else { "latest" }),
+        ("group.id", group_id),
+        ("enable.auto.commit", auto_commit),
+    ])?;
     let topic = cluster_view::topic(consumer.client(), &args.client, &args.topic, metadata_timeout)?;
     let stop_at_end = !args.follow && args.max_messages.is_none();
 
