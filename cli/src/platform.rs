@@ -60,7 +60,8 @@ async fn serve(settings: Resolved, mode: Mode, data_dir: &DataDir) -> anyhow::Re
         println!("  Kafka bootstrap server  {advertised}");
         println!("  Prometheus metrics      http://{}/metrics", settings.metrics_listen);
         println!();
-        println!("Try it: kcat -b {advertised} -L");
+        println!("Try it: echo hello | fjord produce greetings -b {advertised}");
+        println!("        fjord consume greetings --from-beginning -b {advertised}   (or any Kafka client)");
         println!("Ready. Press Ctrl-C (or send SIGTERM) to stop.");
     }
 
