@@ -40,11 +40,17 @@ impl Broker {
             }
         }
         if !syncs.is_empty() {
+            let waiting: Vec<usize> = syncs.iter().map(|(at, _)| *at).collect();
             let outcomes = tokio::task::spawn_blocking(move || {
                 syncs.into_iter().map(|(at, (partition, pending))| (at, partition.sync(pending))).collect::<Vec<_>>()
             })
             .await
-            .unwrap_or_default();
+            // The fsync task did not finish (it panicked, or the runtime is shutting down):
+            // nothing it covered may be acknowledged as durable.
+            .unwrap_or_else(|e| {
+                let failed = || PartitionError::new(ResponseError::KafkaStorageError, format!("fsync did not complete: {e}"));
+                waiting.iter().map(|&at| (at, Err(failed()))).collect()
+            });
             for (at, outcome) in outcomes {
                 if let (Err(e), Some(append)) = (outcome, appends.get_mut(at)) {
                     tracing::error!(topic = %append.0, partition = append.1, error = %e, "acks=all fsync failed");
