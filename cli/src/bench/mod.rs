@@ -18,7 +18,7 @@ use anyhow::bail;
 use rdkafka::admin::{NewTopic, TopicReplication};
 use rdkafka::types::RDKafkaErrorCode;
 
-use crate::client::{ClientArgs, block_on, cluster_view};
+use crate::client::{ClientArgs, admin_options, block_on, cluster_view};
 use report::BenchResult;
 
 /// `fjord bench …`.
@@ -89,8 +89,7 @@ fn ensure_topic(client: &ClientArgs, topic: &TopicArgs, timeout: Duration) -> an
         return Ok(existing.partitions.len());
     }
     let new = NewTopic::new(&topic.topic, topic.partitions, TopicReplication::Fixed(-1));
-    let options = rdkafka::admin::AdminOptions::new().operation_timeout(Some(timeout));
-    for result in block_on(admin.create_topics([&new], &options))?? {
+    for result in block_on(admin.create_topics([&new], &admin_options(timeout)))?? {
         match result {
             Ok(_) => eprintln!("Created topic `{}` with {} partitions.", topic.topic, topic.partitions),
             Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use rdkafka::ClientConfig;
-use rdkafka::admin::AdminClient;
+use rdkafka::admin::{AdminClient, AdminOptions};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::BaseConsumer;
 use rdkafka::metadata::Metadata;
@@ -137,6 +137,11 @@ pub fn fetch_metadata<C: rdkafka::client::ClientContext>(
             args.reach_hint()
         )
     })
+}
+
+/// Admin options that wait at most `timeout` for the request and the operation.
+pub fn admin_options(timeout: Duration) -> AdminOptions {
+    AdminOptions::new().request_timeout(Some(timeout)).operation_timeout(Some(timeout))
 }
 
 /// Runs a future (rdkafka's admin calls) to completion on a small runtime of its own.

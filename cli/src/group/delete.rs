@@ -4,7 +4,7 @@ use anyhow::bail;
 use rdkafka::types::RDKafkaErrorCode;
 use serde::Serialize;
 
-use crate::client::{ClientArgs, TimeoutArgs, block_on};
+use crate::client::{ClientArgs, TimeoutArgs, admin_options, block_on};
 use crate::output::{OutputArgs, print_json};
 
 /// Options of `fjord group delete`.
@@ -39,10 +39,7 @@ pub fn run(args: DeleteArgs) -> anyhow::Result<()> {
     let admin = args.client.admin()?;
     crate::client::fetch_metadata(admin.inner(), &args.client, None, timeout)?;
     let names: Vec<&str> = args.groups.iter().map(String::as_str).collect();
-    let options = rdkafka::admin::AdminOptions::new()
-        .request_timeout(Some(timeout))
-        .operation_timeout(Some(timeout));
-    let results = block_on(admin.delete_groups(&names, &options))??;
+    let results = block_on(admin.delete_groups(&names, &admin_options(timeout)))??;
     let mut deleted = Vec::new();
     let mut failures = Vec::new();
     for result in results {

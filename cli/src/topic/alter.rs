@@ -8,7 +8,7 @@ use kafka_protocol::protocol::StrBytes;
 use rdkafka::admin::NewPartitions;
 use serde::Serialize;
 
-use crate::client::{ClientArgs, TimeoutArgs, block_on, cluster_view, parse_key_value};
+use crate::client::{ClientArgs, TimeoutArgs, admin_options, block_on, cluster_view, parse_key_value};
 use crate::output::{OutputArgs, print_json};
 use crate::summary::plural;
 
@@ -84,7 +84,7 @@ pub fn run(args: AlterArgs) -> anyhow::Result<()> {
 
     if let Some(total) = args.partitions {
         let new = NewPartitions::new(name, total);
-        let results = block_on(admin.create_partitions([&new], &super::admin_options(timeout)))??;
+        let results = block_on(admin.create_partitions([&new], &admin_options(timeout)))??;
         for result in results {
             if let Err((_, code)) = result {
                 bail!("could not add partitions to `{name}`: {code}");

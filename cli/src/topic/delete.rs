@@ -4,7 +4,7 @@ use anyhow::bail;
 use rdkafka::types::RDKafkaErrorCode;
 use serde::Serialize;
 
-use crate::client::{ClientArgs, TimeoutArgs, block_on, cluster_view};
+use crate::client::{ClientArgs, TimeoutArgs, admin_options, block_on, cluster_view};
 use crate::output::{OutputArgs, print_json};
 
 /// Options of `fjord topic delete`.
@@ -57,7 +57,7 @@ pub fn run(args: DeleteArgs) -> anyhow::Result<()> {
         missing.iter().map(|n| Deleted { topic: (*n).to_owned(), deleted: false }).collect();
     let mut failures = Vec::new();
     if !present.is_empty() {
-        let results = block_on(admin.delete_topics(&present, &super::admin_options(timeout)))??;
+        let results = block_on(admin.delete_topics(&present, &admin_options(timeout)))??;
         for result in results {
             match result {
                 Ok(name) => report.push(Deleted { topic: name, deleted: true }),

@@ -7,7 +7,7 @@ use anyhow::{Context, bail};
 use rdkafka::admin::{ConfigSource, ResourceSpecifier};
 use serde::Serialize;
 
-use crate::client::{ClientArgs, TimeoutArgs, block_on, cluster_view};
+use crate::client::{ClientArgs, TimeoutArgs, admin_options, block_on, cluster_view};
 use crate::output::{OutputArgs, TextTable, join_ids, offset_cell, print_json};
 
 /// Options of `fjord topic describe`.
@@ -80,7 +80,7 @@ pub fn run(args: DescribeArgs) -> anyhow::Result<()> {
     }
 
     let specifier = ResourceSpecifier::Topic(&topic.name);
-    let results = block_on(admin.describe_configs([&specifier], &super::admin_options(timeout)))?
+    let results = block_on(admin.describe_configs([&specifier], &admin_options(timeout)))?
         .with_context(|| format!("could not describe the configs of `{}`", topic.name))?;
     let mut configs = BTreeMap::new();
     for result in results {

@@ -8,10 +8,6 @@ mod delete;
 mod describe;
 mod list;
 
-use std::time::Duration;
-
-use rdkafka::admin::AdminOptions;
-
 /// `fjord topic …`.
 #[derive(Debug, clap::Subcommand)]
 pub enum TopicCommand {
@@ -36,11 +32,4 @@ pub fn run(command: TopicCommand) -> anyhow::Result<()> {
         TopicCommand::Delete(args) => delete::run(args),
         TopicCommand::Alter(args) => alter::run(args),
     }
-}
-
-/// Admin options that wait at most `timeout` for the request and the operation.
-fn admin_options(timeout: Duration) -> AdminOptions {
-    AdminOptions::new()
-        .request_timeout(Some(timeout))
-        .operation_timeout(Some(timeout))
 }
