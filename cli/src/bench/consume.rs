@@ -11,6 +11,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 
+use super::host_cpu::HostCpuWindow;
 use super::latency::Latencies;
 use super::progress::{Counters, LiveLine};
 use super::report::BenchResult;
@@ -81,6 +82,7 @@ pub fn run(args: ConsumeArgs) -> anyhow::Result<()> {
     let counters = Arc::new(Counters::default());
     let remaining = Arc::new(AtomicU64::new(wanted));
     let window = Arc::new(Window::default());
+    let host_cpu = HostCpuWindow::start();
     let epoch = Instant::now();
     let deadline = epoch + args.timeout;
     let live = LiveLine::start({
@@ -131,6 +133,7 @@ pub fn run(args: ConsumeArgs) -> anyhow::Result<()> {
         latency_ms: latencies.percentiles(),
         produce_latency_ms: None,
         errors: counters.errors.load(Ordering::Relaxed),
+        host_cpu: host_cpu.finish(),
     }
     .rates();
     args.result.emit(&result)?;

@@ -15,6 +15,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 
+use super::host_cpu::HostCpuWindow;
 use super::latency::Latencies;
 use super::produce::{BenchProducer, ProducerOutcome};
 use super::progress::{Counters, LiveLine};
@@ -76,6 +77,7 @@ pub fn run(args: E2eArgs) -> anyhow::Result<()> {
     let consumer = start_consumer(&args)?;
 
     let produced = Arc::new(Counters::default());
+    let host_cpu = HostCpuWindow::start();
     let epoch = Instant::now();
     let producer =
         BenchProducer::new(&args.topic.topic, &args.client, &args.tuning, epoch, produced.clone(), args.message_size)?;
@@ -178,6 +180,7 @@ pub fn run(args: E2eArgs) -> anyhow::Result<()> {
         latency_ms: latencies.percentiles(),
         produce_latency_ms: Some(acks.latencies.percentiles()),
         errors: produced.errors.load(Ordering::Relaxed) + received.errors.load(Ordering::Relaxed),
+        host_cpu: host_cpu.finish(),
     }
     .rates();
     args.result.emit(&result)?;

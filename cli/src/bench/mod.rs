@@ -6,6 +6,7 @@
 mod baseline;
 mod consume;
 mod e2e;
+mod host_cpu;
 mod latency;
 mod produce;
 mod progress;

@@ -7,6 +7,7 @@ use std::path::Path;
 use anyhow::Context;
 use serde::Serialize;
 
+use super::host_cpu::HostCpu;
 use super::latency::Percentiles;
 
 /// One benchmark run's result. MB means 10^6 bytes (of keys and values).
@@ -39,6 +40,10 @@ pub struct BenchResult {
     pub produce_latency_ms: Option<Percentiles>,
     /// Messages that failed (not acknowledged, or consume errors).
     pub errors: u64,
+    /// How busy all of the machine's CPUs were during the run (everything on it, not only
+    /// this benchmark), and the share the hypervisor stole; Linux only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host_cpu: Option<HostCpu>,
 }
 
 impl BenchResult {
@@ -77,6 +82,12 @@ impl BenchResult {
             println!(
                 "  acks ms     p50 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}  (due-to-send → acknowledged)",
                 l.p50, l.p99, l.p999, l.max
+            );
+        }
+        if let Some(cpu) = &self.host_cpu {
+            println!(
+                "  host CPUs   {:.1}% busy, {:.1}% stolen by the hypervisor (all CPUs, whole machine)",
+                cpu.busy_pct, cpu.steal_pct
             );
         }
         if self.errors > 0 {
