@@ -382,6 +382,22 @@ impl Partition {
         self.with(|inner| Ok(inner.log.maybe_flush(now_ms()).map(|_| ())?))
     }
 
+    /// fsyncs the segments rolled since the recovery point (data, indexes and directory)
+    /// without holding the log, then records the new recovery point. Blocks for the fsync:
+    /// call it off the async runtime. A segment roll leaves this work instead of doing it on
+    /// the append path.
+    pub fn sync_sealed(&self) -> Result<(), PartitionError> {
+        let storage_error = |e: StorageError| PartitionError::new(ResponseError::KafkaStorageError, format!("fsync failed: {e}"));
+        let Some(pending) = self.with(|inner| Ok(inner.log.pending_sealed_sync()?))? else {
+            return Ok(());
+        };
+        pending.run().map_err(storage_error)?;
+        self.with(|inner| {
+            inner.log.mark_synced(&pending);
+            Ok(inner.log.checkpoint_recovery_point()?)
+        })
+    }
+
     /// Flushes, snapshots producer state and closes the log. Later calls fail with
     /// NOT_LEADER_OR_FOLLOWER.
     pub fn close(&self) -> Result<(), PartitionError> {
@@ -485,5 +501,23 @@ mod tests {
         }
         let recovery_point = partition.with(|inner| Ok(inner.log.recovery_point())).unwrap();
         assert_eq!(recovery_point, 200, "every acknowledged append is fsynced");
+    }
+
+    #[test]
+    fn rolled_segments_are_fsynced_by_sync_sealed_not_by_the_append() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = LogConfig { segment_bytes: 1024, ..LogConfig::default() };
+        let partition = Partition::open("t", 0, dir.path(), &TopicSettings { log, min_insync_replicas: 1 }, 0).unwrap();
+        for i in 0..20 {
+            partition.append_deferred(&mut batch(&[i; 200]), false, true).unwrap();
+        }
+        let (recovery_point, active) =
+            partition.with(|inner| Ok((inner.log.recovery_point(), *inner.log.segment_bases().last().unwrap()))).unwrap();
+        assert!(active > 0, "segments rolled");
+        assert_eq!(recovery_point, 0, "the appends that rolled did not fsync");
+        partition.sync_sealed().unwrap();
+        let recovery_point = partition.with(|inner| Ok(inner.log.recovery_point())).unwrap();
+        assert_eq!(recovery_point, active, "durable up to the active segment");
+        partition.sync_sealed().unwrap(); // nothing left: a no-op
     }
 }

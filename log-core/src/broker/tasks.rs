@@ -1,5 +1,6 @@
 //! The broker's background work: retention and compaction every
-//! `log.retention.check.interval.ms`, and `flush.ms` for partitions nobody appends to.
+//! `log.retention.check.interval.ms`; every second, the fsync of segments rolled since the
+//! last pass and `flush.ms` for partitions nobody appends to.
 //! Each pass runs on the blocking pool (it does file I/O) and stops on shutdown.
 
 use std::sync::{Arc, Mutex, Weak};
@@ -47,6 +48,9 @@ pub fn start(broker: &Arc<Broker>) {
         }),
         spawn_periodic(broker, Duration::from_secs(1), "flush", |b| {
             for partition in b.all_partitions() {
+                if let Err(e) = partition.sync_sealed() {
+                    tracing::warn!(topic = partition.topic(), partition = partition.index(), error = %e, "fsync of rolled segments failed; will retry next second");
+                }
                 if let Err(e) = partition.maybe_flush() {
                     tracing::warn!(topic = partition.topic(), partition = partition.index(), error = %e, "flush failed");
                 }

@@ -20,7 +20,7 @@ use super::epoch::{EpochEndOffset, LeaderEpochCache};
 use super::error::{IoContext, Result, StorageError};
 use super::record;
 use super::segment::{self, AppendedBatch, Segment};
-use super::sync::PendingSync;
+use super::sync::{PendingSync, SyncFile};
 
 /// Marker written by a clean close; its absence on open means the tail must be recovered.
 pub const CLEAN_SHUTDOWN_FILE: &str = ".clean-shutdown";
@@ -112,6 +112,10 @@ pub struct PartitionLog {
     oldest_unflushed_ms: Option<i64>,
     /// Bumped by every truncation from the end, so a [`PendingSync`] taken before one is void.
     truncations: u64,
+    /// Segment rolls so far, and how many of them a completed fsync of the directory covers
+    /// (a rolled-in segment file's directory entry is durable only after one).
+    rolls: u64,
+    dir_synced_rolls: u64,
 }
 
 impl PartitionLog {
@@ -168,6 +172,8 @@ impl PartitionLog {
             unflushed_messages: 0,
             oldest_unflushed_ms: None,
             truncations: 0,
+            rolls: 0,
+            dir_synced_rolls: 0,
         };
         log.configure_active();
         let first_base = log.segments.keys().next().copied().unwrap_or(0);
@@ -377,19 +383,17 @@ impl PartitionLog {
     }
 
     fn roll_at(&mut self, base: u64) -> Result<()> {
-        // The outgoing segment is fsynced with its indexes, so the recovery point can move to
-        // the new base and a later unclean open scans only the new segment.
-        // TODO(perf): Kafka does this fsync on a background thread; the file handle is an
-        // `Arc<File>`, so it can move off the append path without a lock.
-        self.active_mut().seal(true)?;
+        // The outgoing segment's data and indexes are written but not fsynced: fsyncing up to
+        // a whole segment (1 GiB by default) here would hold the log, and the appending
+        // thread, for seconds. As in Kafka, that fsync runs later, off the append path
+        // (`pending_sealed_sync`, which the broker runs in the background), or with the next
+        // flush; until then the recovery point stays before the segment, and an unclean open
+        // re-checks it. The directory is fsynced with it too, for the new file's entry.
+        self.active_mut().seal(false)?;
         let segment = self.new_active_segment(base)?;
         self.segments.insert(base, segment);
         self.configure_active();
-        checkpoint::sync_dir(&self.dir)?;
-        if self.recovery_point >= self.segments.range(..base).next_back().map_or(0, |(&b, _)| b) {
-            self.recovery_point = base;
-        }
-        checkpoint::write_offset(&self.dir.join(RECOVERY_POINT_FILE), self.recovery_point)?;
+        self.rolls += 1;
         tracing::debug!(dir = %self.dir.display(), base, "rolled segment");
         Ok(())
     }
@@ -423,14 +427,58 @@ impl PartitionLog {
         if self.recovery_point >= end {
             return Ok(None);
         }
+        let (files, rolls) = self.sync_handles(None)?;
+        Ok(Some(PendingSync { files, end, truncations: self.truncations, rolls }))
+    }
+
+    /// What must be fsynced for the recovery point to pass every sealed segment: the data
+    /// and indexes of the sealed segments that are not durable yet, and the directory.
+    /// `None` when there are none. A segment roll leaves this behind rather than fsyncing
+    /// under the log's lock; run it like [`PartitionLog::pending_sync`], then
+    /// [`PartitionLog::mark_synced`] and [`PartitionLog::checkpoint_recovery_point`].
+    pub fn pending_sealed_sync(&self) -> Result<Option<PendingSync>> {
+        let active = self.active().base_offset();
+        if self.recovery_point >= active {
+            return Ok(None);
+        }
+        let (files, rolls) = self.sync_handles(Some(active))?;
+        Ok(Some(PendingSync { files, end: active, truncations: self.truncations, rolls }))
+    }
+
+    /// Handles to fsync so that the records from the recovery point on (up to the segment
+    /// starting at `until`, when given) are durable: each segment's data file, the indexes
+    /// of the sealed ones, and — when segments were rolled since the directory was last
+    /// fsynced — the directory, returning the roll count it covers.
+    fn sync_handles(&self, until: Option<u64>) -> Result<(Vec<SyncFile>, Option<u64>)> {
         let from = self.segments.range(..=self.recovery_point).next_back().map_or(0, |(&b, _)| b);
-        let files = self.segments.range(from..).map(|(_, s)| s.sync_handle()).collect::<Result<Vec<_>>>()?;
-        Ok(Some(PendingSync { files, end, truncations: self.truncations }))
+        let active = self.active().base_offset();
+        let mut files = Vec::new();
+        for (&base, segment) in self.segments.range(from..).take_while(|(b, _)| until.is_none_or(|u| **b < u)) {
+            files.push(segment.sync_handle()?);
+            if base != active {
+                files.extend(segment.index_sync_handles()?);
+            }
+        }
+        let rolls = (self.rolls > self.dir_synced_rolls).then_some(self.rolls);
+        if rolls.is_some() {
+            let dir = std::fs::File::open(&self.dir).io("open directory", &self.dir)?;
+            files.push((dir, self.dir.clone()));
+        }
+        Ok((files, rolls))
+    }
+
+    /// Writes the recovery point to its checkpoint file, so that an unclean open starts
+    /// checking there.
+    pub fn checkpoint_recovery_point(&self) -> Result<()> {
+        checkpoint::write_offset(&self.dir.join(RECOVERY_POINT_FILE), self.recovery_point)
     }
 
     /// Records that `done` ran: the recovery point moves to its end (unless the log was
     /// truncated since it was taken).
     pub fn mark_synced(&mut self, done: &PendingSync) {
+        if let Some(rolls) = done.rolls {
+            self.dir_synced_rolls = self.dir_synced_rolls.max(rolls);
+        }
         if done.truncations != self.truncations || done.end <= self.recovery_point {
             return;
         }
@@ -444,11 +492,12 @@ impl PartitionLog {
     /// fsyncs every segment holding data past the recovery point.
     pub fn flush(&mut self) -> Result<()> {
         let end = self.log_end_offset();
-        if self.recovery_point < end {
-            let from = self.segments.range(..=self.recovery_point).next_back().map_or(0, |(&b, _)| b);
-            for segment in self.segments.range(from..).map(|(_, s)| s) {
-                segment.sync()?;
+        if self.recovery_point < end || self.rolls > self.dir_synced_rolls {
+            let (files, rolls) = self.sync_handles(None)?;
+            for (file, path) in files {
+                file.sync_data().io("fsync", &path)?;
             }
+            self.dir_synced_rolls = rolls.unwrap_or(self.dir_synced_rolls);
         }
         self.recovery_point = end;
         self.unflushed_messages = 0;

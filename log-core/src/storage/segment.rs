@@ -538,6 +538,21 @@ impl Segment {
         Ok((file, path))
     }
 
+    /// Handles of the two index files, to fsync them without holding the log. Only a sealed
+    /// segment needs them durable: an active one's indexes are rebuilt by recovery.
+    pub fn index_sync_handles(&self) -> Result<Vec<(std::fs::File, PathBuf)>> {
+        let mut handles = Vec::with_capacity(2);
+        for path in [self.index_path(), self.time_index_path()] {
+            match File::open(&path) {
+                Ok(file) => handles.push((file, path)),
+                // Not written yet: nothing of it to make durable.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e).io("open", &path),
+            }
+        }
+        Ok(handles)
+    }
+
     /// Removes the segment's files.
     pub fn delete(self) -> Result<()> {
         for path in [self.log_path(), self.index_path(), self.time_index_path()] {

@@ -8,16 +8,22 @@ use std::path::PathBuf;
 
 use super::error::{IoContext, Result};
 
+/// A file to fsync, with its path for error messages.
+pub(super) type SyncFile = (File, PathBuf);
+
 /// Files to fsync and the offset they make durable. Made by
 /// [`PartitionLog::pending_sync`](super::PartitionLog::pending_sync); once [`PendingSync::run`]
 /// succeeds, hand it back to [`PartitionLog::mark_synced`](super::PartitionLog::mark_synced).
 #[derive(Debug)]
 pub struct PendingSync {
-    pub(super) files: Vec<(File, PathBuf)>,
+    pub(super) files: Vec<SyncFile>,
     /// Every record below this offset is durable once the files are fsynced.
     pub(super) end: u64,
     /// The log's truncation count when captured: a truncation in between voids the result.
     pub(super) truncations: u64,
+    /// When the log's directory is among the files: the log's roll count when captured (the
+    /// segment files created by those rolls have durable directory entries afterwards).
+    pub(super) rolls: Option<u64>,
 }
 
 impl PendingSync {

@@ -350,3 +350,37 @@ fn a_deferred_sync_moves_the_recovery_point_unless_the_log_was_truncated() {
     log.mark_synced(&stale);
     assert_eq!(log.recovery_point(), 5, "a sync taken before a truncation does not count");
 }
+
+#[test]
+fn a_roll_leaves_the_sealed_segments_fsync_for_later_and_recovery_checks_them_until_then() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), small_config());
+    for _ in 0..7 {
+        append_self_describing(&mut log, 4, 300, 0);
+    }
+    let active = *log.segment_bases().last().unwrap();
+    assert_eq!(log.segment_count(), 3, "three batches to a 4 KiB segment");
+    assert_eq!(log.recovery_point(), 0, "a roll does not fsync, so nothing is durable yet");
+
+    // An unclean stop now: recovery checks every segment from the recovery point on.
+    drop(log);
+    let (mut log, report) = PartitionLog::open(dir.path(), small_config()).unwrap();
+    assert!(!report.clean_shutdown);
+    assert_eq!(report.segments_recovered, 3);
+    assert_eq!(log.log_end_offset(), 28);
+
+    let pending = log.pending_sealed_sync().unwrap().expect("two sealed segments to fsync");
+    assert_eq!(pending.end(), active, "up to the active segment");
+    append_self_describing(&mut log, 1, 0, 0); // appends go on meanwhile
+    pending.run().unwrap();
+    log.mark_synced(&pending);
+    log.checkpoint_recovery_point().unwrap();
+    assert_eq!(log.recovery_point(), active);
+    assert!(log.pending_sealed_sync().unwrap().is_none(), "nothing sealed is left unsynced");
+    assert_eq!(log.pending_sync().unwrap().map(|p| p.end()), Some(29), "the active segment's records still are");
+
+    drop(log);
+    let (log, report) = PartitionLog::open(dir.path(), small_config()).unwrap();
+    assert_eq!(report.segments_recovered, 1, "only the active segment is checked after the sync");
+    assert_eq!(read_all(&log).len(), 29);
+}
