@@ -116,6 +116,8 @@ pub struct PartitionLog {
     /// (a rolled-in segment file's directory entry is durable only after one).
     rolls: u64,
     dir_synced_rolls: u64,
+    /// The recovery point as last written to its checkpoint file.
+    checkpointed_recovery_point: u64,
 }
 
 impl PartitionLog {
@@ -146,8 +148,16 @@ impl PartitionLog {
                     detail: format!("segment ends at offset {} past the next segment's base {next}", segment.next_offset()),
                 });
             }
+            // A sealed segment that ends in zeros before the next one begins lost its tail
+            // (it was rolled but not yet fsynced, and later data reached the disk first):
+            // as after a torn batch, nothing past the hole may be served.
+            let hole = outcome.zeroed_tail_bytes > 0 && next_base.is_some_and(|next| segment.next_offset() < next);
+            if hole {
+                tracing::warn!(segment = %segment.log_path().display(), "segment ends in unwritten space before the next segment starts; records are missing");
+                report.truncated_bytes += outcome.zeroed_tail_bytes;
+            }
             segments.insert(base, segment);
-            if outcome.truncated_bytes > 0 && next_base.is_some() {
+            if (outcome.truncated_bytes > 0 || hole) && next_base.is_some() {
                 // Nothing after a torn point may be served: later segments go too.
                 for &later in &bases[i + 1..] {
                     let (dropped, _) = Segment::open(&dir, later, config.index_interval_bytes, false)?;
@@ -174,11 +184,13 @@ impl PartitionLog {
             truncations: 0,
             rolls: 0,
             dir_synced_rolls: 0,
+            checkpointed_recovery_point: 0,
         };
         log.configure_active();
         let first_base = log.segments.keys().next().copied().unwrap_or(0);
         log.log_start_offset = checkpointed_start.max(first_base).min(log.log_end_offset());
         log.recovery_point = recovery_point.min(log.log_end_offset());
+        log.checkpointed_recovery_point = log.recovery_point;
         log.epochs.truncate_from_end(log.log_end_offset())?;
         log.epochs.truncate_from_start(log.log_start_offset)?;
         if clean_shutdown {
@@ -428,21 +440,21 @@ impl PartitionLog {
             return Ok(None);
         }
         let (files, rolls) = self.sync_handles(None)?;
-        Ok(Some(PendingSync { files, end, truncations: self.truncations, rolls }))
+        Ok(Some(PendingSync { files, end, truncations: self.truncations, rolls, active_base: self.active().base_offset() }))
     }
 
     /// What must be fsynced for the recovery point to pass every sealed segment: the data
     /// and indexes of the sealed segments that are not durable yet, and the directory.
     /// `None` when there are none. A segment roll leaves this behind rather than fsyncing
     /// under the log's lock; run it like [`PartitionLog::pending_sync`], then
-    /// [`PartitionLog::mark_synced`] and [`PartitionLog::checkpoint_recovery_point`].
+    /// [`PartitionLog::mark_synced`].
     pub fn pending_sealed_sync(&self) -> Result<Option<PendingSync>> {
         let active = self.active().base_offset();
         if self.recovery_point >= active {
             return Ok(None);
         }
         let (files, rolls) = self.sync_handles(Some(active))?;
-        Ok(Some(PendingSync { files, end: active, truncations: self.truncations, rolls }))
+        Ok(Some(PendingSync { files, end: active, truncations: self.truncations, rolls, active_base: active }))
     }
 
     /// Handles to fsync so that the records from the recovery point on (up to the segment
@@ -469,8 +481,23 @@ impl PartitionLog {
 
     /// Writes the recovery point to its checkpoint file, so that an unclean open starts
     /// checking there.
-    pub fn checkpoint_recovery_point(&self) -> Result<()> {
-        checkpoint::write_offset(&self.dir.join(RECOVERY_POINT_FILE), self.recovery_point)
+    fn write_recovery_checkpoint(&mut self) -> Result<()> {
+        checkpoint::write_offset(&self.dir.join(RECOVERY_POINT_FILE), self.recovery_point)?;
+        self.checkpointed_recovery_point = self.recovery_point;
+        Ok(())
+    }
+
+    /// Writes the checkpoint when the recovery point has moved into a later segment than the
+    /// one on disk names — about once per roll, however often syncs run. Best effort: if it
+    /// fails, an unclean open only re-checks more of the log.
+    fn checkpoint_if_segment_passed(&mut self) {
+        let segment_of = |offset: u64| self.segments.range(..=offset).next_back().map(|(&b, _)| b);
+        if segment_of(self.recovery_point) == segment_of(self.checkpointed_recovery_point) {
+            return;
+        }
+        if let Err(e) = self.write_recovery_checkpoint() {
+            tracing::warn!(dir = %self.dir.display(), error = %e, "could not write the recovery point checkpoint; after a crash more of the log will be re-checked");
+        }
     }
 
     /// Records that `done` ran: the recovery point moves to its end (unless the log was
@@ -479,14 +506,18 @@ impl PartitionLog {
         if let Some(rolls) = done.rolls {
             self.dir_synced_rolls = self.dir_synced_rolls.max(rolls);
         }
-        if done.truncations != self.truncations || done.end <= self.recovery_point {
+        // The segment that was active at capture had no index in the sync; if it has been
+        // sealed since, stop before it so that the sealed-segment sync covers its indexes.
+        let end = if self.active().base_offset() == done.active_base { done.end } else { done.end.min(done.active_base) };
+        if done.truncations != self.truncations || end <= self.recovery_point {
             return;
         }
-        self.recovery_point = done.end.min(self.log_end_offset());
+        self.recovery_point = end.min(self.log_end_offset());
         if self.recovery_point >= self.log_end_offset() {
             self.unflushed_messages = 0;
             self.oldest_unflushed_ms = None;
         }
+        self.checkpoint_if_segment_passed();
     }
 
     /// fsyncs every segment holding data past the recovery point.
@@ -502,6 +533,7 @@ impl PartitionLog {
         self.recovery_point = end;
         self.unflushed_messages = 0;
         self.oldest_unflushed_ms = None;
+        self.checkpoint_if_segment_passed();
         Ok(())
     }
 
@@ -619,7 +651,7 @@ impl PartitionLog {
         let end = self.log_end_offset();
         self.epochs.truncate_from_end(end)?;
         self.recovery_point = self.recovery_point.min(end);
-        checkpoint::write_offset(&self.dir.join(RECOVERY_POINT_FILE), self.recovery_point)
+        self.write_recovery_checkpoint()
     }
 
     /// Makes `offset` the first readable offset (DeleteRecords). Whole segments below it are
@@ -645,7 +677,7 @@ impl PartitionLog {
         for segment in self.segments.values_mut() {
             segment.persist_indexes(true)?;
         }
-        checkpoint::write_offset(&self.dir.join(RECOVERY_POINT_FILE), self.recovery_point)?;
+        self.write_recovery_checkpoint()?;
         let marker = self.dir.join(CLEAN_SHUTDOWN_FILE);
         std::fs::write(&marker, b"").io("create", &marker)?;
         checkpoint::sync_dir(&self.dir)

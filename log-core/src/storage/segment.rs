@@ -46,6 +46,9 @@ pub(crate) struct AppendedBatch {
 pub(crate) struct SegmentRecovery {
     /// Bytes cut from a torn or corrupt tail.
     pub truncated_bytes: u64,
+    /// Bytes of zeros cut from the end: preallocated space never written — or, in a segment
+    /// that is not the last, data that never reached the disk (see `PartitionLog::open`).
+    pub zeroed_tail_bytes: u64,
     /// The indexes were rebuilt from the data file.
     pub rebuilt_indexes: bool,
 }
@@ -150,7 +153,8 @@ impl Segment {
         let outcome = if !recover && segment.load_indexes()? {
             SegmentRecovery::default()
         } else {
-            SegmentRecovery { truncated_bytes: segment.recover()?, rebuilt_indexes: true }
+            let (truncated_bytes, zeroed_tail_bytes) = segment.recover()?;
+            SegmentRecovery { truncated_bytes, zeroed_tail_bytes, rebuilt_indexes: true }
         };
         segment.first_append_ms = segment.first_batch_timestamp()?.filter(|&t| t >= 0);
         Ok((segment, outcome))
@@ -419,8 +423,9 @@ impl Segment {
     }
 
     /// Reads every batch, checking length, magic, CRC and offset order; cuts the file at the
-    /// first bad byte and rebuilds the indexes. Returns the number of bytes cut.
-    fn recover(&mut self) -> Result<u64> {
+    /// first bad byte and rebuilds the indexes. Returns the bytes cut as damage and the zero
+    /// bytes cut from the end.
+    fn recover(&mut self) -> Result<(u64, u64)> {
         self.index = SparseIndex::default();
         self.time_index = SparseIndex::default();
         self.next_offset = self.base_offset;
@@ -477,7 +482,7 @@ impl Segment {
             self.allocated = valid_end;
         }
         self.persist_rebuilt_indexes()?;
-        Ok(cut - preallocated_tail)
+        Ok((cut - preallocated_tail, preallocated_tail))
     }
 
     /// True when every byte from `position` to the end of the file is zero.

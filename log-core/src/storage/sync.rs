@@ -24,6 +24,9 @@ pub struct PendingSync {
     /// When the log's directory is among the files: the log's roll count when captured (the
     /// segment files created by those rolls have durable directory entries afterwards).
     pub(super) rolls: Option<u64>,
+    /// The active segment's base when captured: the sync did not cover its indexes, so if it
+    /// has been sealed since, the recovery point must not pass it.
+    pub(super) active_base: u64,
 }
 
 impl PendingSync {

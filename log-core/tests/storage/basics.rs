@@ -373,8 +373,7 @@ fn a_roll_leaves_the_sealed_segments_fsync_for_later_and_recovery_checks_them_un
     assert_eq!(pending.end(), active, "up to the active segment");
     append_self_describing(&mut log, 1, 0, 0); // appends go on meanwhile
     pending.run().unwrap();
-    log.mark_synced(&pending);
-    log.checkpoint_recovery_point().unwrap();
+    log.mark_synced(&pending); // and writes the recovery point checkpoint
     assert_eq!(log.recovery_point(), active);
     assert!(log.pending_sealed_sync().unwrap().is_none(), "nothing sealed is left unsynced");
     assert_eq!(log.pending_sync().unwrap().map(|p| p.end()), Some(29), "the active segment's records still are");
@@ -383,4 +382,39 @@ fn a_roll_leaves_the_sealed_segments_fsync_for_later_and_recovery_checks_them_un
     let (log, report) = PartitionLog::open(dir.path(), small_config()).unwrap();
     assert_eq!(report.segments_recovered, 1, "only the active segment is checked after the sync");
     assert_eq!(read_all(&log).len(), 29);
+}
+
+#[test]
+fn fsyncs_that_pass_a_segment_write_the_recovery_point_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig { flush: FlushPolicy::every_append(), ..small_config() };
+    let mut log = open(dir.path(), config.clone());
+    for _ in 0..10 {
+        append_self_describing(&mut log, 4, 300, 0);
+    }
+    assert!(log.segment_count() >= 4);
+    drop(log); // unclean: no close
+    let (_, report) = PartitionLog::open(dir.path(), config).unwrap();
+    assert_eq!(report.segments_recovered, 1, "only the active segment is past the checkpoint");
+}
+
+#[test]
+fn a_sync_taken_before_a_roll_does_not_pass_the_segment_it_sealed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), small_config());
+    for _ in 0..3 {
+        append_self_describing(&mut log, 4, 300, 0);
+    }
+    assert_eq!(log.segment_count(), 1, "full, not rolled yet");
+    let pending = log.pending_sync().unwrap().expect("12 records");
+    assert_eq!(pending.end(), 12);
+    append_self_describing(&mut log, 1, 0, 0); // rolls at 12: the segment's indexes are written, not fsynced
+    assert_eq!(log.segment_bases(), vec![0, 12]);
+    pending.run().unwrap();
+    log.mark_synced(&pending);
+    assert_eq!(log.recovery_point(), 0, "the sealed segment's indexes are not durable yet");
+    let sealed = log.pending_sealed_sync().unwrap().expect("the sealed segment");
+    sealed.run().unwrap();
+    log.mark_synced(&sealed);
+    assert_eq!(log.recovery_point(), 12);
 }

@@ -4,7 +4,7 @@
 use std::fs::OpenOptions;
 use std::path::Path;
 
-use fjord_log_core::storage::{file_name, LogConfig, PartitionLog, LOG_SUFFIX};
+use fjord_log_core::storage::{file_name, Batches, LogConfig, PartitionLog, LOG_SUFFIX};
 
 use crate::support::*;
 
@@ -136,4 +136,32 @@ fn segments_after_a_corrupt_one_are_not_served() {
     let records = read_all(&log);
     assert_eq!(records.len() as u64, log.log_end_offset());
     assert!(log.log_end_offset() < bases[2]);
+}
+
+#[test]
+fn a_rolled_segment_whose_tail_never_reached_the_disk_hides_the_segments_after_it() {
+    // A power loss after a roll, before the rolled segment was fsynced, with later data on
+    // disk: the segment's last pages read back as zeros (file length kept).
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig { segment_bytes: 2_000, ..LogConfig::default() };
+    let mut log = open(dir.path(), config.clone());
+    for _ in 0..12 {
+        append_self_describing(&mut log, 2, 200, 0);
+    }
+    let bases = log.segment_bases();
+    assert!(bases.len() >= 3);
+    drop(log);
+    let path = dir.path().join(file_name(bases[0], LOG_SUFFIX));
+    let mut bytes = std::fs::read(&path).unwrap();
+    let last_batch = Batches::new(&bytes).map(|b| b.unwrap().0).last().unwrap();
+    assert!(last_batch > 0);
+    bytes[last_batch..].fill(0); // the whole last batch: zeros to the end, as unwritten space reads
+    std::fs::write(&path, bytes).unwrap();
+
+    let (log, report) = PartitionLog::open(dir.path(), config).unwrap();
+    assert!(report.truncated_bytes > 0, "zeros before the next segment's base are damage, not preallocation");
+    assert_eq!(report.segments_dropped, bases.len() - 1);
+    assert_eq!(log.segment_count(), 1);
+    assert!(log.log_end_offset() < bases[1], "nothing past the hole is served");
+    assert_eq!(read_all(&log).len() as u64, log.log_end_offset());
 }
