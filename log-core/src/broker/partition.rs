@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use bytes::Bytes;
 use kafka_protocol::ResponseError;
@@ -120,6 +120,11 @@ pub struct Partition {
     sync_lock: Mutex<()>,
     /// Every record below this offset has been fsynced by [`Partition::sync`].
     synced_end: AtomicU64,
+    /// Set once a write or fsync failed. Linux drops the dirty pages of a failed fsync, so a
+    /// retry would "succeed" over data that never reached the disk: instead, as Kafka takes
+    /// a failed log directory offline, every later call answers KAFKA_STORAGE_ERROR until a
+    /// restart re-checks the log from its recovery point.
+    storage_failure: OnceLock<String>,
 }
 
 fn now_ms() -> i64 {
@@ -150,6 +155,7 @@ impl Partition {
             high_watermark,
             sync_lock: Mutex::new(()),
             synced_end: AtomicU64::new(0),
+            storage_failure: OnceLock::new(),
         })
     }
 
@@ -184,9 +190,31 @@ impl Partition {
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut Inner) -> Result<T, PartitionError>) -> Result<T, PartitionError> {
+        if let Some(failure) = self.storage_failure.get() {
+            return Err(PartitionError::new(ResponseError::KafkaStorageError, failure.clone()));
+        }
         let mut guard = self.inner.lock().map_err(|_| PartitionError::new(ResponseError::KafkaStorageError, "partition lock poisoned"))?;
         let inner = guard.as_mut().ok_or_else(closed)?;
         f(inner)
+    }
+
+    /// Takes the partition offline after an I/O error on its files (see `storage_failure`).
+    /// Other storage errors (a bad batch, a size limit) pass through.
+    fn offline_on_io_error(&self, error: StorageError) -> PartitionError {
+        if matches!(error, StorageError::Io { .. }) {
+            let message = format!(
+                "partition {}-{} is offline after an I/O error ({error}); data written since its last good fsync may not be on disk. Check the disk (e.g. dmesg), then restart the broker: it re-checks the log from the last durable point",
+                self.topic, self.index
+            );
+            tracing::error!(topic = %self.topic, partition = self.index, %error, "I/O error on a partition's files; taking the partition offline");
+            let _ = self.storage_failure.set(message);
+        }
+        PartitionError::from(error)
+    }
+
+    /// True once an I/O error took the partition offline.
+    pub fn is_offline(&self) -> bool {
+        self.storage_failure.get().is_some()
     }
 
     /// First readable offset.
@@ -265,7 +293,10 @@ impl Partition {
                 };
                 return Ok((appended, pending));
             }
-            let info = inner.log.append(records, AppendOptions { leader_epoch: self.leader_epoch(), now_ms: now_ms() })?;
+            let info = inner
+                .log
+                .append(records, AppendOptions { leader_epoch: self.leader_epoch(), now_ms: now_ms() })
+                .map_err(|e| self.offline_on_io_error(e))?;
             let pending = if durable && !info.synced { inner.log.pending_sync()? } else { None };
             if let Some(mut header) = headers.first().copied().filter(|h| h.producer_id >= 0) {
                 header.base_offset = info.first_offset as i64;
@@ -289,7 +320,6 @@ impl Partition {
     /// [`PendingSync`] first, covering every append made so far, so the ones behind it
     /// usually return without an fsync of their own (group commit).
     pub fn sync(&self, pending: PendingSync) -> Result<(), PartitionError> {
-        let storage_error = |e: StorageError| PartitionError::new(ResponseError::KafkaStorageError, format!("fsync failed: {e}"));
         let _turn = self.sync_lock.lock().unwrap_or_else(|p| p.into_inner());
         if self.synced_end.load(Ordering::Acquire) >= pending.end() {
             return Ok(());
@@ -299,7 +329,7 @@ impl Partition {
             self.synced_end.fetch_max(pending.end(), Ordering::AcqRel);
             return Ok(());
         };
-        batch.run().map_err(storage_error)?;
+        batch.run().map_err(|e| self.offline_on_io_error(e))?;
         self.with(|inner| {
             inner.log.mark_synced(&batch);
             Ok(())
@@ -387,11 +417,10 @@ impl Partition {
     /// call it off the async runtime. A segment roll leaves this work instead of doing it on
     /// the append path.
     pub fn sync_sealed(&self) -> Result<(), PartitionError> {
-        let storage_error = |e: StorageError| PartitionError::new(ResponseError::KafkaStorageError, format!("fsync failed: {e}"));
         let Some(pending) = self.with(|inner| Ok(inner.log.pending_sealed_sync()?))? else {
             return Ok(());
         };
-        pending.run().map_err(storage_error)?;
+        pending.run().map_err(|e| self.offline_on_io_error(e))?;
         self.with(|inner| {
             inner.log.mark_synced(&pending);
             Ok(())
@@ -403,6 +432,10 @@ impl Partition {
     pub fn close(&self) -> Result<(), PartitionError> {
         let mut guard = self.inner.lock().map_err(|_| PartitionError::new(ResponseError::KafkaStorageError, "partition lock poisoned"))?;
         let Some(inner) = guard.take() else { return Ok(()) };
+        if let Some(failure) = self.storage_failure.get() {
+            // Left without the clean-shutdown marker on purpose: the next open re-checks it.
+            return Err(PartitionError::new(ResponseError::KafkaStorageError, failure.clone()));
+        }
         let end = inner.log.log_end_offset();
         inner.producers.write_snapshot(&self.dir, end)?;
         inner.log.close()?;
@@ -519,5 +552,30 @@ mod tests {
         let recovery_point = partition.with(|inner| Ok(inner.log.recovery_point())).unwrap();
         assert_eq!(recovery_point, active, "durable up to the active segment");
         partition.sync_sealed().unwrap(); // nothing left: a no-op
+    }
+
+    #[test]
+    fn an_io_error_takes_the_partition_offline_and_a_bad_batch_does_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = TopicSettings { log: LogConfig::default(), min_insync_replicas: 1 };
+        let partition = Partition::open("t", 0, dir.path(), &settings, 0).unwrap();
+        partition.append_deferred(&mut batch(b"before"), false, true).unwrap();
+
+        let mut garbage = vec![0u8; 70];
+        let refused = partition.append_deferred(&mut garbage, false, true).unwrap_err();
+        assert_ne!(refused.code, ResponseError::KafkaStorageError);
+        assert!(!partition.is_offline(), "a malformed batch is the client's problem");
+
+        let fsync = StorageError::Io { op: "fsync", path: dir.path().join("x.log"), source: std::io::Error::other("EIO") };
+        assert_eq!(partition.offline_on_io_error(fsync).code, ResponseError::KafkaStorageError);
+        assert!(partition.is_offline());
+        let after = partition.append_deferred(&mut batch(b"after"), false, true).unwrap_err();
+        assert_eq!(after.code, ResponseError::KafkaStorageError);
+        assert!(after.message.contains("restart the broker"), "{}", after.message);
+        assert_eq!(partition.log_end_offset().unwrap_err().code, ResponseError::KafkaStorageError);
+        assert_eq!(partition.sync_sealed().unwrap_err().code, ResponseError::KafkaStorageError);
+        assert!(partition.close().is_err());
+        let (_, report) = PartitionLog::open(dir.path(), LogConfig::default()).unwrap();
+        assert!(!report.clean_shutdown, "an offline partition is not closed cleanly, so it is re-checked");
     }
 }

@@ -47,9 +47,9 @@ pub fn start(broker: &Arc<Broker>) {
             }
         }),
         spawn_periodic(broker, Duration::from_secs(1), "flush", |b| {
-            for partition in b.all_partitions() {
+            for partition in b.all_partitions().into_iter().filter(|p| !p.is_offline()) {
                 if let Err(e) = partition.sync_sealed() {
-                    tracing::warn!(topic = partition.topic(), partition = partition.index(), error = %e, "fsync of rolled segments failed; will retry next second");
+                    tracing::warn!(topic = partition.topic(), partition = partition.index(), error = %e, "fsync of rolled segments failed");
                 }
                 if let Err(e) = partition.maybe_flush() {
                     tracing::warn!(topic = partition.topic(), partition = partition.index(), error = %e, "flush failed");
