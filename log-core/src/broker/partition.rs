@@ -190,9 +190,7 @@ impl Partition {
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut Inner) -> Result<T, PartitionError>) -> Result<T, PartitionError> {
-        if let Some(failure) = self.storage_failure.get() {
-            return Err(PartitionError::new(ResponseError::KafkaStorageError, failure.clone()));
-        }
+        self.ensure_online()?;
         let mut guard = self.inner.lock().map_err(|_| PartitionError::new(ResponseError::KafkaStorageError, "partition lock poisoned"))?;
         let inner = guard.as_mut().ok_or_else(closed)?;
         f(inner)
@@ -210,6 +208,14 @@ impl Partition {
             let _ = self.storage_failure.set(message);
         }
         PartitionError::from(error)
+    }
+
+    /// KAFKA_STORAGE_ERROR once an I/O error took the partition offline.
+    fn ensure_online(&self) -> Result<(), PartitionError> {
+        match self.storage_failure.get() {
+            Some(failure) => Err(PartitionError::new(ResponseError::KafkaStorageError, failure.clone())),
+            None => Ok(()),
+        }
     }
 
     /// True once an I/O error took the partition offline.
@@ -409,7 +415,7 @@ impl Partition {
 
     /// Applies `flush.ms` when nothing was appended for a while.
     pub fn maybe_flush(&self) -> Result<(), PartitionError> {
-        self.with(|inner| Ok(inner.log.maybe_flush(now_ms()).map(|_| ())?))
+        self.with(|inner| inner.log.maybe_flush(now_ms()).map(|_| ()).map_err(|e| self.offline_on_io_error(e)))
     }
 
     /// fsyncs the segments rolled since the recovery point (data, indexes and directory)
@@ -432,10 +438,9 @@ impl Partition {
     pub fn close(&self) -> Result<(), PartitionError> {
         let mut guard = self.inner.lock().map_err(|_| PartitionError::new(ResponseError::KafkaStorageError, "partition lock poisoned"))?;
         let Some(inner) = guard.take() else { return Ok(()) };
-        if let Some(failure) = self.storage_failure.get() {
-            // Left without the clean-shutdown marker on purpose: the next open re-checks it.
-            return Err(PartitionError::new(ResponseError::KafkaStorageError, failure.clone()));
-        }
+        // An offline partition is left without the clean-shutdown marker on purpose: the
+        // next open re-checks it.
+        self.ensure_online()?;
         let end = inner.log.log_end_offset();
         inner.producers.write_snapshot(&self.dir, end)?;
         inner.log.close()?;

@@ -20,7 +20,7 @@ use super::epoch::{EpochEndOffset, LeaderEpochCache};
 use super::error::{IoContext, Result, StorageError};
 use super::record;
 use super::segment::{self, AppendedBatch, Segment};
-use super::sync::{PendingSync, SyncFile};
+use super::sync::{self, PendingSync, SyncFile};
 
 /// Marker written by a clean close; its absence on open means the tail must be recovered.
 pub const CLEAN_SHUTDOWN_FILE: &str = ".clean-shutdown";
@@ -525,9 +525,7 @@ impl PartitionLog {
         let end = self.log_end_offset();
         if self.recovery_point < end || self.rolls > self.dir_synced_rolls {
             let (files, rolls) = self.sync_handles(None)?;
-            for (file, path) in files {
-                file.sync_data().io("fsync", &path)?;
-            }
+            sync::sync_all(&files)?;
             self.dir_synced_rolls = rolls.unwrap_or(self.dir_synced_rolls);
         }
         self.recovery_point = end;

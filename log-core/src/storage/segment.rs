@@ -17,6 +17,7 @@ use super::error::{IoContext, Result, StorageError};
 use super::index::{OffsetEntry, SparseIndex, TimeEntry};
 use super::reader::{SegmentReader, Step, BATCH_CHUNK, HEADER_CHUNK};
 use super::record;
+use super::sync::SyncFile;
 
 /// Suffix of segment data files.
 pub const LOG_SUFFIX: &str = ".log";
@@ -537,7 +538,7 @@ impl Segment {
     }
 
     /// A duplicate handle of the segment file, to fsync it without holding the log.
-    pub fn sync_handle(&self) -> Result<(std::fs::File, PathBuf)> {
+    pub fn sync_handle(&self) -> Result<SyncFile> {
         let path = self.log_path();
         let file = self.file.try_clone().io("duplicate the handle of", &path)?;
         Ok((file, path))
@@ -545,7 +546,7 @@ impl Segment {
 
     /// Handles of the two index files, to fsync them without holding the log. Only a sealed
     /// segment needs them durable: an active one's indexes are rebuilt by recovery.
-    pub fn index_sync_handles(&self) -> Result<Vec<(std::fs::File, PathBuf)>> {
+    pub fn index_sync_handles(&self) -> Result<Vec<SyncFile>> {
         let mut handles = Vec::with_capacity(2);
         for path in [self.index_path(), self.time_index_path()] {
             match File::open(&path) {

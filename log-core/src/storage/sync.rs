@@ -38,9 +38,14 @@ impl PendingSync {
     /// fsyncs the files (data only, as `flush` does). Needs no lock on the log: the handles
     /// are duplicates, and a segment deleted meanwhile is fsynced harmlessly.
     pub fn run(&self) -> Result<()> {
-        for (file, path) in &self.files {
-            file.sync_data().io("fsync", path)?;
-        }
-        Ok(())
+        sync_all(&self.files)
     }
+}
+
+/// fsyncs each file (data only), stopping at the first failure.
+pub(super) fn sync_all(files: &[SyncFile]) -> Result<()> {
+    for (file, path) in files {
+        file.sync_data().io("fsync", path)?;
+    }
+    Ok(())
 }
