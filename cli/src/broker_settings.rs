@@ -89,6 +89,36 @@ pub struct BrokerSettings {
     /// Smallest session timeout a consumer may ask for (group.min.session.timeout.ms) [default: 6000]
     #[arg(long, value_name = "MS", env = "FJORD_GROUP_MIN_SESSION_TIMEOUT_MS")]
     pub group_min_session_timeout_ms: Option<i32>,
+
+    /// Largest session timeout a consumer may ask for (group.max.session.timeout.ms) [default: 1800000]
+    #[arg(long, value_name = "MS", env = "FJORD_GROUP_MAX_SESSION_TIMEOUT_MS")]
+    pub group_max_session_timeout_ms: Option<i32>,
+
+    /// Most record bytes one Fetch returns, whatever the client asks (fetch.max.bytes) [default: 57671680, 55 MiB]
+    #[arg(long, value_name = "BYTES", env = "FJORD_FETCH_MAX_BYTES")]
+    pub fetch_max_bytes: Option<usize>,
+
+    /// Bytes of requests read but not yet answered, across all connections; at the bound the
+    /// broker stops reading sockets (queued.max.request.bytes) [default: 536870912, 512 MiB]
+    #[arg(long, value_name = "BYTES", env = "FJORD_QUEUED_MAX_REQUEST_BYTES")]
+    pub queued_max_request_bytes: Option<usize>,
+
+    /// Close connections with no request for this long (connections.max.idle.ms) [default: 600000]
+    #[arg(long, value_name = "MS", env = "FJORD_CONNECTIONS_MAX_IDLE_MS")]
+    pub connections_max_idle_ms: Option<u64>,
+
+    /// Open client connections in all; at the limit new ones wait in the backlog (max.connections) [default: 2147483647]
+    #[arg(long, value_name = "N", env = "FJORD_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+
+    /// Open connections from one client address; more are refused (max.connections.per.ip) [default: 2147483647]
+    #[arg(long, value_name = "N", env = "FJORD_MAX_CONNECTIONS_PER_IP")]
+    pub max_connections_per_ip: Option<usize>,
+
+    /// Once a request starts arriving, the whole of it must arrive within this time or the
+    /// connection is closed (socket.request.read.timeout.ms, Fjord's own) [default: 30000]
+    #[arg(long, value_name = "MS", env = "FJORD_SOCKET_REQUEST_READ_TIMEOUT_MS")]
+    pub socket_request_read_timeout_ms: Option<u64>,
 }
 
 /// The resolved settings of one broker process.
@@ -115,7 +145,8 @@ impl BrokerSettings {
             self, file, data_dir, listen, advertised_listener, node_id, metrics_listen, num_partitions, default_replication_factor,
             auto_create_topics, message_max_bytes, socket_request_max_bytes, log_retention_ms, log_retention_bytes, log_segment_bytes,
             log_retention_check_interval_ms, flush_on_acks_all, offsets_topic_partitions, group_initial_rebalance_delay_ms,
-            group_min_session_timeout_ms,
+            group_min_session_timeout_ms, group_max_session_timeout_ms, fetch_max_bytes, queued_max_request_bytes,
+            connections_max_idle_ms, max_connections, max_connections_per_ip, socket_request_read_timeout_ms,
         )
     }
 
@@ -127,6 +158,7 @@ impl BrokerSettings {
 
     /// Applies the defaults and checks every value.
     pub fn resolve(self) -> anyhow::Result<Resolved> {
+        let static_configs = self.kafka_names();
         let data_dir = self.data_dir.unwrap_or_else(|| PathBuf::from("./fjord-data"));
         let listen = parse_addr("listen", self.listen.as_deref().unwrap_or("127.0.0.1:9092"))?;
         let advertised = match &self.advertised_listener {
@@ -194,7 +226,89 @@ impl BrokerSettings {
         if let Some(v) = self.group_min_session_timeout_ms {
             c.group_min_session_timeout_ms = v;
         }
+        if let Some(v) = self.group_max_session_timeout_ms {
+            c.group_max_session_timeout_ms = v;
+        }
+        if c.group_min_session_timeout_ms > c.group_max_session_timeout_ms {
+            bail!(
+                "group_min_session_timeout_ms ({}) is larger than group_max_session_timeout_ms ({})",
+                c.group_min_session_timeout_ms,
+                c.group_max_session_timeout_ms
+            );
+        }
+        if let Some(v) = self.fetch_max_bytes {
+            if v < 1024 {
+                bail!("fetch_max_bytes must be at least 1024, got {v}");
+            }
+            c.fetch_max_bytes = v;
+        }
+        if let Some(v) = self.queued_max_request_bytes {
+            c.queued_max_request_bytes = v;
+        }
+        if c.queued_max_request_bytes < c.socket_request_max_bytes {
+            bail!(
+                "queued_max_request_bytes ({}) must be at least socket_request_max_bytes ({}), or the largest request could never be read",
+                c.queued_max_request_bytes,
+                c.socket_request_max_bytes
+            );
+        }
+        if let Some(v) = self.connections_max_idle_ms {
+            c.connections_max_idle_ms = v.max(1);
+        }
+        if let Some(v) = self.max_connections {
+            if v < 1 {
+                bail!("max_connections must be at least 1, got {v}");
+            }
+            c.max_connections = v;
+        }
+        if let Some(v) = self.max_connections_per_ip {
+            if v < 1 {
+                bail!("max_connections_per_ip must be at least 1, got {v}");
+            }
+            c.max_connections_per_ip = v;
+        }
+        if let Some(v) = self.socket_request_read_timeout_ms {
+            c.request_read_timeout_ms = v.max(1);
+        }
+        c.listeners = format!("PLAINTEXT://{listen}");
+        c.static_configs = static_configs;
         Ok(Resolved { broker: c, listen, metrics_listen })
+    }
+
+    /// The settings given, under their Kafka names (what DescribeConfigs reports as set).
+    fn kafka_names(&self) -> std::collections::BTreeMap<String, String> {
+        let mut out = std::collections::BTreeMap::new();
+        let mut put = |name: &str, value: Option<String>| {
+            if let Some(v) = value {
+                out.insert(name.to_string(), v);
+            }
+        };
+        let show = |v: &Option<PathBuf>| v.as_ref().map(|p| p.join("logs").display().to_string());
+        put("log.dirs", show(&self.data_dir));
+        put("listeners", self.listen.as_ref().map(|l| format!("PLAINTEXT://{l}")));
+        put("advertised.listeners", self.advertised_listener.as_ref().map(|l| format!("PLAINTEXT://{l}")));
+        put("node.id", self.node_id.map(|v| v.to_string()));
+        put("num.partitions", self.num_partitions.map(|v| v.to_string()));
+        put("default.replication.factor", self.default_replication_factor.map(|v| v.to_string()));
+        put("auto.create.topics.enable", self.auto_create_topics.map(|v| v.to_string()));
+        put("message.max.bytes", self.message_max_bytes.map(|v| v.to_string()));
+        put("socket.request.max.bytes", self.socket_request_max_bytes.map(|v| v.to_string()));
+        put("log.retention.ms", self.log_retention_ms.map(|v| v.to_string()));
+        put("log.retention.bytes", self.log_retention_bytes.map(|v| v.to_string()));
+        put("log.segment.bytes", self.log_segment_bytes.map(|v| v.to_string()));
+        put("log.retention.check.interval.ms", self.log_retention_check_interval_ms.map(|v| v.to_string()));
+        put("flush.on.acks.all", self.flush_on_acks_all.map(|v| v.to_string()));
+        put("offsets.topic.num.partitions", self.offsets_topic_partitions.map(|v| v.to_string()));
+        put("group.initial.rebalance.delay.ms", self.group_initial_rebalance_delay_ms.map(|v| v.to_string()));
+        put("group.min.session.timeout.ms", self.group_min_session_timeout_ms.map(|v| v.to_string()));
+        put("group.max.session.timeout.ms", self.group_max_session_timeout_ms.map(|v| v.to_string()));
+        put("fetch.max.bytes", self.fetch_max_bytes.map(|v| v.to_string()));
+        put("queued.max.request.bytes", self.queued_max_request_bytes.map(|v| v.to_string()));
+        put("connections.max.idle.ms", self.connections_max_idle_ms.map(|v| v.to_string()));
+        put("max.connections", self.max_connections.map(|v| v.to_string()));
+        put("max.connections.per.ip", self.max_connections_per_ip.map(|v| v.to_string()));
+        put("socket.request.read.timeout.ms", self.socket_request_read_timeout_ms.map(|v| v.to_string()));
+        out
     }
 }
 

@@ -304,7 +304,7 @@ mod tests {
                 &[],
             );
         }
-        let mut bytes = builder.build();
+        let mut bytes = builder.build().unwrap();
         log.append(
             &mut bytes,
             AppendOptions {

@@ -36,7 +36,7 @@ fn write_log(dir: &Path, batches: usize) -> PartitionLog {
                 &[],
             );
         }
-        let mut bytes = builder.build();
+        let mut bytes = builder.build().unwrap();
         log.append(
             &mut bytes,
             AppendOptions {

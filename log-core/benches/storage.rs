@@ -30,7 +30,7 @@ fn one_batch() -> Vec<u8> {
     for i in 0..RECORDS_PER_BATCH {
         b.push(i as i64, 1_700_000_000_000 + i as i64, Some(format!("key-{i}").as_bytes()), Some(&value), &[]);
     }
-    b.build()
+    b.build().expect("uncompressed batches always build")
 }
 
 fn bench_dir() -> tempfile::TempDir {

@@ -64,7 +64,8 @@ impl OffsetsTopic for OffsetsTopicLog {
             for (i, (key, value)) in records.iter().enumerate() {
                 builder.push(i as i64, now, Some(key), value.as_deref(), &[]);
             }
-            let mut batch = builder.build();
+            // Uncompressed: building cannot fail, but an error would still refuse the commit.
+            let mut batch = builder.build().map_err(|e| GroupError::Unavailable { partition, reason: e.to_string() })?;
             let bytes = batch.len();
             let refused = |e: crate::broker::PartitionError| match e.code {
                 kafka_protocol::ResponseError::MessageTooLarge => GroupError::TooLarge { partition, bytes },

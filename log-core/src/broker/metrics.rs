@@ -22,6 +22,34 @@ pub struct TopicLabel {
     pub topic: String,
 }
 
+/// Labels naming why the broker closed a connection.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CloseLabel {
+    /// e.g. "idle".
+    pub reason: &'static str,
+}
+
+/// Why the broker closed a connection on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    /// No request (or no reading of a response) for `connections.max.idle.ms`.
+    Idle,
+    /// A request did not arrive in full within `socket.request.read.timeout.ms`.
+    ReadTimeout,
+}
+
+impl CloseReason {
+    /// The metric label.
+    pub fn label(self) -> CloseLabel {
+        CloseLabel {
+            reason: match self {
+                Self::Idle => "idle",
+                Self::ReadTimeout => "read_timeout",
+            },
+        }
+    }
+}
+
 /// Every metric the broker exports.
 #[derive(Debug)]
 pub struct BrokerMetrics {
@@ -34,6 +62,10 @@ pub struct BrokerMetrics {
     pub request_errors: Counter,
     /// Open client connections.
     pub connections: Gauge,
+    /// Connections refused by `max.connections.per.ip`.
+    pub connections_refused: Counter,
+    /// Connections the broker closed on its own, by reason.
+    pub connection_closes: Family<CloseLabel, Counter>,
     /// Bytes of requests received.
     pub bytes_received: Counter,
     /// Bytes of responses sent.
@@ -56,6 +88,8 @@ impl Default for BrokerMetrics {
             request_seconds: Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.00005, 2.0, 22))),
             request_errors: Counter::default(),
             connections: Gauge::default(),
+            connections_refused: Counter::default(),
+            connection_closes: Family::default(),
             bytes_received: Counter::default(),
             bytes_sent: Counter::default(),
             records_in: Family::default(),
@@ -78,6 +112,8 @@ impl BrokerMetrics {
         );
         r.register("request_errors", "Requests that could not be decoded or served", self.request_errors.clone());
         r.register("connections", "Open client connections", self.connections.clone());
+        r.register("connections_refused", "Connections refused by max.connections.per.ip", self.connections_refused.clone());
+        r.register("connection_closes", "Connections the broker closed, by reason (idle, read_timeout)", self.connection_closes.clone());
         r.register("received_bytes", "Bytes of requests received", self.bytes_received.clone());
         r.register("sent_bytes", "Bytes of responses sent", self.bytes_sent.clone());
         r.register("records_in", "Records appended by producers", self.records_in.clone());

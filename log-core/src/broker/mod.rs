@@ -14,6 +14,7 @@
 //! Handlers never assume one node: placement, leaders and epochs come from the image, and
 //! partition state from [`Partition`].
 
+mod catalog;
 mod config;
 mod groups;
 mod handlers;
@@ -33,11 +34,11 @@ use std::sync::{Arc, RwLock};
 pub use config::BrokerConfig;
 pub use handlers::{ClientInfo, Handled};
 pub use metadata::{BrokerImage, MetadataImage, MetadataRecord, MetadataStore, PartitionImage, TopicImage};
-pub use metrics::{ApiLabel, BrokerMetrics, TopicLabel};
+pub use metrics::{ApiLabel, BrokerMetrics, CloseLabel, CloseReason, TopicLabel};
 pub use partition::{Appended, Fetched, Isolation, Partition, PartitionError};
 pub use producer_ids::ProducerIdAllocator;
 pub use producer_state::{ProducerStateTable, SequenceCheck, SequenceError};
-pub use topic_config::{TopicSettings, TOPIC_CONFIG_KEYS};
+pub use topic_config::{ConfigSource, TopicSettings};
 
 use crate::group::GroupCoordinator;
 use crate::Error;

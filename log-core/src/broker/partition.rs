@@ -17,8 +17,8 @@ use tokio::sync::watch;
 use super::producer_state::{ProducerStateTable, SequenceCheck, SequenceError};
 use super::topic_config::TopicSettings;
 use crate::storage::{
-    decode_records, AppendOptions, BatchDefect, BatchHeader, Batches, EpochEndOffset, LogConfig, PartitionLog, PendingSync,
-    StorageError, TimestampOffset, TimestampType,
+    validate_producer_batches, AppendOptions, BatchDefect, BatchHeader, Batches, EpochEndOffset, LogConfig, PartitionLog,
+    PendingSync, ProducerBatchRules, StorageError, TimestampOffset,
 };
 
 /// A Kafka error code with a message for the client and the log.
@@ -41,9 +41,14 @@ impl PartitionError {
 impl From<StorageError> for PartitionError {
     fn from(e: StorageError) -> Self {
         let code = match &e {
-            StorageError::InvalidBatch { defect: BatchDefect::CrcMismatch { .. }, .. } => ResponseError::CorruptMessage,
-            StorageError::InvalidBatch { .. } => ResponseError::InvalidRecord,
+            StorageError::InvalidBatch { defect: BatchDefect::CrcMismatch { .. } | BatchDefect::Decompression(_), .. } => {
+                ResponseError::CorruptMessage
+            }
+            StorageError::InvalidBatch { defect: BatchDefect::InflatesPastLimit { .. }, .. } => ResponseError::MessageTooLarge,
+            StorageError::InvalidBatch { .. } | StorageError::RecordWithoutKey { .. } => ResponseError::InvalidRecord,
+            StorageError::TimestampOutOfRange { .. } => ResponseError::InvalidTimestamp,
             StorageError::BatchTooLarge { .. } => ResponseError::MessageTooLarge,
+            StorageError::Compression(_) => ResponseError::UnknownServerError,
             StorageError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
             StorageError::Config(_) => ResponseError::InvalidConfig,
             _ => ResponseError::KafkaStorageError,
@@ -254,7 +259,7 @@ impl Partition {
 
     /// Appends a produce request's records for this partition, and with `durable` fsyncs
     /// them before returning (acks=all on a single node). See [`Partition::append_deferred`].
-    pub fn append_from_client(&self, records: &mut [u8], acks_all: bool, durable: bool) -> Result<Appended, PartitionError> {
+    pub fn append_from_client(&self, records: &mut Vec<u8>, acks_all: bool, durable: bool) -> Result<Appended, PartitionError> {
         let (appended, pending) = self.append_deferred(records, acks_all, durable)?;
         if let Some(pending) = pending {
             self.sync(pending)?;
@@ -263,13 +268,23 @@ impl Partition {
     }
 
     /// Appends a produce request's records for this partition. `records` holds one or more
-    /// v2 batches; every batch is validated (CRC, sizes, every record decodable, compressed
-    /// ones included) before anything is written. The records are readable (below the high
-    /// watermark) when this returns. With `durable`, the returned [`PendingSync`] must be
-    /// run with [`Partition::sync`] before the producer is told the records are written;
-    /// it is `None` when the log fsynced them already.
-    pub fn append_deferred(&self, records: &mut [u8], acks_all: bool, durable: bool) -> Result<(Appended, Option<PendingSync>), PartitionError> {
-        let headers = validate_records(records)?;
+    /// v2 batches; every batch is checked against the topic's rules (size as sent, CRC,
+    /// every record walked as it inflates, keys on compacted topics, timestamp bounds; see
+    /// [`validate_producer_batches`]) before anything is written, and replaced by its
+    /// recompression when the topic's `compression.type` asks for another codec. The
+    /// records are readable (below the high watermark) when this returns. With `durable`,
+    /// the returned [`PendingSync`] must be run with [`Partition::sync`] before the producer
+    /// is told the records are written; it is `None` when the log fsynced them already.
+    pub fn append_deferred(&self, records: &mut Vec<u8>, acks_all: bool, durable: bool) -> Result<(Appended, Option<PendingSync>), PartitionError> {
+        let rules = self.with(|inner| Ok(ProducerBatchRules::for_log(inner.log.config(), now_ms())))?;
+        let validated = validate_producer_batches(records, &rules)?;
+        if let Some(recompressed) = validated.recompressed {
+            *records = recompressed;
+        }
+        let headers = validated.headers;
+        if headers.iter().any(|h| h.producer_id < -1) {
+            return Err(PartitionError::new(ResponseError::InvalidRecord, "bad producer id"));
+        }
         let idempotent = headers.iter().any(|h| h.producer_id >= 0);
         if idempotent && headers.len() > 1 {
             return Err(PartitionError::new(ResponseError::InvalidRecord, "an idempotent producer must send exactly one batch per partition per request"));
@@ -452,28 +467,6 @@ fn epoch_at(log: &PartitionLog, offset: u64) -> i32 {
     log.epoch_for_offset(offset).unwrap_or(-1)
 }
 
-/// Validates every batch of a produce request and decodes its records (decompressing),
-/// without writing anything.
-fn validate_records(records: &[u8]) -> Result<Vec<BatchHeader>, PartitionError> {
-    let mut headers = Vec::new();
-    for item in Batches::new(records) {
-        let (position, bytes) = item.map_err(|defect| StorageError::InvalidBatch { position: records.len(), defect })?;
-        let header = crate::storage::validate(bytes, true).map_err(|defect| StorageError::InvalidBatch { position, defect })?;
-        let (_, decoded) = decode_records(bytes).map_err(|defect| StorageError::InvalidBatch { position, defect })?;
-        if decoded.len() != header.records_count as usize {
-            return Err(StorageError::InvalidBatch { position, defect: BatchDefect::MalformedRecord(format!("{} records decoded, header says {}", decoded.len(), header.records_count)) }.into());
-        }
-        if header.timestamp_type() == TimestampType::LogAppendTime && header.producer_id < -1 {
-            return Err(PartitionError::new(ResponseError::InvalidRecord, "bad producer id"));
-        }
-        headers.push(header);
-    }
-    if headers.is_empty() {
-        return Err(PartitionError::new(ResponseError::InvalidRecord, "no record batch in the request"));
-    }
-    Ok(headers)
-}
-
 /// Rebuilds producer state: the clean-shutdown snapshot, then every batch after it.
 fn rebuild_producer_state(log: &PartitionLog) -> Result<ProducerStateTable, StorageError> {
     let (mut table, mut offset) = ProducerStateTable::load_snapshot(log.dir(), log.log_start_offset(), log.log_end_offset());
@@ -503,12 +496,12 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::storage::{BatchBuilder, Compression};
+    use crate::storage::{BatchBuilder, Compression, TimestampType};
 
     fn batch(value: &[u8]) -> Vec<u8> {
         let mut builder = BatchBuilder::new(0, Compression::None, TimestampType::CreateTime);
         builder.push(0, now_ms(), None, Some(value), &[]);
-        builder.build()
+        builder.build().unwrap()
     }
 
     #[test]

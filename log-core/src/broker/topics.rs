@@ -173,7 +173,8 @@ impl Broker {
             }
             (0..count).map(|_| placement(&self.config)).collect()
         };
-        let topic = TopicImage { id: Uuid::from_bytes(rand::random()), partitions, configs: new.configs.clone(), internal: false };
+        let configs = topic_config::canonicalize(&new.configs).map_err(|e| PartitionError::new(ResponseError::InvalidConfig, e.0))?;
+        let topic = TopicImage { id: Uuid::from_bytes(rand::random()), partitions, configs, internal: false };
         if validate_only {
             return Ok(topic);
         }
@@ -271,6 +272,7 @@ impl Broker {
         if validate_only {
             return Ok(());
         }
+        let configs = topic_config::canonicalize(&configs).map_err(|e| PartitionError::new(ResponseError::InvalidConfig, e.0))?;
         self.commit(&[MetadataRecord::SetTopicConfigs { name: name.to_string(), configs }])?;
         for index in 0..topic.partitions.len() as i32 {
             if let Some(p) = self.partition(name, index) {

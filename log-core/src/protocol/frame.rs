@@ -35,6 +35,16 @@ pub enum FrameError {
 /// Reads one frame's payload. `Ok(None)` means the peer closed the connection cleanly between
 /// frames.
 pub async fn read_frame<R: AsyncRead + Unpin>(reader: &mut R, max: usize) -> Result<Option<BytesMut>, FrameError> {
+    match read_frame_size(reader, max).await? {
+        Some(size) => read_frame_body(reader, size).await.map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Reads a frame's size prefix and checks it against `max`. `Ok(None)` means the peer closed
+/// the connection cleanly between frames. The server reads the prefix first so that it can
+/// reserve memory for the body (and time its arrival) before reading it.
+pub async fn read_frame_size<R: AsyncRead + Unpin>(reader: &mut R, max: usize) -> Result<Option<usize>, FrameError> {
     let mut prefix = [0u8; 4];
     let mut got = 0;
     while got < prefix.len() {
@@ -48,7 +58,11 @@ pub async fn read_frame<R: AsyncRead + Unpin>(reader: &mut R, max: usize) -> Res
     if size < 0 || size as usize > max {
         return Err(FrameError::BadSize { size: i64::from(size), max });
     }
-    let size = size as usize;
+    Ok(Some(size as usize))
+}
+
+/// Reads the `size` bytes of a frame's body (after its prefix).
+pub async fn read_frame_body<R: AsyncRead + Unpin>(reader: &mut R, size: usize) -> Result<BytesMut, FrameError> {
     // Memory grows with the bytes that arrive, not with what the prefix announces.
     let mut payload = BytesMut::with_capacity(size.min(INITIAL_CAPACITY));
     while payload.len() < size {
@@ -61,7 +75,7 @@ pub async fn read_frame<R: AsyncRead + Unpin>(reader: &mut R, max: usize) -> Res
             return Err(FrameError::Truncated { read: payload.len(), size });
         }
     }
-    Ok(Some(payload))
+    Ok(payload)
 }
 
 #[cfg(test)]

@@ -104,6 +104,16 @@ pub enum BatchDefect {
     /// A record inside the batch could not be decoded.
     #[error("malformed record: {0}")]
     MalformedRecord(String),
+    /// The compressed records do not decompress (CORRUPT_MESSAGE).
+    #[error("records do not decompress: {0}")]
+    Decompression(String),
+    /// The records inflate past what the topic accepts (MESSAGE_TOO_LARGE): refused without
+    /// inflating them all.
+    #[error("records inflate past {limit} bytes")]
+    InflatesPastLimit {
+        /// The bound.
+        limit: usize,
+    },
 }
 
 /// The parsed fixed-size header of one record batch.

@@ -257,7 +257,10 @@ fn clean_segment(
         } else {
             let mut builder = BatchBuilder::like(&header).map_err(|d| corrupt(snap, &d))?;
             retained.into_iter().for_each(|r| builder.push_record(r));
-            out.write_all(&builder.build()).map_err(staging_err)
+            // A batch that cannot be re-compressed fails the pass: the segments stay as they
+            // are (the staging directory is discarded), never replaced by a partial batch.
+            let rebuilt = builder.build()?;
+            out.write_all(&rebuilt).map_err(staging_err)
         }
     })
 }

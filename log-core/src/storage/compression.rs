@@ -24,11 +24,28 @@ pub enum Compression {
     Zstd,
 }
 
-/// Largest decompressed size accepted for one batch.
+/// Largest decompressed size of one batch when the caller has no limit of its own (reading
+/// stored batches: compaction, timestamp lookups). Producer batches are bounded by their
+/// topic's `max.message.bytes` instead (see `validator`).
 pub const MAX_DECOMPRESSED_BYTES: usize = 256 << 20;
+
+/// Largest zstd window a batch may ask for (2^24 = 16 MiB). The decoder allocates the window
+/// up front, so without a cap a tiny hostile frame could make it reserve 128 MiB or more;
+/// Kafka clients' zstd frames use windows of a few MiB at most.
+const ZSTD_WINDOW_LOG_MAX: u32 = 24;
 
 const XERIAL_MAGIC: &[u8; 8] = b"\x82SNAPPY\x00";
 const XERIAL_BLOCK: usize = 32 * 1024;
+
+/// Compressing a batch failed: the batch is not written (nothing is ever stored half-built).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{codec:?} compression failed: {reason}")]
+pub struct CompressionError {
+    /// The codec.
+    pub codec: Compression,
+    /// What the encoder reported.
+    pub reason: String,
+}
 
 impl Compression {
     /// The codec encoded in a batch's attributes.
@@ -43,6 +60,29 @@ impl Compression {
         }
     }
 
+    /// The codec named by a `compression.type` value (`none` and `uncompressed` alike).
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "none" | "uncompressed" => Some(Self::None),
+            "gzip" => Some(Self::Gzip),
+            "snappy" => Some(Self::Snappy),
+            "lz4" => Some(Self::Lz4),
+            "zstd" => Some(Self::Zstd),
+            _ => None,
+        }
+    }
+
+    /// The codec's `compression.type` name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::None => "uncompressed",
+            Self::Gzip => "gzip",
+            Self::Snappy => "snappy",
+            Self::Lz4 => "lz4",
+            Self::Zstd => "zstd",
+        }
+    }
+
     pub(crate) fn attribute_bits(self) -> i16 {
         match self {
             Self::None => 0,
@@ -53,111 +93,156 @@ impl Compression {
         }
     }
 
-    /// Inflates `data`, refusing output larger than [`MAX_DECOMPRESSED_BYTES`].
-    pub fn decompress(self, data: &[u8]) -> Result<Vec<u8>, BatchDefect> {
-        let bad = |what: &str, e: &dyn std::fmt::Display| {
-            BatchDefect::MalformedRecord(format!("{what} decompression failed: {e}"))
-        };
-        let limit = MAX_DECOMPRESSED_BYTES as u64 + 1;
-        let mut out = Vec::new();
-        match self {
-            Self::None => out.extend_from_slice(data),
-            Self::Gzip => {
-                flate2::read::MultiGzDecoder::new(data)
-                    .take(limit)
-                    .read_to_end(&mut out)
-                    .map_err(|e| bad("gzip", &e))?;
-            }
-            Self::Lz4 => {
-                lz4_flex::frame::FrameDecoder::new(data)
-                    .take(limit)
-                    .read_to_end(&mut out)
-                    .map_err(|e| bad("lz4", &e))?;
-            }
+    /// A reader of `data` inflated: bytes come out as they are decompressed, so a caller that
+    /// walks them needs no buffer for the whole batch. It does not bound the output; wrap it
+    /// in [`Read::take`] (or count) to refuse batches that inflate too far.
+    pub fn reader<'a>(self, data: &'a [u8]) -> Result<Box<dyn Read + Send + 'a>, BatchDefect> {
+        Ok(match self {
+            Self::None => Box::new(data),
+            Self::Gzip => Box::new(flate2::read::MultiGzDecoder::new(data)),
+            Self::Lz4 => Box::new(lz4_flex::frame::FrameDecoder::new(data)),
             Self::Zstd => {
-                zstd::stream::read::Decoder::new(data)
-                    .map_err(|e| bad("zstd", &e))?
-                    .take(limit)
-                    .read_to_end(&mut out)
-                    .map_err(|e| bad("zstd", &e))?;
+                let mut decoder = zstd::stream::read::Decoder::with_buffer(data).map_err(|e| corrupt("zstd", &e))?;
+                decoder.window_log_max(ZSTD_WINDOW_LOG_MAX).map_err(|e| corrupt("zstd", &e))?;
+                Box::new(decoder)
             }
-            Self::Snappy => out = snappy_decompress(data)?,
-        }
-        if out.len() > MAX_DECOMPRESSED_BYTES {
-            return Err(BatchDefect::MalformedRecord(format!(
-                "batch inflates past {MAX_DECOMPRESSED_BYTES} bytes"
-            )));
+            Self::Snappy => Box::new(SnappyReader::new(data)?),
+        })
+    }
+
+    /// Inflates `data`, refusing output larger than `limit` bytes
+    /// ([`BatchDefect::InflatesPastLimit`]) without producing more than that.
+    pub fn decompress(self, data: &[u8], limit: usize) -> Result<Vec<u8>, BatchDefect> {
+        let mut out = Vec::new();
+        self.reader(data)?
+            .take(limit as u64 + 1)
+            .read_to_end(&mut out)
+            .map_err(|e| decompression_failed(self, &e))?;
+        if out.len() > limit {
+            return Err(BatchDefect::InflatesPastLimit { limit });
         }
         Ok(out)
     }
 
-    /// Compresses `data` with this codec.
-    pub fn compress(self, data: &[u8]) -> Vec<u8> {
-        // Writing into a Vec cannot fail; the fallbacks only satisfy the types.
+    /// Compresses `data` with this codec at its default level.
+    pub fn compress(self, data: &[u8]) -> Result<Vec<u8>, CompressionError> {
+        self.compress_at(data, None)
+    }
+
+    /// Compresses `data` at `level` (the topic's `compression.<codec>.level`; gzip -1 and
+    /// `None` mean the codec's default; LZ4 and Snappy have no levels here).
+    pub fn compress_at(self, data: &[u8], level: Option<i32>) -> Result<Vec<u8>, CompressionError> {
+        let failed = |e: &dyn std::fmt::Display| CompressionError { codec: self, reason: e.to_string() };
         match self {
-            Self::None => data.to_vec(),
+            Self::None => Ok(data.to_vec()),
             Self::Gzip => {
-                let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-                let _ = enc.write_all(data);
-                enc.finish().unwrap_or_default()
+                let level = match level {
+                    Some(l @ 1..=9) => flate2::Compression::new(l as u32),
+                    _ => flate2::Compression::default(),
+                };
+                let mut enc = flate2::write::GzEncoder::new(Vec::new(), level);
+                enc.write_all(data).map_err(|e| failed(&e))?;
+                enc.finish().map_err(|e| failed(&e))
             }
             Self::Lz4 => {
                 let mut enc = lz4_flex::frame::FrameEncoder::new(Vec::new());
-                let _ = enc.write_all(data);
-                enc.finish().unwrap_or_default()
+                enc.write_all(data).map_err(|e| failed(&e))?;
+                enc.finish().map_err(|e| failed(&e))
             }
-            Self::Zstd => zstd::bulk::compress(data, 3).unwrap_or_default(),
-            Self::Snappy => snappy_compress_xerial(data),
+            Self::Zstd => zstd::bulk::compress(data, level.unwrap_or(3)).map_err(|e| failed(&e)),
+            Self::Snappy => snappy_compress_xerial(data).map_err(|e| failed(&e)),
         }
     }
 }
 
-fn snappy_decompress(data: &[u8]) -> Result<Vec<u8>, BatchDefect> {
-    let raw = |block: &[u8]| -> Result<Vec<u8>, BatchDefect> {
-        let len = snap::raw::decompress_len(block)
-            .map_err(|e| BatchDefect::MalformedRecord(format!("snappy: {e}")))?;
+fn corrupt(what: &str, e: &dyn std::fmt::Display) -> BatchDefect {
+    BatchDefect::Decompression(format!("{what}: {e}"))
+}
+
+/// A read error of a decompressor: the bound's own error passes through, anything else is
+/// corrupt data.
+fn decompression_failed(codec: Compression, e: &std::io::Error) -> BatchDefect {
+    corrupt(codec.name(), e)
+}
+
+/// Snappy as Kafka clients write it: the xerial framing (magic, versions, then
+/// length-prefixed raw blocks, what the Java client writes), or one raw block (what
+/// librdkafka writes). Blocks are inflated one at a time.
+struct SnappyReader<'a> {
+    /// Raw blocks not inflated yet (xerial), or the single raw block.
+    rest: &'a [u8],
+    xerial: bool,
+    block: Vec<u8>,
+    at: usize,
+}
+
+impl<'a> SnappyReader<'a> {
+    fn new(data: &'a [u8]) -> Result<Self, BatchDefect> {
+        if data.starts_with(XERIAL_MAGIC) {
+            let rest = data.get(16..).ok_or_else(|| corrupt("snappy", &"xerial header cut short"))?;
+            Ok(Self { rest, xerial: true, block: Vec::new(), at: 0 })
+        } else {
+            Ok(Self { rest: data, xerial: false, block: Vec::new(), at: 0 })
+        }
+    }
+
+    /// Inflates the next block into `block`; false at the end.
+    fn next_block(&mut self) -> std::io::Result<bool> {
+        if self.rest.is_empty() {
+            return Ok(false);
+        }
+        let raw = if self.xerial {
+            let len_bytes: [u8; 4] = self
+                .rest
+                .get(..4)
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(|| std::io::Error::other("snappy block length cut short"))?;
+            let len = u32::from_be_bytes(len_bytes) as usize;
+            let block = self.rest.get(4..4 + len).ok_or_else(|| std::io::Error::other("snappy block cut short"))?;
+            self.rest = &self.rest[4 + len..];
+            block
+        } else {
+            std::mem::take(&mut self.rest)
+        };
+        let len = snap::raw::decompress_len(raw).map_err(std::io::Error::other)?;
+        // A raw block says how large it inflates; refuse absurd claims before allocating.
         if len > MAX_DECOMPRESSED_BYTES {
-            return Err(BatchDefect::MalformedRecord("snappy block too large".into()));
+            return Err(std::io::Error::other(format!("snappy block claims {len} bytes")));
         }
-        snap::raw::Decoder::new()
-            .decompress_vec(block)
-            .map_err(|e| BatchDefect::MalformedRecord(format!("snappy: {e}")))
-    };
-    if !data.starts_with(XERIAL_MAGIC) {
-        return raw(data);
+        self.block.resize(len, 0);
+        let n = snap::raw::Decoder::new().decompress(raw, &mut self.block).map_err(std::io::Error::other)?;
+        self.block.truncate(n);
+        self.at = 0;
+        Ok(true)
     }
-    // xerial framing: magic, version (4), compatible version (4), then length-prefixed blocks.
-    let mut rest = data.get(16..).unwrap_or_default();
-    let mut out = Vec::new();
-    while !rest.is_empty() {
-        let Some(len_bytes) = rest.get(..4) else {
-            return Err(BatchDefect::MalformedRecord("snappy block length cut short".into()));
-        };
-        let len = u32::from_be_bytes([len_bytes[0], len_bytes[1], len_bytes[2], len_bytes[3]]) as usize;
-        let Some(block) = rest.get(4..4 + len) else {
-            return Err(BatchDefect::MalformedRecord("snappy block cut short".into()));
-        };
-        out.extend_from_slice(&raw(block)?);
-        if out.len() > MAX_DECOMPRESSED_BYTES {
-            return Err(BatchDefect::MalformedRecord("snappy output too large".into()));
-        }
-        rest = &rest[4 + len..];
-    }
-    Ok(out)
 }
 
-fn snappy_compress_xerial(data: &[u8]) -> Vec<u8> {
+impl Read for SnappyReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.at == self.block.len() {
+            if !self.next_block()? {
+                return Ok(0);
+            }
+        }
+        let n = buf.len().min(self.block.len() - self.at);
+        buf[..n].copy_from_slice(&self.block[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+fn snappy_compress_xerial(data: &[u8]) -> Result<Vec<u8>, snap::Error> {
     let mut out = Vec::with_capacity(data.len() / 2 + 16);
     out.extend_from_slice(XERIAL_MAGIC);
     out.extend_from_slice(&1i32.to_be_bytes());
     out.extend_from_slice(&1i32.to_be_bytes());
     let mut encoder = snap::raw::Encoder::new();
     for chunk in data.chunks(XERIAL_BLOCK) {
-        let block = encoder.compress_vec(chunk).unwrap_or_default();
+        let block = encoder.compress_vec(chunk)?;
         out.extend_from_slice(&(block.len() as u32).to_be_bytes());
         out.extend_from_slice(&block);
     }
-    out
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -168,8 +253,19 @@ mod tests {
     fn every_codec_round_trips() {
         let data: Vec<u8> = (0..100_000u32).flat_map(|i| (i % 251).to_le_bytes()).collect();
         for codec in [Compression::None, Compression::Gzip, Compression::Snappy, Compression::Lz4, Compression::Zstd] {
-            let packed = codec.compress(&data);
-            assert_eq!(codec.decompress(&packed).unwrap(), data, "{codec:?}");
+            let packed = codec.compress(&data).unwrap();
+            assert_eq!(codec.decompress(&packed, data.len()).unwrap(), data, "{codec:?}");
+        }
+    }
+
+    #[test]
+    fn output_past_the_limit_is_refused_without_inflating_it_all() {
+        // 64 MiB of zeros packs into a few KiB with every codec.
+        let zeros = vec![0u8; 64 << 20];
+        for codec in [Compression::Gzip, Compression::Snappy, Compression::Lz4, Compression::Zstd] {
+            let packed = codec.compress(&zeros).unwrap();
+            assert!(packed.len() < 4 << 20, "{codec:?} packs zeros small");
+            assert_eq!(codec.decompress(&packed, 1 << 20).unwrap_err(), BatchDefect::InflatesPastLimit { limit: 1 << 20 }, "{codec:?}");
         }
     }
 
@@ -177,14 +273,14 @@ mod tests {
     fn raw_snappy_is_accepted_too() {
         let data = b"hello hello hello hello".repeat(10);
         let packed = snap::raw::Encoder::new().compress_vec(&data).unwrap();
-        assert_eq!(Compression::Snappy.decompress(&packed).unwrap(), data);
+        assert_eq!(Compression::Snappy.decompress(&packed, 1 << 20).unwrap(), data);
     }
 
     #[test]
     fn garbage_is_an_error_not_a_panic() {
         for codec in [Compression::Gzip, Compression::Snappy, Compression::Lz4, Compression::Zstd] {
-            assert!(codec.decompress(b"\x82SNAPPY\x00\0\0\0\x01\0\0\0\x01\xff\xff\xff\xffxx").is_err() || codec != Compression::Snappy);
-            assert!(codec.decompress(&[0xde, 0xad, 0xbe, 0xef, 1, 2, 3]).is_err(), "{codec:?}");
+            assert!(codec.decompress(b"\x82SNAPPY\x00\0\0\0\x01\0\0\0\x01\xff\xff\xff\xffxx", 1 << 20).is_err() || codec != Compression::Snappy);
+            assert!(codec.decompress(&[0xde, 0xad, 0xbe, 0xef, 1, 2, 3], 1 << 20).is_err(), "{codec:?}");
         }
     }
 }

@@ -4,6 +4,7 @@
 //! files, and rejects bad values with a message naming the key.
 
 use super::batch::TimestampType;
+use super::compression::Compression;
 
 /// Which background policies apply to a log (`cleanup.policy`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,7 +47,7 @@ impl FlushPolicy {
 }
 
 /// Settings of one partition log.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LogConfig {
     /// Roll the active segment once it would grow past this size (`segment.bytes`).
     pub segment_bytes: u64,
@@ -72,6 +73,30 @@ pub struct LogConfig {
     /// of [`PREALLOCATE_STEP_BYTES`], so appends do not extend the file one write at a time.
     /// Sealed segments are trimmed to their data.
     pub preallocate: bool,
+    /// `compression.type`: the codec batches are stored in; `None` is `producer` (as sent).
+    /// Batches in another codec are recompressed on append.
+    pub compression_type: Option<Compression>,
+    /// `compression.gzip.level` (-1: zlib's default) used when recompressing to gzip.
+    pub compression_gzip_level: i32,
+    /// `compression.lz4.level`, stored and described (the LZ4 encoder has one speed).
+    pub compression_lz4_level: i32,
+    /// `compression.zstd.level` used when recompressing to zstd.
+    pub compression_zstd_level: i32,
+    /// `message.timestamp.before.max.ms`: CreateTime records older than this are refused.
+    pub message_timestamp_before_max_ms: i64,
+    /// `message.timestamp.after.max.ms`: CreateTime records further ahead are refused.
+    pub message_timestamp_after_max_ms: i64,
+    /// `segment.jitter.ms`: up to this much is taken off `segment.ms` for each segment, so
+    /// segments created together do not all roll together.
+    pub segment_jitter_ms: i64,
+    /// `segment.index.bytes`: the active segment rolls when its offset index would pass this.
+    pub segment_index_bytes: u64,
+    /// `min.cleanable.dirty.ratio`: compaction runs once this share of the log is dirty.
+    pub min_cleanable_dirty_ratio: f64,
+    /// `min.compaction.lag.ms`: records younger than this are never compacted.
+    pub min_compaction_lag_ms: i64,
+    /// `max.compaction.lag.ms`: a segment this old is compacted whatever the dirty ratio.
+    pub max_compaction_lag_ms: i64,
 }
 
 /// How far ahead of the write position the active segment is preallocated.
@@ -91,6 +116,17 @@ impl Default for LogConfig {
             message_timestamp_type: TimestampType::CreateTime,
             flush: FlushPolicy::default(),
             preallocate: true,
+            compression_type: None,
+            compression_gzip_level: -1,
+            compression_lz4_level: 9,
+            compression_zstd_level: 3,
+            message_timestamp_before_max_ms: i64::MAX,
+            message_timestamp_after_max_ms: 3_600_000,
+            segment_jitter_ms: 0,
+            segment_index_bytes: 10 * 1024 * 1024,
+            min_cleanable_dirty_ratio: 0.5,
+            min_compaction_lag_ms: 0,
+            max_compaction_lag_ms: i64::MAX,
         }
     }
 }
@@ -111,6 +147,9 @@ pub enum ConfigError {
         /// What was expected.
         reason: &'static str,
     },
+    /// Two settings contradict each other.
+    #[error("conflicting settings: {0}")]
+    Conflict(String),
 }
 
 impl LogConfig {
@@ -118,6 +157,9 @@ impl LogConfig {
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
         let invalid = |reason| ConfigError::InvalidValue { key: key.into(), value: value.into(), reason };
         let int = || value.trim().parse::<i64>().map_err(|_| invalid("expected an integer"));
+        let in_range = |min: i64, max: i64| {
+            int().and_then(|v| if (min..=max).contains(&v) { Ok(v) } else { Err(invalid("value is out of range")) })
+        };
         let at_least = |min: i64| {
             int().and_then(|v| if v >= min { Ok(v) } else { Err(invalid("value is below the minimum")) })
         };
@@ -166,7 +208,46 @@ impl LogConfig {
                 }
                 self.cleanup_policy = policy;
             }
+            "compression.type" => {
+                self.compression_type = match value.trim() {
+                    "producer" => None,
+                    name => Some(Compression::from_name(name).ok_or_else(|| invalid("expected producer, uncompressed, gzip, snappy, lz4 or zstd"))?),
+                }
+            }
+            "compression.gzip.level" => {
+                let v = in_range(-1, 9)?;
+                if v == 0 {
+                    return Err(invalid("expected -1 or 1..9"));
+                }
+                self.compression_gzip_level = v as i32;
+            }
+            "compression.lz4.level" => self.compression_lz4_level = in_range(1, 17)? as i32,
+            "compression.zstd.level" => self.compression_zstd_level = in_range(-131_072, 22)? as i32,
+            "message.timestamp.before.max.ms" => self.message_timestamp_before_max_ms = at_least(0)?,
+            "message.timestamp.after.max.ms" => self.message_timestamp_after_max_ms = at_least(0)?,
+            "segment.jitter.ms" => self.segment_jitter_ms = at_least(0)?,
+            "segment.index.bytes" => self.segment_index_bytes = in_range(4, i32::MAX as i64)? as u64,
+            "min.cleanable.dirty.ratio" => {
+                let ratio = value.trim().parse::<f64>().map_err(|_| invalid("expected a number between 0 and 1"))?;
+                if !(0.0..=1.0).contains(&ratio) {
+                    return Err(invalid("expected a number between 0 and 1"));
+                }
+                self.min_cleanable_dirty_ratio = ratio;
+            }
+            "min.compaction.lag.ms" => self.min_compaction_lag_ms = at_least(0)?,
+            "max.compaction.lag.ms" => self.max_compaction_lag_ms = at_least(1)?,
             _ => return Err(ConfigError::UnknownKey(key.into())),
+        }
+        Ok(())
+    }
+
+    /// Checks rules that tie settings together (after all of a request's keys are applied).
+    pub fn check(&self) -> Result<(), ConfigError> {
+        if self.min_compaction_lag_ms > self.max_compaction_lag_ms {
+            return Err(ConfigError::Conflict(format!(
+                "min.compaction.lag.ms ({}) is greater than max.compaction.lag.ms ({})",
+                self.min_compaction_lag_ms, self.max_compaction_lag_ms
+            )));
         }
         Ok(())
     }

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use super::batch::BatchDefect;
+use super::compression::CompressionError;
 use super::config::ConfigError;
 
 /// Errors of the storage engine. No variant is produced by a panic path: corrupt files and
@@ -69,6 +70,33 @@ pub enum StorageError {
     /// A log config value was rejected.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// A batch could not be (re)compressed; nothing was written in its place.
+    #[error(transparent)]
+    Compression(#[from] CompressionError),
+    /// A record without a key offered to a compacted topic (INVALID_RECORD).
+    #[error("record at offset delta {offset_delta} of the batch at byte {position} has no key; a compacted topic (cleanup.policy=compact) keeps records by key and refuses records without one")]
+    RecordWithoutKey {
+        /// Where the batch starts in the request.
+        position: usize,
+        /// The record's offset delta in its batch.
+        offset_delta: i32,
+    },
+    /// A record's CreateTime lies too far from the broker's clock (INVALID_TIMESTAMP).
+    #[error("record timestamp {timestamp} is {distance} ms {direction} the broker's clock ({now_ms}); the topic allows {limit_ms} ms ({setting})")]
+    TimestampOutOfRange {
+        /// The record's timestamp.
+        timestamp: i64,
+        /// The broker's clock.
+        now_ms: i64,
+        /// How far apart.
+        distance: i64,
+        /// "behind" or "ahead of".
+        direction: &'static str,
+        /// The limit that applies.
+        limit_ms: i64,
+        /// Its name.
+        setting: &'static str,
+    },
 }
 
 /// Result of storage operations.

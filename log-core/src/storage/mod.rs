@@ -32,26 +32,29 @@ mod epoch;
 mod error;
 mod index;
 mod log;
+mod read_at;
 mod reader;
 mod record;
 mod retention;
 mod segment;
 mod sync;
+mod validator;
 
 pub use batch::{
     compute_crc, set_base_offset, set_log_append_time, set_partition_leader_epoch, validate, BatchDefect,
     BatchHeader, Batches, TimestampType, HEADER_LEN, LOG_OVERHEAD, MAGIC_V2,
 };
 pub use compaction::{CompactedSegments, CompactionOutcome, CompactionPlan, STAGING_DIR};
-pub use compression::{Compression, MAX_DECOMPRESSED_BYTES};
+pub use compression::{Compression, CompressionError, MAX_DECOMPRESSED_BYTES};
 pub use config::{CleanupPolicy, ConfigError, FlushPolicy, LogConfig, PREALLOCATE_STEP_BYTES};
 pub use epoch::{EpochEndOffset, EpochEntry, LeaderEpochCache};
 pub use error::{Result, StorageError};
 pub use sync::PendingSync;
+pub use validator::{validate_producer_batches, ProducerBatchRules, TimestampBounds, ValidatedBatches};
 pub use log::{
     AppendInfo, AppendOptions, LogRead, PartitionLog, RecoveryReport, TimestampOffset, CLEAN_SHUTDOWN_FILE,
     LOG_START_FILE, RECOVERY_POINT_FILE,
 };
-pub use record::{decode_records, BatchBuilder, Record, RecordHeader};
+pub use record::{decode_records, decode_records_within, BatchBuilder, Record, RecordHeader};
 pub use retention::RetentionOutcome;
 pub use segment::{file_name, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX};

@@ -6,7 +6,6 @@
 //! report corruption).
 
 use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use super::batch::{self, BatchDefect, ScanHeader, SCAN_HEADER_LEN};
@@ -56,8 +55,7 @@ impl<'a> SegmentReader<'a> {
             return Ok(true);
         }
         let read_len = (len.max(self.chunk) as u64).min(self.end - self.pos) as usize;
-        self.buf.resize(read_len, 0);
-        self.file.read_exact_at(&mut self.buf, self.pos).io("read", self.path)?;
+        super::read_at::read_exact_into(self.file, &mut self.buf, read_len, self.pos).io("read", self.path)?;
         self.buf_start = self.pos;
         Ok(true)
     }

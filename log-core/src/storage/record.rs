@@ -8,7 +8,7 @@
 use bytes::Bytes;
 
 use super::batch::{self, BatchDefect, BatchHeader, TimestampType, HEADER_LEN};
-use super::compression::Compression;
+use super::compression::{Compression, CompressionError};
 
 /// A header of a record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,13 +34,19 @@ pub struct Record {
     pub headers: Vec<RecordHeader>,
 }
 
-/// Decodes every record of one complete batch, decompressing if needed.
+/// Decodes every record of one complete batch, decompressing if needed (up to
+/// [`MAX_DECOMPRESSED_BYTES`](super::compression::MAX_DECOMPRESSED_BYTES)).
 pub fn decode_records(batch_bytes: &[u8]) -> Result<(BatchHeader, Vec<Record>), BatchDefect> {
+    decode_records_within(batch_bytes, super::compression::MAX_DECOMPRESSED_BYTES)
+}
+
+/// [`decode_records`], refusing records that inflate past `limit` bytes.
+pub fn decode_records_within(batch_bytes: &[u8], limit: usize) -> Result<(BatchHeader, Vec<Record>), BatchDefect> {
     let header = BatchHeader::parse(batch_bytes)?;
     let body = batch_bytes
         .get(HEADER_LEN..header.total_len())
         .ok_or(BatchDefect::Truncated { needed: header.total_len(), available: batch_bytes.len() })?;
-    let plain = header.compression()?.decompress(body)?;
+    let plain = header.compression()?.decompress(body, limit)?;
     let data = Bytes::from(plain);
     let mut reader = Reader { data: &data, at: 0, owner: &data };
     let count = usize::try_from(header.records_count).unwrap_or(0);
@@ -155,6 +161,7 @@ fn put_bytes(out: &mut Vec<u8>, value: Option<&[u8]>) {
 pub struct BatchBuilder {
     header: BatchHeader,
     compression: Compression,
+    level: Option<i32>,
     records: Vec<u8>,
     first_timestamp: Option<i64>,
     last_offset: Option<i64>,
@@ -180,6 +187,7 @@ impl BatchBuilder {
                 records_count: 0,
             },
             compression,
+            level: None,
             records: Vec::new(),
             first_timestamp: None,
             last_offset: None,
@@ -195,10 +203,20 @@ impl BatchBuilder {
         Ok(Self {
             header,
             compression,
+            level: None,
             records: Vec::new(),
             first_timestamp: Some(original.base_timestamp),
             last_offset: None,
         })
+    }
+
+    /// Compresses the records with `compression` instead (recompression to a topic's
+    /// `compression.type`).
+    pub fn with_compression(mut self, compression: Compression, level: Option<i32>) -> Self {
+        self.header.attributes = (self.header.attributes & !0x07) | compression.attribute_bits();
+        self.compression = compression;
+        self.level = level;
+        self
     }
 
     /// Marks the batch as written by an idempotent producer.
@@ -246,17 +264,18 @@ impl BatchBuilder {
     }
 
     /// Encodes the batch. `last_offset_delta` is kept from the original for rebuilt batches
-    /// (compaction must not change a batch's offset span) and derived otherwise.
-    pub fn build(mut self) -> Vec<u8> {
+    /// (compaction must not change a batch's offset span) and derived otherwise. Fails only
+    /// when the codec does, and then builds nothing.
+    pub fn build(mut self) -> Result<Vec<u8>, CompressionError> {
         self.header.base_timestamp = self.first_timestamp.unwrap_or(-1);
         if self.header.last_offset_delta < 0 {
             let last = self.last_offset.unwrap_or(self.header.base_offset - 1);
             self.header.last_offset_delta = (last - self.header.base_offset) as i32;
         }
-        let payload = self.compression.compress(&self.records);
+        let payload = self.compression.compress_at(&self.records, self.level)?;
         let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
         batch::write_header(&mut out, &self.header, &payload);
-        out
+        Ok(out)
     }
 }
 
@@ -271,7 +290,7 @@ mod tests {
             b.push(100, 1_000, Some(b"k1"), Some(b"v1"), &[]);
             b.push(101, 990, None, None, &[RecordHeader { key: Bytes::from_static(b"h"), value: None }]);
             b.push(102, 1_050, Some(b""), Some(&[0u8; 300]), &[]);
-            let bytes = b.build();
+            let bytes = b.build().unwrap();
             let header = batch::validate(&bytes, true).unwrap();
             assert_eq!(header.base_sequence, 42);
             assert_eq!(header.max_timestamp, 1_050);

@@ -10,7 +10,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
 use super::batch::{self, ScanHeader};
 use super::error::{IoContext, Result, StorageError};
@@ -292,8 +292,7 @@ impl Segment {
         }
         let available = (self.size - position) as usize;
         let want = max_bytes.max(first.total_len).min(available);
-        let mut buf = BytesMut::zeroed(want);
-        self.file.read_exact_at(&mut buf, position).io("read", &self.log_path())?;
+        let mut buf = super::read_at::read_exact_at(&self.file, want, position).io("read", &self.log_path())?;
         // Keep the whole batches that fit in what was read and lie below the bound.
         let mut end = first.total_len;
         while end + batch::SCAN_HEADER_LEN <= buf.len() {
@@ -303,7 +302,7 @@ impl Segment {
             }
         }
         buf.truncate(end);
-        Ok(Some(buf.freeze()))
+        Ok(Some(Bytes::from(buf)))
     }
 
     /// First record at or after `timestamp`: `(offset, timestamp)`.

@@ -159,7 +159,7 @@ fn max_timestamp_lookup_names_the_exact_record_inside_a_batch() {
     for (i, ts) in [100, 500, 300].into_iter().enumerate() {
         b.push(i as i64, ts, None, Some(b"v"), &[]);
     }
-    log.append(&mut b.build(), opts(0)).unwrap();
+    log.append(&mut b.build().unwrap(), opts(0)).unwrap();
     assert_eq!(log.max_timestamp_offset().unwrap(), Some(TimestampOffset { offset: 1, timestamp: 500 }));
     assert_eq!(log.offset_for_timestamp(200).unwrap(), Some(TimestampOffset { offset: 1, timestamp: 500 }));
 }

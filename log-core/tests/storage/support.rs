@@ -24,7 +24,7 @@ pub fn batch_of(values: &[&[u8]], ts: i64, compression: Compression) -> Vec<u8> 
     for (i, v) in values.iter().enumerate() {
         b.push(i as i64, ts + i as i64, Some(format!("k{i}").as_bytes()), Some(v), &[]);
     }
-    b.build()
+    b.build().expect("building a test batch")
 }
 
 /// One batch of keyed records; `None` values are tombstones.
@@ -33,7 +33,7 @@ pub fn keyed_batch(records: &[(&str, Option<&str>)], ts: i64, compression: Compr
     for (i, (k, v)) in records.iter().enumerate() {
         b.push(i as i64, ts, Some(k.as_bytes()), v.map(str::as_bytes), &[]);
     }
-    b.build()
+    b.build().expect("building a test batch")
 }
 
 /// Appends a batch whose record values name their own future offsets: `offset-<n>`.

@@ -12,14 +12,9 @@ use kafka_protocol::messages::{
 use kafka_protocol::ResponseError;
 
 use super::{str_bytes, topic_name};
-use crate::broker::topic_config::{default_value, TOPIC_CONFIG_KEYS};
+use crate::broker::topic_config;
 use crate::broker::topics::NewTopic;
 use crate::broker::Broker;
-
-/// DescribeConfigs/CreateTopics config sources.
-pub(super) const SOURCE_TOPIC: i8 = 1;
-pub(super) const SOURCE_STATIC_BROKER: i8 = 4;
-pub(super) const SOURCE_DEFAULT: i8 = 5;
 
 impl Broker {
     pub(super) async fn create_topics(&self, request: CreateTopicsRequest, _version: i16) -> CreateTopicsResponse {
@@ -55,14 +50,14 @@ impl Broker {
             };
             results.push(match self.create_topic(new, request.validate_only).await {
                 Ok(created) => {
-                    let described = TOPIC_CONFIG_KEYS
-                        .iter()
+                    let stored = topic_config::canonicalize(&configs).unwrap_or_default();
+                    let described = topic_config::keys()
                         .map(|key| {
-                            let (value, source) = match configs.get(*key) {
-                                Some(v) => (Some(v.clone()), SOURCE_TOPIC),
-                                None => (default_value(&self.config, key), SOURCE_DEFAULT),
-                            };
-                            CreatableTopicConfigs::default().with_name(str_bytes(*key)).with_value(value.map(str_bytes)).with_config_source(source)
+                            let (value, source, _) = topic_config::describe(&self.config, &stored, key);
+                            CreatableTopicConfigs::default()
+                                .with_name(str_bytes(key))
+                                .with_value(value.map(str_bytes))
+                                .with_config_source(source.code())
                         })
                         .collect();
                     result

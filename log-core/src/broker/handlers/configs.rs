@@ -1,5 +1,6 @@
-//! DescribeConfigs, AlterConfigs and IncrementalAlterConfigs for topics; broker configs are
-//! described (read-only: they come from the config file).
+//! DescribeConfigs, AlterConfigs and IncrementalAlterConfigs: topics (every Kafka 4.0 topic
+//! config, with its source, synonyms, type and documentation) and the broker (every setting
+//! of the [`catalog`](crate::broker::catalog), as set at start).
 
 use std::collections::BTreeMap;
 
@@ -10,13 +11,25 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::ResponseError;
 
-use super::admin::{SOURCE_DEFAULT, SOURCE_STATIC_BROKER, SOURCE_TOPIC};
 use super::str_bytes;
-use crate::broker::topic_config::{config_type, default_value, documentation, TOPIC_CONFIG_KEYS};
-use crate::broker::{Broker, PartitionError};
+use crate::broker::catalog::{self, ConfigKind, ConfigSpec, BROKER_CONFIGS};
+use crate::broker::topic_config::{self, default_value};
+use crate::broker::{Broker, ConfigSource, PartitionError};
 
 const RESOURCE_TOPIC: i8 = 2;
 const RESOURCE_BROKER: i8 = 4;
+const RESOURCE_BROKER_LOGGER: i8 = 8;
+
+/// What a DescribeConfigs request wants with each entry.
+#[derive(Debug, Clone, Copy)]
+struct EntryView {
+    synonyms: bool,
+    documentation: bool,
+}
+
+fn synonym(name: &str, value: Option<String>, source: i8) -> DescribeConfigsSynonym {
+    DescribeConfigsSynonym::default().with_name(str_bytes(name)).with_value(value.map(str_bytes)).with_source(source)
+}
 
 /// IncrementalAlterConfigs operations.
 const OP_SET: i8 = 0;
@@ -33,38 +46,26 @@ impl Broker {
             .map(|resource| {
                 let name = resource.resource_name.to_string();
                 let wanted = |key: &str| resource.configuration_keys.as_ref().is_none_or(|keys| keys.iter().any(|k| k.as_str() == key));
+                let view = EntryView { synonyms: request.include_synonyms, documentation: request.include_documentation };
                 let result = DescribeConfigsResult::default().with_resource_type(resource.resource_type).with_resource_name(str_bytes(name.clone()));
                 let entries: Result<Vec<_>, PartitionError> = match resource.resource_type {
                     RESOURCE_TOPIC => match image.topics.get(&name) {
-                        Some(topic) => Ok(TOPIC_CONFIG_KEYS
-                            .iter()
-                            .filter(|k| wanted(k))
-                            .map(|key| {
-                                let default = default_value(&self.config, key);
-                                let (value, source) = match topic.configs.get(*key) {
-                                    Some(v) => (Some(v.clone()), SOURCE_TOPIC),
-                                    None => (default.clone(), SOURCE_DEFAULT),
-                                };
-                                let mut synonyms = Vec::new();
-                                if request.include_synonyms {
-                                    if source == SOURCE_TOPIC {
-                                        synonyms.push(DescribeConfigsSynonym::default().with_name(str_bytes(*key)).with_value(value.clone().map(str_bytes)).with_source(SOURCE_TOPIC));
-                                    }
-                                    synonyms.push(DescribeConfigsSynonym::default().with_name(str_bytes(*key)).with_value(default.map(str_bytes)).with_source(SOURCE_DEFAULT));
-                                }
-                                entry(key, value, source, false, synonyms, request.include_documentation)
-                            })
-                            .collect()),
+                        Some(topic) => Ok(topic_config::keys().filter(|k| wanted(k)).map(|key| self.topic_entry(&topic.configs, key, view)).collect()),
                         None => Err(PartitionError::new(ResponseError::UnknownTopicOrPartition, format!("topic {name:?} does not exist"))),
                     },
-                    RESOURCE_BROKER if name.is_empty() || name == self.config.node_id.to_string() => Ok(self
-                        .broker_configs()
-                        .into_iter()
-                        .filter(|(k, _)| wanted(k))
-                        .map(|(key, value)| entry(key, Some(value), SOURCE_STATIC_BROKER, true, Vec::new(), request.include_documentation))
-                        .collect()),
-                    RESOURCE_BROKER => Err(PartitionError::new(ResponseError::InvalidRequest, format!("broker {name} is not this broker ({})", self.config.node_id))),
-                    other => Err(PartitionError::new(ResponseError::InvalidRequest, format!("resource type {other} is not supported; use 2 (topic) or 4 (broker)"))),
+                    // An empty name is the cluster-wide default: the same settings here.
+                    RESOURCE_BROKER if name.is_empty() || name == self.config.node_id.to_string() => {
+                        Ok(BROKER_CONFIGS.iter().filter(|spec| wanted(spec.name)).map(|spec| self.broker_entry(spec, view)).collect())
+                    }
+                    RESOURCE_BROKER => Err(PartitionError::new(
+                        ResponseError::InvalidRequest,
+                        format!("broker {name} is not this broker ({}); ask that broker", self.config.node_id),
+                    )),
+                    RESOURCE_BROKER_LOGGER => Ok(Vec::new()),
+                    other => Err(PartitionError::new(
+                        ResponseError::InvalidRequest,
+                        format!("resource type {other} is not supported; use 2 (topic), 4 (broker) or 8 (broker logger)"),
+                    )),
                 };
                 match entries {
                     Ok(configs) => result.with_configs(configs),
@@ -75,27 +76,47 @@ impl Broker {
         DescribeConfigsResponse::default().with_results(results)
     }
 
-    fn broker_configs(&self) -> Vec<(&'static str, String)> {
-        let c = &self.config;
-        let mut out = vec![
-            ("node.id", c.node_id.to_string()),
-            ("advertised.listeners", format!("PLAINTEXT://{}:{}", c.advertised_host, c.advertised_port)),
-            ("log.dirs", c.data_dir.join("logs").display().to_string()),
-            ("num.partitions", c.num_partitions.to_string()),
-            ("default.replication.factor", c.default_replication_factor.to_string()),
-            ("auto.create.topics.enable", c.auto_create_topics.to_string()),
-            ("socket.request.max.bytes", c.socket_request_max_bytes.to_string()),
-            ("message.max.bytes", c.log.max_message_bytes.to_string()),
-            ("offsets.topic.num.partitions", c.offsets_topic_partitions.to_string()),
-            ("log.retention.check.interval.ms", c.retention_check_interval_ms.to_string()),
-            ("flush.on.acks.all", c.flush_on_acks_all.to_string()),
-        ];
-        for key in TOPIC_CONFIG_KEYS {
-            if let Some(v) = default_value(&self.config, key) {
-                out.push((key, v));
+    fn topic_entry(&self, overrides: &BTreeMap<String, String>, key: &str, view: EntryView) -> DescribeConfigsResourceResult {
+        let (value, source, chain) = topic_config::describe(&self.config, overrides, key);
+        let synonyms = if view.synonyms {
+            chain.into_iter().map(|(name, value, source)| synonym(&name, Some(value), source.code())).collect()
+        } else {
+            Vec::new()
+        };
+        DescribeConfigsResourceResult::default()
+            .with_name(str_bytes(key))
+            .with_value(value.map(str_bytes))
+            .with_read_only(false)
+            .with_config_source(source.code())
+            .with_synonyms(synonyms)
+            .with_config_type(topic_config::config_type(key))
+            .with_documentation(view.documentation.then(|| str_bytes(topic_config::documentation(key))))
+    }
+
+    fn broker_entry(&self, spec: &ConfigSpec, view: EntryView) -> DescribeConfigsResourceResult {
+        let configured = |name: &str| self.config.static_configs.get(name).cloned();
+        let source = if configured(spec.name).is_some() { ConfigSource::StaticBroker } else { ConfigSource::Default };
+        let value = self.config.value_of(spec.name);
+        let mut synonyms = Vec::new();
+        if view.synonyms {
+            for name in spec.synonyms {
+                if let Some(v) = configured(name) {
+                    synonyms.push(synonym(name, Some(v), ConfigSource::StaticBroker.code()));
+                }
+            }
+            if let Some(default) = spec.default {
+                synonyms.push(synonym(spec.name, Some(default.to_string()), ConfigSource::Default.code()));
             }
         }
-        out
+        DescribeConfigsResourceResult::default()
+            .with_name(str_bytes(spec.name))
+            .with_value(value.map(str_bytes))
+            .with_read_only(true)
+            .with_is_sensitive(spec.kind == ConfigKind::Password)
+            .with_config_source(source.code())
+            .with_synonyms(synonyms)
+            .with_config_type(spec.kind.describe_type())
+            .with_documentation(view.documentation.then(|| str_bytes(spec.doc)))
     }
 
     pub(super) async fn alter_configs(&self, request: AlterConfigsRequest, _version: i16) -> AlterConfigsResponse {
@@ -160,24 +181,26 @@ impl Broker {
                 let next = change(&current)?;
                 self.set_topic_configs(name, next, validate_only).await
             }
-            RESOURCE_BROKER => Err(PartitionError::new(
-                ResponseError::InvalidRequest,
-                "broker configs are static: change them in the broker's config file (or FJORD_* environment) and restart",
-            )),
+            RESOURCE_BROKER => {
+                if !name.is_empty() && name != self.config.node_id.to_string() {
+                    return Err(PartitionError::new(ResponseError::InvalidRequest, format!("broker {name} is not this broker ({})", self.config.node_id)));
+                }
+                let asked = change(&BTreeMap::new())?;
+                let unknown: Vec<&str> = asked.keys().map(String::as_str).filter(|k| catalog::broker_config(k).is_none()).collect();
+                if !unknown.is_empty() {
+                    return Err(PartitionError::new(ResponseError::InvalidConfig, format!("Unknown broker configs: {}", unknown.join(", "))));
+                }
+                Err(PartitionError::new(
+                    ResponseError::InvalidRequest,
+                    format!(
+                        "Cannot update these configs dynamically: {}. This broker reads its settings at start: set them in its config file, FJORD_* environment or flags, and restart it",
+                        asked.keys().map(String::as_str).collect::<Vec<_>>().join(", ")
+                    ),
+                ))
+            }
             other => Err(PartitionError::new(ResponseError::InvalidRequest, format!("resource type {other} is not supported; use 2 (topic)"))),
         }
     }
-}
-
-fn entry(key: &str, value: Option<String>, source: i8, read_only: bool, synonyms: Vec<DescribeConfigsSynonym>, docs: bool) -> DescribeConfigsResourceResult {
-    DescribeConfigsResourceResult::default()
-        .with_name(str_bytes(key))
-        .with_value(value.map(str_bytes))
-        .with_read_only(read_only)
-        .with_config_source(source)
-        .with_synonyms(synonyms)
-        .with_config_type(config_type(key))
-        .with_documentation(docs.then(|| str_bytes(documentation(key))))
 }
 
 /// Applies one IncrementalAlterConfigs operation to a topic's overrides.
@@ -194,7 +217,7 @@ fn apply_op(broker: &crate::broker::BrokerConfig, configs: &mut BTreeMap<String,
         OP_DELETE => {
             configs.remove(key);
         }
-        OP_APPEND | OP_SUBTRACT if config_type(key) != 7 => return Err(invalid(format!("{key} is not a list config; APPEND and SUBTRACT apply to lists"))),
+        OP_APPEND | OP_SUBTRACT if topic_config::config_type(key) != 7 => return Err(invalid(format!("{key} is not a list config; APPEND and SUBTRACT apply to lists"))),
         OP_APPEND => {
             let mut items = list(configs);
             for v in value.unwrap_or_default().split(',').map(str::trim).filter(|s| !s.is_empty()) {

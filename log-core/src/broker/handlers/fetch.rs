@@ -41,7 +41,9 @@ impl Broker {
     /// One pass over the requested partitions. Subscribes to each partition's high watermark
     /// before reading it, so an append between the read and the wait is never missed.
     fn fetch_once(&self, request: &FetchRequest, isolation: Isolation) -> (Vec<FetchableTopicResponse>, usize, bool, Vec<watch::Receiver<u64>>) {
-        let mut budget = request.max_bytes.max(0) as usize;
+        // fetch.max.bytes bounds every response, whatever the request asks for (v3+ clients
+        // send their own fetch.max.bytes; v0-2 have none and ask per partition only).
+        let mut budget = (request.max_bytes.max(0) as usize).min(self.config.fetch_max_bytes);
         let mut total = 0usize;
         let mut errors = false;
         let mut watchers = Vec::new();

@@ -33,6 +33,9 @@ pub enum Handled {
     Respond(Box<ResponseKind>),
     /// Send nothing (Produce with acks=0).
     NoResponse,
+    /// Send nothing and close the connection, saying why in the log: what Kafka does when an
+    /// acks=0 produce fails, since the producer learns of errors only that way.
+    Close(String),
 }
 
 /// A topic name for a response.
@@ -56,8 +59,9 @@ impl Broker {
             Rq::Metadata(r) => Rs::Metadata(self.metadata(r, v).await),
             Rq::DescribeCluster(r) => Rs::DescribeCluster(self.describe_cluster(r, v)),
             Rq::Produce(r) => match self.produce(r, v).await {
-                Some(response) => Rs::Produce(response),
-                None => return Handled::NoResponse,
+                produce::Produced::Respond(response) => Rs::Produce(response),
+                produce::Produced::Silent => return Handled::NoResponse,
+                produce::Produced::SilentFailure(reason) => return Handled::Close(reason),
             },
             Rq::Fetch(r) => Rs::Fetch(self.fetch(r, v).await),
             Rq::ListOffsets(r) => Rs::ListOffsets(self.list_offsets(r, v)),

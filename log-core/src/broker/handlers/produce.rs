@@ -14,9 +14,20 @@ use crate::storage::PendingSync;
 /// An fsync a partition still owes an acks=all produce.
 type DeferredSync = (Arc<Partition>, PendingSync);
 
+/// What a produce request gets.
+#[derive(Debug)]
+pub(super) enum Produced {
+    /// The response (acks 1 and all).
+    Respond(ProduceResponse),
+    /// Nothing: acks=0 and every partition appended.
+    Silent,
+    /// acks=0 and some partition failed: Kafka closes the connection, the only way an acks=0
+    /// producer learns that it should refresh its metadata.
+    SilentFailure(String),
+}
+
 impl Broker {
-    /// `None` for acks=0: the producer expects no answer.
-    pub(super) async fn produce(&self, request: ProduceRequest, _version: i16) -> Option<ProduceResponse> {
+    pub(super) async fn produce(&self, request: ProduceRequest, _version: i16) -> Produced {
         let acks = request.acks;
         // Every partition is appended first; the fsyncs acks=all needs run after, together,
         // off the async runtime, and a partition whose fsync fails is answered with its error.
@@ -79,7 +90,20 @@ impl Broker {
                 _ => responses.push(TopicProduceResponse::default().with_name(topic_name(&name)).with_partition_responses(vec![response])),
             }
         }
-        (acks != 0).then(|| ProduceResponse::default().with_responses(responses))
+        if acks != 0 {
+            return Produced::Respond(ProduceResponse::default().with_responses(responses));
+        }
+        let failed = responses.iter().flat_map(|t| t.partition_responses.iter().map(move |p| (t, p))).find(|(_, p)| p.error_code != 0);
+        match failed {
+            Some((topic, p)) => Produced::SilentFailure(format!(
+                "an acks=0 produce to {}-{} failed with error code {} ({})",
+                topic.name.as_str(),
+                p.index,
+                p.error_code,
+                p.error_message.as_ref().map_or("", |m| m.as_str())
+            )),
+            None => Produced::Silent,
+        }
     }
 
     /// Appends one partition's records; with acks=all on a durable broker, also what must be
