@@ -71,15 +71,19 @@ impl OffsetsTopic for OffsetsTopicLog {
                 kafka_protocol::ResponseError::MessageTooLarge => GroupError::TooLarge { partition, bytes },
                 _ => GroupError::Unavailable { partition, reason: e.message },
             };
-            let (_, pending) = target.append_deferred(&mut batch, true, true).map_err(refused)?;
-            if let Some(pending) = pending {
-                // The fsync blocks: run it off the async runtime.
-                let target = Arc::clone(target);
-                tokio::task::spawn_blocking(move || target.sync(pending))
-                    .await
-                    .map_err(|e| GroupError::Unavailable { partition, reason: format!("fsync task failed: {e}") })?
-                    .map_err(refused)?;
-            }
+            // The append and its fsync touch the disk: both run on the blocking pool. Commits
+            // to one partition that arrive together share an fsync (group commit).
+            let target = Arc::clone(target);
+            tokio::task::spawn_blocking(move || {
+                let (_, pending) = target.append_deferred(&mut batch, true, true)?;
+                match pending {
+                    Some(pending) => target.sync(pending),
+                    None => Ok(()),
+                }
+            })
+            .await
+            .map_err(|e| GroupError::Unavailable { partition, reason: format!("offsets append task failed: {e}") })?
+            .map_err(refused)?;
             Ok(())
         })
     }

@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Mutex, OnceLock, RwLock};
 
 use bytes::Bytes;
 use kafka_protocol::ResponseError;
@@ -118,7 +118,11 @@ pub struct Partition {
     index: i32,
     dir: PathBuf,
     leader_epoch: AtomicI32,
-    inner: Mutex<Option<Inner>>,
+    /// Serialises writers (appends, truncation, retention, compaction's install, close). An
+    /// append holds it across its three steps; `inner` is write-locked only for the short
+    /// first and last ones, so readers never wait for a write's I/O or an fsync.
+    writer: Mutex<()>,
+    inner: RwLock<Option<Inner>>,
     high_watermark: watch::Sender<u64>,
     /// Held while an acks=all fsync runs, so that concurrent ones queue behind it and usually
     /// find their records already durable (group commit).
@@ -134,6 +138,10 @@ pub struct Partition {
 
 fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+fn poisoned() -> PartitionError {
+    PartitionError::new(ResponseError::KafkaStorageError, "partition lock poisoned")
 }
 
 fn closed() -> PartitionError {
@@ -156,7 +164,8 @@ impl Partition {
             index,
             dir: dir.to_path_buf(),
             leader_epoch: AtomicI32::new(leader_epoch),
-            inner: Mutex::new(Some(Inner { log, producers, min_insync_replicas: settings.min_insync_replicas })),
+            writer: Mutex::new(()),
+            inner: RwLock::new(Some(Inner { log, producers, min_insync_replicas: settings.min_insync_replicas })),
             high_watermark,
             sync_lock: Mutex::new(()),
             synced_end: AtomicU64::new(0),
@@ -194,11 +203,26 @@ impl Partition {
         self.high_watermark.subscribe()
     }
 
+    /// Runs `f` with read access to the partition (shared with other readers).
+    fn read_inner<T>(&self, f: impl FnOnce(&Inner) -> Result<T, PartitionError>) -> Result<T, PartitionError> {
+        self.ensure_online()?;
+        let guard = self.inner.read().map_err(|_| poisoned())?;
+        let inner = guard.as_ref().ok_or_else(closed)?;
+        f(inner)
+    }
+
+    /// Runs `f` with write access to the partition. Writers that change the log's extent
+    /// also hold `writer` (see [`Partition::write_turn`]).
     fn with<T>(&self, f: impl FnOnce(&mut Inner) -> Result<T, PartitionError>) -> Result<T, PartitionError> {
         self.ensure_online()?;
-        let mut guard = self.inner.lock().map_err(|_| PartitionError::new(ResponseError::KafkaStorageError, "partition lock poisoned"))?;
+        let mut guard = self.inner.write().map_err(|_| poisoned())?;
         let inner = guard.as_mut().ok_or_else(closed)?;
         f(inner)
+    }
+
+    /// The writers' turn: held for a whole append, truncation, retention pass or close.
+    fn write_turn(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.writer.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Takes the partition offline after an I/O error on its files (see `storage_failure`).
@@ -230,17 +254,17 @@ impl Partition {
 
     /// First readable offset.
     pub fn log_start_offset(&self) -> Result<u64, PartitionError> {
-        self.with(|i| Ok(i.log.log_start_offset()))
+        self.read_inner(|i| Ok(i.log.log_start_offset()))
     }
 
     /// Offset the next record will get.
     pub fn log_end_offset(&self) -> Result<u64, PartitionError> {
-        self.with(|i| Ok(i.log.log_end_offset()))
+        self.read_inner(|i| Ok(i.log.log_end_offset()))
     }
 
     /// Bytes on disk.
     pub fn size_bytes(&self) -> Result<u64, PartitionError> {
-        self.with(|i| Ok(i.log.size_bytes()))
+        self.read_inner(|i| Ok(i.log.size_bytes()))
     }
 
     /// Applies new topic settings.
@@ -254,7 +278,7 @@ impl Partition {
 
     /// The log config in force.
     pub fn log_config(&self) -> Result<LogConfig, PartitionError> {
-        self.with(|i| Ok(i.log.config().clone()))
+        self.read_inner(|i| Ok(i.log.config().clone()))
     }
 
     /// Appends a produce request's records for this partition, and with `durable` fsyncs
@@ -276,7 +300,7 @@ impl Partition {
     /// the returned [`PendingSync`] must be run with [`Partition::sync`] before the producer
     /// is told the records are written; it is `None` when the log fsynced them already.
     pub fn append_deferred(&self, records: &mut Vec<u8>, acks_all: bool, durable: bool) -> Result<(Appended, Option<PendingSync>), PartitionError> {
-        let rules = self.with(|inner| Ok(ProducerBatchRules::for_log(inner.log.config(), now_ms())))?;
+        let rules = self.read_inner(|inner| Ok(ProducerBatchRules::for_log(inner.log.config(), now_ms())))?;
         let validated = validate_producer_batches(records, &rules)?;
         if let Some(recompressed) = validated.recompressed {
             *records = recompressed;
@@ -292,7 +316,12 @@ impl Partition {
         if headers.iter().any(BatchHeader::is_transactional) {
             return Err(PartitionError::new(ResponseError::InvalidTxnState, "transactions are not supported by this broker yet"));
         }
-        let appended = self.with(|inner| {
+        // One append at a time, in three steps so that readers wait for none of its I/O:
+        // prepare (write lock: checks, offsets, room reserved), write (no lock), commit
+        // (write lock: the bytes become part of the log and the high watermark moves).
+        let _turn = self.write_turn();
+        let options = AppendOptions { leader_epoch: self.leader_epoch(), now_ms: now_ms() };
+        let prepared = self.with(|inner| {
             if acks_all && inner.min_insync_replicas > 1 {
                 // A single node is the whole ISR.
                 return Err(PartitionError::new(
@@ -312,13 +341,18 @@ impl Partition {
                     records: 0,
                     bytes: 0,
                 };
-                return Ok((appended, pending));
+                return Ok(Err((appended, pending)));
             }
-            let info = inner
-                .log
-                .append(records, AppendOptions { leader_epoch: self.leader_epoch(), now_ms: now_ms() })
-                .map_err(|e| self.offline_on_io_error(e))?;
-            let pending = if durable && !info.synced { inner.log.pending_sync()? } else { None };
+            Ok(Ok(inner.log.prepare_append(records, options).map_err(|e| self.offline_on_io_error(e))?))
+        })?;
+        let prepared = match prepared {
+            Ok(prepared) => prepared,
+            Err(duplicate) => return Ok(duplicate),
+        };
+        prepared.write(records).map_err(|e| self.offline_on_io_error(e))?;
+        let (appended, pending, flush_due) = self.with(|inner| {
+            let info = inner.log.commit_append(prepared).map_err(|e| self.offline_on_io_error(e))?;
+            let pending = if durable || info.flush_due { inner.log.pending_sync()? } else { None };
             if let Some(mut header) = headers.first().copied().filter(|h| h.producer_id >= 0) {
                 header.base_offset = info.first_offset as i64;
                 inner.producers.record(&header);
@@ -331,9 +365,18 @@ impl Partition {
                 records: info.records,
                 bytes: info.bytes,
             };
-            Ok((appended, pending))
+            Ok((appended, pending, info.flush_due))
         })?;
-        Ok(appended)
+        drop(_turn);
+        match pending {
+            // The topic's flush policy wants the append durable before it returns, whatever
+            // the producer's acks; the fsync runs here, off every lock but the sync turn.
+            Some(pending) if flush_due && !durable => {
+                self.sync(pending)?;
+                Ok((appended, None))
+            }
+            pending => Ok((appended, pending)),
+        }
     }
 
     /// Makes the records `pending` covers durable. Blocks for an fsync, so call it off the
@@ -345,7 +388,7 @@ impl Partition {
         if self.synced_end.load(Ordering::Acquire) >= pending.end() {
             return Ok(());
         }
-        let Some(batch) = self.with(|inner| Ok(inner.log.pending_sync()?))? else {
+        let Some(batch) = self.read_inner(|inner| Ok(inner.log.pending_sync()?))? else {
             // Flushed meanwhile (a segment roll, or shutdown).
             self.synced_end.fetch_max(pending.end(), Ordering::AcqRel);
             return Ok(());
@@ -366,15 +409,15 @@ impl Partition {
         let bound = match isolation {
             Isolation::ReadUncommitted | Isolation::ReadCommitted => high_watermark,
         };
-        self.with(|inner| {
-            let read = inner.log.read(offset, max_bytes, Some(bound))?;
-            Ok(Fetched { records: read.records, high_watermark, last_stable_offset: high_watermark, log_start_offset: read.log_start_offset })
-        })
+        // Planned under the read lock, read without it: a read from disk holds up nobody.
+        let plan = self.read_inner(|inner| Ok(inner.log.plan_read(offset, max_bytes, Some(bound))?))?;
+        let read = plan.run()?;
+        Ok(Fetched { records: read.records, high_watermark, last_stable_offset: high_watermark, log_start_offset: read.log_start_offset })
     }
 
     /// The first record at or after `timestamp`, with the leader epoch it was written in.
     pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<(TimestampOffset, i32)>, PartitionError> {
-        self.with(|inner| {
+        self.read_inner(|inner| {
             let found = inner.log.offset_for_timestamp(timestamp)?;
             Ok(found.filter(|t| t.offset < self.high_watermark()).map(|t| (t, epoch_at(&inner.log, t.offset))))
         })
@@ -382,17 +425,17 @@ impl Partition {
 
     /// The record with the largest timestamp (ListOffsets MAX_TIMESTAMP).
     pub fn max_timestamp_offset(&self) -> Result<Option<(TimestampOffset, i32)>, PartitionError> {
-        self.with(|inner| Ok(inner.log.max_timestamp_offset()?.map(|t| (t, epoch_at(&inner.log, t.offset)))))
+        self.read_inner(|inner| Ok(inner.log.max_timestamp_offset()?.map(|t| (t, epoch_at(&inner.log, t.offset)))))
     }
 
     /// The leader epoch the record at `offset` was written in (-1 when unknown).
     pub fn epoch_at(&self, offset: u64) -> Result<i32, PartitionError> {
-        self.with(|inner| Ok(epoch_at(&inner.log, offset)))
+        self.read_inner(|inner| Ok(epoch_at(&inner.log, offset)))
     }
 
     /// OffsetForLeaderEpoch: the end offset of `epoch` in this log.
     pub fn end_offset_for_epoch(&self, epoch: i32) -> Result<EpochEndOffset, PartitionError> {
-        self.with(|inner| Ok(inner.log.end_offset_for_epoch(epoch)))
+        self.read_inner(|inner| Ok(inner.log.end_offset_for_epoch(epoch)))
     }
 
     /// DeleteRecords: makes `offset` the log start offset (`None`: the high watermark).
@@ -403,6 +446,7 @@ impl Partition {
         if target > high_watermark {
             return Err(PartitionError::new(ResponseError::OffsetOutOfRange, format!("offset {target} is beyond the high watermark {high_watermark}")));
         }
+        let _turn = self.write_turn();
         self.with(|inner| Ok(inner.log.delete_records_before(target)?))
     }
 
@@ -410,6 +454,7 @@ impl Partition {
     /// runs without the partition lock, so appends go on meanwhile.
     pub fn clean(&self) -> Result<(), PartitionError> {
         let now = now_ms();
+        let turn = self.write_turn();
         let plan = self.with(|inner| {
             let outcome = inner.log.enforce_retention(now)?;
             if outcome.deleted_segments > 0 {
@@ -417,8 +462,10 @@ impl Partition {
             }
             Ok(if inner.log.config().cleanup_policy.compact { inner.log.plan_compaction(now)? } else { None })
         })?;
+        drop(turn);
         if let Some(plan) = plan {
             let compacted = plan.execute()?;
+            let _turn = self.write_turn();
             self.with(|inner| {
                 let outcome = inner.log.install_compaction(compacted)?;
                 tracing::debug!(topic = %self.topic, partition = self.index, ?outcome, "compacted");
@@ -430,7 +477,11 @@ impl Partition {
 
     /// Applies `flush.ms` when nothing was appended for a while.
     pub fn maybe_flush(&self) -> Result<(), PartitionError> {
-        self.with(|inner| inner.log.maybe_flush(now_ms()).map(|_| ()).map_err(|e| self.offline_on_io_error(e)))
+        let due = self.read_inner(|inner| Ok(if inner.log.flush_due(now_ms()) { inner.log.pending_sync()? } else { None }))?;
+        match due {
+            Some(pending) => self.sync(pending),
+            None => Ok(()),
+        }
     }
 
     /// fsyncs the segments rolled since the recovery point (data, indexes and directory)
@@ -438,7 +489,7 @@ impl Partition {
     /// call it off the async runtime. A segment roll leaves this work instead of doing it on
     /// the append path.
     pub fn sync_sealed(&self) -> Result<(), PartitionError> {
-        let Some(pending) = self.with(|inner| Ok(inner.log.pending_sealed_sync()?))? else {
+        let Some(pending) = self.read_inner(|inner| Ok(inner.log.pending_sealed_sync()?))? else {
             return Ok(());
         };
         pending.run().map_err(|e| self.offline_on_io_error(e))?;
@@ -451,7 +502,8 @@ impl Partition {
     /// Flushes, snapshots producer state and closes the log. Later calls fail with
     /// NOT_LEADER_OR_FOLLOWER.
     pub fn close(&self) -> Result<(), PartitionError> {
-        let mut guard = self.inner.lock().map_err(|_| PartitionError::new(ResponseError::KafkaStorageError, "partition lock poisoned"))?;
+        let _turn = self.write_turn();
+        let mut guard = self.inner.write().map_err(|_| poisoned())?;
         let Some(inner) = guard.take() else { return Ok(()) };
         // An offline partition is left without the clean-shutdown marker on purpose: the
         // next open re-checks it.

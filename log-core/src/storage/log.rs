@@ -19,7 +19,7 @@ use super::config::{LogConfig, PREALLOCATE_STEP_BYTES};
 use super::epoch::{EpochEndOffset, LeaderEpochCache};
 use super::error::{IoContext, Result, StorageError};
 use super::record;
-use super::segment::{self, AppendedBatch, Segment};
+use super::segment::{self, AppendedBatch, Segment, SegmentRead, WriteSlot};
 use super::sync::{self, PendingSync, SyncFile};
 
 /// Marker written by a clean close; its absence on open means the tail must be recovered.
@@ -57,6 +57,35 @@ pub struct AppendInfo {
     pub bytes: usize,
     /// The batches were fsynced before returning.
     pub synced: bool,
+    /// The flush policy (`flush.messages`, `flush.ms`) wants an fsync now. [`PartitionLog::append`]
+    /// runs it itself (`synced`); after [`PartitionLog::commit_append`] the caller runs it,
+    /// off the log's lock, with [`PartitionLog::pending_sync`].
+    pub flush_due: bool,
+}
+
+/// An append prepared with write access to the log: batches validated, offsets (and the
+/// leader epoch, and LogAppendTime) written into them, room reserved at the end of the active
+/// segment (rolling first if due). [`PreparedAppend::write`] then writes the bytes without
+/// access to the log — readers go on meanwhile — and [`PartitionLog::commit_append`] makes
+/// them visible. One append at a time: the caller serialises writers.
+#[derive(Debug)]
+pub struct PreparedAppend {
+    slot: WriteSlot,
+    segment_base: u64,
+    truncations: u64,
+    batches: Vec<AppendedBatch>,
+    /// `(leader epoch, first offset)` of each batch.
+    epochs: Vec<(i32, u64)>,
+    records: u64,
+    now_ms: i64,
+    log_append_time: Option<i64>,
+}
+
+impl PreparedAppend {
+    /// Writes the append's bytes (the buffer passed to `prepare_append`, as it left it).
+    pub fn write(&self, bytes: &[u8]) -> Result<()> {
+        self.slot.write(bytes)
+    }
 }
 
 /// Whole batches returned by a read.
@@ -68,6 +97,31 @@ pub struct LogRead {
     pub log_start_offset: u64,
     /// One past the last offset at the time of the read.
     pub log_end_offset: u64,
+}
+
+/// A read planned with access to the log, to run without it ([`PartitionLog::plan_read`]).
+#[derive(Debug, Clone)]
+pub struct LogReadPlan {
+    segments: Vec<SegmentRead>,
+    offset: u64,
+    max_bytes: usize,
+    bound: u64,
+    log_start_offset: u64,
+    log_end_offset: u64,
+}
+
+impl LogReadPlan {
+    /// Reads the batches.
+    pub fn run(self) -> Result<LogRead> {
+        let mut read = LogRead { records: Bytes::new(), log_start_offset: self.log_start_offset, log_end_offset: self.log_end_offset };
+        for segment in &self.segments {
+            if let Some(bytes) = segment.read(self.offset, self.max_bytes, self.bound)? {
+                read.records = bytes;
+                break;
+            }
+        }
+        Ok(read)
+    }
 }
 
 /// A record found by timestamp.
@@ -277,8 +331,34 @@ impl PartitionLog {
 
     /// Appends batches from a producer (or the broker itself) as leader: validates every
     /// batch first (all or nothing), assigns offsets from the log end offset, writes the
-    /// leader epoch and — under LogAppendTime — the append time, and stores the bytes.
+    /// leader epoch and — under LogAppendTime — the append time, and stores the bytes; then
+    /// fsyncs if the flush policy says so.
     pub fn append(&mut self, records: &mut [u8], options: AppendOptions) -> Result<AppendInfo> {
+        let prepared = self.prepare_append(records, options)?;
+        prepared.write(records)?;
+        self.commit_and_flush(prepared)
+    }
+
+    /// Appends batches copied from a leader, keeping their offsets and epochs. Each batch's
+    /// CRC is checked and its offsets must continue the log.
+    pub fn append_replicated(&mut self, records: &[u8], now_ms: i64) -> Result<AppendInfo> {
+        let prepared = self.prepare_replicated(records, now_ms)?;
+        prepared.write(records)?;
+        self.commit_and_flush(prepared)
+    }
+
+    fn commit_and_flush(&mut self, prepared: PreparedAppend) -> Result<AppendInfo> {
+        let mut info = self.commit_append(prepared)?;
+        if info.flush_due {
+            self.flush()?;
+            info.synced = true;
+        }
+        Ok(info)
+    }
+
+    /// The first step of a leader append (see [`PreparedAppend`]): validates and stamps
+    /// `records` in place and reserves their room.
+    pub fn prepare_append(&mut self, records: &mut [u8], options: AppendOptions) -> Result<PreparedAppend> {
         let mut found = Vec::new();
         for item in Batches::new(records) {
             let (position, bytes) = item.map_err(|defect| StorageError::InvalidBatch { position: records.len(), defect })?;
@@ -311,12 +391,13 @@ impl PartitionLog {
             record_count += header.records_count as u64;
             next = last + 1;
         }
-        self.write(records, &appended, record_count, options.now_ms, log_append_time)
+        let epochs = if options.leader_epoch >= 0 { vec![(options.leader_epoch, appended[0].base_offset)] } else { Vec::new() };
+        self.prepare(records.len(), appended, epochs, record_count, options.now_ms, log_append_time)
     }
 
-    /// Appends batches copied from a leader, keeping their offsets and epochs. Each batch's
-    /// CRC is checked and its offsets must continue the log.
-    pub fn append_replicated(&mut self, records: &[u8], now_ms: i64) -> Result<AppendInfo> {
+    /// The first step of a follower append: checks that `records` continue the log and
+    /// reserves their room.
+    pub fn prepare_replicated(&mut self, records: &[u8], now_ms: i64) -> Result<PreparedAppend> {
         let mut next = self.log_end_offset();
         let mut appended = Vec::new();
         let mut record_count = 0u64;
@@ -336,41 +417,59 @@ impl PartitionLog {
         if appended.is_empty() {
             return Err(StorageError::InvalidBatch { position: 0, defect: batch::BatchDefect::Empty });
         }
-        let info = self.write(records, &appended, record_count, now_ms, None)?;
-        for (epoch, start) in epochs {
-            self.epochs.assign(epoch, start)?;
-        }
-        Ok(info)
+        self.prepare(records.len(), appended, epochs, record_count, now_ms, None)
     }
 
-    fn write(&mut self, bytes: &[u8], batches: &[AppendedBatch], records: u64, now_ms: i64, log_append_time: Option<i64>) -> Result<AppendInfo> {
+    fn prepare(
+        &mut self,
+        len: usize,
+        batches: Vec<AppendedBatch>,
+        epochs: Vec<(i32, u64)>,
+        records: u64,
+        now_ms: i64,
+        log_append_time: Option<i64>,
+    ) -> Result<PreparedAppend> {
         let (Some(first), Some(last)) = (batches.first(), batches.last()) else {
             return Err(StorageError::InvalidBatch { position: 0, defect: batch::BatchDefect::Empty });
         };
         let (first_offset, last_offset) = (first.base_offset, last.last_offset);
-        self.maybe_roll(bytes.len() as u64, first_offset, last_offset, now_ms)?;
-        self.active_mut().append(bytes, batches, now_ms)?;
-        if let Some(epoch) = self.epoch_of(bytes) {
-            self.epochs.assign(epoch, first_offset)?;
+        self.maybe_roll(len as u64, first_offset, last_offset, now_ms)?;
+        let slot = self.active_mut().slot_for(len)?;
+        let segment_base = self.active().base_offset();
+        Ok(PreparedAppend { slot, segment_base, truncations: self.truncations, batches, epochs, records, now_ms, log_append_time })
+    }
+
+    /// The last step of an append: the written bytes become part of the log (readable up to
+    /// the caller's bound). Says whether the flush policy wants an fsync now; it is not run.
+    pub fn commit_append(&mut self, prepared: PreparedAppend) -> Result<AppendInfo> {
+        let PreparedAppend { slot, segment_base, truncations, batches, epochs, records, now_ms, log_append_time } = prepared;
+        if segment_base != self.active().base_offset() || truncations != self.truncations {
+            return Err(StorageError::Corrupt {
+                what: "log",
+                path: self.dir.clone(),
+                detail: "the log changed between preparing and committing an append: two writers at once".into(),
+            });
+        }
+        self.active_mut().record_written(&slot, &batches, now_ms)?;
+        for (epoch, start) in epochs {
+            self.epochs.assign(epoch, start)?;
         }
         self.unflushed_messages += records;
         self.oldest_unflushed_ms.get_or_insert(now_ms);
-        let synced = self.flush_if_due(now_ms)?;
+        let (Some(first), Some(last)) = (batches.first(), batches.last()) else {
+            return Err(StorageError::InvalidBatch { position: 0, defect: batch::BatchDefect::Empty });
+        };
         Ok(AppendInfo {
-            first_offset,
-            last_offset,
+            first_offset: first.base_offset,
+            last_offset: last.last_offset,
             max_timestamp: batches.iter().map(|b| b.max_timestamp).max().unwrap_or(-1),
             log_append_time,
             batches: batches.len(),
             records,
-            bytes: bytes.len(),
-            synced,
+            bytes: slot.len,
+            synced: false,
+            flush_due: self.flush_due(now_ms),
         })
-    }
-
-    fn epoch_of(&self, bytes: &[u8]) -> Option<i32> {
-        let epoch = batch::BatchHeader::parse(bytes).ok()?.partition_leader_epoch;
-        (epoch >= 0).then_some(epoch)
     }
 
     fn maybe_roll(&mut self, incoming: u64, first_offset: u64, last_offset: u64, now_ms: i64) -> Result<()> {
@@ -410,26 +509,27 @@ impl PartitionLog {
         Ok(())
     }
 
-    fn flush_if_due(&mut self, now_ms: i64) -> Result<bool> {
+    /// True when the flush policy wants the unflushed records fsynced at `now_ms`.
+    pub fn flush_due(&self, now_ms: i64) -> bool {
+        if self.unflushed_messages == 0 {
+            return false;
+        }
         let policy = self.config.flush;
         let by_count = policy.messages.is_some_and(|n| self.unflushed_messages >= n);
         let by_time = match (policy.ms, self.oldest_unflushed_ms) {
             (Some(ms), Some(oldest)) => now_ms.saturating_sub(oldest) >= ms as i64,
             _ => false,
         };
-        if by_count || by_time {
-            self.flush()?;
-            return Ok(true);
-        }
-        Ok(false)
+        by_count || by_time
     }
 
     /// Applies `flush.ms` without an append: call periodically.
     pub fn maybe_flush(&mut self, now_ms: i64) -> Result<bool> {
-        if self.unflushed_messages == 0 {
+        if !self.flush_due(now_ms) {
             return Ok(false);
         }
-        self.flush_if_due(now_ms)
+        self.flush()?;
+        Ok(true)
     }
 
     /// What [`PartitionLog::flush`] would fsync now, to run without holding the log (see
@@ -539,6 +639,12 @@ impl PartitionLog {
     /// (always at least one batch), never returning a batch that reaches `upper_bound`
     /// (e.g. the high watermark; the log end offset when `None`).
     pub fn read(&self, offset: u64, max_bytes: usize, upper_bound: Option<u64>) -> Result<LogRead> {
+        self.plan_read(offset, max_bytes, upper_bound)?.run()
+    }
+
+    /// [`PartitionLog::read`] in two steps: planned here with read access to the log, then
+    /// [`LogReadPlan::run`] without it, so that a read from disk never holds up an append.
+    pub fn plan_read(&self, offset: u64, max_bytes: usize, upper_bound: Option<u64>) -> Result<LogReadPlan> {
         let end = self.log_end_offset();
         if offset < self.log_start_offset || offset > end {
             return Err(StorageError::OffsetOutOfRange {
@@ -548,18 +654,15 @@ impl PartitionLog {
             });
         }
         let bound = upper_bound.map_or(end, |b| b.min(end));
-        let mut read = LogRead { records: Bytes::new(), log_start_offset: self.log_start_offset, log_end_offset: end };
-        if offset >= bound {
-            return Ok(read);
-        }
-        let from = self.segments.range(..=offset).next_back().map_or(0, |(&b, _)| b);
-        for segment in self.segments.range(from..).map(|(_, s)| s) {
-            if let Some(bytes) = segment.read(offset, max_bytes, bound)? {
-                read.records = bytes;
-                break;
-            }
-        }
-        Ok(read)
+        let segments = if offset >= bound {
+            Vec::new()
+        } else {
+            let from = self.segments.range(..=offset).next_back().map_or(0, |(&b, _)| b);
+            // Segments past the first one are read only when it holds nothing at or after
+            // `offset` (compaction can leave a segment's last offsets empty).
+            self.segments.range(from..bound).map(|(_, s)| s.plan_read(offset)).collect()
+        };
+        Ok(LogReadPlan { segments, offset, max_bytes, bound, log_start_offset: self.log_start_offset, log_end_offset: end })
     }
 
     /// The first record whose timestamp is at or after `timestamp` (ListOffsets by time).

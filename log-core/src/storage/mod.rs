@@ -52,7 +52,7 @@ pub use error::{Result, StorageError};
 pub use sync::PendingSync;
 pub use validator::{validate_producer_batches, ProducerBatchRules, TimestampBounds, ValidatedBatches};
 pub use log::{
-    AppendInfo, AppendOptions, LogRead, PartitionLog, RecoveryReport, TimestampOffset, CLEAN_SHUTDOWN_FILE,
+    AppendInfo, AppendOptions, LogRead, LogReadPlan, PartitionLog, PreparedAppend, RecoveryReport, TimestampOffset, CLEAN_SHUTDOWN_FILE,
     LOG_START_FILE, RECOVERY_POINT_FILE,
 };
 pub use record::{decode_records, decode_records_within, BatchBuilder, Record, RecordHeader};

@@ -42,6 +42,86 @@ pub(crate) struct AppendedBatch {
     pub max_timestamp: i64,
 }
 
+/// Room reserved at the end of a segment for one append: written without access to the
+/// segment (so readers are not held up by the write), then recorded.
+#[derive(Debug)]
+pub(crate) struct WriteSlot {
+    file: Arc<File>,
+    path: PathBuf,
+    /// Where the bytes go.
+    pub position: u64,
+    /// How many.
+    pub len: usize,
+}
+
+impl WriteSlot {
+    /// Writes the reserved bytes.
+    pub fn write(&self, buf: &[u8]) -> Result<()> {
+        if buf.len() != self.len {
+            return Err(StorageError::Corrupt {
+                what: "segment",
+                path: self.path.clone(),
+                detail: format!("{} bytes offered for a {}-byte append", buf.len(), self.len),
+            });
+        }
+        self.file.write_all_at(buf, self.position).io("write", &self.path)
+    }
+}
+
+/// A read planned on a segment and run without access to it (see [`Segment::plan_read`]).
+/// The file handle keeps the bytes readable even if the segment is deleted or replaced
+/// meanwhile (retention, compaction): the reader sees the log as it was when planned.
+#[derive(Debug, Clone)]
+pub(crate) struct SegmentRead {
+    file: Arc<File>,
+    path: PathBuf,
+    /// Where the walk to the wanted batch starts.
+    start: u64,
+    /// The end of the segment's data when planned.
+    end: u64,
+}
+
+impl SegmentRead {
+    /// Position of the batch holding `offset` (the first batch ending at or after it).
+    pub fn find_batch(&self, offset: u64) -> Result<Option<(u64, ScanHeader)>> {
+        let mut reader = SegmentReader::new(&self.file, &self.path, self.start, self.end, HEADER_CHUNK);
+        loop {
+            match reader.next_header()? {
+                Step::Item((position, h)) if h.last_offset() >= offset as i64 => return Ok(Some((position, h))),
+                Step::Item(_) => {}
+                Step::End => return Ok(None),
+                Step::Defect { position, defect } => {
+                    return Err(StorageError::Corrupt { what: "segment", path: self.path.clone(), detail: format!("at byte {position}: {defect}") });
+                }
+            }
+        }
+    }
+
+    /// Whole batches from the one holding `offset`, up to `max_bytes` (but always the first
+    /// batch, even when it alone is larger), never including a batch whose last offset is
+    /// at or past `upper_bound`. One read; no record is touched.
+    pub fn read(&self, offset: u64, max_bytes: usize, upper_bound: u64) -> Result<Option<Bytes>> {
+        let Some((position, first)) = self.find_batch(offset)? else { return Ok(None) };
+        let upper_bound = i64::try_from(upper_bound).unwrap_or(i64::MAX);
+        if first.last_offset() >= upper_bound {
+            return Ok(None);
+        }
+        let available = (self.end - position) as usize;
+        let want = max_bytes.max(first.total_len).min(available);
+        let mut buf = super::read_at::read_exact_at(&self.file, want, position).io("read", &self.path)?;
+        // Keep the whole batches that fit in what was read and lie below the bound.
+        let mut end = first.total_len;
+        while end + batch::SCAN_HEADER_LEN <= buf.len() {
+            match batch::scan_header(&buf[end..]) {
+                Ok(h) if end + h.total_len <= buf.len() && h.last_offset() < upper_bound => end += h.total_len,
+                _ => break,
+            }
+        }
+        buf.truncate(end);
+        Ok(Some(Bytes::from(buf)))
+    }
+}
+
 /// What opening a segment found.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct SegmentRecovery {
@@ -213,19 +293,29 @@ impl Segment {
         &self.file
     }
 
-    /// Appends `buf` (whole batches with offsets already assigned) at the end of the file.
-    pub fn append(&mut self, buf: &[u8], batches: &[AppendedBatch], now_ms: i64) -> Result<()> {
-        if buf.is_empty() {
+    /// Reserves room for `len` bytes at the end of the data and says where they go. Nothing
+    /// is visible to readers until [`Segment::record_written`] is called for them.
+    pub fn slot_for(&mut self, len: usize) -> Result<WriteSlot> {
+        self.reserve(self.size + len as u64)?;
+        Ok(WriteSlot { file: Arc::clone(&self.file), path: self.log_path(), position: self.size, len })
+    }
+
+    /// Makes the bytes written into `slot` part of the segment: indexes, offsets, size.
+    pub fn record_written(&mut self, slot: &WriteSlot, batches: &[AppendedBatch], now_ms: i64) -> Result<()> {
+        if slot.position != self.size {
+            return Err(StorageError::Corrupt {
+                what: "segment",
+                path: self.log_path(),
+                detail: format!("an append reserved byte {} but the segment now ends at {}: two writers at once", slot.position, self.size),
+            });
+        }
+        if slot.len == 0 {
             return Ok(());
         }
-        let path = self.log_path();
-        self.reserve(self.size + buf.len() as u64)?;
-        self.file.write_all_at(buf, self.size).io("write", &path)?;
-        let start = self.size;
         for b in batches {
-            self.track_batch(start + b.position as u64, b.len as u64, b.base_offset, b.last_offset, b.max_timestamp);
+            self.track_batch(slot.position + b.position as u64, b.len as u64, b.base_offset, b.last_offset, b.max_timestamp);
         }
-        self.size += buf.len() as u64;
+        self.size += slot.len as u64;
         self.first_append_ms.get_or_insert(now_ms);
         Ok(())
     }
@@ -263,46 +353,24 @@ impl Segment {
 
     /// Position of the batch holding `offset` (the first batch ending at or after it).
     pub fn find_batch(&self, offset: u64) -> Result<Option<(u64, ScanHeader)>> {
+        self.plan_read(offset).find_batch(offset)
+    }
+
+    /// What a read of `offset` needs from this segment, to run without access to it: the
+    /// data file, where the sparse index says to start looking, and where the data ends now.
+    pub fn plan_read(&self, offset: u64) -> SegmentRead {
         let target = self.relative(offset);
         let start = self.index.floor(|e| e.relative_offset <= target).map_or(0, |e| u64::from(e.position));
-        let path = self.log_path();
-        let mut reader = SegmentReader::new(&self.file, &path, start, self.size, HEADER_CHUNK);
-        loop {
-            match reader.next_header()? {
-                Step::Item((position, h)) if h.last_offset() >= offset as i64 => return Ok(Some((position, h))),
-                Step::Item(_) => {}
-                Step::End => return Ok(None),
-                Step::Defect { position, defect } => return Err(self.corrupt(position, &defect)),
-            }
-        }
+        SegmentRead { file: Arc::clone(&self.file), path: self.log_path(), start, end: self.size }
     }
 
     fn corrupt(&self, position: u64, defect: &dyn std::fmt::Display) -> StorageError {
         StorageError::Corrupt { what: "segment", path: self.log_path(), detail: format!("at byte {position}: {defect}") }
     }
 
-    /// Whole batches from the one holding `offset`, up to `max_bytes` (but always the first
-    /// batch, even when it alone is larger), never including a batch whose last offset is
-    /// at or past `upper_bound`. One read; no record is touched.
+    /// Whole batches from the one holding `offset`; see [`SegmentRead::read`].
     pub fn read(&self, offset: u64, max_bytes: usize, upper_bound: u64) -> Result<Option<Bytes>> {
-        let Some((position, first)) = self.find_batch(offset)? else { return Ok(None) };
-        let upper_bound = i64::try_from(upper_bound).unwrap_or(i64::MAX);
-        if first.last_offset() >= upper_bound {
-            return Ok(None);
-        }
-        let available = (self.size - position) as usize;
-        let want = max_bytes.max(first.total_len).min(available);
-        let mut buf = super::read_at::read_exact_at(&self.file, want, position).io("read", &self.log_path())?;
-        // Keep the whole batches that fit in what was read and lie below the bound.
-        let mut end = first.total_len;
-        while end + batch::SCAN_HEADER_LEN <= buf.len() {
-            match batch::scan_header(&buf[end..]) {
-                Ok(h) if end + h.total_len <= buf.len() && h.last_offset() < upper_bound => end += h.total_len,
-                _ => break,
-            }
-        }
-        buf.truncate(end);
-        Ok(Some(Bytes::from(buf)))
+        self.plan_read(offset).read(offset, max_bytes, upper_bound)
     }
 
     /// First record at or after `timestamp`: `(offset, timestamp)`.

@@ -5,6 +5,7 @@
 //! to send full fetch requests — the protocol's sessionless mode.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::pin::Pin;
 use std::task::Poll;
 use std::time::Duration;
@@ -18,91 +19,87 @@ use tokio::time::Instant;
 
 use super::topic_name;
 use crate::broker::metrics::TopicLabel;
-use crate::broker::{Broker, Isolation, PartitionError};
+use crate::broker::{Broker, Isolation, Partition, PartitionError};
 
 /// Longest wait honoured, whatever the client asks (Kafka clients use ≤ 500 ms by default).
 const MAX_WAIT_CAP: Duration = Duration::from_secs(30);
+
+/// One requested partition, resolved on the runtime; read on the blocking pool.
+struct PartitionFetch {
+    index: i32,
+    partition: Option<Arc<Partition>>,
+    fetch_offset: i64,
+    current_leader_epoch: i32,
+    max_bytes: usize,
+}
+
+/// The requested topics, in request order.
+type FetchPlan = Vec<(String, Vec<PartitionFetch>)>;
+
+/// What one pass over the plan read.
+struct FetchPass {
+    topics: Vec<FetchableTopicResponse>,
+    bytes: usize,
+    errors: bool,
+}
 
 impl Broker {
     pub(super) async fn fetch(&self, request: FetchRequest, _version: i16) -> FetchResponse {
         let wait = Duration::from_millis(request.max_wait_ms.max(0) as u64).min(MAX_WAIT_CAP);
         let deadline = Instant::now() + wait;
         let isolation = if request.isolation_level == 1 { Isolation::ReadCommitted } else { Isolation::ReadUncommitted };
+        // fetch.max.bytes bounds every response, whatever the request asks for (v3+ clients
+        // send their own fetch.max.bytes; v0-2 have none and ask per partition only).
+        let budget = (request.max_bytes.max(0) as usize).min(self.config.fetch_max_bytes);
+        let min_bytes = request.min_bytes.max(0) as usize;
+        let mut plan: Arc<FetchPlan> = Arc::new(self.fetch_plan(&request));
         loop {
-            let (responses, bytes, errors, watchers) = self.fetch_once(&request, isolation);
-            if bytes >= request.min_bytes.max(0) as usize || errors || Instant::now() >= deadline || watchers.is_empty() {
-                self.count_fetched(&responses);
-                return FetchResponse::default().with_session_id(0).with_responses(responses);
+            // Subscribed before the read, so an append between the read and the wait is seen.
+            let watchers: Vec<watch::Receiver<u64>> =
+                plan.iter().flat_map(|(_, ps)| ps.iter().filter_map(|p| p.partition.as_ref().map(|p| p.subscribe()))).collect();
+            let pass = {
+                let plan = Arc::clone(&plan);
+                // Reads touch the disk: off the async workers.
+                tokio::task::spawn_blocking(move || read_plan(&plan, budget, isolation)).await
+            };
+            let pass = match pass {
+                Ok(pass) => pass,
+                Err(e) => {
+                    tracing::error!(error = %e, "a fetch task did not finish");
+                    FetchPass { topics: unavailable(&plan), bytes: 0, errors: true }
+                }
+            };
+            if pass.bytes >= min_bytes || pass.errors || Instant::now() >= deadline || watchers.is_empty() {
+                self.count_fetched(&pass.topics);
+                return FetchResponse::default().with_session_id(0).with_responses(pass.topics);
             }
             wait_for_any(watchers, deadline).await;
+            // Partitions may have been created or deleted while waiting.
+            plan = Arc::new(self.fetch_plan(&request));
         }
     }
 
-    /// One pass over the requested partitions. Subscribes to each partition's high watermark
-    /// before reading it, so an append between the read and the wait is never missed.
-    fn fetch_once(&self, request: &FetchRequest, isolation: Isolation) -> (Vec<FetchableTopicResponse>, usize, bool, Vec<watch::Receiver<u64>>) {
-        // fetch.max.bytes bounds every response, whatever the request asks for (v3+ clients
-        // send their own fetch.max.bytes; v0-2 have none and ask per partition only).
-        let mut budget = (request.max_bytes.max(0) as usize).min(self.config.fetch_max_bytes);
-        let mut total = 0usize;
-        let mut errors = false;
-        let mut watchers = Vec::new();
-        let mut topics = Vec::with_capacity(request.topics.len());
-        for topic in &request.topics {
-            let name = topic.topic.to_string();
-            let mut partitions = Vec::with_capacity(topic.partitions.len());
-            for p in &topic.partitions {
-                let response = PartitionData::default()
-                    .with_partition_index(p.partition)
-                    .with_aborted_transactions(if isolation == Isolation::ReadCommitted { Some(Vec::new()) } else { None });
-                let Some(partition) = self.partition(&name, p.partition) else {
-                    errors = true;
-                    partitions.push(response.with_error_code(ResponseError::UnknownTopicOrPartition.code()).with_high_watermark(-1).with_records(Some(Bytes::new())));
-                    continue;
-                };
-                watchers.push(partition.subscribe());
-                let result = check_epoch(p.current_leader_epoch, partition.leader_epoch()).and_then(|()| {
-                    let offset = u64::try_from(p.fetch_offset).map_err(|_| PartitionError::new(ResponseError::OffsetOutOfRange, format!("negative fetch offset {}", p.fetch_offset)))?;
-                    let limit = (p.partition_max_bytes.max(0) as usize).min(budget);
-                    if total > 0 && limit == 0 {
-                        // Response full: only the first partition may exceed the limit.
-                        return partition.read(offset, 0, isolation).map(|mut f| {
-                            f.records = Bytes::new();
-                            f
-                        });
-                    }
-                    let mut fetched = partition.read(offset, limit.max(1), isolation)?;
-                    if total > 0 && fetched.records.len() > limit {
-                        fetched.records = Bytes::new();
-                    }
-                    Ok(fetched)
-                });
-                partitions.push(match result {
-                    Ok(fetched) => {
-                        total += fetched.records.len();
-                        budget = budget.saturating_sub(fetched.records.len());
-                        response
-                            .with_high_watermark(fetched.high_watermark as i64)
-                            .with_last_stable_offset(fetched.last_stable_offset as i64)
-                            .with_log_start_offset(fetched.log_start_offset as i64)
-                            .with_records(Some(fetched.records))
-                    }
-                    Err(e) => {
-                        errors = true;
-                        let hw = partition.high_watermark() as i64;
-                        let start = partition.log_start_offset().map_or(-1, |o| o as i64);
-                        response
-                            .with_error_code(e.code.code())
-                            .with_high_watermark(hw)
-                            .with_last_stable_offset(hw)
-                            .with_log_start_offset(start)
-                            .with_records(Some(Bytes::new()))
-                    }
-                });
-            }
-            topics.push(FetchableTopicResponse::default().with_topic(topic_name(&name)).with_partitions(partitions));
-        }
-        (topics, total, errors, watchers)
+    /// Resolves the requested partitions.
+    fn fetch_plan(&self, request: &FetchRequest) -> FetchPlan {
+        request
+            .topics
+            .iter()
+            .map(|topic| {
+                let name = topic.topic.to_string();
+                let partitions = topic
+                    .partitions
+                    .iter()
+                    .map(|p| PartitionFetch {
+                        index: p.partition,
+                        partition: self.partition(&name, p.partition),
+                        fetch_offset: p.fetch_offset,
+                        current_leader_epoch: p.current_leader_epoch,
+                        max_bytes: p.partition_max_bytes.max(0) as usize,
+                    })
+                    .collect();
+                (name, partitions)
+            })
+            .collect()
     }
 
     fn count_fetched(&self, responses: &[FetchableTopicResponse]) {
@@ -113,6 +110,87 @@ impl Broker {
             }
         }
     }
+}
+
+/// One pass over the requested partitions, within the per-partition limits and the
+/// response's `budget`: the first partition with data may exceed it (one whole batch), later
+/// ones never do.
+fn read_plan(plan: &FetchPlan, mut budget: usize, isolation: Isolation) -> FetchPass {
+    let mut pass = FetchPass { topics: Vec::with_capacity(plan.len()), bytes: 0, errors: false };
+    for (name, partitions) in plan {
+        let mut out = Vec::with_capacity(partitions.len());
+        for p in partitions {
+            let response = PartitionData::default()
+                .with_partition_index(p.index)
+                .with_aborted_transactions(if isolation == Isolation::ReadCommitted { Some(Vec::new()) } else { None });
+            let Some(partition) = &p.partition else {
+                pass.errors = true;
+                out.push(response.with_error_code(ResponseError::UnknownTopicOrPartition.code()).with_high_watermark(-1).with_records(Some(Bytes::new())));
+                continue;
+            };
+            let total = pass.bytes;
+            let result = check_epoch(p.current_leader_epoch, partition.leader_epoch()).and_then(|()| {
+                let offset = u64::try_from(p.fetch_offset)
+                    .map_err(|_| PartitionError::new(ResponseError::OffsetOutOfRange, format!("negative fetch offset {}", p.fetch_offset)))?;
+                let limit = p.max_bytes.min(budget);
+                if total > 0 && limit == 0 {
+                    // Response full: only the first partition may exceed the limit.
+                    return partition.read(offset, 0, isolation).map(|mut f| {
+                        f.records = Bytes::new();
+                        f
+                    });
+                }
+                let mut fetched = partition.read(offset, limit.max(1), isolation)?;
+                if total > 0 && fetched.records.len() > limit {
+                    fetched.records = Bytes::new();
+                }
+                Ok(fetched)
+            });
+            out.push(match result {
+                Ok(fetched) => {
+                    pass.bytes += fetched.records.len();
+                    budget = budget.saturating_sub(fetched.records.len());
+                    response
+                        .with_high_watermark(fetched.high_watermark as i64)
+                        .with_last_stable_offset(fetched.last_stable_offset as i64)
+                        .with_log_start_offset(fetched.log_start_offset as i64)
+                        .with_records(Some(fetched.records))
+                }
+                Err(e) => {
+                    pass.errors = true;
+                    let hw = partition.high_watermark() as i64;
+                    let start = partition.log_start_offset().map_or(-1, |o| o as i64);
+                    response
+                        .with_error_code(e.code.code())
+                        .with_high_watermark(hw)
+                        .with_last_stable_offset(hw)
+                        .with_log_start_offset(start)
+                        .with_records(Some(Bytes::new()))
+                }
+            });
+        }
+        pass.topics.push(FetchableTopicResponse::default().with_topic(topic_name(name)).with_partitions(out));
+    }
+    pass
+}
+
+/// Every requested partition answered KAFKA_STORAGE_ERROR (the read task failed).
+fn unavailable(plan: &FetchPlan) -> Vec<FetchableTopicResponse> {
+    plan.iter()
+        .map(|(name, partitions)| {
+            let partitions = partitions
+                .iter()
+                .map(|p| {
+                    PartitionData::default()
+                        .with_partition_index(p.index)
+                        .with_error_code(ResponseError::KafkaStorageError.code())
+                        .with_high_watermark(-1)
+                        .with_records(Some(Bytes::new()))
+                })
+                .collect();
+            FetchableTopicResponse::default().with_topic(topic_name(name)).with_partitions(partitions)
+        })
+        .collect()
 }
 
 /// Checks the client's idea of the leader epoch against ours (-1: the client doesn't say).

@@ -26,58 +26,58 @@ pub(super) enum Produced {
     SilentFailure(String),
 }
 
+/// One partition's part of a request, resolved on the runtime and appended off it.
+struct PartitionWrite {
+    topic: String,
+    index: i32,
+    target: Result<(Arc<Partition>, Vec<u8>), PartitionError>,
+}
+
+/// What appending one partition's part gave.
+type WriteOutcome = (String, i32, Result<Appended, PartitionError>);
+
 impl Broker {
     pub(super) async fn produce(&self, request: ProduceRequest, _version: i16) -> Produced {
         let acks = request.acks;
-        // Every partition is appended first; the fsyncs acks=all needs run after, together,
-        // off the async runtime, and a partition whose fsync fails is answered with its error.
-        let mut appends = Vec::new();
-        let mut syncs = Vec::new();
+        let acks_all = acks == -1;
+        let durable = acks_all && self.config.flush_on_acks_all;
+        let mut writes = Vec::new();
         for topic in request.topic_data {
             let name = topic.name.to_string();
             for data in topic.partition_data {
-                let result = if !matches!(acks, -1..=1) {
+                let target = if !matches!(acks, -1..=1) {
                     Err(PartitionError::new(ResponseError::InvalidRequiredAcks, format!("acks must be -1 (all), 0 or 1, got {acks}")))
                 } else {
-                    self.produce_partition(&name, data.index, data.records.as_deref(), acks == -1)
+                    self.partition_for_produce(&name, data.index, data.records.as_deref())
                 };
-                let result = result.map(|(appended, sync)| {
-                    if let Some(sync) = sync {
-                        syncs.push((appends.len(), sync));
-                    }
-                    appended
-                });
-                appends.push((name.clone(), data.index, result));
+                writes.push(PartitionWrite { topic: name.clone(), index: data.index, target });
             }
         }
-        if !syncs.is_empty() {
-            let waiting: Vec<usize> = syncs.iter().map(|(at, _)| *at).collect();
-            let outcomes = tokio::task::spawn_blocking(move || {
-                syncs.into_iter().map(|(at, (partition, pending))| (at, partition.sync(pending))).collect::<Vec<_>>()
-            })
-            .await
-            // The fsync task did not finish (it panicked, or the runtime is shutting down):
-            // nothing it covered may be acknowledged as durable.
-            .unwrap_or_else(|e| {
-                let failed = || PartitionError::new(ResponseError::KafkaStorageError, format!("fsync did not complete: {e}"));
-                waiting.iter().map(|&at| (at, Err(failed()))).collect()
-            });
-            for (at, outcome) in outcomes {
-                if let (Err(e), Some(append)) = (outcome, appends.get_mut(at)) {
-                    tracing::error!(topic = %append.0, partition = append.1, error = %e, "acks=all fsync failed");
-                    append.2 = Err(e);
-                }
+        // Validation, the appends' writes and the fsyncs acks=all needs all touch the disk or
+        // burn CPU per record: they run on the blocking pool, never on the async workers.
+        let outcomes = match tokio::task::spawn_blocking(move || append_all(writes, acks_all, durable)).await {
+            Ok(outcomes) => outcomes,
+            Err(e) => {
+                tracing::error!(error = %e, "the produce task did not finish; answering KAFKA_STORAGE_ERROR");
+                return Produced::SilentFailure(format!("produce task failed: {e}"));
             }
-        }
+        };
 
         let mut responses: Vec<TopicProduceResponse> = Vec::new();
-        for (name, index, result) in appends {
+        for (name, index, result) in outcomes {
             let response = PartitionProduceResponse::default().with_index(index);
             let response = match result {
-                Ok(appended) => response
-                    .with_base_offset(appended.base_offset as i64)
-                    .with_log_append_time_ms(appended.log_append_time)
-                    .with_log_start_offset(appended.log_start_offset as i64),
+                Ok(appended) => {
+                    if appended.records > 0 {
+                        let label = TopicLabel { topic: name.clone() };
+                        self.metrics.records_in.get_or_create(&label).inc_by(appended.records);
+                        self.metrics.record_bytes_in.get_or_create(&label).inc_by(appended.bytes as u64);
+                    }
+                    response
+                        .with_base_offset(appended.base_offset as i64)
+                        .with_log_append_time_ms(appended.log_append_time)
+                        .with_log_start_offset(appended.log_start_offset as i64)
+                }
                 Err(e) => {
                     if e.code != ResponseError::UnknownTopicOrPartition {
                         tracing::debug!(topic = %name, partition = index, error = %e, "produce refused");
@@ -106,27 +106,40 @@ impl Broker {
         }
     }
 
-    /// Appends one partition's records; with acks=all on a durable broker, also what must be
-    /// fsynced before the answer.
-    fn produce_partition(
-        &self,
-        topic: &str,
-        index: i32,
-        records: Option<&[u8]>,
-        acks_all: bool,
-    ) -> Result<(Appended, Option<DeferredSync>), PartitionError> {
+    /// The partition a produce names, with its records copied out of the request (the
+    /// append stamps offsets into them).
+    fn partition_for_produce(&self, topic: &str, index: i32, records: Option<&[u8]>) -> Result<(Arc<Partition>, Vec<u8>), PartitionError> {
         let partition = self
             .partition(topic, index)
             .ok_or_else(|| PartitionError::new(ResponseError::UnknownTopicOrPartition, format!("{topic}-{index} is not hosted by this broker")))?;
         let records = records.filter(|r| !r.is_empty()).ok_or_else(|| PartitionError::new(ResponseError::InvalidRecord, "no records"))?;
-        let mut owned = records.to_vec();
-        let durable = acks_all && self.config.flush_on_acks_all;
-        let (appended, pending) = partition.append_deferred(&mut owned, acks_all, durable)?;
-        if appended.records > 0 {
-            let label = TopicLabel { topic: topic.to_string() };
-            self.metrics.records_in.get_or_create(&label).inc_by(appended.records);
-            self.metrics.record_bytes_in.get_or_create(&label).inc_by(appended.bytes as u64);
-        }
-        Ok((appended, pending.map(|p| (partition, p))))
+        Ok((partition, records.to_vec()))
     }
+}
+
+/// Appends every partition's records; then, for acks=all on a durable broker, runs the fsyncs
+/// they owe together (each partition's covers all its appends so far: group commit). A
+/// partition whose fsync fails is answered with its error.
+fn append_all(writes: Vec<PartitionWrite>, acks_all: bool, durable: bool) -> Vec<WriteOutcome> {
+    let mut outcomes = Vec::with_capacity(writes.len());
+    let mut syncs: Vec<(usize, DeferredSync)> = Vec::new();
+    for PartitionWrite { topic, index, target } in writes {
+        let result = target.and_then(|(partition, mut records)| {
+            let (appended, pending) = partition.append_deferred(&mut records, acks_all, durable)?;
+            if let Some(pending) = pending {
+                syncs.push((outcomes.len(), (partition, pending)));
+            }
+            Ok(appended)
+        });
+        outcomes.push((topic, index, result));
+    }
+    for (at, (partition, pending)) in syncs {
+        if let Err(e) = partition.sync(pending)
+            && let Some(outcome) = outcomes.get_mut(at)
+        {
+            tracing::error!(topic = %outcome.0, partition = outcome.1, error = %e, "acks=all fsync failed");
+            outcome.2 = Err(e);
+        }
+    }
+    outcomes
 }
