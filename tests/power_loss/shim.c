@@ -305,7 +305,7 @@ static int snapshot(int fd, uint64_t id, off_t *size_out) {
         close(src);
         return -1;
     }
-    static __thread char buf[1 << 16];
+    static char buf[1 << 16]; /* the shim's lock is held */
     int ok = 1;
     off_t pos = 0, size = st.st_size;
     while (ok && pos < size) {
@@ -348,37 +348,42 @@ static int snapshot(int fd, uint64_t id, off_t *size_out) {
     return 0;
 }
 
+/* The watched-relative path of the file open as `fd` (a deleted file's carries " (deleted)",
+ * which does not matter here), or NULL when it lies outside. */
+static const char *fd_watched(int fd, char *buf) {
+    if (!enabled)
+        return NULL;
+    char proc[64];
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(proc, buf, PATH_MAX - 1);
+    if (n <= 0)
+        return NULL;
+    buf[n] = 0;
+    return relative(buf);
+}
+
 /* fsync/fdatasync of `fd`: 1 when the shim handled it (a watched file or directory). */
 static int record_sync(int fd) {
-    struct stat st = {0};
+    char buf[PATH_MAX];
+    const char *rel = fd_watched(fd, buf);
+    struct stat st;
+    if (!rel || fstat(fd, &st) != 0)
+        return 0;
     lock_all();
-    uint64_t id = object_of_fd(fd, &st);
-    int handled = 0;
-    if (id && S_ISREG(st.st_mode)) {
+    if (S_ISDIR(st.st_mode)) {
+        jlog("S\t%s", rel);
+    } else if (S_ISREG(st.st_mode)) {
+        uint64_t id = find_object(st.st_dev, st.st_ino);
         off_t size = 0;
-        if (snapshot(fd, id, &size) == 0)
+        if (!id)
+            jlog("!\tfsync of a file the shim did not see created: %s", rel);
+        else if (snapshot(fd, id, &size) == 0)
             jlog("D\t%llu\t%lld", (unsigned long long)id, (long long)size);
         else
-            jlog("!\tcould not copy file %llu to its shadow: %s", (unsigned long long)id,
-                 strerror(errno));
-        handled = 1;
-    } else if (!id) {
-        char proc[64], target[PATH_MAX];
-        snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
-        ssize_t n = readlink(proc, target, sizeof target - 1);
-        if (n > 0) {
-            target[n] = 0;
-            const char *rel = relative(target);
-            if (rel && S_ISDIR(st.st_mode)) {
-                jlog("S\t%s", rel);
-                handled = 1;
-            } else if (rel) {
-                jlog("!\tfsync of a file the shim did not see created: %s", rel);
-            }
-        }
+            jlog("!\tcould not copy %s to its shadow: %s", rel, strerror(errno));
     }
     unlock_all();
-    return handled;
+    return 1;
 }
 
 /* sync()/syncfs(): every watched file is durable, and so is the namespace. */
@@ -647,7 +652,8 @@ int mkdir(const char *path, mode_t mode) { return do_mkdirat(AT_FDCWD, path, mod
 int mkdirat(int dirfd, const char *path, mode_t mode) { return do_mkdirat(dirfd, path, mode); }
 
 static int do_ftruncate(int fd, off_t length) {
-    if (!enabled)
+    char buf[PATH_MAX];
+    if (!fd_watched(fd, buf))
         return REAL(ftruncate)(fd, length);
     lock_all();
     struct stat st;
@@ -656,6 +662,8 @@ static int do_ftruncate(int fd, off_t length) {
     int err = errno;
     if (rc == 0 && id)
         jlog("T\t%llu\t%lld\t%lld", (unsigned long long)id, (long long)st.st_size, (long long)length);
+    else if (rc == 0 && S_ISREG(st.st_mode))
+        jlog("!\tftruncate of a file the shim did not see created: %s", buf);
     unlock_all();
     errno = err;
     return rc;

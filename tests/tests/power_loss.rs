@@ -43,7 +43,7 @@ const PRODUCERS: usize = 3;
 /// Rounds per test unless FJORD_POWER_LOSS_ROUNDS says otherwise; no new round starts once a
 /// test has run this long.
 const ROUNDS: usize = 4;
-const ROUNDS_BUDGET: Duration = Duration::from_secs(35);
+const ROUNDS_BUDGET: Duration = Duration::from_secs(25);
 /// Upper bound for any wait on the broker or the clients.
 const WAIT: Duration = Duration::from_secs(60);
 /// A reader that gets nothing for this long while the high watermark says there is more is
@@ -145,6 +145,28 @@ fn the_power_cut_keeps_fsynced_bytes_and_names_and_may_lose_everything_else() {
 /// else is served than what was produced.
 #[test]
 fn acknowledged_acks_all_records_survive_a_simulated_power_loss() {
+    rounds_without_problems(DEFAULTS);
+}
+
+/// The same with the acks=1 topic's segments not preallocated (`preallocate=false`, or a file
+/// system without fallocate): appends then grow the file, and after a power loss an unflushed
+/// sealed segment can come back shorter than its successor's base — even empty — with no
+/// zeros to give the hole away (ext4's delayed allocation updates the size on disk at
+/// writeback, while the next segment's creation is committed by the journal).
+///
+/// Fails today: `PartitionLog::open` counts a sealed segment that ends before the next one's
+/// base as a hole only when it ends in zeros, so the log keeps an offset range it has no
+/// records for (an empty segment 0 and a segment at 78 give a log end offset of 78 with
+/// nothing readable: a consumer at offset 0 never progresses).
+#[test]
+#[ignore = "known broker bug: recovery keeps an offset range with no records behind an unflushed, not-preallocated segment that came back short"]
+fn unflushed_segments_that_were_not_preallocated_recover_without_a_hole() {
+    rounds_without_problems(Setup { fast_preallocate: false, ..DEFAULTS });
+}
+
+/// Runs seeded rounds (bounded by [`ROUNDS_BUDGET`]) and fails on the first with a problem
+/// or a lost acks=all record.
+fn rounds_without_problems(setup: Setup) {
     let shim = PowerLossShim::build();
     let started = Instant::now();
     for (rounds, seed) in seeds().into_iter().enumerate() {
@@ -152,7 +174,7 @@ fn acknowledged_acks_all_records_survive_a_simulated_power_loss() {
             eprintln!("power-loss: time budget used after {rounds} rounds");
             break;
         }
-        let outcome = round(&shim, seed, true);
+        let outcome = round(&shim, seed, setup);
         eprintln!("{}", outcome.summary());
         assert!(
             outcome.problems.is_empty() && outcome.lost_acks_all.is_empty(),
@@ -170,7 +192,7 @@ fn the_simulated_power_loss_loses_acks_all_records_acknowledged_without_fsync() 
     let shim = PowerLossShim::build();
     let mut lost = Vec::new();
     for seed in seeds() {
-        let outcome = round(&shim, seed, false);
+        let outcome = round(&shim, seed, Setup { flush_on_acks_all: false, ..DEFAULTS });
         eprintln!("{}", outcome.summary());
         assert!(outcome.problems.is_empty(), "power-loss round with seed {seed} failed:\n{}", outcome.details());
         lost.push((seed, outcome.lost_acks_all.len()));
@@ -210,7 +232,7 @@ struct Ack {
 /// What one round saw.
 struct Outcome {
     seed: u64,
-    flush_on_acks_all: bool,
+    setup: Setup,
     acked_acks_all: usize,
     acked_acks_one: usize,
     lost_acks_all: Vec<Ack>,
@@ -220,17 +242,19 @@ struct Outcome {
     cut: CutReport,
     kept_dir: Option<String>,
     elapsed: Duration,
+    /// (phase, seconds), for the summary.
+    phases: Vec<(&'static str, f64)>,
 }
 
 impl Outcome {
     fn summary(&self) -> String {
         format!(
-            "power-loss round seed {} (flush-on-acks-all {}): {} acks=all and {} acks=1 records acknowledged; \
-             lost {} acks=all and {} acks=1; {} records served after the cut; {} problems; {:.1} s; \
+            "power-loss round seed {} ({:?}): {} acks=all and {} acks=1 records acknowledged; \
+             lost {} acks=all and {} acks=1; {} records served after the cut; {} problems; {:.1} s ({}); \
              cut kept {}/{} journaled operations, changed {} of {} files, {} vanished \
              (replay: FJORD_POWER_LOSS_SEED={})",
             self.seed,
-            self.flush_on_acks_all,
+            self.setup,
             self.acked_acks_all,
             self.acked_acks_one,
             self.lost_acks_all.len(),
@@ -238,6 +262,7 @@ impl Outcome {
             self.served,
             self.problems.len(),
             self.elapsed.as_secs_f64(),
+            self.phases.iter().map(|(name, secs)| format!("{name} {secs:.1}")).collect::<Vec<_>>().join(", "),
             self.cut.ops_kept,
             self.cut.ops_total,
             self.cut.changed.len(),
@@ -265,19 +290,56 @@ impl Outcome {
     }
 }
 
+/// How a round runs the broker.
+#[derive(Debug, Clone, Copy)]
+struct Setup {
+    /// `--flush-on-acks-all` of the broker under the shim (false: acks=all is acknowledged
+    /// from the page cache).
+    flush_on_acks_all: bool,
+    /// `preallocate` of the acks=1 topic.
+    fast_preallocate: bool,
+}
+
+const DEFAULTS: Setup = Setup { flush_on_acks_all: true, fast_preallocate: true };
+
+/// Times the phases of a round.
+struct Phases {
+    at: Instant,
+    done: Vec<(&'static str, f64)>,
+}
+
+impl Phases {
+    fn new() -> Self {
+        Self { at: Instant::now(), done: Vec::new() }
+    }
+
+    fn end(&mut self, name: &'static str) {
+        self.done.push((name, self.at.elapsed().as_secs_f64()));
+        self.at = Instant::now();
+    }
+}
+
 /// One round: a broker under the shim, producers in flight, SIGKILL at a seeded point, the
 /// cut, a broker without the shim, and the checks.
-fn round(shim: &PowerLossShim, seed: u64, flush_on_acks_all: bool) -> Outcome {
+fn round(shim: &PowerLossShim, seed: u64, setup: Setup) -> Outcome {
+    let Setup { flush_on_acks_all, fast_preallocate } = setup;
     let started = Instant::now();
-    eprintln!("power-loss round: seed {seed}, flush-on-acks-all {flush_on_acks_all}");
+    let mut phases = Phases::new();
+    eprintln!("power-loss round: seed {seed}, {setup:?}");
     let mut rng = Rng::new(seed.rotate_left(29) ^ 0x5EED_F10D);
-    let scratch = tempfile::Builder::new().prefix("fjord-power-loss-").tempdir().unwrap();
+    let mut scratch = tempfile::Builder::new().prefix("fjord-power-loss-").tempdir().unwrap();
+    // With FJORD_TEST_KEEP, a round that panics half-way leaves its directory behind.
+    let keep_env = std::env::var_os("FJORD_TEST_KEEP").is_some_and(|v| !v.is_empty() && v != "0");
+    scratch.disable_cleanup(keep_env);
+    eprintln!("power-loss round directory: {}", scratch.path().display());
     let data = scratch.path().join("data");
     fs::create_dir(&data).unwrap();
     let session = shim.session(&data, &scratch.path().join("power-loss"));
 
     // 1. The broker under the shim, and the topics.
-    let mut builder = BrokerProcess::builder().data_dir(&data);
+    // One `__consumer_offsets` partition instead of 50: fewer files to journal, cut and
+    // fsync at the clean stop. The restarted broker must say the same.
+    let mut builder = BrokerProcess::builder().data_dir(&data).arg("--offsets-topic-partitions").arg("1");
     for (key, value) in session.env() {
         builder = builder.env(key, value);
     }
@@ -286,10 +348,11 @@ fn round(shim: &PowerLossShim, seed: u64, flush_on_acks_all: bool) -> Outcome {
     }
     let mut doomed = builder.start();
     let bootstrap = doomed.bootstrap();
-    create_topics(&bootstrap);
+    create_topics(&bootstrap, &fast_preallocate.to_string());
+    phases.end("start");
 
     // 2. Producers in flight; SIGKILL once a seeded number of acks=all records are in.
-    let kill_after = rng.between(150, 2_500) as usize;
+    let kill_after = rng.between(100, 1_500) as usize;
     let stop = Arc::new(AtomicBool::new(false));
     let sent: Arc<Mutex<HashSet<String>>> = Arc::default();
     let acks_all: Arc<Mutex<Vec<Ack>>> = Arc::default();
@@ -323,7 +386,7 @@ fn round(shim: &PowerLossShim, seed: u64, flush_on_acks_all: bool) -> Outcome {
     }
     let deadline = Instant::now() + WAIT;
     while acked_all_count.load(Ordering::SeqCst) < kill_after {
-        if Instant::now() > deadline || producers.iter().any(|p| p.is_finished()) {
+        if Instant::now() > deadline || producers.iter().any(|p| p.is_finished()) || !doomed.is_running() {
             stop.store(true, Ordering::SeqCst);
             doomed.fail(&format!(
                 "only {} of {kill_after} acks=all records were acknowledged within {WAIT:?}",
@@ -341,12 +404,15 @@ fn round(shim: &PowerLossShim, seed: u64, flush_on_acks_all: bool) -> Outcome {
     let acks_all = std::mem::take(&mut *acks_all.lock().unwrap());
     let acks_one = std::mem::take(&mut *acks_one.lock().unwrap());
     let sent = std::mem::take(&mut *sent.lock().unwrap());
+    phases.end("produce");
 
     // 3. The power cut, and a broker without the shim on what is left.
     let cut = session.power_cut(seed);
     eprint!("{cut}");
-    let mut recovered = BrokerProcess::builder().data_dir(&data).start();
+    phases.end("cut");
+    let mut recovered = BrokerProcess::builder().data_dir(&data).arg("--offsets-topic-partitions").arg("1").start();
     let bootstrap = recovered.bootstrap();
+    phases.end("restart");
 
     // 4. The checks.
     let mut problems = Vec::new();
@@ -357,23 +423,21 @@ fn round(shim: &PowerLossShim, seed: u64, flush_on_acks_all: bool) -> Outcome {
     }
     let lost_acks_all = check_acked(DURABLE, &durable, &acks_all, &mut problems);
     let lost_acks_one = check_acked(FAST, &fast, &acks_one, &mut problems).len();
+    phases.end("check");
 
     // 5. Produce after the restart: new records go after what was recovered.
     produce_after_restart(&bootstrap, &durable, &mut problems);
-
+    phases.end("produce again");
     recovered.stop();
     drop(doomed);
+    phases.end("stop");
     let served = durable.values().chain(fast.values()).map(|p| p.records.len()).sum();
     let failed = !problems.is_empty() || (flush_on_acks_all && !lost_acks_all.is_empty());
-    let keep = failed && std::env::var_os("FJORD_TEST_KEEP").is_some_and(|v| !v.is_empty() && v != "0");
-    let kept_dir = keep.then(|| {
-        let path = scratch.path().display().to_string();
-        let _ = scratch.keep();
-        path
-    });
+    scratch.disable_cleanup(failed && keep_env);
+    let kept_dir = (failed && keep_env).then(|| scratch.path().display().to_string());
     Outcome {
         seed,
-        flush_on_acks_all,
+        setup,
         acked_acks_all: acks_all.len(),
         acked_acks_one: acks_one.len(),
         lost_acks_all,
@@ -383,14 +447,16 @@ fn round(shim: &PowerLossShim, seed: u64, flush_on_acks_all: bool) -> Outcome {
         cut,
         kept_dir,
         elapsed: started.elapsed(),
+        phases: phases.done,
     }
 }
 
-fn create_topics(bootstrap: &str) {
+/// Creates the acks=all topic and the acks=1 one (`preallocate` as given).
+fn create_topics(bootstrap: &str, fast_preallocate: &str) {
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new().set("bootstrap.servers", bootstrap).create().unwrap();
     let topics = [
         NewTopic::new(DURABLE, DURABLE_PARTITIONS, TopicReplication::Fixed(1)).set("segment.bytes", SEGMENT_BYTES),
-        NewTopic::new(FAST, FAST_PARTITIONS, TopicReplication::Fixed(1)).set("segment.bytes", SEGMENT_BYTES),
+        NewTopic::new(FAST, FAST_PARTITIONS, TopicReplication::Fixed(1)).set("segment.bytes", SEGMENT_BYTES).set("preallocate", fast_preallocate),
     ];
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let results = rt
