@@ -233,7 +233,14 @@ impl PowerLossSession {
     /// pre-cut state. Panics if the journal shows an operation the model does not support.
     #[track_caller]
     pub fn cut_into(&self, seed: u64, target: &Path) -> CutReport {
-        let journal = Journal::parse(&self.journal());
+        let text = self.journal();
+        assert!(
+            text.starts_with("V\t1\t"),
+            "no power-loss journal in {}: the shim did not run in the process (LD_PRELOAD not \
+             applied, or POWER_LOSS_WATCH missing or not empty at start)",
+            self.state.display()
+        );
+        let journal = Journal::parse(&text);
         assert!(
             journal.unsupported.is_empty(),
             "the power-loss shim saw operations its model does not cover:\n  {}",

@@ -5,10 +5,13 @@
 //! nothing that was never produced.
 //!
 //! Seeds: each round prints its seed. `FJORD_POWER_LOSS_SEED=<seed>` runs that one round (the
-//! same workload, kill point and cut choices; the moment of the kill still depends on
-//! timing), `FJORD_POWER_LOSS_ROUNDS=<n>` changes how many rounds run. `FJORD_TEST_KEEP=1`
-//! keeps a failed round's directory: `data.before-cut` (as the broker left it), `power-loss/`
-//! (the shim's journal and durable images) and `data` (after the cut).
+//! same workload, kill point and cut choices; what the broker had written when it was killed
+//! still depends on timing), `FJORD_POWER_LOSS_ROUNDS=<n>` changes how many rounds run.
+//! `FJORD_TEST_KEEP=1` keeps a failed round's directory: `data.before-cut` (as the broker
+//! left it), `power-loss/` (the shim's journal and durable images) and `data` (cut, then
+//! recovered and appended to by the second broker). The cut itself replays exactly from a
+//! kept directory: `shim.session(&dir.join("data.before-cut"), &dir.join("power-loss"))
+//! .cut_into(seed, &target)`.
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
@@ -48,7 +51,7 @@ const ROUNDS_BUDGET: Duration = Duration::from_secs(25);
 const WAIT: Duration = Duration::from_secs(60);
 /// A reader that gets nothing for this long while the high watermark says there is more is
 /// stuck (the broker serves an offset range it has no records for).
-const STUCK: Duration = Duration::from_secs(10);
+const STUCK: Duration = Duration::from_secs(20);
 /// Records produced after the restart, per acks=all partition.
 const AFTER_RESTART: usize = 10;
 
@@ -154,10 +157,13 @@ fn acknowledged_acks_all_records_survive_a_simulated_power_loss() {
 /// zeros to give the hole away (ext4's delayed allocation updates the size on disk at
 /// writeback, while the next segment's creation is committed by the journal).
 ///
-/// Fails today: `PartitionLog::open` counts a sealed segment that ends before the next one's
-/// base as a hole only when it ends in zeros, so the log keeps an offset range it has no
-/// records for (an empty segment 0 and a segment at 78 give a log end offset of 78 with
-/// nothing readable: a consumer at offset 0 never progresses).
+/// Fails today, in about half the rounds (`FJORD_POWER_LOSS_ROUNDS=8 cargo nextest run -p
+/// fjord-tests --run-ignored all unflushed`): `PartitionLog::open` counts a sealed segment
+/// that ends before the next one's base as a hole only when it ends in zeros, so the log
+/// keeps an offset range it has no records for. Seen: `fast-0` with an empty segment 0 and an
+/// empty active segment at 78 (log end offset 78, nothing readable: a consumer at offset 0
+/// never progresses); `fast-1` readable up to 1641, an empty segment 1642 and a log end
+/// offset of 1719 (seed 881528448).
 #[test]
 #[ignore = "known broker bug: recovery keeps an offset range with no records behind an unflushed, not-preallocated segment that came back short"]
 fn unflushed_segments_that_were_not_preallocated_recover_without_a_hole() {
