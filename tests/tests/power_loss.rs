@@ -394,8 +394,15 @@ fn round(shim: &PowerLossShim, seed: u64, setup: Setup) -> Outcome {
     while acked_all_count.load(Ordering::SeqCst) < kill_after {
         if Instant::now() > deadline || producers.iter().any(|p| p.is_finished()) || !doomed.is_running() {
             stop.store(true, Ordering::SeqCst);
+            let why = if !doomed.is_running() {
+                "the broker under the shim exited"
+            } else if producers.iter().any(|p| p.is_finished()) {
+                "a producer thread stopped (panicked)"
+            } else {
+                "time is up"
+            };
             doomed.fail(&format!(
-                "only {} of {kill_after} acks=all records were acknowledged within {WAIT:?}",
+                "{why} after {} of the {kill_after} acks=all acknowledgements the kill waits for",
                 acked_all_count.load(Ordering::SeqCst)
             ));
         }
