@@ -7,6 +7,9 @@
 //!
 //! - [`BrokerProcess`] runs one `fjord broker` on free loopback ports with its own data
 //!   directory, and can kill, restart and stop it.
+//! - [`PowerLossShim`] and [`PowerLossSession`] simulate a power loss under a broker: an
+//!   LD_PRELOAD shim records what it fsynced, and a cut rebuilds its data directory as the
+//!   power loss could have left it (see the `power_loss` module for the model).
 //! - [`run`] runs any command with a time limit and captures its output; [`python`],
 //!   [`run_python_check`] and [`kcat`] find the client tools the tests drive.
 //!
@@ -20,8 +23,10 @@
 
 mod broker;
 mod clients;
+mod power_loss;
 mod process;
 
 pub use broker::{BrokerBuilder, BrokerProcess, fjord_bin};
 pub use clients::{kcat, kcat_command, python, python_script, run_python_check, unique_name};
+pub use power_loss::{CutReport, PowerLossSession, PowerLossShim, Rng};
 pub use process::{Output, run, wait_until};
