@@ -15,4 +15,4 @@ pub mod versions;
 pub use frame::{read_frame, read_frame_body, read_frame_size, FrameError};
 pub use request::{decode, DecodeError, Request};
 pub use response::{api_version_list, encode, encode_api_versions_fallback, EncodeError};
-pub use versions::{supported, SUPPORTED_APIS};
+pub use versions::{supported, ServedApi, SERVED_APIS};

@@ -7,7 +7,7 @@ use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::protocol::Encodable;
 use kafka_protocol::ResponseError;
 
-use super::versions::SUPPORTED_APIS;
+use super::versions::SERVED_APIS;
 
 /// Encodes `body` as the answer to request `correlation_id` of `api` at `version`, size prefix
 /// included. Fails only when the response does not fit the version's layout (a broker bug).
@@ -39,9 +39,9 @@ pub fn encode_api_versions_fallback(correlation_id: i32) -> Result<Bytes, Encode
 
 /// The supported ranges as ApiVersions entries.
 pub fn api_version_list() -> Vec<ApiVersion> {
-    SUPPORTED_APIS
+    SERVED_APIS
         .iter()
-        .map(|&(api, min, max)| ApiVersion::default().with_api_key(api as i16).with_min_version(min).with_max_version(max))
+        .map(|s| ApiVersion::default().with_api_key(s.api as i16).with_min_version(s.advertised_min).with_max_version(s.max))
         .collect()
 }
 

@@ -72,10 +72,42 @@ impl Broker {
         CreateTopicsResponse::default().with_topics(results)
     }
 
+    /// DeleteTopics: by name (v1–5) or, from v6, each entry by name or by topic id (exactly
+    /// one of them).
     pub(super) async fn delete_topics(&self, request: DeleteTopicsRequest, _version: i16) -> DeleteTopicsResponse {
-        let names: Vec<String> = request.topic_names.iter().map(|n| n.to_string()).chain(request.topics.iter().filter_map(|t| t.name.as_ref().map(|n| n.to_string()))).collect();
-        let mut responses = Vec::with_capacity(names.len());
-        for name in names {
+        let image = self.image();
+        let mut wanted: Vec<Result<String, DeletableTopicResult>> = request.topic_names.iter().map(|n| Ok(n.to_string())).collect();
+        for topic in &request.topics {
+            let by_id = !topic.topic_id.is_nil();
+            wanted.push(match (&topic.name, by_id) {
+                (Some(name), false) => Ok(name.to_string()),
+                (None, true) => image
+                    .topics
+                    .iter()
+                    .find(|(_, t)| t.id == topic.topic_id)
+                    .map(|(name, _)| name.clone())
+                    .ok_or_else(|| {
+                        DeletableTopicResult::default()
+                            .with_topic_id(topic.topic_id)
+                            .with_error_code(ResponseError::UnknownTopicId.code())
+                            .with_error_message(Some(str_bytes(format!("no topic has id {}", topic.topic_id))))
+                    }),
+                (name, _) => Err(DeletableTopicResult::default()
+                    .with_name(name.clone())
+                    .with_topic_id(topic.topic_id)
+                    .with_error_code(ResponseError::InvalidRequest.code())
+                    .with_error_message(Some(str_bytes("give exactly one of the topic's name and id")))),
+            });
+        }
+        let mut responses = Vec::with_capacity(wanted.len());
+        for name in wanted {
+            let name = match name {
+                Ok(name) => name,
+                Err(refused) => {
+                    responses.push(refused);
+                    continue;
+                }
+            };
             let result = DeletableTopicResult::default().with_name(Some(topic_name(&name)));
             responses.push(match self.delete_topic(&name).await {
                 Ok(id) => result.with_topic_id(id),

@@ -16,6 +16,7 @@ use kafka_protocol::messages::{FetchRequest, FetchResponse};
 use kafka_protocol::ResponseError;
 use tokio::sync::watch;
 use tokio::time::Instant;
+use uuid::Uuid;
 
 use super::topic_name;
 use crate::broker::metrics::TopicLabel;
@@ -33,8 +34,17 @@ struct PartitionFetch {
     max_bytes: usize,
 }
 
+/// One requested topic: by name (v4–12) or by id (v13+).
+struct TopicFetch {
+    name: String,
+    id: Uuid,
+    /// What its partitions answer when it does not exist.
+    missing: ResponseError,
+    partitions: Vec<PartitionFetch>,
+}
+
 /// The requested topics, in request order.
-type FetchPlan = Vec<(String, Vec<PartitionFetch>)>;
+type FetchPlan = Vec<TopicFetch>;
 
 /// What one pass over the plan read.
 struct FetchPass {
@@ -44,7 +54,7 @@ struct FetchPass {
 }
 
 impl Broker {
-    pub(super) async fn fetch(&self, request: FetchRequest, _version: i16) -> FetchResponse {
+    pub(super) async fn fetch(&self, request: FetchRequest, version: i16) -> FetchResponse {
         let wait = Duration::from_millis(request.max_wait_ms.max(0) as u64).min(MAX_WAIT_CAP);
         let deadline = Instant::now() + wait;
         let isolation = if request.isolation_level == 1 { Isolation::ReadCommitted } else { Isolation::ReadUncommitted };
@@ -52,11 +62,11 @@ impl Broker {
         // send their own fetch.max.bytes; v0-2 have none and ask per partition only).
         let budget = (request.max_bytes.max(0) as usize).min(self.config.fetch_max_bytes);
         let min_bytes = request.min_bytes.max(0) as usize;
-        let mut plan: Arc<FetchPlan> = Arc::new(self.fetch_plan(&request));
+        let mut plan: Arc<FetchPlan> = Arc::new(self.fetch_plan(&request, version));
         loop {
             // Subscribed before the read, so an append between the read and the wait is seen.
             let watchers: Vec<watch::Receiver<u64>> =
-                plan.iter().flat_map(|(_, ps)| ps.iter().filter_map(|p| p.partition.as_ref().map(|p| p.subscribe()))).collect();
+                plan.iter().flat_map(|t| t.partitions.iter().filter_map(|p| p.partition.as_ref().map(|p| p.subscribe()))).collect();
             let pass = {
                 let plan = Arc::clone(&plan);
                 // Reads touch the disk: off the async workers.
@@ -75,29 +85,36 @@ impl Broker {
             }
             wait_for_any(watchers, deadline).await;
             // Partitions may have been created or deleted while waiting.
-            plan = Arc::new(self.fetch_plan(&request));
+            plan = Arc::new(self.fetch_plan(&request, version));
         }
     }
 
-    /// Resolves the requested partitions.
-    fn fetch_plan(&self, request: &FetchRequest) -> FetchPlan {
+    /// Resolves the requested partitions: topics by name up to v12, by topic id from v13.
+    fn fetch_plan(&self, request: &FetchRequest, version: i16) -> FetchPlan {
+        let image = (version >= 13).then(|| self.image());
         request
             .topics
             .iter()
             .map(|topic| {
-                let name = topic.topic.to_string();
+                let (name, id, missing) = match &image {
+                    Some(image) => {
+                        let found = image.topics.iter().find(|(_, t)| Uuid::from_bytes(*t.id.as_bytes()) == topic.topic_id);
+                        (found.map(|(n, _)| n.clone()).unwrap_or_default(), topic.topic_id, ResponseError::UnknownTopicId)
+                    }
+                    None => (topic.topic.to_string(), Uuid::nil(), ResponseError::UnknownTopicOrPartition),
+                };
                 let partitions = topic
                     .partitions
                     .iter()
                     .map(|p| PartitionFetch {
                         index: p.partition,
-                        partition: self.partition(&name, p.partition),
+                        partition: if name.is_empty() { None } else { self.partition(&name, p.partition) },
                         fetch_offset: p.fetch_offset,
                         current_leader_epoch: p.current_leader_epoch,
                         max_bytes: p.partition_max_bytes.max(0) as usize,
                     })
                     .collect();
-                (name, partitions)
+                TopicFetch { name, id, missing, partitions }
             })
             .collect()
     }
@@ -117,15 +134,15 @@ impl Broker {
 /// ones never do.
 fn read_plan(plan: &FetchPlan, mut budget: usize, isolation: Isolation) -> FetchPass {
     let mut pass = FetchPass { topics: Vec::with_capacity(plan.len()), bytes: 0, errors: false };
-    for (name, partitions) in plan {
-        let mut out = Vec::with_capacity(partitions.len());
-        for p in partitions {
+    for topic in plan {
+        let mut out = Vec::with_capacity(topic.partitions.len());
+        for p in &topic.partitions {
             let response = PartitionData::default()
                 .with_partition_index(p.index)
                 .with_aborted_transactions(if isolation == Isolation::ReadCommitted { Some(Vec::new()) } else { None });
             let Some(partition) = &p.partition else {
                 pass.errors = true;
-                out.push(response.with_error_code(ResponseError::UnknownTopicOrPartition.code()).with_high_watermark(-1).with_records(Some(Bytes::new())));
+                out.push(response.with_error_code(topic.missing.code()).with_high_watermark(-1).with_records(Some(Bytes::new())));
                 continue;
             };
             let total = pass.bytes;
@@ -169,7 +186,7 @@ fn read_plan(plan: &FetchPlan, mut budget: usize, isolation: Isolation) -> Fetch
                 }
             });
         }
-        pass.topics.push(FetchableTopicResponse::default().with_topic(topic_name(name)).with_partitions(out));
+        pass.topics.push(FetchableTopicResponse::default().with_topic(topic_name(&topic.name)).with_topic_id(topic.id).with_partitions(out));
     }
     pass
 }
@@ -177,8 +194,9 @@ fn read_plan(plan: &FetchPlan, mut budget: usize, isolation: Isolation) -> Fetch
 /// Every requested partition answered KAFKA_STORAGE_ERROR (the read task failed).
 fn unavailable(plan: &FetchPlan) -> Vec<FetchableTopicResponse> {
     plan.iter()
-        .map(|(name, partitions)| {
-            let partitions = partitions
+        .map(|topic| {
+            let partitions = topic
+                .partitions
                 .iter()
                 .map(|p| {
                     PartitionData::default()
@@ -188,7 +206,7 @@ fn unavailable(plan: &FetchPlan) -> Vec<FetchableTopicResponse> {
                         .with_records(Some(Bytes::new()))
                 })
                 .collect();
-            FetchableTopicResponse::default().with_topic(topic_name(name)).with_partitions(partitions)
+            FetchableTopicResponse::default().with_topic(topic_name(&topic.name)).with_topic_id(topic.id).with_partitions(partitions)
         })
         .collect()
 }

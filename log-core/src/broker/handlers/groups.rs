@@ -14,6 +14,8 @@ use crate::broker::Broker;
 
 /// FindCoordinator key types.
 const KEY_GROUP: i8 = 0;
+const KEY_TRANSACTION: i8 = 1;
+const KEY_SHARE: i8 = 2;
 
 impl Broker {
     pub(super) fn find_coordinator(&self, request: FindCoordinatorRequest, version: i16) -> FindCoordinatorResponse {
@@ -23,9 +25,26 @@ impl Broker {
             match (&me, request.key_type) {
                 (Some(b), KEY_GROUP) => c.with_node_id(BrokerId(b.node_id)).with_host(str_bytes(b.host.clone())).with_port(b.port),
                 (_, KEY_GROUP) => c.with_error_code(ResponseError::CoordinatorNotAvailable.code()).with_node_id(BrokerId(-1)).with_port(-1),
-                _ => c
+                // TRANSACTIONAL_ID_AUTHORIZATION_FAILED is the one error every client (Java,
+                // librdkafka, franz-go) treats as fatal for a transactional coordinator, so
+                // init_transactions fails at once with this message instead of retrying until
+                // its timeout, as it would on COORDINATOR_NOT_AVAILABLE.
+                (_, KEY_TRANSACTION) => c
+                    .with_error_code(ResponseError::TransactionalIdAuthorizationFailed.code())
+                    .with_error_message(Some(str_bytes(
+                        "transactions are not supported by this broker yet; use an idempotent producer without transactional.id",
+                    )))
+                    .with_node_id(BrokerId(-1))
+                    .with_port(-1),
+                // Share groups (key type 2, v6+) do not exist here; other types are invalid.
+                (_, KEY_SHARE) if version >= 6 => c
                     .with_error_code(ResponseError::CoordinatorNotAvailable.code())
-                    .with_error_message(Some(str_bytes("transactions are not supported by this broker yet")))
+                    .with_error_message(Some(str_bytes("share groups are not supported by this broker")))
+                    .with_node_id(BrokerId(-1))
+                    .with_port(-1),
+                (_, other) => c
+                    .with_error_code(ResponseError::InvalidRequest.code())
+                    .with_error_message(Some(str_bytes(format!("unknown coordinator key type {other}"))))
                     .with_node_id(BrokerId(-1))
                     .with_port(-1),
             }

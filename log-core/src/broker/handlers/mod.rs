@@ -4,12 +4,15 @@
 mod admin;
 mod api_versions;
 mod configs;
+mod describe_topic_partitions;
 mod fetch;
 mod groups;
+mod log_dirs;
 mod metadata;
 mod offsets;
 mod produce;
 mod producer_id;
+mod sasl;
 
 use kafka_protocol::messages::{RequestKind, ResponseKind, TopicName};
 use kafka_protocol::protocol::StrBytes;
@@ -85,6 +88,11 @@ impl Broker {
             Rq::DescribeGroups(r) => Rs::DescribeGroups(self.groups.describe_groups(r, v).await),
             Rq::DeleteGroups(r) => Rs::DeleteGroups(self.groups.delete_groups(r, v).await),
             Rq::OffsetDelete(r) => Rs::OffsetDelete(self.offset_delete(r, v).await),
+            Rq::DescribeLogDirs(r) => Rs::DescribeLogDirs(self.describe_log_dirs(r, v)),
+            Rq::AlterReplicaLogDirs(r) => Rs::AlterReplicaLogDirs(self.alter_replica_log_dirs(r, v)),
+            Rq::DescribeTopicPartitions(r) => Rs::DescribeTopicPartitions(self.describe_topic_partitions(r, v)),
+            Rq::SaslHandshake(r) => Rs::SaslHandshake(self.sasl_handshake(r, v)),
+            Rq::SaslAuthenticate(r) => Rs::SaslAuthenticate(self.sasl_authenticate(r, v)),
             other => {
                 // The decoder only lets through APIs listed in `protocol::versions`, and every
                 // one of those has a branch above.

@@ -126,10 +126,12 @@ fn list_offset(partition: &Partition, timestamp: i64) -> Result<Found, Partition
             let start = partition.log_start_offset()?;
             Ok((start as i64, -1, partition.epoch_at(start)?))
         }
-        LATEST | LATEST_TIERED => {
+        LATEST => {
             let hw = partition.high_watermark();
             Ok((hw as i64, -1, partition.leader_epoch()))
         }
+        // Nothing is tiered: Kafka answers offset -1 without an error when tiered storage is off.
+        LATEST_TIERED => Ok((-1, -1, -1)),
         MAX_TIMESTAMP => Ok(match partition.max_timestamp_offset()? {
             Some((t, epoch)) => (t.offset as i64, t.timestamp, epoch),
             None => (-1, -1, -1),
