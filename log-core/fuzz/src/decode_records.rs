@@ -24,11 +24,11 @@
 //! `maxTimestamp`; a decoded batch rebuilt with `BatchBuilder` decodes to the same records.
 
 use fjord_log_core::storage::{
-    compute_crc, decode_records, validate, BatchBuilder, BatchHeader, Record, TimestampType, HEADER_LEN,
+    compute_crc, decode_records, validate, BatchBuilder, BatchHeader, Compression, Record, TimestampType, HEADER_LEN,
     LOG_OVERHEAD, MAGIC_V2,
 };
 
-use super::{codecs, known, near_offset_edge, Depth, Known};
+use super::{codecs, known, near_offset_edge, Depth, Known, RECORDS_SECTION_LIMIT};
 
 const BUILD: u8 = 1 << 0;
 const COMPRESS: u8 = 1 << 1;
@@ -99,6 +99,9 @@ fn check(batch: &[u8]) -> Depth {
     if BatchHeader::parse(batch).is_ok_and(|h| near_offset_edge(h.base_offset)) && known(Known::OffsetOverflow) {
         return Depth::Shallow;
     }
+    if known(Known::RecordAmplification) && inflates_past_limit(batch) {
+        return Depth::Shallow;
+    }
     let Ok((header, records)) = decode_records(batch) else { return Depth::Shallow };
     assert_eq!(BatchHeader::parse(batch), Ok(header), "decode_records returned another header");
     assert!(header.total_len() <= batch.len());
@@ -123,6 +126,15 @@ fn check(batch: &[u8]) -> Depth {
         round_trip(&header, &records);
     }
     Depth::Deep
+}
+
+/// True when the batch's records section decompresses to more than the limit of
+/// [`Known::RecordAmplification`].
+fn inflates_past_limit(batch: &[u8]) -> bool {
+    let Ok(header) = BatchHeader::parse(batch) else { return false };
+    let Ok(codec) = header.compression() else { return false };
+    let section = batch.get(HEADER_LEN..header.total_len()).unwrap_or_default();
+    codec != Compression::None && codecs::decompress(codec, section).is_ok_and(|plain| plain.len() > RECORDS_SECTION_LIMIT)
 }
 
 /// Rebuilding the records with `BatchBuilder` and decoding them again changes nothing.
