@@ -1,0 +1,6 @@
+//! `decompress`: see `src/decompress.rs` for the input and what is checked.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    fjord_log_core_fuzz::decompress::run(data);
+});
