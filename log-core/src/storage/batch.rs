@@ -104,6 +104,14 @@ pub enum BatchDefect {
     /// A record inside the batch could not be decoded.
     #[error("malformed record: {0}")]
     MalformedRecord(String),
+    /// `baseOffset + lastOffsetDelta` leaves the range of offsets.
+    #[error("base offset {base_offset} plus last offset delta {last_offset_delta} is out of range")]
+    OffsetOverflow {
+        /// The batch's base offset.
+        base_offset: i64,
+        /// Its last offset delta.
+        last_offset_delta: i32,
+    },
     /// The compressed records do not decompress (CORRUPT_MESSAGE).
     #[error("records do not decompress: {0}")]
     Decompression(String),
@@ -173,6 +181,11 @@ pub(crate) fn scan_header(buf: &[u8]) -> Result<ScanHeader, BatchDefect> {
     if magic != MAGIC_V2 {
         return Err(BatchDefect::UnsupportedMagic(magic));
     }
+    let (base, delta) = (be_i64(buf, 0), be_i32(buf, LAST_OFFSET_DELTA_AT));
+    if base.checked_add(i64::from(delta)).is_none_or(|last| last == i64::MAX) {
+        // Offsets near i64's ends cannot be stored or followed by another record.
+        return Err(BatchDefect::OffsetOverflow { base_offset: base, last_offset_delta: delta });
+    }
     Ok(ScanHeader {
         base_offset: be_i64(buf, 0),
         total_len: LOG_OVERHEAD + batch_length as usize,
@@ -191,8 +204,9 @@ pub(crate) struct ScanHeader {
 }
 
 impl ScanHeader {
+    /// Cannot overflow: `scan_header` refuses headers whose last offset would.
     pub fn last_offset(&self) -> i64 {
-        self.base_offset + i64::from(self.last_offset_delta)
+        self.base_offset.saturating_add(i64::from(self.last_offset_delta))
     }
 }
 
@@ -225,9 +239,9 @@ impl BatchHeader {
         LOG_OVERHEAD + self.batch_length.max(0) as usize
     }
 
-    /// Offset of the batch's last record.
+    /// Offset of the batch's last record (`parse` refuses headers where this overflows).
     pub fn last_offset(&self) -> i64 {
-        self.base_offset + i64::from(self.last_offset_delta)
+        self.base_offset.saturating_add(i64::from(self.last_offset_delta))
     }
 
     /// The batch's compression codec.

@@ -25,7 +25,8 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 
-use super::batch::{self, BatchHeader};
+use super::batch::{self, BatchDefect, BatchHeader};
+use super::compression::MAX_DECOMPRESSED_BYTES;
 use super::error::{IoContext, Result, StorageError};
 use super::log::PartitionLog;
 use super::reader::{SegmentReader, Step, BATCH_CHUNK};
@@ -50,6 +51,8 @@ struct SegmentSnapshot {
 #[derive(Debug)]
 pub struct CompactionPlan {
     dir: PathBuf,
+    /// Where the planned segments end: the first dirty offset once installed.
+    dirty_end: u64,
     groups: Vec<Vec<SegmentSnapshot>>,
     now_ms: i64,
     delete_retention_ms: i64,
@@ -60,6 +63,7 @@ pub struct CompactionPlan {
 #[derive(Debug)]
 pub struct CompactedSegments {
     dir: PathBuf,
+    dirty_end: u64,
     outputs: Vec<CleanedGroup>,
     stats: CompactionOutcome,
 }
@@ -91,12 +95,45 @@ impl PartitionLog {
     /// Snapshots the inactive segments for a compaction pass; `None` when the log is not
     /// compacted or has nothing but its active segment.
     pub fn plan_compaction(&self, now_ms: i64) -> Result<Option<CompactionPlan>> {
+        self.plan_compaction_of(now_ms, false)
+    }
+
+    /// Plans a pass; with `force`, whatever the dirty ratio (a manual pass, [`PartitionLog::compact`]).
+    fn plan_compaction_of(&self, now_ms: i64, force: bool) -> Result<Option<CompactionPlan>> {
         if !self.config.cleanup_policy.compact || self.segments.len() < 2 {
+            return Ok(None);
+        }
+        let config = &self.config;
+        // Cleanable: sealed segments that are durable (wholly below the recovery point, so an
+        // unclean open never re-checks a compacted segment, whose gaps would look like lost
+        // records) and whose newest record is older than min.compaction.lag.ms.
+        let bases: Vec<u64> = self.segments.keys().copied().collect();
+        let mut cleanable = Vec::new();
+        for (segment, &next_base) in self.segments.values().zip(bases.iter().skip(1)) {
+            let young = config.min_compaction_lag_ms > 0 && segment.max_timestamp() > now_ms.saturating_sub(config.min_compaction_lag_ms);
+            if next_base > self.recovery_point() || young {
+                break;
+            }
+            cleanable.push((segment, next_base));
+        }
+        // The dirty ratio (min.cleanable.dirty.ratio): the share of the cleanable log written
+        // since the last pass. max.compaction.lag.ms forces a pass when the oldest dirty record
+        // has waited that long, whatever the ratio.
+        let (clean, dirty): (Vec<_>, Vec<_>) = cleanable.iter().partition(|(_, next)| *next <= self.cleaned_up_to);
+        let bytes = |part: &[&(&Segment, u64)]| part.iter().map(|(s, _)| s.size()).sum::<u64>();
+        let (clean_bytes, dirty_bytes) = (bytes(&clean), bytes(&dirty));
+        if dirty_bytes == 0 && !force {
+            return Ok(None);
+        }
+        let ratio = dirty_bytes as f64 / (clean_bytes + dirty_bytes).max(1) as f64;
+        let oldest_dirty = dirty.first().and_then(|(s, _)| s.first_append_ms()).unwrap_or(now_ms);
+        let overdue = now_ms.saturating_sub(oldest_dirty) >= config.max_compaction_lag_ms;
+        if ratio < config.min_cleanable_dirty_ratio && !overdue && !force {
             return Ok(None);
         }
         let mut groups: Vec<Vec<SegmentSnapshot>> = Vec::new();
         let (mut group_bytes, mut group_base) = (0u64, 0u64);
-        for segment in self.segments.values().take(self.segments.len() - 1) {
+        for (segment, _) in &cleanable {
             let path = segment.log_path();
             let modified = segment.file().metadata().and_then(|m| m.modified()).io("stat", &path)?;
             let snapshot = SegmentSnapshot { base: segment.base_offset(), file: Arc::clone(segment.file()), path, size: segment.size(), modified };
@@ -112,8 +149,10 @@ impl PartitionLog {
             }
             group_bytes += segment.size();
         }
+        let dirty_end = cleanable.last().map_or(0, |(_, next)| *next);
         Ok(Some(CompactionPlan {
             dir: self.dir.clone(),
+            dirty_end,
             groups,
             now_ms,
             delete_retention_ms: self.config.delete_retention_ms,
@@ -132,6 +171,10 @@ impl PartitionLog {
             remove_dir_if_present(&staging)?;
             return Ok(CompactionOutcome { installed: false, ..compacted.stats });
         }
+        // The compacted segments must never be re-checked as possibly torn after a crash: their
+        // gaps are deliberate. They lie below the recovery point; make sure the checkpoint on
+        // disk says so before they replace the old ones.
+        self.checkpoint_recovery_point_past(compacted.dirty_end)?;
         for group in compacted.outputs {
             let base = group.segment.base_offset();
             let swap = self.dir.join(format!("{}{SWAP_SUFFIX}", segment::file_name(base, "")));
@@ -155,12 +198,19 @@ impl PartitionLog {
         }
         super::checkpoint::sync_dir(&self.dir)?;
         remove_dir_if_present(&staging)?;
+        self.cleaned_up_to = self.cleaned_up_to.max(compacted.dirty_end);
+        if let Err(e) = super::checkpoint::write_offset(&self.dir.join(super::log::CLEANER_CHECKPOINT_FILE), self.cleaned_up_to) {
+            // Only costs a pass over already-clean segments after a restart.
+            tracing::warn!(dir = %self.dir.display(), error = %e, "could not write the cleaner checkpoint");
+        }
         Ok(CompactionOutcome { installed: true, ..compacted.stats })
     }
 
-    /// One whole compaction pass while holding the log (tests, tools, single-threaded use).
+    /// One whole compaction pass while holding the log (tests, tools, single-threaded use),
+    /// whatever the dirty ratio. Flushes first: only durable segments are compacted.
     pub fn compact(&mut self, now_ms: i64) -> Result<CompactionOutcome> {
-        match self.plan_compaction(now_ms)? {
+        self.flush()?;
+        match self.plan_compaction_of(now_ms, true)? {
             Some(plan) => {
                 let compacted = plan.execute()?;
                 self.install_compaction(compacted)
@@ -203,7 +253,7 @@ impl CompactionPlan {
             stats.bytes_after += segment.size();
             outputs.push(CleanedGroup { replaces: group, segment });
         }
-        Ok(CompactedSegments { dir: self.dir, outputs, stats })
+        Ok(CompactedSegments { dir: self.dir, dirty_end: self.dirty_end, outputs, stats })
     }
 
     /// Key → offset of its newest record across the planned segments.
@@ -214,12 +264,13 @@ impl CompactionPlan {
                 if header.is_control() {
                     return Ok(());
                 }
-                let (_, records) = record::decode_records(bytes).map_err(|d| corrupt(snap, &d))?;
-                for r in records {
+                record::for_each_record(bytes, MAX_DECOMPRESSED_BYTES, |r| {
                     if let Some(key) = r.key {
                         newest.insert(Bytes::copy_from_slice(&key), r.offset);
                     }
-                }
+                    Ok::<(), BatchDefect>(())
+                })
+                .map_err(|d| corrupt(snap, &d))?;
                 Ok(())
             })?;
         }
@@ -240,23 +291,30 @@ fn clean_segment(
         if header.is_control() {
             return out.write_all(bytes).map_err(staging_err);
         }
-        let (_, records) = record::decode_records(bytes).map_err(|d| corrupt(snap, &d))?;
-        stats.records_read += records.len() as u64;
-        let retained: Vec<_> = records
-            .iter()
-            .filter(|r| match &r.key {
+        // One record at a time: the kept ones are re-encoded as they come, so memory stays at
+        // one batch however many records it holds.
+        let mut builder = BatchBuilder::like(&header).map_err(|d| corrupt(snap, &d))?;
+        let (mut read, mut kept) = (0u64, 0u64);
+        record::for_each_record(bytes, MAX_DECOMPRESSED_BYTES, |r| {
+            read += 1;
+            let keep = match &r.key {
                 None => true,
                 Some(key) => newest.get(key) == Some(&r.offset) && (r.value.is_some() || keep_tombstones),
-            })
-            .collect();
-        stats.records_removed += (records.len() - retained.len()) as u64;
-        if retained.len() == records.len() {
+            };
+            if keep {
+                kept += 1;
+                builder.push_record(&r);
+            }
+            Ok::<(), BatchDefect>(())
+        })
+        .map_err(|d| corrupt(snap, &d))?;
+        stats.records_read += read;
+        stats.records_removed += read - kept;
+        if kept == read {
             out.write_all(bytes).map_err(staging_err)
-        } else if retained.is_empty() {
+        } else if kept == 0 {
             Ok(())
         } else {
-            let mut builder = BatchBuilder::like(&header).map_err(|d| corrupt(snap, &d))?;
-            retained.into_iter().for_each(|r| builder.push_record(r));
             // A batch that cannot be re-compressed fails the pass: the segments stay as they
             // are (the staging directory is discarded), never replaced by a partial batch.
             let rebuilt = builder.build()?;

@@ -36,6 +36,8 @@ const ZSTD_WINDOW_LOG_MAX: u32 = 24;
 
 const XERIAL_MAGIC: &[u8; 8] = b"\x82SNAPPY\x00";
 const XERIAL_BLOCK: usize = 32 * 1024;
+/// More than the largest expansion a snappy block can encode (a 64-byte copy in 3 bytes).
+const SNAPPY_MAX_RATIO: usize = 24;
 
 /// Compressing a batch failed: the batch is not written (nothing is ever stored half-built).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -205,9 +207,11 @@ impl<'a> SnappyReader<'a> {
             std::mem::take(&mut self.rest)
         };
         let len = snap::raw::decompress_len(raw).map_err(std::io::Error::other)?;
-        // A raw block says how large it inflates; refuse absurd claims before allocating.
-        if len > MAX_DECOMPRESSED_BYTES {
-            return Err(std::io::Error::other(format!("snappy block claims {len} bytes")));
+        // A raw block says how large it inflates; refuse absurd claims before allocating. No
+        // snappy element expands more than 64 bytes out of 3, so no honest block claims more
+        // than ~22 times its own size.
+        if len > MAX_DECOMPRESSED_BYTES || len > raw.len().saturating_mul(SNAPPY_MAX_RATIO) + 64 {
+            return Err(std::io::Error::other(format!("snappy block of {} bytes claims {len} bytes", raw.len())));
         }
         self.block.resize(len, 0);
         let n = snap::raw::Decoder::new().decompress(raw, &mut self.block).map_err(std::io::Error::other)?;
@@ -267,6 +271,16 @@ mod tests {
             assert!(packed.len() < 4 << 20, "{codec:?} packs zeros small");
             assert_eq!(codec.decompress(&packed, 1 << 20).unwrap_err(), BatchDefect::InflatesPastLimit { limit: 1 << 20 }, "{codec:?}");
         }
+    }
+
+    #[test]
+    fn a_snappy_block_claiming_more_than_it_can_hold_is_refused_before_allocating() {
+        // A varint claiming 256 MiB and two bytes of "data".
+        let claim = [0x80, 0x80, 0x80, 0x80, 0x01, 0x00, 0x00];
+        assert!(Compression::Snappy.decompress(&claim, 1 << 30).is_err());
+        let zeros = vec![0u8; 1 << 20];
+        let packed = snap::raw::Encoder::new().compress_vec(&zeros).unwrap();
+        assert_eq!(Compression::Snappy.decompress(&packed, 1 << 20).unwrap(), zeros, "real blocks stay within the ratio");
     }
 
     #[test]

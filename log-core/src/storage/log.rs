@@ -28,6 +28,8 @@ pub const CLEAN_SHUTDOWN_FILE: &str = ".clean-shutdown";
 pub const RECOVERY_POINT_FILE: &str = "recovery-point-checkpoint";
 /// Log start offset when it lies inside the first segment (after DeleteRecords).
 pub const LOG_START_FILE: &str = "log-start-offset-checkpoint";
+/// Compaction's first dirty offset: the log below it has been compacted.
+pub const CLEANER_CHECKPOINT_FILE: &str = "cleaner-offset-checkpoint";
 
 /// How a leader appends.
 #[derive(Debug, Clone, Copy)]
@@ -172,6 +174,9 @@ pub struct PartitionLog {
     dir_synced_rolls: u64,
     /// The recovery point as last written to its checkpoint file.
     checkpointed_recovery_point: u64,
+    /// Compaction's first dirty offset: everything below it has been compacted (Kafka's
+    /// cleaner checkpoint), kept in `cleaner-offset-checkpoint`.
+    pub(super) cleaned_up_to: u64,
 }
 
 impl PartitionLog {
@@ -205,9 +210,13 @@ impl PartitionLog {
             // A sealed segment that ends in zeros before the next one begins lost its tail
             // (it was rolled but not yet fsynced, and later data reached the disk first):
             // as after a torn batch, nothing past the hole may be served.
-            let hole = outcome.zeroed_tail_bytes > 0 && next_base.is_some_and(|next| segment.next_offset() < next);
+            // Likewise a sealed segment past the recovery point that ends short of the next one
+            // (without preallocation the lost tail is simply missing): a segment there was never
+            // compacted (compaction takes only durable segments), so a gap is lost records.
+            let short = next_base.is_some_and(|next| segment.next_offset() < next);
+            let hole = short && (outcome.zeroed_tail_bytes > 0 || recover);
             if hole {
-                tracing::warn!(segment = %segment.log_path().display(), "segment ends in unwritten space before the next segment starts; records are missing");
+                tracing::warn!(segment = %segment.log_path().display(), "segment ends before the next segment starts and was not durable; records are missing, so the segments after it are dropped");
                 report.truncated_bytes += outcome.zeroed_tail_bytes;
             }
             segments.insert(base, segment);
@@ -239,12 +248,21 @@ impl PartitionLog {
             rolls: 0,
             dir_synced_rolls: 0,
             checkpointed_recovery_point: 0,
+            cleaned_up_to: 0,
         };
         log.configure_active();
+        if checkpointed_start > log.log_end_offset() {
+            // DeleteRecords moved the start (durably) past what survived a crash: as Kafka's
+            // log loader does, start the log afresh there, so that new records never get
+            // offsets below the log start (where the next open would hide them).
+            tracing::warn!(dir = %log.dir.display(), log_start_offset = checkpointed_start, log_end_offset = log.log_end_offset(), "the log start checkpoint is past the recovered log end; starting the log at the checkpoint");
+            log.truncate_fully_and_start_at(checkpointed_start)?;
+        }
         let first_base = log.segments.keys().next().copied().unwrap_or(0);
         log.log_start_offset = checkpointed_start.max(first_base).min(log.log_end_offset());
         log.recovery_point = recovery_point.min(log.log_end_offset());
         log.checkpointed_recovery_point = log.recovery_point;
+        log.cleaned_up_to = read_checkpoint(&log.dir.join(CLEANER_CHECKPOINT_FILE)).min(log.log_end_offset());
         log.epochs.truncate_from_end(log.log_end_offset())?;
         log.epochs.truncate_from_start(log.log_start_offset)?;
         if clean_shutdown {
@@ -386,7 +404,12 @@ impl PartitionLog {
                 }
                 None => header.max_timestamp,
             };
-            let last = next + header.last_offset_delta as u64;
+            let last = next.checked_add(header.last_offset_delta.max(0) as u64).filter(|&l| l < i64::MAX as u64).ok_or(
+                StorageError::InvalidBatch {
+                    position,
+                    defect: batch::BatchDefect::OffsetOverflow { base_offset: next as i64, last_offset_delta: header.last_offset_delta },
+                },
+            )?;
             appended.push(AppendedBatch { position, len: header.total_len(), base_offset: next, last_offset: last, max_timestamp });
             record_count += header.records_count as u64;
             next = last + 1;
@@ -579,6 +602,22 @@ impl PartitionLog {
         Ok((files, rolls))
     }
 
+    /// Makes sure the recovery point checkpoint on disk is at least `offset` (which the
+    /// in-memory recovery point must have reached).
+    pub(super) fn checkpoint_recovery_point_past(&mut self, offset: u64) -> Result<()> {
+        if self.checkpointed_recovery_point >= offset {
+            return Ok(());
+        }
+        if self.recovery_point < offset {
+            return Err(StorageError::Corrupt {
+                what: "log",
+                path: self.dir.clone(),
+                detail: format!("recovery point {} is before {offset}", self.recovery_point),
+            });
+        }
+        self.write_recovery_checkpoint()
+    }
+
     /// Writes the recovery point to its checkpoint file, so that an unclean open starts
     /// checking there.
     fn write_recovery_checkpoint(&mut self) -> Result<()> {
@@ -690,9 +729,17 @@ impl PartitionLog {
         let (target, batch_last) = (segment.max_timestamp(), segment.offset_of_max_timestamp());
         let Some(bytes) = segment.read(batch_last, 0, u64::MAX)? else { return Ok(None) };
         let corrupt = |d: batch::BatchDefect| StorageError::Corrupt { what: "segment", path: segment.log_path(), detail: d.to_string() };
-        let (_, records) = record::decode_records(&bytes).map_err(corrupt)?;
-        let hit = records.iter().find(|r| r.timestamp == target).or(records.last());
-        Ok(hit.map(|r| TimestampOffset { offset: r.offset as u64, timestamp: r.timestamp }))
+        let (mut exact, mut last) = (None, None);
+        record::for_each_record(&bytes, super::compression::MAX_DECOMPRESSED_BYTES, |r| {
+            let found = TimestampOffset { offset: r.offset as u64, timestamp: r.timestamp };
+            if exact.is_none() && r.timestamp == target {
+                exact = Some(found);
+            }
+            last = Some(found);
+            Ok::<(), batch::BatchDefect>(())
+        })
+        .map_err(corrupt)?;
+        Ok(exact.or(last))
     }
 
     /// Removes every record at or after `offset` (a follower catching up with a new leader).
@@ -797,7 +844,8 @@ fn list_segments(dir: &Path) -> Result<Vec<u64>> {
             std::fs::remove_file(&path).io("delete", &path)?;
         } else if let Some(stem) = name.strip_suffix(segment::LOG_SUFFIX) {
             match stem.parse::<u64>() {
-                Ok(base) if stem.len() == 20 => bases.push(base),
+                // Offsets are i64 on the wire: a larger base cannot name a real segment.
+                Ok(base) if stem.len() == 20 && base <= i64::MAX as u64 => bases.push(base),
                 _ => tracing::warn!(file = name, "ignoring a file that is not a segment"),
             }
         }

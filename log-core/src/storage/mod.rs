@@ -5,7 +5,8 @@
 //! RecordBatch v2 bytes exactly as they are served — plus a sparse `<base_offset>.index`
 //! (relative offset → position) and `<base_offset>.timeindex` (timestamp → offset). Beside
 //! them: `leader-epoch-checkpoint`, `recovery-point-checkpoint`,
-//! `log-start-offset-checkpoint`, and `.clean-shutdown` after a clean close.
+//! `log-start-offset-checkpoint`, `cleaner-offset-checkpoint`, and `.clean-shutdown` after a
+//! clean close.
 //!
 //! ```text
 //! PartitionLog (log.rs) ── append / read / lookups / truncate / flush / close
@@ -55,6 +56,6 @@ pub use log::{
     AppendInfo, AppendOptions, LogRead, LogReadPlan, PartitionLog, PreparedAppend, RecoveryReport, TimestampOffset, CLEAN_SHUTDOWN_FILE,
     LOG_START_FILE, RECOVERY_POINT_FILE,
 };
-pub use record::{decode_records, decode_records_within, BatchBuilder, Record, RecordHeader};
+pub use record::{decode_records, decode_records_within, for_each_record, recompress_batch, BatchBuilder, RecompressError, Record, RecordHeader};
 pub use retention::RetentionOutcome;
 pub use segment::{file_name, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX};

@@ -40,8 +40,54 @@ pub fn decode_records(batch_bytes: &[u8]) -> Result<(BatchHeader, Vec<Record>), 
     decode_records_within(batch_bytes, super::compression::MAX_DECOMPRESSED_BYTES)
 }
 
+/// Rewrites one batch with its records compressed by `codec` (at `level`): same records,
+/// offsets, timestamps and producer fields; only the attributes' codec bits, the length and
+/// the CRC change. The records are moved as one section (they do not depend on the codec), so
+/// no record is decoded.
+pub fn recompress_batch(batch_bytes: &[u8], codec: Compression, level: Option<i32>, limit: usize) -> Result<Vec<u8>, RecompressError> {
+    let header = BatchHeader::parse(batch_bytes)?;
+    let body = batch_bytes
+        .get(HEADER_LEN..header.total_len())
+        .ok_or(BatchDefect::Truncated { needed: header.total_len(), available: batch_bytes.len() })?;
+    let section = header.compression()?.decompress(body, limit)?;
+    let packed = codec.compress_at(&section, level)?;
+    let mut rewritten = header;
+    rewritten.attributes = (header.attributes & !0x07) | codec.attribute_bits();
+    let mut out = Vec::with_capacity(HEADER_LEN + packed.len());
+    batch::write_header(&mut out, &rewritten, &packed);
+    Ok(out)
+}
+
+/// Why [`recompress_batch`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RecompressError {
+    /// The batch itself.
+    #[error(transparent)]
+    Defect(#[from] BatchDefect),
+    /// The codec.
+    #[error(transparent)]
+    Compression(#[from] CompressionError),
+}
+
 /// [`decode_records`], refusing records that inflate past `limit` bytes.
 pub fn decode_records_within(batch_bytes: &[u8], limit: usize) -> Result<(BatchHeader, Vec<Record>), BatchDefect> {
+    let mut records = Vec::new();
+    let header = for_each_record(batch_bytes, limit, |r| {
+        records.push(r);
+        Ok::<(), BatchDefect>(())
+    })?;
+    Ok((header, records))
+}
+
+/// Hands every record of one complete batch to `f`, one at a time, decompressing (up to
+/// `limit` bytes) first. Memory stays at the decompressed records plus one [`Record`], however
+/// many records the batch holds: the path for code that looks at each record and keeps few
+/// (compaction, timestamp lookups).
+pub fn for_each_record<E: From<BatchDefect>>(
+    batch_bytes: &[u8],
+    limit: usize,
+    mut f: impl FnMut(Record) -> Result<(), E>,
+) -> Result<BatchHeader, E> {
     let header = BatchHeader::parse(batch_bytes)?;
     let body = batch_bytes
         .get(HEADER_LEN..header.total_len())
@@ -50,11 +96,10 @@ pub fn decode_records_within(batch_bytes: &[u8], limit: usize) -> Result<(BatchH
     let data = Bytes::from(plain);
     let mut reader = Reader { data: &data, at: 0, owner: &data };
     let count = usize::try_from(header.records_count).unwrap_or(0);
-    let mut records = Vec::with_capacity(count.min(1 << 16));
     for _ in 0..count {
-        records.push(reader.record(&header)?);
+        f(reader.record(&header)?)?;
     }
-    Ok((header, records))
+    Ok(header)
 }
 
 struct Reader<'a> {
@@ -127,7 +172,7 @@ impl Reader<'_> {
             TimestampType::CreateTime => header.base_timestamp.wrapping_add(timestamp_delta),
         };
         Ok(Record {
-            offset: header.base_offset + i64::from(offset_delta),
+            offset: header.base_offset.checked_add(i64::from(offset_delta)).ok_or_else(|| Self::malformed("record offset out of range"))?,
             timestamp,
             key,
             value,

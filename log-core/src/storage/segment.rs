@@ -332,7 +332,10 @@ impl Segment {
             self.bytes_since_index_entry = 0;
         }
         self.bytes_since_index_entry += len;
-        self.next_offset = last + 1;
+        // An empty batch (last offset below its base) moves nothing.
+        if let Some(next) = last.checked_add(1) {
+            self.next_offset = self.next_offset.max(next);
+        }
     }
 
     fn maybe_push_time_entry(&mut self) {
@@ -393,10 +396,16 @@ impl Segment {
                     if h.max_timestamp < timestamp {
                         continue;
                     }
-                    let (_, records) = record::decode_records(bytes).map_err(|d| self.corrupt(position, &d))?;
-                    let hit = records.iter().find(|r| r.offset >= start_offset as i64 && r.timestamp >= timestamp);
-                    if let Some(r) = hit {
-                        return Ok(Some((r.offset as u64, r.timestamp)));
+                    let mut hit = None;
+                    let walked = record::for_each_record(bytes, super::compression::MAX_DECOMPRESSED_BYTES, |r| {
+                        if hit.is_none() && r.offset >= start_offset as i64 && r.timestamp >= timestamp {
+                            hit = Some((r.offset as u64, r.timestamp));
+                        }
+                        Ok::<(), batch::BatchDefect>(())
+                    });
+                    walked.map_err(|d| self.corrupt(position, &d))?;
+                    if hit.is_some() {
+                        return Ok(hit);
                     }
                 }
                 Step::End => return Ok(None),
@@ -508,7 +517,7 @@ impl Segment {
             match reader.next_batch()? {
                 Step::Item((position, bytes)) => {
                     let checked = batch::validate(bytes, false).and_then(|h| {
-                        if h.base_offset < self.next_offset as i64 || h.last_offset() < h.base_offset - 1 {
+                        if h.base_offset < self.next_offset as i64 || h.last_offset() < h.base_offset.saturating_sub(1) {
                             Err(batch::BatchDefect::MalformedRecord(format!(
                                 "offset {} does not follow {}",
                                 h.base_offset, self.next_offset

@@ -23,7 +23,7 @@ use super::batch::{self, BatchDefect, BatchHeader, Batches, TimestampType, HEADE
 use super::compression::Compression;
 use super::config::LogConfig;
 use super::error::{Result, StorageError};
-use super::record::{self, BatchBuilder};
+use super::record;
 
 /// What a topic requires of producer batches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,10 +132,10 @@ fn recompress(records: &[u8], target: Compression, rules: &ProducerBatchRules) -
             out.extend_from_slice(bytes);
             continue;
         }
-        let (_, decoded) = record::decode_records_within(bytes, rules.max_inflated_bytes).map_err(invalid)?;
-        let mut builder = BatchBuilder::like(&header).map_err(invalid)?.with_compression(target, rules.target_level);
-        decoded.iter().for_each(|r| builder.push_record(r));
-        let rebuilt = builder.build()?;
+        let rebuilt = record::recompress_batch(bytes, target, rules.target_level, rules.max_inflated_bytes).map_err(|e| match e {
+            record::RecompressError::Defect(defect) => invalid(defect),
+            record::RecompressError::Compression(e) => StorageError::Compression(e),
+        })?;
         if rebuilt.len() as u64 > rules.max_message_bytes {
             return Err(StorageError::BatchTooLarge { size: rebuilt.len(), max: rules.max_message_bytes });
         }
@@ -366,7 +366,7 @@ fn varint(source: &mut impl RecordSource) -> std::result::Result<i32, BatchDefec
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::decode_records;
+    use crate::storage::{decode_records, BatchBuilder};
 
     fn rules() -> ProducerBatchRules {
         ProducerBatchRules {

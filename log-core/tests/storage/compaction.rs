@@ -117,6 +117,7 @@ fn compaction_runs_beside_appends_without_losing_any() {
     let mut installed = 0;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     for _ in 0..100_000 {
+        log.write().unwrap().flush().unwrap(); // only durable segments are compacted
         let plan = log.read().unwrap().plan_compaction(0).unwrap();
         if let Some(plan) = plan {
             let done = plan.execute().unwrap(); // no lock held: appends go on
@@ -159,6 +160,7 @@ fn a_swap_interrupted_by_a_crash_is_completed_on_open() {
         other.compact(0).unwrap();
         read_all(&other)
     };
+    log.flush().unwrap(); // only durable segments are compacted
     let plan = log.plan_compaction(0).unwrap().unwrap();
     let _staged = plan.execute().unwrap();
     drop(log); // crash after the commit point: the cleaned data file was renamed to .swap
@@ -180,6 +182,7 @@ fn an_uncommitted_pass_is_discarded_on_open() {
     let mut log = open(dir.path(), config());
     write_rounds(&mut log, 6, 10, Compression::None);
     let before = read_all(&log);
+    log.flush().unwrap(); // only durable segments are compacted
     let plan = log.plan_compaction(0).unwrap().unwrap();
     let _staged = plan.execute().unwrap();
     drop(log);
@@ -194,6 +197,7 @@ fn a_pass_planned_before_retention_changed_the_log_is_not_installed() {
     let policy = CleanupPolicy { delete: true, compact: true };
     let mut log = open(dir.path(), LogConfig { cleanup_policy: policy, retention_bytes: Some(3_000), ..config() });
     write_rounds(&mut log, 10, 30, Compression::None);
+    log.flush().unwrap(); // only durable segments are compacted
     let plan = log.plan_compaction(0).unwrap().unwrap();
     let done = plan.execute().unwrap();
     assert!(log.enforce_retention(0).unwrap().deleted_segments > 0);
