@@ -10,6 +10,8 @@
 //! - [`PowerLossShim`] and [`PowerLossSession`] simulate a power loss under a broker: an
 //!   LD_PRELOAD shim records what it fsynced, and a cut rebuilds its data directory as the
 //!   power loss could have left it (see the `power_loss` module for the model).
+//! - [`RawClient`] sends single requests encoded with the `kafka-protocol` crate, for the
+//!   APIs and the hostile inputs client libraries do not produce.
 //! - [`run`] runs any command with a time limit and captures its output; [`python`],
 //!   [`run_python_check`] and [`kcat`] find the client tools the tests drive.
 //!
@@ -23,10 +25,12 @@
 
 mod broker;
 mod clients;
+mod kafka_rpc;
 mod power_loss;
 mod process;
 
 pub use broker::{BrokerBuilder, BrokerProcess, fjord_bin};
 pub use clients::{kcat, kcat_command, python, python_script, run_python_check, unique_name};
+pub use kafka_rpc::{CallError, RawClient};
 pub use power_loss::{CutReport, PowerLossSession, PowerLossShim, Rng};
 pub use process::{Output, run, wait_until};

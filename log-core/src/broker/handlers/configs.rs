@@ -104,8 +104,11 @@ impl Broker {
                     synonyms.push(synonym(name, Some(v), ConfigSource::StaticBroker.code()));
                 }
             }
-            if let Some(default) = spec.default {
-                synonyms.push(synonym(spec.name, Some(default.to_string()), ConfigSource::Default.code()));
+            // The default behind them: the first synonym that has one (log.retention.ms has
+            // none of its own; log.retention.hours' 168 is the default).
+            let default = spec.synonyms.iter().find_map(|name| catalog::broker_config(name).and_then(|s| s.default).map(|d| (*name, d)));
+            if let Some((name, value)) = default {
+                synonyms.push(synonym(name, Some(value.to_string()), ConfigSource::Default.code()));
             }
         }
         DescribeConfigsResourceResult::default()
