@@ -312,3 +312,35 @@ pub fn describe_request(groups: &[&str]) -> kafka_protocol::messages::DescribeGr
     r.groups = groups.iter().map(|g| gid(g)).collect();
     r
 }
+
+/// Kafka's timing on the broker's defaults (6 s minimum session, 100 ms expiry tick), on a
+/// paused clock: a member whose heartbeats stop is still there just before its session
+/// timeout and gone within one tick after it, whether static or dynamic.
+#[tokio::test(start_paused = true)]
+async fn a_member_whose_session_lapses_is_removed_within_its_session_timeout() {
+    for instance in [Some("static-a"), None] {
+        let config = GroupConfig { offsets_partitions: PARTITIONS, ..GroupConfig::default() };
+        assert_eq!((config.min_session_timeout_ms, config.max_session_timeout_ms), (6_000, 1_800_000), "Kafka's defaults");
+        let (c, _) = coordinator_with(config).await;
+        let mut join_req = Join::new("g").session(6_000);
+        if let Some(id) = instance {
+            join_req = join_req.instance(id);
+        }
+        let joined = match instance {
+            Some(_) => join(&c, &join_req, 5).await,
+            None => join_new(&c, join_req).await,
+        };
+        assert_eq!(joined.error_code, 0);
+        assert_eq!(sync(&c, "g", &joined.member_id, 1, &[(&joined.member_id, b"A")]).await.error_code, 0);
+        // The last heartbeat; the session runs from here.
+        assert_eq!(heartbeat_static(&c, "g", &joined.member_id, instance, 1).await, 0);
+        let members = |c: &Coordinator| {
+            let c = c.clone();
+            async move { c.describe_groups(describe_request(&["g"]), 5).await.groups[0].members.len() }
+        };
+        tokio::time::sleep(Duration::from_millis(5_900)).await;
+        assert_eq!(members(&c).await, 1, "{instance:?}: still a member 5.9 s after its last heartbeat");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(members(&c).await, 0, "{instance:?}: removed by 6.2 s after its last heartbeat");
+    }
+}
