@@ -14,12 +14,20 @@ use crate::broker::{Broker, TopicImage};
 impl Broker {
     pub(super) async fn metadata(&self, request: MetadataRequest, version: i16) -> MetadataResponse {
         // v0: an empty list means every topic; v1+: null means every topic.
+        // v10+ may name topics by id instead (null name, topic id set).
+        let mut by_id = Vec::new();
         let requested: Option<Vec<String>> = match request.topics {
             None => None,
             Some(t) if t.is_empty() && version == 0 => None,
             Some(t) => {
                 // Kafka answers each distinct name once; duplicates must not multiply the work.
-                let mut names: Vec<String> = t.into_iter().filter_map(|t| t.name.map(|n| n.to_string())).collect();
+                let mut names = Vec::new();
+                for topic in t {
+                    match topic.name {
+                        Some(name) => names.push(name.to_string()),
+                        None => by_id.push(topic.topic_id),
+                    }
+                }
                 names.sort_unstable();
                 names.dedup();
                 Some(names)
@@ -37,6 +45,16 @@ impl Broker {
             Some(names) => {
                 for name in names {
                     topics.push(self.topic_metadata_or_create(&name, auto_create).await);
+                }
+                let image = self.image();
+                by_id.sort_unstable();
+                by_id.dedup();
+                for id in by_id {
+                    let found = image.topics.iter().find(|(_, t)| Uuid::from_bytes(*t.id.as_bytes()) == id);
+                    topics.push(match found {
+                        Some((name, topic)) => topic_metadata(name, topic),
+                        None => MetadataResponseTopic::default().with_topic_id(id).with_error_code(ResponseError::UnknownTopicId.code()),
+                    });
                 }
             }
         }
