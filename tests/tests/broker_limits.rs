@@ -276,6 +276,12 @@ fn raw_frame(api_key: i16, version: i16) -> Vec<u8> {
 #[test]
 fn connections_past_max_connections_per_ip_are_refused_and_others_go_on() {
     let broker = BrokerProcess::builder().arg("--max-connections-per-ip").arg("4").start();
+    // The harness's readiness probe may still be counted for a moment: start from none open.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !broker.metrics().lines().any(|l| l == "fjord_broker_connections 0") {
+        assert!(Instant::now() < deadline, "connections never dropped to 0:\n{}", broker.metrics());
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let mut open: Vec<RawClient> = (0..4).map(|_| connect(&broker)).collect();
     for client in &mut open {
         api_versions_ok(client).unwrap();

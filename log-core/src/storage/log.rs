@@ -500,9 +500,19 @@ impl PartitionLog {
         if active.is_empty() {
             return Ok(());
         }
-        let full = active.size() + incoming > self.config.segment_bytes;
-        let aged = active.first_append_ms().is_some_and(|t| now_ms.saturating_sub(t) >= self.config.segment_ms);
-        if full || aged || active.offset_overflows(last_offset) {
+        let config = &self.config;
+        let full = active.size() + incoming > config.segment_bytes;
+        // A compacted topic rolls by max.compaction.lag.ms too, so that records in the active
+        // segment (never compacted) do not wait past it.
+        let mut roll_ms = config.segment_ms;
+        if config.cleanup_policy.compact {
+            roll_ms = roll_ms.min(config.max_compaction_lag_ms);
+        }
+        let roll_ms = roll_ms.saturating_sub(active.roll_jitter_ms()).max(1);
+        let aged = active.first_append_ms().is_some_and(|t| now_ms.saturating_sub(t) >= roll_ms);
+        // The offset index would pass segment.index.bytes with another entry.
+        let index_full = active.offset_index_bytes() + 8 > config.segment_index_bytes;
+        if full || aged || index_full || active.offset_overflows(last_offset) {
             self.roll_at(first_offset)?;
         }
         Ok(())
@@ -790,7 +800,15 @@ impl PartitionLog {
     /// Applies the preallocation setting to the active segment (whichever that is now).
     fn configure_active(&mut self) {
         let step = if self.config.preallocate { PREALLOCATE_STEP_BYTES } else { 0 };
-        self.active_mut().set_preallocation(step);
+        let jitter = match self.config.segment_jitter_ms {
+            j if j > 0 => rand::random_range(0..j),
+            _ => 0,
+        };
+        let active = self.active_mut();
+        active.set_preallocation(step);
+        if active.roll_jitter_ms() == 0 {
+            active.set_roll_jitter(jitter);
+        }
     }
 
     fn after_truncation(&mut self) -> Result<()> {
@@ -857,6 +875,11 @@ fn list_segments(dir: &Path) -> Result<Vec<u64>> {
 /// Reads an offset checkpoint; a missing or unreadable one counts as 0 (recover everything).
 fn read_checkpoint(path: &Path) -> u64 {
     match checkpoint::read_offset(path) {
+        // Offsets are i64 on the wire: a larger one is garbage, not a position in the log.
+        Ok(Some(v)) if v > i64::MAX as u64 => {
+            tracing::warn!(path = %path.display(), value = v, "ignoring a checkpoint past the largest offset");
+            0
+        }
         Ok(v) => v.unwrap_or(0),
         Err(e) => {
             tracing::warn!(error = %e, "ignoring checkpoint");

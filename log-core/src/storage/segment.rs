@@ -154,6 +154,9 @@ pub(crate) struct Segment {
     allocated: u64,
     /// Preallocation step; 0 when off.
     preallocate_bytes: u64,
+    /// Taken off `segment.ms` for this segment (`segment.jitter.ms`), drawn when it becomes
+    /// the active one.
+    roll_jitter_ms: i64,
 }
 
 impl Segment {
@@ -173,6 +176,7 @@ impl Segment {
             bytes_since_index_entry: 0,
             allocated: size,
             preallocate_bytes: 0,
+            roll_jitter_ms: 0,
         }
     }
 
@@ -180,6 +184,21 @@ impl Segment {
     /// what is reserved (0 turns it off).
     pub fn set_preallocation(&mut self, step: u64) {
         self.preallocate_bytes = step;
+    }
+
+    /// Sets how much earlier than `segment.ms` this segment rolls.
+    pub fn set_roll_jitter(&mut self, jitter_ms: i64) {
+        self.roll_jitter_ms = jitter_ms;
+    }
+
+    /// How much earlier than `segment.ms` this segment rolls.
+    pub fn roll_jitter_ms(&self) -> i64 {
+        self.roll_jitter_ms
+    }
+
+    /// Bytes the offset index takes (8 per entry), for `segment.index.bytes`.
+    pub fn offset_index_bytes(&self) -> u64 {
+        self.index.entries().len() as u64 * 8
     }
 
     /// Makes sure `[size, end)` lies inside the file so the write does not extend it.

@@ -189,6 +189,25 @@ fn segments_roll_by_size_and_age() {
 }
 
 #[test]
+fn segments_roll_early_by_jitter_and_when_the_offset_index_is_full() {
+    // segment.jitter.ms takes up to that much off segment.ms, per segment.
+    let config = LogConfig { segment_ms: 1_000, segment_jitter_ms: 999, ..LogConfig::default() };
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), config);
+    append_self_describing(&mut log, 1, 0, 10_000);
+    append_self_describing(&mut log, 1, 0, 11_000);
+    assert_eq!(log.segment_count(), 2, "rolled by 1 s at the latest");
+    // segment.index.bytes: 2 entries of 8 bytes; an entry every batch (index.interval.bytes 0).
+    let config = LogConfig { segment_index_bytes: 16, index_interval_bytes: 0, ..LogConfig::default() };
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), config);
+    for _ in 0..9 {
+        append_self_describing(&mut log, 1, 10, 0);
+    }
+    assert_eq!(log.segment_bases(), vec![0, 3, 6], "three batches (two index entries) to a segment");
+}
+
+#[test]
 fn data_and_lookups_survive_clean_and_unclean_reopen() {
     for clean in [true, false] {
         let dir = tempfile::tempdir().unwrap();
