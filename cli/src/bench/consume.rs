@@ -192,12 +192,18 @@ fn consume_one(
     }
     let Shared { counters, remaining, window, epoch } = shared;
     // librdkafka's default fetch sizes (1 MiB per partition) measured fastest here: larger
-    // fetches make it allocate (and page-fault) bigger buffers per response.
+    // fetches make it allocate (and page-fault) bigger buffers per response. Its prefetch
+    // queue is the other limit: once a partition holds queued.min.messages (100,000 by
+    // default) librdkafka stops fetching it for fetch.queue.backoff.ms (1 s by default). With
+    // 100-byte records a partition passes that after ten 1 MiB fetches, and the consumer then
+    // sat idle for most of each second (0.4-0.7 M records/s at 17-27% CPU, see
+    // docs/benchmarks.md); a 10 ms backoff keeps the fetcher going as the queue drains.
     let consumer = args.client.consumer(&[
         ("group.id", "fjord-bench-consume"),
         ("enable.auto.commit", "false"),
         ("enable.partition.eof", "true"),
         ("queued.max.messages.kbytes", "262144"),
+        ("fetch.queue.backoff.ms", "10"),
     ])?;
     let mut assignment = TopicPartitionList::new();
     for span in spans {
