@@ -462,3 +462,48 @@ fn describe_topic_partitions_pages_through_topics_with_a_cursor() {
     assert_eq!(all, expected, "every partition once, in order, over {} pages", pages.len());
     assert_eq!(pages.len(), 3);
 }
+
+#[test]
+fn dynamic_broker_configs_change_topic_defaults_at_runtime_and_survive_a_restart() {
+    use kafka_protocol::messages::IncrementalAlterConfigsRequest;
+    use kafka_protocol::messages::incremental_alter_configs_request::{AlterConfigsResource, AlterableConfig};
+    let mut broker = BrokerProcess::start();
+    let topic = unique_name("inherits");
+    create_topic(&broker.bootstrap(), &topic, 1, &[]);
+    let alter = |name: &str, key: &str, value: &str| {
+        IncrementalAlterConfigsRequest::default().with_resources(vec![AlterConfigsResource::default()
+            .with_resource_type(4)
+            .with_resource_name(StrBytes::from_string(name.to_string()))
+            .with_configs(vec![AlterableConfig::default()
+                .with_name(StrBytes::from_string(key.to_string()))
+                .with_config_operation(0)
+                .with_value(Some(StrBytes::from_string(value.to_string())))])])
+    };
+    let answer = |broker: &BrokerProcess, request| {
+        let (response, _) = connect(broker).call(ApiKey::IncrementalAlterConfigs, 1, request).unwrap();
+        let ResponseKind::IncrementalAlterConfigs(r) = response else { panic!("{response:?}") };
+        (r.responses[0].error_code, r.responses[0].error_message.as_ref().map(|m| m.to_string()))
+    };
+    // The cluster-wide default, as kafka-configs.sh --entity-type brokers --entity-default does.
+    assert_eq!(answer(&broker, alter("", "log.retention.ms", "3600000")).0, 0);
+    // A setting Kafka does not change at runtime is refused, naming it.
+    let (code, message) = answer(&broker, alter("1", "log.retention.hours", "1"));
+    assert_eq!(code, ResponseError::InvalidRequest.code());
+    assert!(message.unwrap_or_default().contains("log.retention.hours"));
+    // A bad value is refused.
+    assert_eq!(answer(&broker, alter("1", "log.segment.bytes", "12")).0, ResponseError::InvalidConfig.code());
+
+    let describe_topic = |broker: &BrokerProcess| {
+        let request = DescribeConfigsRequest::default().with_resources(vec![DescribeConfigsResource::default()
+            .with_resource_type(2)
+            .with_resource_name(StrBytes::from_string(topic.clone()))
+            .with_configuration_keys(Some(vec![StrBytes::from_static_str("retention.ms")]))]);
+        let (response, _) = connect(broker).call(ApiKey::DescribeConfigs, 4, request).unwrap();
+        let ResponseKind::DescribeConfigs(r) = response else { panic!("{response:?}") };
+        let c = &r.results[0].configs[0];
+        (c.value.as_ref().map(|v| v.to_string()), c.config_source)
+    };
+    assert_eq!(describe_topic(&broker), (Some("3600000".to_string()), 3), "inherited from DYNAMIC_DEFAULT_BROKER_CONFIG");
+    broker.restart();
+    assert_eq!(describe_topic(&broker), (Some("3600000".to_string()), 3), "kept across a restart");
+}

@@ -65,6 +65,10 @@ pub struct MetadataImage {
     pub brokers: Vec<BrokerImage>,
     /// Topics by name.
     pub topics: BTreeMap<String, TopicImage>,
+    /// Broker settings changed at runtime (IncrementalAlterConfigs on a broker resource), by
+    /// resource name: `""` for the cluster-wide default, a node id for one broker.
+    #[serde(default)]
+    pub broker_configs: BTreeMap<String, BTreeMap<String, String>>,
     /// Number of records applied; grows with every change.
     pub version: u64,
 }
@@ -98,6 +102,13 @@ pub enum MetadataRecord {
         /// The complete new set of overrides.
         configs: BTreeMap<String, String>,
     },
+    /// A broker resource's dynamic settings are replaced (`""`: the cluster-wide default).
+    SetBrokerConfigs {
+        /// The resource name.
+        resource: String,
+        /// The complete new set; empty removes the resource's entry.
+        configs: BTreeMap<String, String>,
+    },
 }
 
 impl MetadataImage {
@@ -119,6 +130,13 @@ impl MetadataImage {
             MetadataRecord::SetTopicConfigs { name, configs } => {
                 if let Some(topic) = self.topics.get_mut(name) {
                     topic.configs = configs.clone();
+                }
+            }
+            MetadataRecord::SetBrokerConfigs { resource, configs } => {
+                if configs.is_empty() {
+                    self.broker_configs.remove(resource);
+                } else {
+                    self.broker_configs.insert(resource.clone(), configs.clone());
                 }
             }
         }
@@ -157,6 +175,7 @@ impl MetadataStore {
                 controller_id,
                 brokers: Vec::new(),
                 topics: BTreeMap::new(),
+                broker_configs: BTreeMap::new(),
                 version: 0,
             },
             Err(source) => return Err(StorageError::Io { op: "read", path, source }),

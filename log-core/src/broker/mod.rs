@@ -16,6 +16,7 @@
 
 mod catalog;
 mod config;
+mod dynamic_config;
 mod groups;
 mod handlers;
 mod metadata;
@@ -53,7 +54,10 @@ pub type TopicPartition = (String, i32);
 /// One broker. Cheap to share behind an `Arc`.
 #[derive(Debug)]
 pub struct Broker {
+    /// The settings given at start.
     config: BrokerConfig,
+    /// What the broker runs with: `config` under the dynamic broker configs of the image.
+    effective: RwLock<Arc<BrokerConfig>>,
     metadata: RwLock<MetadataStore>,
     partitions: RwLock<HashMap<TopicPartition, Arc<Partition>>>,
     groups: GroupCoordinator<OffsetsTopicLog>,
@@ -78,7 +82,8 @@ impl Broker {
             rack: config.rack.clone(),
         }]);
         let producer_ids = ProducerIdAllocator::open(&meta_dir)?;
-        let partitions = topics::open_partitions(&config, store.image())?;
+        let effective = dynamic_config::effective(&config, &store.image().broker_configs);
+        let partitions = topics::open_partitions(&effective, store.image())?;
         let partitions = RwLock::new(partitions);
         let metadata = RwLock::new(store);
         topics::ensure_offsets_topic(&config, &metadata, &partitions)?;
@@ -88,6 +93,7 @@ impl Broker {
         let groups = GroupCoordinator::load(offsets_log, groups::group_config(&config)).await?;
         let broker = Arc::new(Self {
             config,
+            effective: RwLock::new(Arc::new(effective)),
             metadata,
             partitions,
             groups,
@@ -110,6 +116,12 @@ impl Broker {
     /// The broker's settings.
     pub fn config(&self) -> &BrokerConfig {
         &self.config
+    }
+
+    /// The settings topics inherit now: the ones given at start under the dynamic broker
+    /// configs.
+    pub fn topic_defaults(&self) -> Arc<BrokerConfig> {
+        self.effective.read().map(|c| Arc::clone(&c)).unwrap_or_else(|p| Arc::clone(&p.into_inner()))
     }
 
     /// The broker's metrics.

@@ -151,6 +151,10 @@ pub fn default_value(broker: &BrokerConfig, key: &str) -> Option<String> {
 pub enum ConfigSource {
     /// The topic sets it (1).
     Topic,
+    /// Set at runtime for this broker (2).
+    DynamicBroker,
+    /// Set at runtime as the cluster-wide default (3).
+    DynamicDefaultBroker,
     /// A broker setting given at start (flag, environment or file) supplies it (4).
     StaticBroker,
     /// The built-in default (5).
@@ -162,6 +166,8 @@ impl ConfigSource {
     pub fn code(self) -> i8 {
         match self {
             Self::Topic => 1,
+            Self::DynamicBroker => 2,
+            Self::DynamicDefaultBroker => 3,
             Self::StaticBroker => 4,
             Self::Default => 5,
         }
@@ -169,26 +175,43 @@ impl ConfigSource {
 }
 
 /// A topic's value for `key`, where it comes from, and the chain of values behind it
-/// (Kafka's synonyms: the topic override, then the broker setting or default it hides).
-pub fn describe(broker: &BrokerConfig, overrides: &BTreeMap<String, String>, key: &str) -> (Option<String>, ConfigSource, Vec<(String, String, ConfigSource)>) {
+/// (Kafka's synonyms: the topic override, then the broker settings or default it hides, most
+/// specific first). `broker` is the effective broker config, `dynamic` the dynamic broker
+/// configs by resource.
+pub fn describe(
+    broker: &BrokerConfig,
+    dynamic: &BTreeMap<String, BTreeMap<String, String>>,
+    overrides: &BTreeMap<String, String>,
+    key: &str,
+) -> (Option<String>, ConfigSource, Vec<(String, String, ConfigSource)>) {
     let mut chain = Vec::new();
     if let Some(v) = overrides.get(key) {
         chain.push((key.to_string(), v.clone(), ConfigSource::Topic));
     }
-    let configured = synonyms(key).iter().find_map(|syn| broker.static_configs.get(*syn).map(|v| (*syn, v)));
-    let default = default_value(broker, key);
-    match configured {
-        Some((syn, raw)) => chain.push((syn.to_string(), raw.clone(), ConfigSource::StaticBroker)),
-        None => {
-            if let Some(d) = &default {
-                let name = synonyms(key).first().copied().unwrap_or(key);
-                chain.push((name.to_string(), d.clone(), ConfigSource::Default));
+    let node = broker.node_id.to_string();
+    let layers = [
+        (dynamic.get(&node), ConfigSource::DynamicBroker),
+        (dynamic.get(""), ConfigSource::DynamicDefaultBroker),
+        (Some(&broker.static_configs), ConfigSource::StaticBroker),
+    ];
+    for (layer, source) in layers {
+        for syn in synonyms(key) {
+            if let Some(v) = layer.and_then(|l| l.get(*syn)) {
+                chain.push((syn.to_string(), v.clone(), source));
             }
         }
     }
+    let default = default_value(broker, key);
+    let configured = chain.iter().find(|(_, _, source)| *source != ConfigSource::Topic).map(|(_, _, s)| *s);
+    if configured.is_none()
+        && let Some(d) = &default
+    {
+        let name = synonyms(key).first().copied().unwrap_or(key);
+        chain.push((name.to_string(), d.clone(), ConfigSource::Default));
+    }
     match overrides.get(key) {
         Some(v) => (Some(v.clone()), ConfigSource::Topic, chain),
-        None => (default, if configured.is_some() { ConfigSource::StaticBroker } else { ConfigSource::Default }, chain),
+        None => (default, configured.unwrap_or(ConfigSource::Default), chain),
     }
 }
 

@@ -15,6 +15,7 @@ use uuid::Uuid;
 use super::config::BrokerConfig;
 use super::metadata::{MetadataImage, MetadataRecord, MetadataStore, PartitionImage, TopicImage};
 use super::partition::{Partition, PartitionError};
+use super::dynamic_config;
 use super::topic_config::{self, TopicSettings};
 use super::{Broker, TopicPartition, OFFSETS_TOPIC};
 use crate::storage::StorageError;
@@ -144,7 +145,7 @@ impl Broker {
         if image.topics.contains_key(&new.name) {
             return Err(PartitionError::new(ResponseError::TopicAlreadyExists, format!("topic {:?} already exists", new.name)));
         }
-        let settings = topic_config::resolve(&self.config, &new.configs).map_err(|e| PartitionError::new(ResponseError::InvalidConfig, e.0))?;
+        let settings = topic_config::resolve(&self.topic_defaults(), &new.configs).map_err(|e| PartitionError::new(ResponseError::InvalidConfig, e.0))?;
         let brokers = image.brokers.len().max(1);
         check_partition_count(new.partitions.max(new.assignments.len().try_into().unwrap_or(i32::MAX)))?;
         let partitions = if !new.assignments.is_empty() {
@@ -248,7 +249,7 @@ impl Broker {
         if validate_only {
             return Ok(());
         }
-        let settings = topic_config::resolve(&self.config, &topic.configs).map_err(|e| PartitionError::new(ResponseError::InvalidConfig, e.0))?;
+        let settings = topic_config::resolve(&self.topic_defaults(), &topic.configs).map_err(|e| PartitionError::new(ResponseError::InvalidConfig, e.0))?;
         let mut opened = Vec::new();
         for index in current..count {
             let dir = self.partition_dir(name, index);
@@ -268,7 +269,7 @@ impl Broker {
         let Some(topic) = image.topics.get(name) else {
             return Err(PartitionError::new(ResponseError::UnknownTopicOrPartition, format!("topic {name:?} does not exist")));
         };
-        let settings = topic_config::resolve(&self.config, &configs).map_err(|e| PartitionError::new(ResponseError::InvalidConfig, e.0))?;
+        let settings = topic_config::resolve(&self.topic_defaults(), &configs).map_err(|e| PartitionError::new(ResponseError::InvalidConfig, e.0))?;
         if validate_only {
             return Ok(());
         }
@@ -280,6 +281,60 @@ impl Broker {
             }
         }
         tracing::info!(topic = name, "changed topic configs");
+        Ok(())
+    }
+
+    /// Replaces the dynamic settings of broker resource `resource` (`""`: the cluster-wide
+    /// default; otherwise this broker's node id), then re-resolves every topic's settings
+    /// under the new defaults.
+    pub async fn set_broker_configs(&self, resource: &str, configs: BTreeMap<String, String>, validate_only: bool) -> Result<(), PartitionError> {
+        let _guard = self.controller.lock().await;
+        let image = self.image();
+        let current = image.broker_configs.get(resource).cloned().unwrap_or_default();
+        let changed: Vec<String> = configs
+            .iter()
+            .filter(|(k, v)| current.get(*k) != Some(v))
+            .map(|(k, _)| k.clone())
+            .chain(current.keys().filter(|k| !configs.contains_key(*k)).cloned())
+            .collect();
+        let unknown: Vec<&str> = changed.iter().map(String::as_str).filter(|k| super::catalog::broker_config(k).is_none()).collect();
+        if !unknown.is_empty() {
+            return Err(PartitionError::new(ResponseError::InvalidConfig, format!("Unknown broker configs: {}", unknown.join(", "))));
+        }
+        let fixed: Vec<&str> = changed.iter().map(String::as_str).filter(|k| !dynamic_config::is_dynamic(k)).collect();
+        if !fixed.is_empty() {
+            return Err(PartitionError::new(
+                ResponseError::InvalidRequest,
+                format!(
+                    "Cannot update these configs dynamically: {}. Set them in the broker's config file, FJORD_* environment or flags, and restart it",
+                    fixed.join(", ")
+                ),
+            ));
+        }
+        let mut trial = self.config.clone();
+        for (key, value) in &configs {
+            dynamic_config::apply(&mut trial, key, value).map_err(|e| PartitionError::new(ResponseError::InvalidConfig, e))?;
+        }
+        if validate_only {
+            return Ok(());
+        }
+        self.commit(&[MetadataRecord::SetBrokerConfigs { resource: resource.to_string(), configs }])?;
+        let image = self.image();
+        let effective = Arc::new(dynamic_config::effective(&self.config, &image.broker_configs));
+        *self.effective.write().unwrap_or_else(|p| p.into_inner()) = Arc::clone(&effective);
+        for (name, topic) in image.topics.iter().filter(|(_, t)| !t.internal) {
+            match topic_config::resolve(&effective, &topic.configs) {
+                Ok(settings) => {
+                    for index in 0..topic.partitions.len() as i32 {
+                        if let Some(p) = self.partition(name, index) {
+                            p.apply_settings(&settings)?;
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(topic = %name, error = %e, "a topic's configs do not resolve under the new broker defaults; it keeps its settings"),
+            }
+        }
+        tracing::info!(resource = %resource, changed = ?changed, "changed dynamic broker configs");
         Ok(())
     }
 

@@ -1,6 +1,7 @@
 //! DescribeConfigs, AlterConfigs and IncrementalAlterConfigs: topics (every Kafka 4.0 topic
 //! config, with its source, synonyms, type and documentation) and the broker (every setting
-//! of the [`catalog`](crate::broker::catalog), as set at start).
+//! of the [`catalog`](crate::broker::catalog), with the ones Kafka lets change at runtime
+//! changeable here too: see [`dynamic_config`](crate::broker::dynamic_config)).
 
 use std::collections::BTreeMap;
 
@@ -13,12 +14,16 @@ use kafka_protocol::ResponseError;
 
 use super::str_bytes;
 use crate::broker::catalog::{self, ConfigKind, ConfigSpec, BROKER_CONFIGS};
+use crate::broker::dynamic_config;
 use crate::broker::topic_config::{self, default_value};
 use crate::broker::{Broker, ConfigSource, PartitionError};
 
 const RESOURCE_TOPIC: i8 = 2;
 const RESOURCE_BROKER: i8 = 4;
 const RESOURCE_BROKER_LOGGER: i8 = 8;
+
+/// Dynamic broker configs by resource name (the metadata image's).
+type DynamicConfigs = BTreeMap<String, BTreeMap<String, String>>;
 
 /// What a DescribeConfigs request wants with each entry.
 #[derive(Debug, Clone, Copy)]
@@ -50,13 +55,18 @@ impl Broker {
                 let result = DescribeConfigsResult::default().with_resource_type(resource.resource_type).with_resource_name(str_bytes(name.clone()));
                 let entries: Result<Vec<_>, PartitionError> = match resource.resource_type {
                     RESOURCE_TOPIC => match image.topics.get(&name) {
-                        Some(topic) => Ok(topic_config::keys().filter(|k| wanted(k)).map(|key| self.topic_entry(&topic.configs, key, view)).collect()),
+                        Some(topic) => Ok(topic_config::keys()
+                            .filter(|k| wanted(k))
+                            .map(|key| self.topic_entry(&image.broker_configs, &topic.configs, key, view))
+                            .collect()),
                         None => Err(PartitionError::new(ResponseError::UnknownTopicOrPartition, format!("topic {name:?} does not exist"))),
                     },
                     // An empty name is the cluster-wide default: the same settings here.
-                    RESOURCE_BROKER if name.is_empty() || name == self.config.node_id.to_string() => {
-                        Ok(BROKER_CONFIGS.iter().filter(|spec| wanted(spec.name)).map(|spec| self.broker_entry(spec, view)).collect())
-                    }
+                    RESOURCE_BROKER if name.is_empty() || name == self.config.node_id.to_string() => Ok(BROKER_CONFIGS
+                        .iter()
+                        .filter(|spec| wanted(spec.name))
+                        .map(|spec| self.broker_entry(&image.broker_configs, spec, view))
+                        .collect()),
                     RESOURCE_BROKER => Err(PartitionError::new(
                         ResponseError::InvalidRequest,
                         format!("broker {name} is not this broker ({}); ask that broker", self.config.node_id),
@@ -76,8 +86,8 @@ impl Broker {
         DescribeConfigsResponse::default().with_results(results)
     }
 
-    fn topic_entry(&self, overrides: &BTreeMap<String, String>, key: &str, view: EntryView) -> DescribeConfigsResourceResult {
-        let (value, source, chain) = topic_config::describe(&self.config, overrides, key);
+    fn topic_entry(&self, dynamic: &DynamicConfigs, overrides: &BTreeMap<String, String>, key: &str, view: EntryView) -> DescribeConfigsResourceResult {
+        let (value, source, chain) = topic_config::describe(&self.topic_defaults(), dynamic, overrides, key);
         let synonyms = if view.synonyms {
             chain.into_iter().map(|(name, value, source)| synonym(&name, Some(value), source.code())).collect()
         } else {
@@ -93,15 +103,22 @@ impl Broker {
             .with_documentation(view.documentation.then(|| str_bytes(topic_config::documentation(key))))
     }
 
-    fn broker_entry(&self, spec: &ConfigSpec, view: EntryView) -> DescribeConfigsResourceResult {
-        let configured = |name: &str| self.config.static_configs.get(name).cloned();
-        let source = if configured(spec.name).is_some() { ConfigSource::StaticBroker } else { ConfigSource::Default };
-        let value = self.config.value_of(spec.name);
+    fn broker_entry(&self, dynamic: &DynamicConfigs, spec: &ConfigSpec, view: EntryView) -> DescribeConfigsResourceResult {
+        let source = dynamic_config::source(&self.config, dynamic, spec.name);
+        let value = self.topic_defaults().value_of(spec.name);
         let mut synonyms = Vec::new();
         if view.synonyms {
-            for name in spec.synonyms {
-                if let Some(v) = configured(name) {
-                    synonyms.push(synonym(name, Some(v), ConfigSource::StaticBroker.code()));
+            let node = self.config.node_id.to_string();
+            let layers = [
+                (dynamic.get(&node), ConfigSource::DynamicBroker),
+                (dynamic.get(""), ConfigSource::DynamicDefaultBroker),
+                (Some(&self.config.static_configs), ConfigSource::StaticBroker),
+            ];
+            for (layer, layer_source) in layers {
+                for name in spec.synonyms {
+                    if let Some(v) = layer.and_then(|l| l.get(*name)) {
+                        synonyms.push(synonym(name, Some(v.clone()), layer_source.code()));
+                    }
                 }
             }
             // The default behind them: the first synonym that has one (log.retention.ms has
@@ -114,7 +131,7 @@ impl Broker {
         DescribeConfigsResourceResult::default()
             .with_name(str_bytes(spec.name))
             .with_value(value.map(str_bytes))
-            .with_read_only(true)
+            .with_read_only(!dynamic_config::is_dynamic(spec.name))
             .with_is_sensitive(spec.kind == ConfigKind::Password)
             .with_config_source(source.code())
             .with_synonyms(synonyms)
@@ -188,20 +205,11 @@ impl Broker {
                 if !name.is_empty() && name != self.config.node_id.to_string() {
                     return Err(PartitionError::new(ResponseError::InvalidRequest, format!("broker {name} is not this broker ({})", self.config.node_id)));
                 }
-                let asked = change(&BTreeMap::new())?;
-                let unknown: Vec<&str> = asked.keys().map(String::as_str).filter(|k| catalog::broker_config(k).is_none()).collect();
-                if !unknown.is_empty() {
-                    return Err(PartitionError::new(ResponseError::InvalidConfig, format!("Unknown broker configs: {}", unknown.join(", "))));
-                }
-                Err(PartitionError::new(
-                    ResponseError::InvalidRequest,
-                    format!(
-                        "Cannot update these configs dynamically: {}. This broker reads its settings at start: set them in its config file, FJORD_* environment or flags, and restart it",
-                        asked.keys().map(String::as_str).collect::<Vec<_>>().join(", ")
-                    ),
-                ))
+                let current = self.image().broker_configs.get(name).cloned().unwrap_or_default();
+                let next = change(&current)?;
+                self.set_broker_configs(name, next, validate_only).await
             }
-            other => Err(PartitionError::new(ResponseError::InvalidRequest, format!("resource type {other} is not supported; use 2 (topic)"))),
+            other => Err(PartitionError::new(ResponseError::InvalidRequest, format!("resource type {other} is not supported; use 2 (topic) or 4 (broker)"))),
         }
     }
 }
