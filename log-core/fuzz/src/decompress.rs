@@ -4,14 +4,18 @@
 //! Input: one selector byte, then the data. Bits 0–2 of the selector pick the codec (none,
 //! gzip, snappy, lz4, zstd; 5–7 wrap around), bit 3 picks the mode:
 //!
-//! - clear: decompress the data. `Ok` or `Err`, never a panic, never more than the limit, and
-//!   `None` returns the data unchanged.
+//! - clear: decompress the data. `Ok` or `Err`, never a panic, never more than the limit,
+//!   `None` returns the data unchanged, and snappy never more than its elements can encode.
+//!   (A snappy block claiming more, or a zstd frame asking for a window past 16 MiB, is refused
+//!   before anything is allocated: only `-malloc_limit_mb` can see that.)
 //! - set: compress the data, then decompress it: the result must be the data.
 
 use super::{codecs, Depth};
 use fjord_log_core::storage::Compression;
 
 const ROUND_TRIP: u8 = 1 << 3;
+/// The most a snappy element inflates, per input byte (64 bytes from a 3-byte copy, rounded up).
+const SNAPPY_RATIO: usize = 22;
 
 /// Runs one input: deep when something decompressed (the round trip always does).
 pub fn run(data: &[u8]) -> Depth {
@@ -28,6 +32,11 @@ pub fn run(data: &[u8]) -> Depth {
         let result = codecs::decompress(codec, data);
         if codec == Compression::None {
             assert_eq!(result.as_deref(), Ok(data), "no compression must return the input");
+        }
+        if let (Compression::Snappy, Ok(out)) = (codec, &result) {
+            // No snappy element inflates more than ~21 times (a 64-byte copy in 3 bytes), raw
+            // or in xerial blocks.
+            assert!(out.len() <= data.len() * SNAPPY_RATIO, "{} snappy bytes inflated to {}", data.len(), out.len());
         }
         if result.is_ok() && codec != Compression::None { Depth::Deep } else { Depth::Shallow }
     }

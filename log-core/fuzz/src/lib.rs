@@ -53,34 +53,14 @@ pub const TARGETS: [Target; 4] = [
 /// call, with the fix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Known {
-    /// `PartitionLog::open` clamps a log-start checkpoint past the recovered log end down to
-    /// that end, and appends then get offsets below the checkpoint: after the next restart the
-    /// start is recomputed from the checkpoint and those records are below it (Kafka instead
-    /// starts the log afresh at the checkpoint).
-    LogStartPastEnd,
-    /// `decode_records` computes a record's offset as `base + offsetDelta`, and
-    /// `BatchHeader::last_offset` (with the segment scan's twin) `base + lastOffsetDelta`,
-    /// unchecked: a base offset within an `i32` of `i64`'s ends — from a producer (the field
-    /// is not covered by the CRC) or a segment file — panics with overflow checks on (debug
-    /// builds, tests) and wraps in release builds.
-    OffsetOverflow,
-    /// `PartitionLog::open` accepts segment files named with a base offset past `i64::MAX`
-    /// (only a crafted name can be) and then compares offsets through `as i64` casts: such a
-    /// segment's batches pass as following its base, so it can end below its own base and
-    /// below earlier segments, and the log start then moves between restarts; recovery
-    /// overflows computing the next offset after a batch ending at -1 (`segment.rs`
-    /// `track_batch`), and an append to a log ending at `u64::MAX` overflows (`log.rs`).
-    BaseBeyondI64,
-    /// `decode_records` keeps every record of a batch as a 104-byte `Record`: 7-byte records
-    /// inflated from a small zstd batch take ~15 times the decompressed size (a 5.7 KB batch,
-    /// 64 MiB decompressed: 2 GB), and the produce path decodes every batch. The targets skip
-    /// decoding sections that inflate past [`RECORDS_SECTION_LIMIT`].
-    RecordAmplification,
+    /// `PartitionLog::open` reads the log-start checkpoint as a `u64`: one past `i64::MAX`
+    /// (a damaged or crafted file) starts the log there (every segment deleted when the
+    /// checkpoint is past the recovered end, else a first segment created there): start and
+    /// end offsets past `i64::MAX` (negative on the wire), a segment file named past
+    /// `i64::MAX` that `list_segments` then ignores on every open, and every append refused.
+    /// Reproducer: `/work/research/fuzz-crashes/segment_recovery/checkpoint_beyond_i64_repro.rs`.
+    CheckpointBeyondI64,
 }
-
-/// Decompressed records sections larger than this are not decoded while
-/// [`Known::RecordAmplification`] stands.
-pub const RECORDS_SECTION_LIMIT: usize = 4 << 20;
 
 /// True when `issue` is to be tolerated (not `FJORD_FUZZ_STRICT=1`).
 pub fn known(issue: Known) -> bool {
@@ -90,10 +70,11 @@ pub fn known(issue: Known) -> bool {
     !strict
 }
 
-/// True when `base + delta` leaves `i64` for some `i32` delta: the inputs
-/// [`Known::OffsetOverflow`] is about.
-pub fn near_offset_edge(base: i64) -> bool {
-    base.checked_add(i64::from(i32::MAX)).is_none() || base.checked_add(i64::from(i32::MIN)).is_none()
+/// The last offset of a batch whose header holds `base` and `last_offset_delta`, when it is
+/// one a log can hold: `None` when the sum leaves `i64` or is `i64::MAX` (no offset could
+/// follow it), the headers `BatchHeader::parse` refuses with `BatchDefect::OffsetOverflow`.
+pub fn storable_last_offset(base: i64, last_offset_delta: i32) -> Option<i64> {
+    base.checked_add(i64::from(last_offset_delta)).filter(|&last| last != i64::MAX)
 }
 
 /// A small deterministic pseudo-random generator (SplitMix64) for seeds and smoke runs.

@@ -7,14 +7,17 @@
 //!
 //! - `BatchHeader::parse` and `validate` (both modes) return exactly the header or the first
 //!   defect the layout implies, and when `validate` passes its claims hold: the length is the
-//!   input's, the CRC is the bytes', the codec is known, the counts agree;
+//!   input's, the CRC is the bytes', the codec is known, the counts agree, the last offset is
+//!   one a log can hold (`baseOffset + lastOffsetDelta` inside `i64` and below `i64::MAX`, else
+//!   `OffsetOverflow`);
 //! - `Batches` splits into contiguous pieces inside the input, each a parsable header whose
-//!   length is the piece's, stops after its first error, and covers the input when none;
+//!   length is the piece's, stops after its first error (exactly the one the segment scan's
+//!   reading of the first 43 header bytes implies), and covers the input when none;
 //! - each piece is validated as it is, and again with its CRC recomputed (to get past the CRC
 //!   check); a valid piece stays valid, with the new values, after `set_base_offset`,
 //!   `set_partition_leader_epoch` and `set_log_append_time`.
 
-use super::Depth;
+use super::{storable_last_offset, Depth};
 use fjord_log_core::storage::{
     compute_crc, set_base_offset, set_log_append_time, set_partition_leader_epoch, validate, BatchDefect,
     BatchHeader, Batches, TimestampType, HEADER_LEN, LOG_OVERHEAD, MAGIC_V2,
@@ -22,6 +25,8 @@ use fjord_log_core::storage::{
 
 /// Where the CRC field lies (`storage/batch.rs`).
 const CRC_AT: usize = 17;
+/// Header bytes the segment scan (and so `Batches`) reads: through `maxTimestamp`.
+const SCAN_HEADER_LEN: usize = 43;
 
 /// Runs one input: deep when a piece was valid, as it is or with its CRC fixed.
 pub fn run(data: &[u8]) -> Depth {
@@ -50,14 +55,7 @@ pub fn run(data: &[u8]) -> Depth {
                 failed = true;
                 let rest = &data[end..];
                 assert!(!rest.is_empty(), "error past the end");
-                match defect {
-                    BatchDefect::Truncated { needed, available } => {
-                        assert_eq!(available, rest.len());
-                        assert!(needed > available);
-                    }
-                    BatchDefect::BadLength(_) | BatchDefect::UnsupportedMagic(_) => {}
-                    other => panic!("Batches checks framing only, yet reported {other:?}"),
-                }
+                assert_eq!(Err(defect), expected_piece(rest), "Batches disagrees with the layout");
             }
         }
     }
@@ -87,11 +85,9 @@ fn be(buf: &[u8], at: usize, len: usize) -> i64 {
     buf[at..at + len].iter().fold(0i64, |acc, &b| (acc << 8) | i64::from(b))
 }
 
-/// The header as the drawn layout reads it, without looking at the CRC.
-fn expected_header(buf: &[u8]) -> Result<BatchHeader, BatchDefect> {
-    if buf.len() < HEADER_LEN {
-        return Err(BatchDefect::Truncated { needed: HEADER_LEN, available: buf.len() });
-    }
+/// The framing checks common to a header and a segment scan's step, on at least
+/// [`SCAN_HEADER_LEN`] bytes: length, magic, offset range. Returns the batch length.
+fn expected_framing(buf: &[u8]) -> Result<i32, BatchDefect> {
     let batch_length = be(buf, 8, 4) as i32;
     if batch_length < (HEADER_LEN - LOG_OVERHEAD) as i32 {
         return Err(BatchDefect::BadLength(batch_length));
@@ -100,11 +96,36 @@ fn expected_header(buf: &[u8]) -> Result<BatchHeader, BatchDefect> {
     if magic != MAGIC_V2 {
         return Err(BatchDefect::UnsupportedMagic(magic));
     }
+    let (base_offset, last_offset_delta) = (be(buf, 0, 8), be(buf, 23, 4) as i32);
+    if storable_last_offset(base_offset, last_offset_delta).is_none() {
+        return Err(BatchDefect::OffsetOverflow { base_offset, last_offset_delta });
+    }
+    Ok(batch_length)
+}
+
+/// What `Batches` must yield for the rest of a buffer: its first piece, or the error.
+fn expected_piece(rest: &[u8]) -> Result<(usize, &[u8]), BatchDefect> {
+    if rest.len() < SCAN_HEADER_LEN {
+        return Err(BatchDefect::Truncated { needed: SCAN_HEADER_LEN, available: rest.len() });
+    }
+    let total = LOG_OVERHEAD + expected_framing(rest)? as usize;
+    if total > rest.len() {
+        return Err(BatchDefect::Truncated { needed: total, available: rest.len() });
+    }
+    Ok((0, &rest[..total]))
+}
+
+/// The header as the drawn layout reads it, without looking at the CRC.
+fn expected_header(buf: &[u8]) -> Result<BatchHeader, BatchDefect> {
+    if buf.len() < HEADER_LEN {
+        return Err(BatchDefect::Truncated { needed: HEADER_LEN, available: buf.len() });
+    }
+    let batch_length = expected_framing(buf)?;
     Ok(BatchHeader {
         base_offset: be(buf, 0, 8),
         batch_length,
         partition_leader_epoch: be(buf, 12, 4) as i32,
-        magic,
+        magic: MAGIC_V2,
         crc: be(buf, 17, 4) as u32,
         attributes: be(buf, 21, 2) as i16,
         last_offset_delta: be(buf, 23, 4) as i32,
@@ -169,6 +190,8 @@ fn check_parse(buf: &[u8]) {
         assert_eq!(h.timestamp_type() == TimestampType::LogAppendTime, log_append);
         assert_eq!(h.is_transactional(), h.attributes & (1 << 4) != 0);
         assert_eq!(h.is_control(), h.attributes & (1 << 5) != 0);
+        let last = storable_last_offset(h.base_offset, h.last_offset_delta).expect("parse refuses unstorable offsets");
+        assert_eq!(h.last_offset(), last);
     }
 }
 
@@ -204,7 +227,23 @@ fn check_edits(valid: &[u8]) {
 
     let mut edited = valid.to_vec();
     set_base_offset(&mut edited, new_offset);
-    assert_eq!(validate(&edited, false), Ok(BatchHeader { base_offset: new_offset, ..original }));
+    let rebased = match storable_last_offset(new_offset, original.last_offset_delta) {
+        Some(_) => Ok(BatchHeader { base_offset: new_offset, ..original }),
+        None => Err(BatchDefect::OffsetOverflow { base_offset: new_offset, last_offset_delta: original.last_offset_delta }),
+    };
+    assert_eq!(validate(&edited, false), rebased, "set_base_offset({new_offset})");
+    // The edge: the batch moved so that its last offset is the highest a log can hold
+    // (i64::MAX - 1), and one further.
+    let highest = i64::MAX - 1 - i64::from(original.last_offset_delta);
+    for base in [Some(highest), highest.checked_add(1)].into_iter().flatten() {
+        set_base_offset(&mut edited, base);
+        let expected = if base == highest {
+            Ok(BatchHeader { base_offset: base, ..original })
+        } else {
+            Err(BatchDefect::OffsetOverflow { base_offset: base, last_offset_delta: original.last_offset_delta })
+        };
+        assert_eq!(validate(&edited, false), expected, "set_base_offset({base}), at the edge of the offset range");
+    }
 
     let mut edited = valid.to_vec();
     set_partition_leader_epoch(&mut edited, new_epoch);
@@ -265,5 +304,12 @@ pub fn sample_batches() -> Vec<Vec<u8>> {
         b.push(last, 1_699_999_999_990, Some(b"key-c"), None, &[]);
         out.push(b.build().expect("a sample batch builds"));
     }
+    // At the top of the offset range: the last record at i64::MAX - 1, the highest a log holds.
+    let base = i64::MAX - 3;
+    let mut b = BatchBuilder::new(base, super::codecs::ALL[4], TimestampType::CreateTime);
+    for i in 0..3 {
+        b.push(base + i, 1_700_000_000_000 + i, Some(format!("edge-{i}").as_bytes()), Some(b"v"), &[]);
+    }
+    out.push(b.build().expect("a sample batch builds"));
     out
 }

@@ -9,15 +9,20 @@
 //! and the three checkpoint files as numbers or arbitrary text. Then:
 //!
 //! 1. `PartitionLog::open` must return, `Ok` or `Err`, without panicking (after an `Err`, a
-//!    second open must not panic either);
+//!    second open must not panic either). Files named with a base past `i64::MAX` are not
+//!    segments (ignored). The log end is at most `i64::MAX`, and the log start is at least its
+//!    checkpoint (past the recovered end, the log starts afresh there);
 //! 2. reads from the log start to the log end return whole batches, each ending at or after
 //!    the offset asked for and below the log end. When every segment was scanned (no marker,
 //!    no swap, a recovery point below the second segment), the reads must succeed and return
-//!    only valid batches (CRC) with growing offsets, and every valid batch of the first
-//!    segment before the first damaged byte must be among them, byte for byte: recovery cuts
-//!    after the damage, never before;
+//!    only valid batches (CRC) with growing offsets, every valid batch of the first segment
+//!    before the first damaged byte must be among them, byte for byte (recovery cuts after
+//!    the damage, never before), and each segment but the first starts right after a batch
+//!    of the one before (a segment ending short of the next is a hole: later ones dropped);
 //! 3. appends (one to three batches) get the offsets from the log end on and read back as
-//!    written, with the leader epoch and, under LogAppendTime, the append time;
+//!    written, with the leader epoch and, under LogAppendTime, the append time; an append
+//!    that would take an offset past `i64::MAX - 1` is refused (`OffsetOverflow`) and changes
+//!    nothing;
 //! 4. after `close`, the log reopens as a clean shutdown with the same start and end offsets
 //!    and nothing cut, and the appended batches read back unchanged.
 //!
@@ -31,9 +36,9 @@ use arbitrary::{Arbitrary, Unstructured};
 
 use super::{known, Depth, Known};
 use fjord_log_core::storage::{
-    decode_records, set_base_offset, set_partition_leader_epoch, validate, AppendOptions, BatchBuilder, BatchHeader, Batches,
-    Compression, LogConfig, PartitionLog, TimestampType, CLEAN_SHUTDOWN_FILE, INDEX_SUFFIX, LOG_START_FILE,
-    LOG_SUFFIX, RECOVERY_POINT_FILE, TIME_INDEX_SUFFIX,
+    decode_records, set_base_offset, set_partition_leader_epoch, validate, AppendOptions, BatchBuilder, BatchDefect, BatchHeader,
+    Batches, Compression, LogConfig, PartitionLog, StorageError, TimestampType, CLEAN_SHUTDOWN_FILE, INDEX_SUFFIX,
+    LOG_START_FILE, LOG_SUFFIX, RECOVERY_POINT_FILE, TIME_INDEX_SUFFIX,
 };
 
 /// Name of the leader-epoch checkpoint (`storage/epoch.rs`; not exported).
@@ -47,8 +52,6 @@ const MAX_DAMAGES: usize = 3;
 const MAX_APPENDS: usize = 3;
 /// Reads in one walk: more than the batches the input can hold.
 const MAX_READS: usize = 256;
-/// Logs ending this close to `i64::MAX` (crafted file names) are only checked not to panic.
-const OFFSET_HEADROOM: u64 = 1 << 20;
 
 /// A partition directory and what to do with it once open.
 #[derive(Debug, Arbitrary)]
@@ -209,17 +212,15 @@ fn config_of(spec: &ConfigSpec) -> LogConfig {
 
 fn check(input: &Input, dir: &Path) -> Depth {
     let config = config_of(&input.config);
-    let segments = write_dir(input, dir, config.index_interval_bytes);
-    let first_base = segments.first().map_or(0, |s| s.base);
-    if known(Known::OffsetOverflow) && overflows(dir) {
-        return Depth::Shallow;
-    }
-    let swap_base = input.swap.as_ref().map(|s| base_of(&s.base, first_base as i64));
-    let crafted_base = segments.iter().map(|s| s.base).chain(swap_base).any(|b| b > i64::MAX as u64);
-    if crafted_base && known(Known::BaseBeyondI64) {
-        return Depth::Shallow;
-    }
-    let recovery_point = input.recovery_point.as_ref().map_or(0, |c| parsed_checkpoint(c, first_base));
+    let written = write_dir(input, dir, config.index_interval_bytes);
+    // The checkpoints' `Offset` values count from the lowest base written, named past
+    // i64::MAX or not.
+    let written_first_base = written.first().map_or(0, |s| s.base);
+    // Offsets are i64 on the wire: a file named past i64::MAX (only a crafted name can be) is
+    // not a segment, and the log ignores it.
+    let segments: Vec<&BuiltSegment> = written.iter().filter(|s| s.base <= i64::MAX as u64).collect();
+    let checkpoint = |spec: &Option<CheckpointSpec>| spec.as_ref().map_or(0, |c| parsed_checkpoint(c, written_first_base));
+    let (recovery_point, start_checkpoint) = (checkpoint(&input.recovery_point), checkpoint(&input.log_start));
     // Sealed segments are scanned only when the shutdown was not clean and they end past the
     // recovery point; otherwise they are trusted as Kafka trusts them.
     let all_scanned = !input.clean_shutdown && input.swap.is_none() && segments.iter().skip(1).all(|s| s.base > recovery_point);
@@ -235,34 +236,36 @@ fn check(input: &Input, dir: &Path) -> Depth {
     let (start, end) = (log.log_start_offset(), log.log_end_offset());
     assert_eq!((report.log_start_offset, report.log_end_offset), (start, end), "report disagrees with the log");
     assert!(start <= end, "log start {start} past the log end {end}");
+    if !(start_checkpoint > i64::MAX as u64 && known(Known::CheckpointBeyondI64)) {
+        assert!(end <= i64::MAX as u64, "log end {end} past i64::MAX");
+    }
     assert!(log.recovery_point() <= end);
     assert!(report.segments_dropped <= report.segments);
     assert!(log.segment_count() >= 1);
-    // A log ending near i64::MAX, or with a segment named past it, is only checked not to
-    // panic (appending near the end hits a known overflow).
-    let near_edge = end >= i64::MAX as u64 - OFFSET_HEADROOM;
-    let sane = !near_edge && !crafted_base;
-    let may_append = !(near_edge && known(Known::OffsetOverflow));
+    // The log start never goes below its checkpoint: past the recovered end, the log starts
+    // afresh there (records appended below it would be hidden by the next open).
+    assert!(start >= start_checkpoint, "log start {start} below its checkpoint {start_checkpoint} (end {end})");
     let read_bytes = usize::from(input.config.read_bytes);
 
-    let walk = walk(&log, sane, all_scanned && sane, read_bytes);
-    if !sane {
-        if may_append {
-            let (mut batch, _) = append_batch(0, &AppendSpec { records: 1, leader_epoch: 0, value_len: 1, now_ms: 0 });
-            let _ = log.append(&mut batch, AppendOptions { leader_epoch: 0, now_ms: 0 });
-        }
-        return Depth::Shallow;
-    }
-    if let Some(first) = segments.first().filter(|_| all_scanned && sane && first_base <= i64::MAX as u64 / 2) {
+    let walk = walk(&log, all_scanned, read_bytes);
+    if let Some(first) = segments.first().filter(|_| all_scanned) {
         // Every valid batch of the first segment before its first damaged byte survives.
         let expected: Vec<&[u8]> = first
             .valid
             .iter()
             .map(|r| &first.bytes[r.clone()])
-            .filter(|b| BatchHeader::parse(b).is_ok_and(|h| h.last_offset() >= start as i64))
+            .filter(|b| BatchHeader::parse(b).is_ok_and(|h| i128::from(h.last_offset()) >= i128::from(start)))
             .collect();
         let got: Vec<&[u8]> = walk.batches.iter().take(expected.len()).map(Vec::as_slice).collect();
         assert!(got == expected, "recovery lost valid batches of the first segment: {} expected, {report:?}", expected.len());
+    }
+    if all_scanned && walk.complete {
+        // Every segment was recovered, so none ends short of the next one: a gap there is lost
+        // records, and the segments after it are dropped.
+        for base in log.segment_bases().into_iter().skip(1).filter(|&b| b > start) {
+            let ends_before = walk.batches.iter().filter_map(|b| BatchHeader::parse(b).ok()).any(|h| i128::from(h.last_offset()) == i128::from(base) - 1);
+            assert!(ends_before, "no batch ends right before segment {base} of a recovered log: {:?}, {report:?}", log.segment_bases());
+        }
     }
 
     let mut appended = Vec::new();
@@ -273,47 +276,41 @@ fn check(input: &Input, dir: &Path) -> Depth {
         let before = log.log_end_offset();
         let (mut batch, values) = append_batch(k, spec);
         let options = AppendOptions { leader_epoch: i32::from(spec.leader_epoch), now_ms: spec.now_ms };
-        let info = log.append(&mut batch, options).unwrap_or_else(|e| panic!("append {k} to the recovered log failed: {e}"));
         let count = values.len() as u64;
-        assert_eq!((info.first_offset, info.last_offset), (before, before + count - 1), "append {k} got other offsets");
-        assert_eq!(log.log_end_offset(), before + count);
-        let stored = read_back(&log, before, &values, options, config.message_timestamp_type);
-        appended.push((before, stored));
+        // The last offset a log holds is i64::MAX - 1 (the log end is then i64::MAX).
+        let fits = before.checked_add(count).is_some_and(|after| after <= i64::MAX as u64);
+        match log.append(&mut batch, options) {
+            Ok(info) => {
+                assert!(fits, "append {k} of {count} records at {before} went past i64::MAX: {info:?}");
+                assert_eq!((info.first_offset, info.last_offset), (before, before + count - 1), "append {k} got other offsets");
+                assert_eq!(log.log_end_offset(), before + count);
+                let stored = read_back(&log, before, &values, options, config.message_timestamp_type);
+                appended.push((before, stored));
+            }
+            Err(StorageError::InvalidBatch { defect: BatchDefect::OffsetOverflow { .. }, .. }) if !fits => {
+                assert_eq!(log.log_end_offset(), before, "a refused append moved the log end");
+            }
+            Err(e) => panic!("append {k} of {count} records at {before} to the recovered log failed: {e}"),
+        }
     }
-    if let Some(stuck) = walk.stopped_empty_at.filter(|_| all_scanned) {
+    if let Some(stuck) = walk.stopped_empty_at.filter(|_| all_scanned && !appended.is_empty()) {
         // A reader that found nothing before the old end (an empty active segment after a
         // gap) sees the new data now.
         let read = log.read(stuck, read_bytes, None).expect("read after append");
         assert!(!read.records.is_empty(), "nothing readable at {stuck} even after an append");
     }
 
-    // (Known::LogStartPastEnd: a log-start checkpoint past the end moves the start on reopen.)
-    let start_checkpoint_past_end = input.log_start.as_ref().is_some_and(|c| parsed_checkpoint(c, first_base) > end);
     let (start, end) = (log.log_start_offset(), log.log_end_offset());
     log.close().expect("close the recovered log");
     let (log, report) = PartitionLog::open(dir, config).expect("reopen after a clean close");
     assert!(report.clean_shutdown && report.truncated_bytes == 0 && report.segments_dropped == 0, "unclean reopen: {report:?}");
     assert_eq!(log.log_end_offset(), end, "a clean close and reopen changed the log end");
-    if !(start_checkpoint_past_end && known(Known::LogStartPastEnd)) {
-        assert_eq!(log.log_start_offset(), start, "a clean close and reopen changed the log start (end {end})");
-    }
+    assert_eq!(log.log_start_offset(), start, "a clean close and reopen changed the log start (end {end})");
     for (offset, stored) in appended.into_iter().filter(|(offset, _)| *offset >= log.log_start_offset()) {
         let read = log.read(offset, 0, None).expect("read after reopen");
         assert!(read.records.starts_with(&stored), "appended batch at {offset} changed after a reopen");
     }
     if walk.batches.is_empty() { Depth::Shallow } else { Depth::Deep }
-}
-
-/// True when a batch header on the path of a segment scan (any `.log` or `.log.swap`, from
-/// its start) has a base offset and last offset delta whose sum leaves `i64`.
-fn overflows(dir: &Path) -> bool {
-    let Ok(entries) = std::fs::read_dir(dir) else { return false };
-    entries.flatten().filter(|e| e.file_name().to_string_lossy().contains(LOG_SUFFIX)).any(|e| {
-        let bytes = std::fs::read(e.path()).unwrap_or_default();
-        Batches::new(&bytes)
-            .map_while(Result::ok)
-            .any(|(_, b)| BatchHeader::parse(b).is_ok_and(|h| h.base_offset.checked_add(i64::from(h.last_offset_delta)).is_none()))
-    })
 }
 
 /// What a walk over the log found.
@@ -322,18 +319,19 @@ struct Walk {
     batches: Vec<Vec<u8>>,
     /// The walk stopped on an empty read at this offset, before the log end.
     stopped_empty_at: Option<u64>,
+    /// The walk reached the log end.
+    complete: bool,
 }
 
-/// Reads from the log start to the log end. `sane`: offsets stay below `i64::MAX` (else only
-/// the framing is checked: a crafted file name past it makes offsets wrap); `strict`: every
-/// segment was scanned.
-fn walk(log: &PartitionLog, sane: bool, strict: bool, max_bytes: usize) -> Walk {
+/// Reads from the log start to the log end. `strict`: every segment was scanned.
+fn walk(log: &PartitionLog, strict: bool, max_bytes: usize) -> Walk {
     let (start, end) = (log.log_start_offset(), log.log_end_offset());
     let mut walk = Walk::default();
     let mut offset = start;
     let mut previous_last: Option<i128> = None;
     for _ in 0..MAX_READS {
         if offset >= end {
+            walk.complete = true;
             break;
         }
         let read = match log.read(offset, max_bytes, None) {
@@ -353,8 +351,8 @@ fn walk(log: &PartitionLog, sane: bool, strict: bool, max_bytes: usize) -> Walk 
             let (_, bytes) = item.unwrap_or_else(|e| panic!("a read at {offset} returned a partial batch: {e}"));
             let h = BatchHeader::parse(bytes).expect("Batches yields parsable headers");
             let last = i128::from(h.base_offset) + i128::from(h.last_offset_delta);
-            assert!(!sane || last < i128::from(end), "a read returned a batch ending at {last}, not below the log end {end}");
-            if sane && last_read.is_none() {
+            assert!(last < i128::from(end), "a read returned a batch ending at {last}, not below the log end {end}");
+            if last_read.is_none() {
                 assert!(last >= i128::from(offset), "a read at {offset} returned a batch ending at {last}");
             }
             if strict {
@@ -521,7 +519,8 @@ fn build_segment(spec: &SegmentSpec, base: u64) -> BuiltSegment {
         if b.epoch >= 0 {
             set_partition_leader_epoch(&mut batch, i32::from(b.epoch));
         }
-        in_order &= first >= 0;
+        // A batch ending at i64::MAX cannot be stored (no offset could follow it).
+        in_order &= first >= 0 && last < i64::MAX;
         let range = bytes.len()..bytes.len() + batch.len();
         if in_order {
             valid.push(range.clone());
