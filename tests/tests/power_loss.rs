@@ -157,15 +157,11 @@ fn acknowledged_acks_all_records_survive_a_simulated_power_loss() {
 /// zeros to give the hole away (ext4's delayed allocation updates the size on disk at
 /// writeback, while the next segment's creation is committed by the journal).
 ///
-/// Fails today, in about half the rounds (`FJORD_POWER_LOSS_ROUNDS=8 cargo nextest run -p
-/// fjord-tests --run-ignored all unflushed`): `PartitionLog::open` counts a sealed segment
-/// that ends before the next one's base as a hole only when it ends in zeros, so the log
-/// keeps an offset range it has no records for. Seen: `fast-0` with an empty segment 0 and an
-/// empty active segment at 78 (log end offset 78, nothing readable: a consumer at offset 0
-/// never progresses); `fast-1` readable up to 1641, an empty segment 1642 and a log end
-/// offset of 1719 (seed 881528448).
+/// `PartitionLog::open` counts such a segment past the recovery point as a hole and drops the
+/// segments after it, so no offset range without records is kept (before that fix: `fast-0`
+/// with an empty segment 0 and an empty active segment at 78, a consumer at 0 never
+/// progressing; seed 881528448 left `fast-1` readable up to 1641 with a log end of 1719).
 #[test]
-#[ignore = "known broker bug: recovery keeps an offset range with no records behind an unflushed, not-preallocated segment that came back short"]
 fn unflushed_segments_that_were_not_preallocated_recover_without_a_hole() {
     rounds_without_problems(Setup { fast_preallocate: false, ..DEFAULTS });
 }
