@@ -587,6 +587,28 @@ mod tests {
     }
 
     #[test]
+    fn reads_do_not_wait_for_a_writer_in_the_middle_of_an_append() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = TopicSettings { log: LogConfig::default(), min_insync_replicas: 1 };
+        let partition = Arc::new(Partition::open("t", 0, dir.path(), &settings, 0).unwrap());
+        partition.append_deferred(&mut batch(b"first"), false, false).unwrap();
+        // A writer holds its turn (as an append does across its write and a flush.messages
+        // fsync) for as long as the test wants.
+        let turn = partition.write_turn();
+        let reader = {
+            let partition = Arc::clone(&partition);
+            std::thread::spawn(move || partition.read(0, 1 << 20, Isolation::ReadUncommitted).map(|f| f.records.len()))
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !reader.is_finished() {
+            assert!(std::time::Instant::now() < deadline, "a read waited for the writer");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert!(reader.join().unwrap().unwrap() > 0);
+        drop(turn);
+    }
+
+    #[test]
     fn rolled_segments_are_fsynced_by_sync_sealed_not_by_the_append() {
         let dir = tempfile::tempdir().unwrap();
         let log = LogConfig { segment_bytes: 1024, ..LogConfig::default() };
