@@ -258,6 +258,16 @@ fn requests_the_broker_does_not_serve_get_an_answer_or_a_closed_connection_never
         }
     }
     api_versions_ok(&mut client).unwrap();
+
+    // An acks=0 produce expects no answer, so when it fails the broker closes the connection,
+    // as Kafka does: the only way the producer learns to refresh its metadata.
+    let lost = ProduceRequest::default().with_acks(0).with_timeout_ms(1000).with_topic_data(vec![TopicProduceData::default()
+        .with_name(TopicName(StrBytes::from_static_str("no-such-topic-here")))
+        .with_partition_data(vec![PartitionProduceData::default().with_index(0).with_records(Some(Bytes::from_static(b"not a batch")))])]);
+    match client.call(ApiKey::Produce, 9, lost) {
+        Err(CallError::Closed) => {}
+        other => broker.fail(&format!("a failed acks=0 produce left the connection open: {other:?}")),
+    }
 }
 
 /// A request frame with a v1 header and no body.
@@ -423,6 +433,22 @@ fn describe_log_dirs_reports_the_log_dir_its_space_and_partition_sizes() {
     assert_eq!(ours.partitions.len(), 1);
     assert!(ours.partitions[0].partition_size >= 100_000, "size {}", ours.partitions[0].partition_size);
     assert!(dir.topics.iter().any(|t| t.name.as_str() == "__consumer_offsets"));
+
+    // AlterReplicaLogDirs: to the directory the replica is in, nothing to do; to any other,
+    // LOG_DIR_NOT_FOUND (there is one log dir).
+    use kafka_protocol::messages::AlterReplicaLogDirsRequest;
+    use kafka_protocol::messages::alter_replica_log_dirs_request::{AlterReplicaLogDir, AlterReplicaLogDirTopic};
+    let log_dir = dir.log_dir.to_string();
+    for (path, expected) in [(log_dir.as_str(), 0), ("/elsewhere", ResponseError::LogDirNotFound.code())] {
+        let request = AlterReplicaLogDirsRequest::default().with_dirs(vec![AlterReplicaLogDir::default()
+            .with_path(StrBytes::from_string(path.to_string()))
+            .with_topics(vec![AlterReplicaLogDirTopic::default()
+                .with_name(TopicName(StrBytes::from_string(topic.clone())))
+                .with_partitions(vec![0])])]);
+        let (response, _) = connect(&broker).call(ApiKey::AlterReplicaLogDirs, 2, request).unwrap();
+        let ResponseKind::AlterReplicaLogDirs(r) = response else { panic!("{response:?}") };
+        assert_eq!(r.results[0].partitions[0].error_code, expected, "moving to {path}");
+    }
 }
 
 #[test]
