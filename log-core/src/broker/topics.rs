@@ -20,6 +20,17 @@ use super::topic_config::{self, TopicSettings};
 use super::{Broker, TopicPartition, OFFSETS_TOPIC};
 use crate::storage::StorageError;
 
+/// Runs file work that blocks (opening logs, fsyncing the metadata image, deleting a topic's
+/// files) from async code without stalling other connections: on the broker's multi-threaded
+/// runtime the worker hands its other tasks to another thread first. Controller operations
+/// are rare enough that this beats copying their state into a blocking task.
+pub(crate) fn off_runtime<T>(work: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(work),
+        _ => work(),
+    }
+}
+
 /// Longest legal topic name (Kafka's limit).
 pub const MAX_TOPIC_NAME_LEN: usize = 249;
 /// Most partitions one request may create (Kafka's `max.records.per.user.op` bounds the same
@@ -179,12 +190,15 @@ impl Broker {
         if validate_only {
             return Ok(topic);
         }
-        let mut opened = Vec::new();
-        for index in 0..topic.partitions.len() as i32 {
-            let dir = self.partition_dir(&new.name, index);
-            remove_stale_dir(&dir);
-            opened.push(Arc::new(Partition::open(&new.name, index, &dir, &settings, 0)?));
-        }
+        let opened = off_runtime(|| {
+            (0..topic.partitions.len() as i32)
+                .map(|index| {
+                    let dir = self.partition_dir(&new.name, index);
+                    remove_stale_dir(&dir);
+                    Ok(Arc::new(Partition::open(&new.name, index, &dir, &settings, 0)?))
+                })
+                .collect::<Result<Vec<_>, PartitionError>>()
+        })?;
         self.commit(&[MetadataRecord::CreateTopic { name: new.name.clone(), topic: topic.clone() }])?;
         self.add_partitions(opened);
         tracing::info!(topic = %new.name, partitions = topic.partitions.len(), "created topic");
@@ -207,12 +221,14 @@ impl Broker {
             (0..topic.partitions.len() as i32).filter_map(|i| partitions.remove(&(name.to_string(), i))).collect()
         };
         self.metrics.partitions.set(self.partition_count() as i64);
-        for partition in removed {
-            if let Err(e) = partition.close() {
-                tracing::warn!(topic = name, partition = partition.index(), error = %e, "closing a deleted partition failed");
+        off_runtime(|| {
+            for partition in removed {
+                if let Err(e) = partition.close() {
+                    tracing::warn!(topic = name, partition = partition.index(), error = %e, "closing a deleted partition failed");
+                }
+                remove_stale_dir(partition.dir());
             }
-            remove_stale_dir(partition.dir());
-        }
+        });
         self.groups.remove_offsets_of_topic(name).await;
         tracing::info!(topic = name, "deleted topic");
         Ok(topic.id)
@@ -250,12 +266,15 @@ impl Broker {
             return Ok(());
         }
         let settings = topic_config::resolve(&self.topic_defaults(), &topic.configs).map_err(|e| PartitionError::new(ResponseError::InvalidConfig, e.0))?;
-        let mut opened = Vec::new();
-        for index in current..count {
-            let dir = self.partition_dir(name, index);
-            remove_stale_dir(&dir);
-            opened.push(Arc::new(Partition::open(name, index, &dir, &settings, 0)?));
-        }
+        let opened = off_runtime(|| {
+            (current..count)
+                .map(|index| {
+                    let dir = self.partition_dir(name, index);
+                    remove_stale_dir(&dir);
+                    Ok(Arc::new(Partition::open(name, index, &dir, &settings, 0)?))
+                })
+                .collect::<Result<Vec<_>, PartitionError>>()
+        })?;
         self.commit(&[MetadataRecord::AddPartitions { name: name.to_string(), partitions: added }])?;
         self.add_partitions(opened);
         tracing::info!(topic = name, from = current, to = count, "added partitions");
@@ -339,8 +358,11 @@ impl Broker {
     }
 
     fn commit(&self, records: &[MetadataRecord]) -> Result<(), PartitionError> {
-        let mut store = self.metadata.write().unwrap_or_else(|p| p.into_inner());
-        store.commit(records).map_err(PartitionError::from)
+        // The image file is written and fsynced: off the async workers.
+        off_runtime(|| {
+            let mut store = self.metadata.write().unwrap_or_else(|p| p.into_inner());
+            store.commit(records).map_err(PartitionError::from)
+        })
     }
 
     fn add_partitions(&self, opened: Vec<Arc<Partition>>) {

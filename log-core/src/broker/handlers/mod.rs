@@ -17,6 +17,7 @@ mod sasl;
 use kafka_protocol::messages::{RequestKind, ResponseKind, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
+use super::topics::off_runtime;
 use super::Broker;
 use crate::protocol::Request;
 
@@ -67,9 +68,10 @@ impl Broker {
                 produce::Produced::SilentFailure(reason) => return Handled::Close(reason),
             },
             Rq::Fetch(r) => Rs::Fetch(self.fetch(r, v).await),
-            Rq::ListOffsets(r) => Rs::ListOffsets(self.list_offsets(r, v)),
+            // Lookups by timestamp read segment files.
+            Rq::ListOffsets(r) => Rs::ListOffsets(off_runtime(|| self.list_offsets(r, v))),
             Rq::OffsetForLeaderEpoch(r) => Rs::OffsetForLeaderEpoch(self.offset_for_leader_epoch(r, v)),
-            Rq::DeleteRecords(r) => Rs::DeleteRecords(self.delete_records(r, v)),
+            Rq::DeleteRecords(r) => Rs::DeleteRecords(off_runtime(|| self.delete_records(r, v))),
             Rq::CreateTopics(r) => Rs::CreateTopics(self.create_topics(r, v).await),
             Rq::DeleteTopics(r) => Rs::DeleteTopics(self.delete_topics(r, v).await),
             Rq::CreatePartitions(r) => Rs::CreatePartitions(self.create_partitions_request(r, v).await),
@@ -88,7 +90,7 @@ impl Broker {
             Rq::DescribeGroups(r) => Rs::DescribeGroups(self.groups.describe_groups(r, v).await),
             Rq::DeleteGroups(r) => Rs::DeleteGroups(self.groups.delete_groups(r, v).await),
             Rq::OffsetDelete(r) => Rs::OffsetDelete(self.offset_delete(r, v).await),
-            Rq::DescribeLogDirs(r) => Rs::DescribeLogDirs(self.describe_log_dirs(r, v)),
+            Rq::DescribeLogDirs(r) => Rs::DescribeLogDirs(off_runtime(|| self.describe_log_dirs(r, v))),
             Rq::AlterReplicaLogDirs(r) => Rs::AlterReplicaLogDirs(self.alter_replica_log_dirs(r, v)),
             Rq::DescribeTopicPartitions(r) => Rs::DescribeTopicPartitions(self.describe_topic_partitions(r, v)),
             Rq::SaslHandshake(r) => Rs::SaslHandshake(self.sasl_handshake(r, v)),
