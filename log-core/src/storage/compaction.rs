@@ -175,6 +175,11 @@ impl PartitionLog {
         // gaps are deliberate. They lie below the recovery point; make sure the checkpoint on
         // disk says so before they replace the old ones.
         self.checkpoint_recovery_point_past(compacted.dirty_end)?;
+        // And the cleaner checkpoint, durably, before any swap: `open` trusts a short segment
+        // below it to be compaction's doing, not a lost tail.
+        let cleaned_up_to = self.cleaned_up_to.max(compacted.dirty_end);
+        super::checkpoint::write_offset(&self.dir.join(super::log::CLEANER_CHECKPOINT_FILE), cleaned_up_to)?;
+        self.cleaned_up_to = cleaned_up_to;
         for group in compacted.outputs {
             let base = group.segment.base_offset();
             let swap = self.dir.join(format!("{}{SWAP_SUFFIX}", segment::file_name(base, "")));
@@ -198,11 +203,6 @@ impl PartitionLog {
         }
         super::checkpoint::sync_dir(&self.dir)?;
         remove_dir_if_present(&staging)?;
-        self.cleaned_up_to = self.cleaned_up_to.max(compacted.dirty_end);
-        if let Err(e) = super::checkpoint::write_offset(&self.dir.join(super::log::CLEANER_CHECKPOINT_FILE), self.cleaned_up_to) {
-            // Only costs a pass over already-clean segments after a restart.
-            tracing::warn!(dir = %self.dir.display(), error = %e, "could not write the cleaner checkpoint");
-        }
         Ok(CompactionOutcome { installed: true, ..compacted.stats })
     }
 

@@ -157,6 +157,121 @@ impl Compression {
     }
 }
 
+/// Why [`Compression::compress_from`] stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum StreamCompressError {
+    /// Reading the input failed (for an inflating reader: the data is corrupt).
+    #[error("reading the input failed: {0}")]
+    Input(std::io::Error),
+    /// The output passed the cap.
+    #[error("compressed output passes {0} bytes")]
+    TooLarge(usize),
+    /// The codec failed.
+    #[error(transparent)]
+    Codec(#[from] CompressionError),
+}
+
+impl Compression {
+    /// Compresses everything `source` yields, at `level`, without holding the input: memory
+    /// is the output (at most `max_output` bytes, refused as soon as it would pass) and the
+    /// codec's window. Recompression to a topic's codec streams a batch through this.
+    pub fn compress_from(self, source: &mut dyn Read, level: Option<i32>, max_output: usize) -> Result<Vec<u8>, StreamCompressError> {
+        let failed = |e: &dyn std::fmt::Display| StreamCompressError::Codec(CompressionError { codec: self, reason: e.to_string() });
+        let mut out = CappedOutput { out: Vec::new(), max: max_output, passed: false };
+        let mut input = ReadErrors { inner: source, error: None };
+        let copied = match self {
+            Self::None => std::io::copy(&mut input, &mut out).map(|_| ()),
+            Self::Gzip => {
+                let level = match level {
+                    Some(l @ 1..=9) => flate2::Compression::new(l as u32),
+                    _ => flate2::Compression::default(),
+                };
+                let mut enc = flate2::write::GzEncoder::new(&mut out, level);
+                std::io::copy(&mut input, &mut enc).and_then(|_| enc.finish().map(|_| ()))
+            }
+            Self::Lz4 => {
+                let mut enc = lz4_flex::frame::FrameEncoder::new(&mut out);
+                std::io::copy(&mut input, &mut enc).and_then(|_| enc.finish().map(|_| ()).map_err(std::io::Error::other))
+            }
+            Self::Zstd => match zstd::stream::write::Encoder::new(&mut out, level.unwrap_or(3)) {
+                Ok(mut enc) => std::io::copy(&mut input, &mut enc).and_then(|_| enc.finish().map(|_| ())),
+                Err(e) => return Err(failed(&e)),
+            },
+            Self::Snappy => snappy_compress_xerial_from(&mut input, &mut out),
+        };
+        if let Some(e) = input.error.take() {
+            return Err(StreamCompressError::Input(e));
+        }
+        if out.passed {
+            return Err(StreamCompressError::TooLarge(max_output));
+        }
+        copied.map_err(|e| failed(&e))?;
+        Ok(out.out)
+    }
+}
+
+/// A `Vec` that refuses to grow past `max` bytes.
+struct CappedOutput {
+    out: Vec<u8>,
+    max: usize,
+    passed: bool,
+}
+
+impl Write for CappedOutput {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.out.len() + buf.len() > self.max {
+            self.passed = true;
+            return Err(std::io::Error::other("output too large"));
+        }
+        self.out.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A reader that remembers its own error, so that a failed read of the input is told apart
+/// from a failed write of the output.
+struct ReadErrors<'a> {
+    inner: &'a mut dyn Read,
+    error: Option<std::io::Error>,
+}
+
+impl Read for ReadErrors<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.inner.read(buf).inspect_err(|e| self.error = Some(std::io::Error::new(e.kind(), e.to_string())))
+    }
+}
+
+/// The xerial framing of [`snappy_compress_xerial`], from a reader, block by block.
+fn snappy_compress_xerial_from(input: &mut dyn Read, out: &mut CappedOutput) -> std::io::Result<()> {
+    out.write_all(XERIAL_MAGIC)?;
+    out.write_all(&1i32.to_be_bytes())?;
+    out.write_all(&1i32.to_be_bytes())?;
+    let mut encoder = snap::raw::Encoder::new();
+    let mut chunk = vec![0u8; XERIAL_BLOCK];
+    loop {
+        let mut filled = 0;
+        while filled < chunk.len() {
+            match input.read(&mut chunk[filled..])? {
+                0 => break,
+                n => filled += n,
+            }
+        }
+        if filled == 0 {
+            return Ok(());
+        }
+        let block = encoder.compress_vec(&chunk[..filled]).map_err(std::io::Error::other)?;
+        out.write_all(&(block.len() as u32).to_be_bytes())?;
+        out.write_all(&block)?;
+        if filled < chunk.len() {
+            return Ok(());
+        }
+    }
+}
+
 fn corrupt(what: &str, e: &dyn std::fmt::Display) -> BatchDefect {
     BatchDefect::Decompression(format!("{what}: {e}"))
 }

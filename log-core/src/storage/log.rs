@@ -164,8 +164,13 @@ pub struct PartitionLog {
     pub(super) log_start_offset: u64,
     recovery_point: u64,
     pub(super) epochs: LeaderEpochCache,
-    unflushed_messages: u64,
-    oldest_unflushed_ms: Option<i64>,
+    /// Records appended since open, and how many of them a completed fsync covers: the
+    /// difference is what `flush.messages` counts. Totals, so that an fsync that finishes
+    /// after later appends credits exactly the records it covered.
+    appended_messages: u64,
+    flushed_messages: u64,
+    /// When the oldest record not covered by an fsync was appended (`flush.ms`).
+    unflushed_since_ms: Option<i64>,
     /// Bumped by every truncation from the end, so a [`PendingSync`] taken before one is void.
     truncations: u64,
     /// Segment rolls so far, and how many of them a completed fsync of the directory covers
@@ -190,6 +195,17 @@ impl PartitionLog {
         let clean_shutdown = marker.exists();
         let recovery_point = if clean_shutdown { u64::MAX } else { read_checkpoint(&dir.join(RECOVERY_POINT_FILE)) };
         let mut report = RecoveryReport { clean_shutdown, segments: bases.len(), ..RecoveryReport::default() };
+        // Compacted segments end short of the next one's base on purpose. The cleaner
+        // checkpoint says how far compaction has reached (written before each swap); without
+        // one, a compacted topic may have been compacted by an older version anywhere.
+        let cleaner_checkpoint = match checkpoint::read_offset(&dir.join(CLEANER_CHECKPOINT_FILE)) {
+            Ok(found) => found.filter(|&c| c <= i64::MAX as u64),
+            Err(_) => None,
+        };
+        let maybe_compacted = |next_base: u64| match cleaner_checkpoint {
+            Some(cleaned) => next_base <= cleaned,
+            None => config.cleanup_policy.compact,
+        };
 
         let mut segments = BTreeMap::new();
         for (i, &base) in bases.iter().enumerate() {
@@ -214,7 +230,8 @@ impl PartitionLog {
             // (without preallocation the lost tail is simply missing): a segment there was never
             // compacted (compaction takes only durable segments), so a gap is lost records.
             let short = next_base.is_some_and(|next| segment.next_offset() < next);
-            let hole = short && (outcome.zeroed_tail_bytes > 0 || recover);
+            let compacted = next_base.is_some_and(&maybe_compacted);
+            let hole = short && (outcome.zeroed_tail_bytes > 0 || (recover && !compacted));
             if hole {
                 tracing::warn!(segment = %segment.log_path().display(), "segment ends before the next segment starts and was not durable; records are missing, so the segments after it are dropped");
                 report.truncated_bytes += outcome.zeroed_tail_bytes;
@@ -242,8 +259,9 @@ impl PartitionLog {
             segments,
             log_start_offset: 0,
             recovery_point: 0,
-            unflushed_messages: 0,
-            oldest_unflushed_ms: None,
+            appended_messages: 0,
+            flushed_messages: 0,
+            unflushed_since_ms: None,
             truncations: 0,
             rolls: 0,
             dir_synced_rolls: 0,
@@ -477,8 +495,8 @@ impl PartitionLog {
         for (epoch, start) in epochs {
             self.epochs.assign(epoch, start)?;
         }
-        self.unflushed_messages += records;
-        self.oldest_unflushed_ms.get_or_insert(now_ms);
+        self.appended_messages += records;
+        self.unflushed_since_ms.get_or_insert(now_ms);
         let (Some(first), Some(last)) = (batches.first(), batches.last()) else {
             return Err(StorageError::InvalidBatch { position: 0, defect: batch::BatchDefect::Empty });
         };
@@ -544,12 +562,13 @@ impl PartitionLog {
 
     /// True when the flush policy wants the unflushed records fsynced at `now_ms`.
     pub fn flush_due(&self, now_ms: i64) -> bool {
-        if self.unflushed_messages == 0 {
+        let unflushed = self.appended_messages.saturating_sub(self.flushed_messages);
+        if unflushed == 0 {
             return false;
         }
         let policy = self.config.flush;
-        let by_count = policy.messages.is_some_and(|n| self.unflushed_messages >= n);
-        let by_time = match (policy.ms, self.oldest_unflushed_ms) {
+        let by_count = policy.messages.is_some_and(|n| unflushed >= n);
+        let by_time = match (policy.ms, self.unflushed_since_ms) {
             (Some(ms), Some(oldest)) => now_ms.saturating_sub(oldest) >= ms as i64,
             _ => false,
         };
@@ -573,7 +592,15 @@ impl PartitionLog {
             return Ok(None);
         }
         let (files, rolls) = self.sync_handles(None)?;
-        Ok(Some(PendingSync { files, end, truncations: self.truncations, rolls, active_base: self.active().base_offset() }))
+        Ok(Some(PendingSync {
+            files,
+            end,
+            truncations: self.truncations,
+            rolls,
+            active_base: self.active().base_offset(),
+            messages: self.appended_messages,
+            captured_ms: sync::now_ms(),
+        }))
     }
 
     /// What must be fsynced for the recovery point to pass every sealed segment: the data
@@ -587,7 +614,16 @@ impl PartitionLog {
             return Ok(None);
         }
         let (files, rolls) = self.sync_handles(Some(active))?;
-        Ok(Some(PendingSync { files, end: active, truncations: self.truncations, rolls, active_base: active }))
+        // Sealed segments only: the records of the active one are not credited.
+        Ok(Some(PendingSync {
+            files,
+            end: active,
+            truncations: self.truncations,
+            rolls,
+            active_base: active,
+            messages: self.flushed_messages,
+            captured_ms: sync::now_ms(),
+        }))
     }
 
     /// Handles to fsync so that the records from the recovery point on (up to the segment
@@ -662,10 +698,10 @@ impl PartitionLog {
             return;
         }
         self.recovery_point = end.min(self.log_end_offset());
-        if self.recovery_point >= self.log_end_offset() {
-            self.unflushed_messages = 0;
-            self.oldest_unflushed_ms = None;
-        }
+        // Credit exactly the records the sync covered; what was appended after it was
+        // captured stays unflushed, dated no later than the capture.
+        self.flushed_messages = self.flushed_messages.max(done.messages);
+        self.unflushed_since_ms = if self.flushed_messages >= self.appended_messages { None } else { Some(done.captured_ms) };
         self.checkpoint_if_segment_passed();
     }
 
@@ -678,8 +714,8 @@ impl PartitionLog {
             self.dir_synced_rolls = rolls.unwrap_or(self.dir_synced_rolls);
         }
         self.recovery_point = end;
-        self.unflushed_messages = 0;
-        self.oldest_unflushed_ms = None;
+        self.flushed_messages = self.appended_messages;
+        self.unflushed_since_ms = None;
         self.checkpoint_if_segment_passed();
         Ok(())
     }

@@ -46,7 +46,7 @@ pub use batch::{
     BatchHeader, Batches, TimestampType, HEADER_LEN, LOG_OVERHEAD, MAGIC_V2,
 };
 pub use compaction::{CompactedSegments, CompactionOutcome, CompactionPlan, STAGING_DIR};
-pub use compression::{Compression, CompressionError, MAX_DECOMPRESSED_BYTES};
+pub use compression::{Compression, CompressionError, StreamCompressError, MAX_DECOMPRESSED_BYTES};
 pub use config::{CleanupPolicy, ConfigError, FlushPolicy, LogConfig, PREALLOCATE_STEP_BYTES};
 pub use epoch::{EpochEndOffset, EpochEntry, LeaderEpochCache};
 pub use error::{Result, StorageError};

@@ -8,7 +8,7 @@
 use bytes::Bytes;
 
 use super::batch::{self, BatchDefect, BatchHeader, TimestampType, HEADER_LEN};
-use super::compression::{Compression, CompressionError};
+use super::compression::{Compression, CompressionError, StreamCompressError};
 
 /// A header of a record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,20 +42,45 @@ pub fn decode_records(batch_bytes: &[u8]) -> Result<(BatchHeader, Vec<Record>), 
 
 /// Rewrites one batch with its records compressed by `codec` (at `level`): same records,
 /// offsets, timestamps and producer fields; only the attributes' codec bits, the length and
-/// the CRC change. The records are moved as one section (they do not depend on the codec), so
-/// no record is decoded.
-pub fn recompress_batch(batch_bytes: &[u8], codec: Compression, level: Option<i32>, limit: usize) -> Result<Vec<u8>, RecompressError> {
+/// the CRC change. The records section streams from the old codec into the new one (the
+/// records do not depend on the codec, so none is decoded): memory is the new batch, at most
+/// `max_batch` bytes, and the records may inflate to at most `limit` bytes on the way.
+pub fn recompress_batch(batch_bytes: &[u8], codec: Compression, level: Option<i32>, limit: usize, max_batch: usize) -> Result<Vec<u8>, RecompressError> {
     let header = BatchHeader::parse(batch_bytes)?;
     let body = batch_bytes
         .get(HEADER_LEN..header.total_len())
         .ok_or(BatchDefect::Truncated { needed: header.total_len(), available: batch_bytes.len() })?;
-    let section = header.compression()?.decompress(body, limit)?;
-    let packed = codec.compress_at(&section, level)?;
+    let mut inflating = std::io::Read::take(header.compression()?.reader(body)?, limit as u64 + 1);
+    let mut counted = Counted { inner: &mut inflating, read: 0 };
+    let packed = codec
+        .compress_from(&mut counted, level, max_batch.saturating_sub(HEADER_LEN))
+        .map_err(|e| match e {
+            StreamCompressError::Input(e) => RecompressError::Defect(BatchDefect::Decompression(e.to_string())),
+            StreamCompressError::TooLarge(_) => RecompressError::TooLarge,
+            StreamCompressError::Codec(e) => RecompressError::Compression(e),
+        })?;
+    if counted.read > limit as u64 {
+        return Err(BatchDefect::InflatesPastLimit { limit }.into());
+    }
     let mut rewritten = header;
     rewritten.attributes = (header.attributes & !0x07) | codec.attribute_bits();
     let mut out = Vec::with_capacity(HEADER_LEN + packed.len());
     batch::write_header(&mut out, &rewritten, &packed);
     Ok(out)
+}
+
+/// Counts the bytes read through it.
+struct Counted<'a, R> {
+    inner: &'a mut R,
+    read: u64,
+}
+
+impl<R: std::io::Read> std::io::Read for Counted<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read += n as u64;
+        Ok(n)
+    }
 }
 
 /// Why [`recompress_batch`] failed.
@@ -67,6 +92,9 @@ pub enum RecompressError {
     /// The codec.
     #[error(transparent)]
     Compression(#[from] CompressionError),
+    /// The rewritten batch would pass the size it may have.
+    #[error("the recompressed batch passes the size limit")]
+    TooLarge,
 }
 
 /// [`decode_records`], refusing records that inflate past `limit` bytes.

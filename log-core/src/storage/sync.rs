@@ -27,6 +27,16 @@ pub struct PendingSync {
     /// The active segment's base when captured: the sync did not cover its indexes, so if it
     /// has been sealed since, the recovery point must not pass it.
     pub(super) active_base: u64,
+    /// The log's appended-records total when captured: what the sync covers, for the flush
+    /// policy's count.
+    pub(super) messages: u64,
+    /// Wall-clock time of the capture, in ms.
+    pub(super) captured_ms: i64,
+}
+
+/// Wall-clock time in ms.
+pub(super) fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 impl PendingSync {

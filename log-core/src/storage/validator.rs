@@ -77,11 +77,13 @@ impl ProducerBatchRules {
     }
 
     /// The inflation bound for a topic whose batches may be `max_message_bytes` long: 64
-    /// times that (64 MiB at Kafka's default), and at least 16 MiB. Producers compress
+    /// times that (64 MiB at Kafka's default), at least 16 MiB and at most 256 MiB. Producers compress
     /// batches of at most about a megabyte of records; a batch inflating further is a
     /// decompression bomb, refused with MESSAGE_TOO_LARGE after inflating no more than this.
     pub fn inflation_bound(max_message_bytes: u64) -> usize {
-        usize::try_from(max_message_bytes.saturating_mul(64)).unwrap_or(usize::MAX).clamp(16 << 20, 1 << 30)
+        // Never past what the log's own readers inflate (compaction, lookups), or an accepted
+        // batch could not be read back.
+        usize::try_from(max_message_bytes.saturating_mul(64)).unwrap_or(usize::MAX).clamp(16 << 20, super::compression::MAX_DECOMPRESSED_BYTES)
     }
 }
 
@@ -105,6 +107,16 @@ pub fn validate_producer_batches(records: &[u8], rules: &ProducerBatchRules) -> 
             return Err(StorageError::BatchTooLarge { size: bytes.len(), max: rules.max_message_bytes });
         }
         let header = batch::validate(bytes, true).map_err(|defect| StorageError::InvalidBatch { position, defect })?;
+        if header.is_control() {
+            // Control records (transaction markers) are the broker's to write, never a client's.
+            return Err(StorageError::InvalidBatch { position, defect: BatchDefect::MalformedRecord("clients may not write control batches".into()) });
+        }
+        if header.producer_id >= 0 && header.base_sequence < 0 {
+            return Err(StorageError::InvalidBatch {
+                position,
+                defect: BatchDefect::MalformedRecord(format!("an idempotent batch needs a base sequence, got {}", header.base_sequence)),
+            });
+        }
         check_records(position, bytes, &header, rules)?;
         let codec = header.compression().map_err(|defect| StorageError::InvalidBatch { position, defect })?;
         needs_recompression |= rules.target_compression.is_some_and(|target| target != codec) && !header.is_control();
@@ -132,9 +144,12 @@ fn recompress(records: &[u8], target: Compression, rules: &ProducerBatchRules) -
             out.extend_from_slice(bytes);
             continue;
         }
-        let rebuilt = record::recompress_batch(bytes, target, rules.target_level, rules.max_inflated_bytes).map_err(|e| match e {
+        let max_batch = usize::try_from(rules.max_message_bytes).unwrap_or(usize::MAX);
+        let too_large = || StorageError::BatchTooLarge { size: max_batch.saturating_add(1), max: rules.max_message_bytes };
+        let rebuilt = record::recompress_batch(bytes, target, rules.target_level, rules.max_inflated_bytes, max_batch).map_err(|e| match e {
             record::RecompressError::Defect(defect) => invalid(defect),
             record::RecompressError::Compression(e) => StorageError::Compression(e),
+            record::RecompressError::TooLarge => too_large(),
         })?;
         if rebuilt.len() as u64 > rules.max_message_bytes {
             return Err(StorageError::BatchTooLarge { size: rebuilt.len(), max: rules.max_message_bytes });
@@ -450,6 +465,30 @@ mod tests {
         }
         let same = ProducerBatchRules { target_compression: Some(Compression::Gzip), ..rules() };
         assert!(validate_producer_batches(&original, &same).unwrap().recompressed.is_none());
+    }
+
+    #[test]
+    fn recompression_stops_as_soon_as_the_batch_would_pass_max_message_bytes() {
+        // 2 MiB of zeros: a few KiB as gzip, 2 MiB once uncompressed.
+        let mut b = BatchBuilder::new(0, Compression::Gzip, TimestampType::CreateTime);
+        b.push(0, 1_000, Some(b"k"), Some(&vec![0u8; 2 << 20]), &[]);
+        let small = b.build().unwrap();
+        let to_none = ProducerBatchRules { target_compression: Some(Compression::None), ..rules() };
+        assert!(matches!(validate_producer_batches(&small, &to_none).unwrap_err(), StorageError::BatchTooLarge { .. }));
+        let to_zstd = ProducerBatchRules { target_compression: Some(Compression::Zstd), ..rules() };
+        assert!(validate_producer_batches(&small, &to_zstd).unwrap().recompressed.is_some(), "zstd keeps it small");
+    }
+
+    #[test]
+    fn control_batches_and_idempotent_batches_without_a_sequence_are_refused() {
+        let mut control = batch(Compression::None, &[Some(b"k")], 1_000);
+        control[22] |= 1 << 5; // the control attribute bit (attributes are bytes 21-22)
+        let crc = batch::compute_crc(&control);
+        control[17..21].copy_from_slice(&crc.to_be_bytes());
+        assert!(validate_producer_batches(&control, &rules()).unwrap_err().to_string().contains("control"));
+        let mut b = BatchBuilder::new(0, Compression::None, TimestampType::CreateTime).producer(7, 0, -1);
+        b.push(0, 1_000, None, Some(b"v"), &[]);
+        assert!(validate_producer_batches(&b.build().unwrap(), &rules()).unwrap_err().to_string().contains("sequence"));
     }
 
     #[test]
