@@ -50,19 +50,23 @@ pub fn is_dynamic(key: &str) -> bool {
     kafka_allows && (TOPIC_DEFAULTS.iter().any(|(k, _)| *k == key) || OTHER_DYNAMIC.contains(&key))
 }
 
-/// Applies one dynamic setting to `config`, checking its value as Kafka would.
+/// Applies one dynamic setting to `config`, checking its value as Kafka would. On an error
+/// `config` is left as it was.
 pub fn apply(config: &mut BrokerConfig, key: &str, value: &str) -> Result<(), String> {
     let spec = catalog::broker_config(key).ok_or_else(|| format!("unknown broker config {key}"))?;
     let value = spec.validate(value).map_err(|e| e.to_string())?.to_kafka_string();
+    let mut next = config.clone();
     match key {
-        "min.insync.replicas" => config.min_insync_replicas = value.parse().map_err(|_| format!("invalid value {value} for {key}"))?,
-        "unclean.leader.election.enable" => config.unclean_leader_election = value == "true",
+        "min.insync.replicas" => next.min_insync_replicas = value.parse().map_err(|_| format!("invalid value {value} for {key}"))?,
+        "unclean.leader.election.enable" => next.unclean_leader_election = value == "true",
         _ => {
             let topic_key = TOPIC_DEFAULTS.iter().find(|(k, _)| *k == key).map(|(_, t)| *t).ok_or_else(|| format!("{key} cannot change at runtime"))?;
-            config.log.set(topic_key, &value).map_err(|e| e.to_string())?;
+            next.log.set(topic_key, &value).map_err(|e| e.to_string())?;
         }
     }
-    config.log.check().map_err(|e| e.to_string())
+    next.log.check().map_err(|e| e.to_string())?;
+    *config = next;
+    Ok(())
 }
 
 /// The config the broker runs with: `start` (the settings given at start) under the cluster

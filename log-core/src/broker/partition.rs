@@ -415,6 +415,19 @@ impl Partition {
         Ok(Fetched { records: read.records, high_watermark, last_stable_offset: high_watermark, log_start_offset: read.log_start_offset })
     }
 
+    /// What a read at `offset` would answer about the partition, without reading any
+    /// record: the watermarks, or OFFSET_OUT_OF_RANGE (a Fetch whose response is already full).
+    pub fn peek(&self, offset: u64) -> Result<Fetched, PartitionError> {
+        let high_watermark = self.high_watermark();
+        self.read_inner(|inner| {
+            let (start, end) = (inner.log.log_start_offset(), inner.log.log_end_offset());
+            if offset < start || offset > end {
+                return Err(StorageError::OffsetOutOfRange { requested: offset as i64, log_start_offset: start, log_end_offset: end }.into());
+            }
+            Ok(Fetched { records: Bytes::new(), high_watermark, last_stable_offset: high_watermark, log_start_offset: start })
+        })
+    }
+
     /// The first record at or after `timestamp`, with the leader epoch it was written in.
     pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<(TimestampOffset, i32)>, PartitionError> {
         self.read_inner(|inner| {

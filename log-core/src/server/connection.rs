@@ -5,22 +5,22 @@
 //! - between requests, a connection idle for `connections.max.idle.ms` is closed;
 //! - once a frame's first byte arrived, the whole frame must arrive within
 //!   `socket.request.read.timeout.ms` (time spent waiting for request memory not counted);
-//! - a frame's bytes are reserved in the request memory pool before its body is read and
-//!   given back once its response is written.
+//! - a frame's bytes are reserved in the request memory pool as they arrive (a chunk ahead)
+//!   and given back once its response is written.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::ApiKey;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::limits::{ConnectionSlot, RequestMemory};
+use super::limits::{ConnectionSlot, RequestMemory, Reservation};
 use crate::broker::{ApiLabel, Broker, ClientInfo, CloseReason, Handled};
 use crate::protocol::{self, DecodeError, FrameError};
 
@@ -36,9 +36,12 @@ pub(super) struct Connection {
     _slot: ConnectionSlot,
 }
 
+/// How far ahead of the socket a connection reserves request memory.
+const RESERVE_CHUNK: usize = 64 * 1024;
+
 /// Why the read loop stopped.
 enum Next {
-    Frame(bytes::BytesMut, super::limits::Reservation),
+    Frame(BytesMut, Reservation),
     Stop,
 }
 
@@ -104,20 +107,34 @@ impl Connection {
             Ok(Err(e)) => return self.frame_error(e),
             Err(_) => return self.read_timed_out(0, 4),
         };
-        let waited_from = Instant::now();
-        let reservation = tokio::select! {
-            reservation = self.memory.reserve(size) => reservation,
-            _ = shutdown.changed() => return Next::Stop,
-        };
-        let deadline = started + read_timeout + waited_from.elapsed();
-        match tokio::time::timeout_at(deadline, protocol::read_frame_body(&mut self.read, size)).await {
-            Ok(Ok(frame)) => {
-                self.broker.metrics().bytes_received.inc_by(frame.len() as u64 + 4);
-                Next::Frame(frame, reservation)
+        // The body, a chunk at a time: memory for each chunk is reserved before it is read.
+        // Time spent waiting for memory does not count against the read timeout.
+        let mut deadline = started + read_timeout;
+        let mut reservation = Reservation::empty();
+        let mut payload = BytesMut::with_capacity(size.min(RESERVE_CHUNK));
+        while payload.len() < size {
+            let chunk = (size - payload.len()).min(RESERVE_CHUNK);
+            let waiting = Instant::now();
+            let more = tokio::select! {
+                more = self.memory.reserve(chunk) => more,
+                _ = shutdown.changed() => return Next::Stop,
+            };
+            reservation.merge(more);
+            deadline += waiting.elapsed();
+            payload.reserve(chunk);
+            let target = payload.len() + chunk;
+            while payload.len() < target {
+                let want = (target - payload.len()) as u64;
+                match tokio::time::timeout_at(deadline, (&mut self.read).take(want).read_buf(&mut payload)).await {
+                    Ok(Ok(0)) => return self.frame_error(FrameError::Truncated { read: payload.len(), size }),
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => return self.frame_error(FrameError::Io(e)),
+                    Err(_) => return self.read_timed_out(payload.len(), size),
+                }
             }
-            Ok(Err(e)) => self.frame_error(e),
-            Err(_) => self.read_timed_out(self.read.buffer().len(), size),
         }
+        self.broker.metrics().bytes_received.inc_by(size as u64 + 4);
+        Next::Frame(payload, reservation)
     }
 
     fn frame_error(&self, error: FrameError) -> Next {

@@ -6,9 +6,10 @@
 //!   connection is refused at once (closed); at `max.connections` the listener stops
 //!   accepting until one closes, leaving new ones in the kernel's backlog, as Kafka does.
 //! - [`RequestMemory`] is the pool behind `queued.max.request.bytes`: a connection reserves a
-//!   frame's size before reading its body and gives it back once the response is written.
-//!   At the bound, connections wait — they stop reading their sockets — instead of
-//!   allocating.
+//!   frame's bytes as they arrive, a chunk ahead of the socket, and gives them back once the
+//!   response is written. At the bound, connections wait — they stop reading their sockets —
+//!   instead of allocating. Reserving as bytes arrive (not the size a prefix announces) means
+//!   a client that sends only size prefixes holds one chunk each, not the pool.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -125,7 +126,23 @@ pub struct RequestMemory {
 /// Memory reserved for one request; given back on drop.
 #[derive(Debug)]
 pub struct Reservation {
-    _permit: Option<OwnedSemaphorePermit>,
+    permit: Option<OwnedSemaphorePermit>,
+}
+
+impl Reservation {
+    /// Nothing reserved yet.
+    pub fn empty() -> Self {
+        Self { permit: None }
+    }
+
+    /// Adds `more` to this reservation.
+    pub fn merge(&mut self, more: Reservation) {
+        match (&mut self.permit, more.permit) {
+            (Some(held), Some(extra)) => held.merge(extra),
+            (held @ None, extra) => *held = extra,
+            (_, None) => {}
+        }
+    }
 }
 
 impl RequestMemory {
@@ -146,13 +163,13 @@ impl RequestMemory {
         let wanted = bytes.min(self.capacity);
         let Ok(wanted) = u32::try_from(wanted) else {
             // Larger than any frame can be (frames are sized by an i32): reserve everything.
-            return Reservation { _permit: self.pool.clone().acquire_many_owned(u32::MAX).await.ok() };
+            return Reservation { permit: self.pool.clone().acquire_many_owned(u32::MAX).await.ok() };
         };
         if wanted == 0 {
-            return Reservation { _permit: None };
+            return Reservation { permit: None };
         }
         // The semaphore is never closed, so this only fails if it were.
-        Reservation { _permit: self.pool.clone().acquire_many_owned(wanted).await.ok() }
+        Reservation { permit: self.pool.clone().acquire_many_owned(wanted).await.ok() }
     }
 }
 

@@ -58,8 +58,18 @@ pub async fn serve(broker: Arc<Broker>, listener: TcpListener, mut shutdown: wat
         }
     }
     drop(listener);
-    while connections.join_next().await.is_some() {}
+    // Requests in hand get a grace period to be answered; a parked JoinGroup or a client that
+    // stopped reading its response must not hold the shutdown for minutes.
+    let drained = tokio::time::timeout(SHUTDOWN_GRACE, async { while connections.join_next().await.is_some() {} }).await;
+    if drained.is_err() {
+        tracing::warn!(connections = connections.len(), grace_s = SHUTDOWN_GRACE.as_secs(), "closing connections whose requests did not finish within the shutdown grace period");
+        connections.abort_all();
+        while connections.join_next().await.is_some() {}
+    }
 }
+
+/// How long shutdown waits for the requests in hand.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// Accepts the next connection once there is room for it under `max.connections`.
 async fn accept(listener: &TcpListener, tracker: &ConnectionTracker) -> std::io::Result<(tokio::net::TcpStream, std::net::SocketAddr)> {

@@ -3,6 +3,8 @@
 use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse, BrokerId, DescribeClusterRequest, DescribeClusterResponse};
 
+use kafka_protocol::ResponseError;
+
 use super::str_bytes;
 use crate::broker::Broker;
 use crate::protocol::api_version_list;
@@ -12,9 +14,28 @@ impl Broker {
         ApiVersionsResponse::default().with_api_keys(api_version_list())
     }
 
-    pub(super) fn describe_cluster(&self, _request: DescribeClusterRequest, _version: i16) -> DescribeClusterResponse {
+    pub(super) fn describe_cluster(&self, request: DescribeClusterRequest, version: i16) -> DescribeClusterResponse {
+        // v1+: which endpoints the client wants, brokers (1) or controllers (2); this listener
+        // is a broker's.
+        match request.endpoint_type {
+            1 => {}
+            2 => {
+                return DescribeClusterResponse::default()
+                    .with_endpoint_type(request.endpoint_type)
+                    .with_error_code(ResponseError::MismatchedEndpointType.code())
+                    .with_error_message(Some(str_bytes("The request was sent to an endpoint of type BROKER, but we wanted an endpoint of type CONTROLLER")));
+            }
+            other => {
+                let code = if version >= 1 { ResponseError::UnsupportedEndpointType } else { ResponseError::InvalidRequest };
+                return DescribeClusterResponse::default()
+                    .with_endpoint_type(other)
+                    .with_error_code(code.code())
+                    .with_error_message(Some(str_bytes(format!("unknown endpoint type {other}"))));
+            }
+        }
         let image = self.image();
         DescribeClusterResponse::default()
+            .with_endpoint_type(request.endpoint_type)
             .with_cluster_id(str_bytes(image.cluster_id.clone()))
             .with_controller_id(BrokerId(image.controller_id))
             .with_brokers(

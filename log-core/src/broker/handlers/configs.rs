@@ -62,7 +62,30 @@ impl Broker {
                         None => Err(PartitionError::new(ResponseError::UnknownTopicOrPartition, format!("topic {name:?} does not exist"))),
                     },
                     // An empty name is the cluster-wide default: the same settings here.
-                    RESOURCE_BROKER if name.is_empty() || name == self.config.node_id.to_string() => Ok(BROKER_CONFIGS
+                    // The cluster-wide default resource holds only what was set there at runtime.
+                    RESOURCE_BROKER if name.is_empty() => Ok(image
+                        .broker_configs
+                        .get("")
+                        .into_iter()
+                        .flatten()
+                        .filter(|(k, _)| wanted(k))
+                        .filter_map(|(key, value)| catalog::broker_config(key).map(|spec| (spec, value)))
+                        .map(|(spec, value)| {
+                            DescribeConfigsResourceResult::default()
+                                .with_name(str_bytes(spec.name))
+                                .with_value(Some(str_bytes(value.clone())))
+                                .with_read_only(false)
+                                .with_config_source(ConfigSource::DynamicDefaultBroker.code())
+                                .with_synonyms(if view.synonyms {
+                                    vec![synonym(spec.name, Some(value.clone()), ConfigSource::DynamicDefaultBroker.code())]
+                                } else {
+                                    Vec::new()
+                                })
+                                .with_config_type(spec.kind.describe_type())
+                                .with_documentation(view.documentation.then(|| str_bytes(spec.doc)))
+                        })
+                        .collect()),
+                    RESOURCE_BROKER if name == self.config.node_id.to_string() => Ok(BROKER_CONFIGS
                         .iter()
                         .filter(|spec| wanted(spec.name))
                         .map(|spec| self.broker_entry(&image.broker_configs, spec, view))

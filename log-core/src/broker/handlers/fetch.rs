@@ -151,11 +151,9 @@ fn read_plan(plan: &FetchPlan, mut budget: usize, isolation: Isolation) -> Fetch
                     .map_err(|_| PartitionError::new(ResponseError::OffsetOutOfRange, format!("negative fetch offset {}", p.fetch_offset)))?;
                 let limit = p.max_bytes.min(budget);
                 if total > 0 && limit == 0 {
-                    // Response full: only the first partition may exceed the limit.
-                    return partition.read(offset, 0, isolation).map(|mut f| {
-                        f.records = Bytes::new();
-                        f
-                    });
+                    // Response full: only the first partition may exceed the limit; the rest
+                    // get their watermarks, and nothing is read for them.
+                    return partition.peek(offset);
                 }
                 let mut fetched = partition.read(offset, limit.max(1), isolation)?;
                 if total > 0 && fetched.records.len() > limit {
