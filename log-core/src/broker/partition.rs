@@ -429,16 +429,25 @@ impl Partition {
     }
 
     /// The first record at or after `timestamp`, with the leader epoch it was written in.
+    /// Both lookups are planned under the read lock and read without it.
     pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<(TimestampOffset, i32)>, PartitionError> {
-        self.read_inner(|inner| {
-            let found = inner.log.offset_for_timestamp(timestamp)?;
-            Ok(found.filter(|t| t.offset < self.high_watermark()).map(|t| (t, epoch_at(&inner.log, t.offset))))
-        })
+        let lookup = self.read_inner(|inner| Ok(inner.log.plan_timestamp_lookup(timestamp)))?;
+        let found = lookup.run()?.filter(|t| t.offset < self.high_watermark());
+        self.with_epoch(found)
     }
 
     /// The record with the largest timestamp (ListOffsets MAX_TIMESTAMP).
     pub fn max_timestamp_offset(&self) -> Result<Option<(TimestampOffset, i32)>, PartitionError> {
-        self.read_inner(|inner| Ok(inner.log.max_timestamp_offset()?.map(|t| (t, epoch_at(&inner.log, t.offset)))))
+        let lookup = self.read_inner(|inner| Ok(inner.log.plan_max_timestamp_lookup()))?;
+        let found = lookup.run()?;
+        self.with_epoch(found)
+    }
+
+    fn with_epoch(&self, found: Option<TimestampOffset>) -> Result<Option<(TimestampOffset, i32)>, PartitionError> {
+        match found {
+            Some(t) => Ok(Some((t, self.epoch_at(t.offset)?))),
+            None => Ok(None),
+        }
     }
 
     /// The leader epoch the record at `offset` was written in (-1 when unknown).

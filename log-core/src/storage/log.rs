@@ -126,6 +126,54 @@ impl LogReadPlan {
     }
 }
 
+/// A timestamp lookup planned with access to the log, run without it.
+#[derive(Debug, Clone)]
+pub struct TimestampLookup {
+    /// Segments to look in, in order, each with the offset to start from.
+    candidates: Vec<(SegmentRead, u64)>,
+    target: LookupTarget,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum LookupTarget {
+    /// The first record at or after this timestamp.
+    AtOrAfter(i64),
+    /// The record carrying the segment's largest timestamp (this one), in the batch holding
+    /// the candidate's offset.
+    Largest(i64),
+}
+
+impl TimestampLookup {
+    /// Reads what the lookup needs.
+    pub fn run(self) -> Result<Option<TimestampOffset>> {
+        match self.target {
+            LookupTarget::AtOrAfter(timestamp) => {
+                for (segment, start_offset) in &self.candidates {
+                    if let Some((offset, timestamp)) = segment.find_by_timestamp(timestamp, *start_offset)? {
+                        return Ok(Some(TimestampOffset { offset, timestamp }));
+                    }
+                }
+                Ok(None)
+            }
+            LookupTarget::Largest(target) => {
+                let Some((segment, batch_last)) = self.candidates.first() else { return Ok(None) };
+                let Some(bytes) = segment.read(*batch_last, 0, u64::MAX)? else { return Ok(None) };
+                let (mut exact, mut last) = (None, None);
+                record::for_each_record(&bytes, super::compression::MAX_DECOMPRESSED_BYTES, |r| {
+                    let found = TimestampOffset { offset: r.offset as u64, timestamp: r.timestamp };
+                    if exact.is_none() && r.timestamp == target {
+                        exact = Some(found);
+                    }
+                    last = Some(found);
+                    Ok::<(), batch::BatchDefect>(())
+                })
+                .map_err(|d| StorageError::Corrupt { what: "segment", path: PathBuf::new(), detail: d.to_string() })?;
+                Ok(exact.or(last))
+            }
+        }
+    }
+}
+
 /// A record found by timestamp.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TimestampOffset {
@@ -752,40 +800,37 @@ impl PartitionLog {
 
     /// The first record whose timestamp is at or after `timestamp` (ListOffsets by time).
     pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<TimestampOffset>> {
-        for segment in self.segments.values() {
-            if segment.max_timestamp() < timestamp || segment.next_offset() <= self.log_start_offset {
-                continue;
-            }
-            if let Some((offset, timestamp)) = segment.find_by_timestamp(timestamp, self.log_start_offset)? {
-                return Ok(Some(TimestampOffset { offset, timestamp }));
-            }
-        }
-        Ok(None)
+        self.plan_timestamp_lookup(timestamp).run()
+    }
+
+    /// [`PartitionLog::offset_for_timestamp`] planned with read access to the log, to run
+    /// without it: reading and decompressing batches never holds up an append.
+    pub fn plan_timestamp_lookup(&self, timestamp: i64) -> TimestampLookup {
+        let candidates = self
+            .segments
+            .values()
+            .filter(|s| s.max_timestamp() >= timestamp && s.next_offset() > self.log_start_offset)
+            .filter_map(|s| s.plan_timestamp_lookup(timestamp, self.log_start_offset))
+            .collect();
+        TimestampLookup { candidates, target: LookupTarget::AtOrAfter(timestamp) }
     }
 
     /// The record with the largest timestamp (ListOffsets MAX_TIMESTAMP); the earliest one on ties.
     pub fn max_timestamp_offset(&self) -> Result<Option<TimestampOffset>> {
+        self.plan_max_timestamp_lookup().run()
+    }
+
+    /// [`PartitionLog::max_timestamp_offset`], planned to run without access to the log.
+    pub fn plan_max_timestamp_lookup(&self) -> TimestampLookup {
         let mut best: Option<&Segment> = None;
         for segment in self.segments.values().filter(|s| s.next_offset() > self.log_start_offset) {
             if segment.max_timestamp() >= 0 && best.is_none_or(|b| segment.max_timestamp() > b.max_timestamp()) {
                 best = Some(segment);
             }
         }
-        let Some(segment) = best else { return Ok(None) };
-        let (target, batch_last) = (segment.max_timestamp(), segment.offset_of_max_timestamp());
-        let Some(bytes) = segment.read(batch_last, 0, u64::MAX)? else { return Ok(None) };
-        let corrupt = |d: batch::BatchDefect| StorageError::Corrupt { what: "segment", path: segment.log_path(), detail: d.to_string() };
-        let (mut exact, mut last) = (None, None);
-        record::for_each_record(&bytes, super::compression::MAX_DECOMPRESSED_BYTES, |r| {
-            let found = TimestampOffset { offset: r.offset as u64, timestamp: r.timestamp };
-            if exact.is_none() && r.timestamp == target {
-                exact = Some(found);
-            }
-            last = Some(found);
-            Ok::<(), batch::BatchDefect>(())
-        })
-        .map_err(corrupt)?;
-        Ok(exact.or(last))
+        let candidates = best.map(|s| (s.plan_read(s.offset_of_max_timestamp()), s.offset_of_max_timestamp())).into_iter().collect();
+        let target = best.map_or(LookupTarget::Largest(-1), |s| LookupTarget::Largest(s.max_timestamp()));
+        TimestampLookup { candidates, target }
     }
 
     /// Removes every record at or after `offset` (a follower catching up with a new leader).

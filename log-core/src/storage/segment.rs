@@ -97,6 +97,42 @@ impl SegmentRead {
         }
     }
 
+    /// The first record at or after `timestamp`, from `start_offset` on (see
+    /// [`Segment::plan_timestamp_lookup`]): batches are walked header by header and only one
+    /// whose newest record is late enough is decoded, record by record.
+    pub fn find_by_timestamp(&self, timestamp: i64, start_offset: u64) -> Result<Option<(u64, i64)>> {
+        let Some((position, _)) = self.find_batch(start_offset)? else { return Ok(None) };
+        let corrupt = |position: u64, detail: &dyn std::fmt::Display| StorageError::Corrupt {
+            what: "segment",
+            path: self.path.clone(),
+            detail: format!("at byte {position}: {detail}"),
+        };
+        let mut reader = SegmentReader::new(&self.file, &self.path, position, self.end, BATCH_CHUNK);
+        loop {
+            match reader.next_batch()? {
+                Step::Item((position, bytes)) => {
+                    let Ok(h) = batch::scan_header(bytes) else { return Err(corrupt(position, &"bad header")) };
+                    if h.max_timestamp < timestamp {
+                        continue;
+                    }
+                    let mut hit = None;
+                    let walked = record::for_each_record(bytes, super::compression::MAX_DECOMPRESSED_BYTES, |r| {
+                        if hit.is_none() && r.offset >= start_offset as i64 && r.timestamp >= timestamp {
+                            hit = Some((r.offset as u64, r.timestamp));
+                        }
+                        Ok::<(), batch::BatchDefect>(())
+                    });
+                    walked.map_err(|d| corrupt(position, &d))?;
+                    if hit.is_some() {
+                        return Ok(hit);
+                    }
+                }
+                Step::End => return Ok(None),
+                Step::Defect { position, defect } => return Err(corrupt(position, &defect)),
+            }
+        }
+    }
+
     /// Whole batches from the one holding `offset`, up to `max_bytes` (but always the first
     /// batch, even when it alone is larger), never including a batch whose last offset is
     /// at or past `upper_bound`. One read; no record is touched.
@@ -390,47 +426,18 @@ impl Segment {
         StorageError::Corrupt { what: "segment", path: self.log_path(), detail: format!("at byte {position}: {defect}") }
     }
 
-    /// Whole batches from the one holding `offset`; see [`SegmentRead::read`].
-    pub fn read(&self, offset: u64, max_bytes: usize, upper_bound: u64) -> Result<Option<Bytes>> {
-        self.plan_read(offset).read(offset, max_bytes, upper_bound)
-    }
-
-    /// First record at or after `timestamp`: `(offset, timestamp)`.
-    pub fn find_by_timestamp(&self, timestamp: i64, from_offset: u64) -> Result<Option<(u64, i64)>> {
+    /// What a timestamp lookup needs, to run without access to the segment: where
+    /// the time index says to start (`None` when no record here is late enough).
+    pub fn plan_timestamp_lookup(&self, timestamp: i64, from_offset: u64) -> Option<(SegmentRead, u64)> {
         if self.max_timestamp < timestamp {
-            return Ok(None);
+            return None;
         }
         let start_offset = self
             .time_index
             .floor(|e| e.timestamp < timestamp)
             .map_or(self.base_offset, |e| self.base_offset + u64::from(e.relative_offset))
             .max(from_offset);
-        let Some((position, _)) = self.find_batch(start_offset)? else { return Ok(None) };
-        let path = self.log_path();
-        let mut reader = SegmentReader::new(&self.file, &path, position, self.size, BATCH_CHUNK);
-        loop {
-            match reader.next_batch()? {
-                Step::Item((position, bytes)) => {
-                    let Ok(h) = batch::scan_header(bytes) else { return Err(self.corrupt(position, &"bad header")) };
-                    if h.max_timestamp < timestamp {
-                        continue;
-                    }
-                    let mut hit = None;
-                    let walked = record::for_each_record(bytes, super::compression::MAX_DECOMPRESSED_BYTES, |r| {
-                        if hit.is_none() && r.offset >= start_offset as i64 && r.timestamp >= timestamp {
-                            hit = Some((r.offset as u64, r.timestamp));
-                        }
-                        Ok::<(), batch::BatchDefect>(())
-                    });
-                    walked.map_err(|d| self.corrupt(position, &d))?;
-                    if hit.is_some() {
-                        return Ok(hit);
-                    }
-                }
-                Step::End => return Ok(None),
-                Step::Defect { position, defect } => return Err(self.corrupt(position, &defect)),
-            }
-        }
+        Some((self.plan_read(start_offset), start_offset))
     }
 
     /// Cuts the segment before the batch holding `offset`; returns bytes removed.
