@@ -25,11 +25,11 @@
 //!
 //! Checks:
 //!
-//! - `for_each_record` (one record at a time, memory bounded by the decompressed section)
-//!   fails only where parsing, framing or decompressing does, or with `MalformedRecord`; when
-//!   it succeeds it yields as many records as the header declares, each at the base offset
-//!   plus an `i32` delta, LogAppendTime records carrying `maxTimestamp`, their key, value and
-//!   header bytes within the section;
+//! - `for_each_record` (one record at a time, memory bounded by the decompressed section;
+//!   run on sections up to 4 MiB, for time) fails only where parsing, framing or
+//!   decompressing does, or with `MalformedRecord`; when it succeeds it yields as many records
+//!   as the header declares, each at the base offset plus an `i32` delta, LogAppendTime
+//!   records carrying `maxTimestamp`, their key, value and header bytes within the section;
 //! - for sections up to 1 MiB, `decode_records` returns the same records (or error), and the
 //!   records rebuilt with `BatchBuilder` decode to the same records again; a rebuilt batch
 //!   with consecutive offsets (what a producer writes) passes the producer validator;
@@ -47,7 +47,7 @@ use fjord_log_core::storage::{
 };
 
 use super::codecs::{self, DECOMPRESS_LIMIT};
-use super::{storable_last_offset, Depth};
+use super::{known, storable_last_offset, Depth, Known};
 
 const BUILD: u8 = 1 << 0;
 const COMPRESS: u8 = 1 << 1;
@@ -61,6 +61,11 @@ const PARAMS_LEN: usize = 30;
 /// Largest decompressed section whose records are kept: compared with `decode_records`,
 /// rebuilt, and recompressed by the validator (all slow, or memory-hungry, for big ones).
 const ROUND_TRIP_MAX: usize = 1 << 20;
+/// Largest decompressed section whose records are walked. A time budget, not a memory one:
+/// `for_each_record` holds one record at a time, but 64 MiB of 7-byte records (from a 5.7 KB
+/// zstd batch) take ~0.6 s to walk in a release build and ~20 s under ASan. Bigger sections
+/// are only decompressed and put through the (streaming) producer validator.
+const WALK_MAX: usize = 4 << 20;
 
 /// Runs one input: deep when records were decoded.
 pub fn run(data: &[u8]) -> Depth {
@@ -136,10 +141,14 @@ pub fn build(data: &[u8]) -> Vec<u8> {
 /// Decodes `batch` every way the storage engine does and checks what comes back.
 fn check(batch: &[u8], target: Option<Compression>) -> Depth {
     let walked = walk(batch);
-    if let Ok(w) = &walked {
+    if let Some(Ok(w)) = &walked {
         assert_eq!(BatchHeader::parse(batch), Ok(w.header), "for_each_record returned another header");
         assert!(w.header.total_len() <= batch.len());
     }
+    if let Ok(header) = validate(batch, true) {
+        check_producer_path(batch, &header, &walked, target);
+    }
+    let Some(walked) = walked else { return Depth::Shallow };
     let section_len = walked.as_ref().map(|w| Some(w.section_len)).unwrap_or_else(|(_, len)| *len);
     // decode_records keeps every record (~100 bytes each, however small the record): compare
     // it on sections small enough for that.
@@ -157,9 +166,6 @@ fn check(batch: &[u8], target: Option<Compression>) -> Depth {
                 walked.as_ref().map(|w| w.count)
             ),
         }
-    }
-    if let Ok(header) = validate(batch, true) {
-        check_producer_path(batch, &header, &walked, target);
     }
     let Ok(walked) = walked else { return Depth::Shallow };
     if walked.count == 0 {
@@ -185,9 +191,12 @@ struct Walked {
     records: Option<Vec<Record>>,
 }
 
-/// Walks the records with `for_each_record`, checking each. On failure, the defect and the
-/// section's length when it decompressed.
-fn walk(batch: &[u8]) -> Result<Walked, (BatchDefect, Option<usize>)> {
+/// What walking a batch found: `Ok` with the records, `Err` with the defect and the section's
+/// length when it decompressed, or `None` when the section is too big to walk.
+type WalkResult = Option<Result<Walked, (BatchDefect, Option<usize>)>>;
+
+/// Walks the records with `for_each_record`, checking each.
+fn walk(batch: &[u8]) -> WalkResult {
     // The steps before the first record, as for_each_record takes them.
     let before_records = BatchHeader::parse(batch).and_then(|h| {
         let body = batch.get(HEADER_LEN..h.total_len()).ok_or(BatchDefect::Truncated { needed: h.total_len(), available: batch.len() })?;
@@ -195,6 +204,9 @@ fn walk(batch: &[u8]) -> Result<Walked, (BatchDefect, Option<usize>)> {
         Ok((h, section.len()))
     });
     let section_len = before_records.as_ref().ok().map(|(_, len)| *len);
+    if section_len.is_some_and(|n| n > WALK_MAX) {
+        return None;
+    }
     let keep = section_len.is_some_and(|n| n <= ROUND_TRIP_MAX);
     let (mut count, mut carried, mut consecutive) = (0usize, 0usize, true);
     let mut digest = DefaultHasher::new();
@@ -223,44 +235,53 @@ fn walk(batch: &[u8]) -> Result<Walked, (BatchDefect, Option<usize>)> {
             assert_eq!(count, usize::try_from(header.records_count).unwrap_or(0), "record count disagrees with the header");
             assert!(carried <= section_len, "records carry {carried} bytes out of a {section_len}-byte section");
             let records = keep.then_some(kept);
-            Ok(Walked { header, count, section_len, digest: digest.finish(), consecutive, records })
+            Some(Ok(Walked { header, count, section_len, digest: digest.finish(), consecutive, records }))
         }
         (Ok(_), Err(defect)) => panic!("for_each_record succeeded where its first steps fail: {defect}"),
         (Err(defect), Err(first)) => {
             assert_eq!(defect, first, "for_each_record fails otherwise than its first steps");
-            Err((defect, None))
+            Some(Err((defect, None)))
         }
         (Err(defect), Ok(_)) => {
             assert!(matches!(defect, BatchDefect::MalformedRecord(_)), "a record failed with {defect:?}");
-            Err((defect, section_len))
+            Some(Err((defect, section_len)))
         }
     }
 }
 
 /// The produce path on a batch that passes `validate(_, true)`.
-fn check_producer_path(batch: &[u8], header: &BatchHeader, walked: &Result<Walked, (BatchDefect, Option<usize>)>, target: Option<Compression>) {
+fn check_producer_path(batch: &[u8], header: &BatchHeader, walked: &WalkResult, target: Option<Compression>) {
     // Recompression only of sections small enough to recompress quickly.
-    let small = walked.as_ref().is_ok_and(|w| w.section_len <= ROUND_TRIP_MAX);
+    let walked = walked.as_ref().map(|w| w.as_ref().map_err(|(e, _)| e));
+    let small = matches!(walked, Some(Ok(w)) if w.section_len <= ROUND_TRIP_MAX);
     let rules = producer_rules(target.filter(|_| small));
     let validated = match validate_producer_batches(batch, &rules) {
         Ok(validated) => validated,
         Err(StorageError::InvalidBatch { .. }) => return,
         Err(e) => panic!("the producer validator refused with {e:?}, not InvalidBatch"),
     };
-    let walked = walked.as_ref().unwrap_or_else(|(e, _)| panic!("the producer validator accepted a batch whose records do not decode: {e}"));
-    assert!(walked.consecutive, "the producer validator accepted records at other offsets than base + 0, 1, 2, ...");
-    assert!(walked.section_len <= rules.max_inflated_bytes, "the producer validator accepted {} inflated bytes", walked.section_len);
     assert_eq!(validated.headers, [*header]);
     let codec = header.compression().expect("valid");
     let expect_recompressed = rules.target_compression.is_some_and(|t| t != codec) && !header.is_control();
-    assert_eq!(validated.recompressed.is_some(), expect_recompressed, "recompression to {:?} of a {codec:?} batch", rules.target_compression);
+    let target = rules.target_compression;
+    assert_eq!(validated.recompressed.is_some(), expect_recompressed, "recompression to {target:?} of a {codec:?} batch");
+    // Sections too big to walk are only checked to inflate within the bound.
+    let Some(walked) = walked else {
+        let section = codecs::decompress(codec, &batch[HEADER_LEN..]).expect("the validator inflated it");
+        assert!(section.len() <= rules.max_inflated_bytes, "the producer validator accepted {} inflated bytes", section.len());
+        return;
+    };
+    let walked = walked.unwrap_or_else(|e| panic!("the producer validator accepted a batch whose records do not decode: {e}"));
+    assert!(walked.consecutive, "the producer validator accepted records at other offsets than base + 0, 1, 2, ...");
+    assert!(walked.section_len <= rules.max_inflated_bytes, "the producer validator accepted {} inflated bytes", walked.section_len);
     if let (Some(out), Some(to)) = (validated.recompressed, rules.target_compression) {
         let rewritten = validate(&out, true).unwrap_or_else(|e| panic!("a recompressed batch is invalid: {e}"));
         assert_eq!(rewritten.compression(), Ok(to));
         let same = BatchHeader { attributes: header.attributes, crc: header.crc, batch_length: header.batch_length, ..rewritten };
         assert_eq!(same, *header, "recompression changed the header");
         assert_eq!(rewritten.attributes & !0x07, header.attributes & !0x07);
-        let again = walk(&out).unwrap_or_else(|(e, _)| panic!("a recompressed batch does not decode: {e}"));
+        let again = walk(&out).expect("as small as the original");
+        let again = again.unwrap_or_else(|(e, _)| panic!("a recompressed batch does not decode: {e}"));
         assert_eq!((again.count, again.digest), (walked.count, walked.digest), "recompression changed the records");
     }
 }
@@ -279,6 +300,9 @@ fn producer_rules(target_compression: Option<Compression>) -> ProducerBatchRules
 
 /// Rebuilding the records with `BatchBuilder` and decoding them again changes nothing.
 fn round_trip(header: &BatchHeader, records: &[Record]) {
+    if header.base_offset == i64::MIN && known(Known::BuilderBaseMin) {
+        return;
+    }
     let codec = header.compression().expect("checked by the caller");
     let mut builder = BatchBuilder::new(header.base_offset, codec, header.timestamp_type());
     for r in records {
@@ -336,5 +360,9 @@ pub fn seeds() -> Vec<Vec<u8>> {
             seeds.push(input);
         }
     }
+    // The first batch's records at the bottom of the offset range (base offset i64::MIN).
+    let mut bottom = seeds[2].clone();
+    bottom[6..14].copy_from_slice(&i64::MIN.to_be_bytes());
+    seeds.push(bottom);
     seeds
 }

@@ -53,13 +53,11 @@ pub const TARGETS: [Target; 4] = [
 /// call, with the fix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Known {
-    /// `PartitionLog::open` reads the log-start checkpoint as a `u64`: one past `i64::MAX`
-    /// (a damaged or crafted file) starts the log there (every segment deleted when the
-    /// checkpoint is past the recovered end, else a first segment created there): start and
-    /// end offsets past `i64::MAX` (negative on the wire), a segment file named past
-    /// `i64::MAX` that `list_segments` then ignores on every open, and every append refused.
-    /// Reproducer: `/work/research/fuzz-crashes/segment_recovery/checkpoint_beyond_i64_repro.rs`.
-    CheckpointBeyondI64,
+    /// `BatchBuilder::build` computes `base_offset - 1` eagerly (`unwrap_or`), so a builder at
+    /// base offset `i64::MIN` panics with overflow checks on (debug builds, tests) however many
+    /// records it holds; a header `BatchHeader::parse` accepts can carry that base. The
+    /// targets do not build batches there.
+    BuilderBaseMin,
 }
 
 /// True when `issue` is to be tolerated (not `FJORD_FUZZ_STRICT=1`).
