@@ -47,27 +47,6 @@ pub const TARGETS: [Target; 4] = [
     Target { name: "segment_recovery", run: segment_recovery::run, seeds: segment_recovery::seeds, max_len: 8192 },
 ];
 
-/// Bugs in log-core that the targets found, are reported, and are not fixed yet. Each check
-/// that one of them breaks is skipped (`known(...)`) so that fuzzing and the smoke run go on
-/// past it; `FJORD_FUZZ_STRICT=1` checks them all again. Remove an entry, and its `known`
-/// call, with the fix.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Known {
-    /// `BatchBuilder::build` computes `base_offset - 1` eagerly (`unwrap_or`), so a builder at
-    /// base offset `i64::MIN` panics with overflow checks on (debug builds, tests) however many
-    /// records it holds; a header `BatchHeader::parse` accepts can carry that base. The
-    /// targets do not build batches there.
-    BuilderBaseMin,
-}
-
-/// True when `issue` is to be tolerated (not `FJORD_FUZZ_STRICT=1`).
-pub fn known(issue: Known) -> bool {
-    static STRICT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    let strict = *STRICT.get_or_init(|| std::env::var_os("FJORD_FUZZ_STRICT").is_some_and(|v| v == "1"));
-    let _ = issue;
-    !strict
-}
-
 /// The last offset of a batch whose header holds `base` and `last_offset_delta`, when it is
 /// one a log can hold: `None` when the sum leaves `i64` or is `i64::MAX` (no offset could
 /// follow it), the headers `BatchHeader::parse` refuses with `BatchDefect::OffsetOverflow`.

@@ -34,7 +34,7 @@ use std::sync::OnceLock;
 
 use arbitrary::{Arbitrary, Unstructured};
 
-use super::{known, Depth, Known};
+use super::Depth;
 use fjord_log_core::storage::{
     decode_records, set_base_offset, set_partition_leader_epoch, validate, AppendOptions, BatchBuilder, BatchDefect, BatchHeader,
     Batches, Compression, LogConfig, PartitionLog, StorageError, TimestampType, CLEAN_SHUTDOWN_FILE, INDEX_SUFFIX,
@@ -505,9 +505,6 @@ fn build_segment(spec: &SegmentSpec, base: u64) -> BuiltSegment {
     let mut in_order = true;
     for b in spec.batches.iter().take(MAX_BATCHES) {
         let Some(first) = next.checked_add(i64::from(b.gap)) else { break };
-        if first == i64::MIN && known(Known::BuilderBaseMin) {
-            break;
-        }
         let codec = super::codecs::pick(b.codec);
         let timestamps = if b.log_append_time { TimestampType::LogAppendTime } else { TimestampType::CreateTime };
         let mut builder = BatchBuilder::new(first, codec, timestamps);

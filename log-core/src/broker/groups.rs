@@ -10,7 +10,7 @@ use super::handlers::ClientInfo;
 use super::partition::Partition;
 use super::{Broker, TopicPartition, OFFSETS_TOPIC};
 use crate::group::{self, AppendFuture, GroupConfig, GroupError, OffsetsRecord, OffsetsTopic};
-use crate::storage::{decode_records, BatchBuilder, Batches, Compression, StorageError, TimestampType};
+use crate::storage::{for_each_record, BatchBuilder, Batches, Compression, StorageError, TimestampType, MAX_DECOMPRESSED_BYTES};
 
 /// `__consumer_offsets` as the coordinator sees it.
 #[derive(Debug)]
@@ -102,12 +102,13 @@ impl OffsetsTopic for OffsetsTopicLog {
             let mut next = offset;
             for item in Batches::new(&fetched.records) {
                 let (_, bytes) = item.map_err(|d| unavailable(d.to_string()))?;
-                let (header, records) = decode_records(bytes).map_err(|d| unavailable(d.to_string()))?;
-                for r in records {
+                let header = for_each_record(bytes, MAX_DECOMPRESSED_BYTES, |r| {
                     if let Some(key) = r.key {
                         out.push((key.to_vec(), r.value.map(|v| v.to_vec())));
                     }
-                }
+                    Ok::<(), crate::storage::BatchDefect>(())
+                })
+                .map_err(|d| unavailable(d.to_string()))?;
                 next = header.last_offset() as u64 + 1;
             }
             if next <= offset {

@@ -342,7 +342,7 @@ impl BatchBuilder {
     pub fn build(mut self) -> Result<Vec<u8>, CompressionError> {
         self.header.base_timestamp = self.first_timestamp.unwrap_or(-1);
         if self.header.last_offset_delta < 0 {
-            let last = self.last_offset.unwrap_or(self.header.base_offset - 1);
+            let last = self.last_offset.unwrap_or_else(|| self.header.base_offset.saturating_sub(1));
             self.header.last_offset_delta = (last - self.header.base_offset) as i32;
         }
         let payload = self.compression.compress_at(&self.records, self.level)?;

@@ -109,6 +109,10 @@ impl Broker {
     /// The partition a produce names, with its records copied out of the request (the
     /// append stamps offsets into them).
     fn partition_for_produce(&self, topic: &str, index: i32, records: Option<&[u8]>) -> Result<(Arc<Partition>, Vec<u8>), PartitionError> {
+        if topic == crate::broker::OFFSETS_TOPIC {
+            // The group coordinator's own log: clients may read it, never write it (as Kafka).
+            return Err(PartitionError::new(ResponseError::InvalidTopicException, format!("cannot append to the internal topic {topic}")));
+        }
         let partition = self
             .partition(topic, index)
             .ok_or_else(|| PartitionError::new(ResponseError::UnknownTopicOrPartition, format!("{topic}-{index} is not hosted by this broker")))?;
