@@ -67,10 +67,16 @@ impl Broker {
             // Subscribed before the read, so an append between the read and the wait is seen.
             let watchers: Vec<watch::Receiver<u64>> =
                 plan.iter().flat_map(|t| t.partitions.iter().filter_map(|p| p.partition.as_ref().map(|p| p.subscribe()))).collect();
-            let pass = {
+            let pass = if caught_up(&plan) {
+                // Every partition is read up to its high watermark: the pass reads no record
+                // (each partition answers from its state), so it runs here rather than paying a
+                // hop to the blocking pool per long-poll wake-up. Records that arrive meanwhile
+                // wake the wait below and are read on the next pass.
+                Ok(read_plan(&plan, budget, isolation, Reads::None))
+            } else {
                 let plan = Arc::clone(&plan);
                 // Reads touch the disk: off the async workers.
-                tokio::task::spawn_blocking(move || read_plan(&plan, budget, isolation)).await
+                tokio::task::spawn_blocking(move || read_plan(&plan, budget, isolation, Reads::Records)).await
             };
             let pass = match pass {
                 Ok(pass) => pass,
@@ -129,10 +135,23 @@ impl Broker {
     }
 }
 
+/// Whether a pass reads records or only answers with each partition's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reads {
+    Records,
+    None,
+}
+
+/// True when every requested partition exists and is fetched exactly at its high watermark:
+/// a pass would read nothing from disk.
+fn caught_up(plan: &FetchPlan) -> bool {
+    plan.iter().flat_map(|t| &t.partitions).all(|p| p.partition.as_ref().is_some_and(|partition| p.fetch_offset == partition.high_watermark() as i64))
+}
+
 /// One pass over the requested partitions, within the per-partition limits and the
 /// response's `budget`: the first partition with data may exceed it (one whole batch), later
 /// ones never do.
-fn read_plan(plan: &FetchPlan, mut budget: usize, isolation: Isolation) -> FetchPass {
+fn read_plan(plan: &FetchPlan, mut budget: usize, isolation: Isolation, reads: Reads) -> FetchPass {
     let mut pass = FetchPass { topics: Vec::with_capacity(plan.len()), bytes: 0, errors: false };
     for topic in plan {
         let mut out = Vec::with_capacity(topic.partitions.len());
@@ -150,9 +169,9 @@ fn read_plan(plan: &FetchPlan, mut budget: usize, isolation: Isolation) -> Fetch
                 let offset = u64::try_from(p.fetch_offset)
                     .map_err(|_| PartitionError::new(ResponseError::OffsetOutOfRange, format!("negative fetch offset {}", p.fetch_offset)))?;
                 let limit = p.max_bytes.min(budget);
-                if total > 0 && limit == 0 {
-                    // Response full: only the first partition may exceed the limit; the rest
-                    // get their watermarks, and nothing is read for them.
+                if (total > 0 && limit == 0) || reads == Reads::None {
+                    // Response full (only the first partition may exceed the limit), or a pass
+                    // that reads nothing: watermarks only.
                     return partition.peek(offset);
                 }
                 let mut fetched = partition.read(offset, limit.max(1), isolation)?;
