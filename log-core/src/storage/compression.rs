@@ -134,26 +134,11 @@ impl Compression {
     /// Compresses `data` at `level` (the topic's `compression.<codec>.level`; gzip -1 and
     /// `None` mean the codec's default; LZ4 and Snappy have no levels here).
     pub fn compress_at(self, data: &[u8], level: Option<i32>) -> Result<Vec<u8>, CompressionError> {
-        let failed = |e: &dyn std::fmt::Display| CompressionError { codec: self, reason: e.to_string() };
-        match self {
-            Self::None => Ok(data.to_vec()),
-            Self::Gzip => {
-                let level = match level {
-                    Some(l @ 1..=9) => flate2::Compression::new(l as u32),
-                    _ => flate2::Compression::default(),
-                };
-                let mut enc = flate2::write::GzEncoder::new(Vec::new(), level);
-                enc.write_all(data).map_err(|e| failed(&e))?;
-                enc.finish().map_err(|e| failed(&e))
-            }
-            Self::Lz4 => {
-                let mut enc = lz4_flex::frame::FrameEncoder::new(Vec::new());
-                enc.write_all(data).map_err(|e| failed(&e))?;
-                enc.finish().map_err(|e| failed(&e))
-            }
-            Self::Zstd => zstd::bulk::compress(data, level.unwrap_or(3)).map_err(|e| failed(&e)),
-            Self::Snappy => snappy_compress_xerial(data).map_err(|e| failed(&e)),
-        }
+        // Reading a slice cannot fail and the output is unbounded: only the codec can.
+        self.compress_from(&mut &data[..], level, usize::MAX).map_err(|e| match e {
+            StreamCompressError::Codec(e) => e,
+            other => CompressionError { codec: self, reason: other.to_string() },
+        })
     }
 }
 
@@ -197,7 +182,7 @@ impl Compression {
                 Ok(mut enc) => std::io::copy(&mut input, &mut enc).and_then(|_| enc.finish().map(|_| ())),
                 Err(e) => return Err(failed(&e)),
             },
-            Self::Snappy => snappy_compress_xerial_from(&mut input, &mut out),
+            Self::Snappy => snappy_compress_xerial(&mut input, &mut out),
         };
         if let Some(e) = input.error.take() {
             return Err(StreamCompressError::Input(e));
@@ -245,8 +230,9 @@ impl Read for ReadErrors<'_> {
     }
 }
 
-/// The xerial framing of [`snappy_compress_xerial`], from a reader, block by block.
-fn snappy_compress_xerial_from(input: &mut dyn Read, out: &mut CappedOutput) -> std::io::Result<()> {
+/// Snappy in the xerial framing the Java client writes (magic, versions, then
+/// length-prefixed raw blocks of 32 KiB of input), from a reader, block by block.
+fn snappy_compress_xerial(input: &mut dyn Read, out: &mut CappedOutput) -> std::io::Result<()> {
     out.write_all(XERIAL_MAGIC)?;
     out.write_all(&1i32.to_be_bytes())?;
     out.write_all(&1i32.to_be_bytes())?;
@@ -348,20 +334,6 @@ impl Read for SnappyReader<'_> {
         self.at += n;
         Ok(n)
     }
-}
-
-fn snappy_compress_xerial(data: &[u8]) -> Result<Vec<u8>, snap::Error> {
-    let mut out = Vec::with_capacity(data.len() / 2 + 16);
-    out.extend_from_slice(XERIAL_MAGIC);
-    out.extend_from_slice(&1i32.to_be_bytes());
-    out.extend_from_slice(&1i32.to_be_bytes());
-    let mut encoder = snap::raw::Encoder::new();
-    for chunk in data.chunks(XERIAL_BLOCK) {
-        let block = encoder.compress_vec(chunk)?;
-        out.extend_from_slice(&(block.len() as u32).to_be_bytes());
-        out.extend_from_slice(&block);
-    }
-    Ok(out)
 }
 
 #[cfg(test)]
