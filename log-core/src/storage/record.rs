@@ -130,6 +130,24 @@ pub fn for_each_record<E: From<BatchDefect>>(
     Ok(header)
 }
 
+/// A zigzag varlong (Kafka's record encoding) from the bytes `next` yields.
+pub(super) fn decode_varlong(mut next: impl FnMut() -> Result<u8, BatchDefect>) -> Result<i64, BatchDefect> {
+    let mut raw: u64 = 0;
+    for shift in (0..70).step_by(7) {
+        let byte = next()?;
+        raw |= u64::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            return Ok(((raw >> 1) as i64) ^ -((raw & 1) as i64));
+        }
+    }
+    Err(BatchDefect::MalformedRecord("varint longer than 10 bytes".into()))
+}
+
+/// A varlong that must fit a varint.
+pub(super) fn varint_of(value: i64) -> Result<i32, BatchDefect> {
+    i32::try_from(value).map_err(|_| BatchDefect::MalformedRecord("varint out of range".into()))
+}
+
 struct Reader<'a> {
     data: &'a [u8],
     at: usize,
@@ -142,20 +160,15 @@ impl Reader<'_> {
     }
 
     fn varlong(&mut self) -> Result<i64, BatchDefect> {
-        let mut raw: u64 = 0;
-        for shift in (0..70).step_by(7) {
+        decode_varlong(|| {
             let byte = *self.data.get(self.at).ok_or_else(|| Self::malformed("varint cut short"))?;
             self.at += 1;
-            raw |= u64::from(byte & 0x7f) << shift;
-            if byte & 0x80 == 0 {
-                return Ok(((raw >> 1) as i64) ^ -((raw & 1) as i64));
-            }
-        }
-        Err(Self::malformed("varint longer than 10 bytes"))
+            Ok(byte)
+        })
     }
 
     fn varint(&mut self) -> Result<i32, BatchDefect> {
-        i32::try_from(self.varlong()?).map_err(|_| Self::malformed("varint out of range"))
+        varint_of(self.varlong()?)
     }
 
     fn bytes(&mut self, len: i32) -> Result<Option<Bytes>, BatchDefect> {

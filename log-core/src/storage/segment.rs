@@ -90,9 +90,7 @@ impl SegmentRead {
                 Step::Item((position, h)) if h.last_offset() >= offset as i64 => return Ok(Some((position, h))),
                 Step::Item(_) => {}
                 Step::End => return Ok(None),
-                Step::Defect { position, defect } => {
-                    return Err(StorageError::Corrupt { what: "segment", path: self.path.clone(), detail: format!("at byte {position}: {defect}") });
-                }
+                Step::Defect { position, defect } => return Err(corrupt_at(&self.path, position, &defect)),
             }
         }
     }
@@ -102,11 +100,7 @@ impl SegmentRead {
     /// whose newest record is late enough is decoded, record by record.
     pub fn find_by_timestamp(&self, timestamp: i64, start_offset: u64) -> Result<Option<(u64, i64)>> {
         let Some((position, _)) = self.find_batch(start_offset)? else { return Ok(None) };
-        let corrupt = |position: u64, detail: &dyn std::fmt::Display| StorageError::Corrupt {
-            what: "segment",
-            path: self.path.clone(),
-            detail: format!("at byte {position}: {detail}"),
-        };
+        let corrupt = |position: u64, detail: &dyn std::fmt::Display| corrupt_at(&self.path, position, detail);
         let mut reader = SegmentReader::new(&self.file, &self.path, position, self.end, BATCH_CHUNK);
         loop {
             match reader.next_batch()? {
@@ -156,6 +150,11 @@ impl SegmentRead {
         buf.truncate(end);
         Ok(Some(Bytes::from(buf)))
     }
+}
+
+/// Bad bytes at `position` of the segment file at `path`.
+fn corrupt_at(path: &Path, position: u64, defect: &dyn std::fmt::Display) -> StorageError {
+    StorageError::Corrupt { what: "segment", path: path.to_path_buf(), detail: format!("at byte {position}: {defect}") }
 }
 
 /// What opening a segment found.
@@ -423,7 +422,7 @@ impl Segment {
     }
 
     fn corrupt(&self, position: u64, defect: &dyn std::fmt::Display) -> StorageError {
-        StorageError::Corrupt { what: "segment", path: self.log_path(), detail: format!("at byte {position}: {defect}") }
+        corrupt_at(&self.log_path(), position, defect)
     }
 
     /// What a timestamp lookup needs, to run without access to the segment: where

@@ -363,19 +363,11 @@ impl<R> StreamSource<R> {
 }
 
 fn varlong(source: &mut impl RecordSource) -> std::result::Result<i64, BatchDefect> {
-    let mut raw: u64 = 0;
-    for shift in (0..70).step_by(7) {
-        let byte = source.byte()?;
-        raw |= u64::from(byte & 0x7f) << shift;
-        if byte & 0x80 == 0 {
-            return Ok(((raw >> 1) as i64) ^ -((raw & 1) as i64));
-        }
-    }
-    Err(BatchDefect::MalformedRecord("varint longer than 10 bytes".into()))
+    record::decode_varlong(|| source.byte())
 }
 
 fn varint(source: &mut impl RecordSource) -> std::result::Result<i32, BatchDefect> {
-    i32::try_from(varlong(source)?).map_err(|_| BatchDefect::MalformedRecord("varint out of range".into()))
+    record::varint_of(varlong(source)?)
 }
 
 #[cfg(test)]
