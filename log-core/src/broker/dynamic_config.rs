@@ -69,33 +69,51 @@ pub fn apply(config: &mut BrokerConfig, key: &str, value: &str) -> Result<(), St
     Ok(())
 }
 
+/// Dynamic broker configs by resource name (`""`: the cluster default; a node id).
+pub type DynamicConfigs = BTreeMap<String, BTreeMap<String, String>>;
+
+/// Where broker settings are set, most specific first: this broker's dynamic settings, the
+/// cluster default's, the ones given at start.
+pub fn layers<'a>(start: &'a BrokerConfig, dynamic: &'a DynamicConfigs) -> [(Option<&'a BTreeMap<String, String>>, ConfigSource); 3] {
+    [
+        (dynamic.get(&start.node_id.to_string()), ConfigSource::DynamicBroker),
+        (dynamic.get(""), ConfigSource::DynamicDefaultBroker),
+        (Some(&start.static_configs), ConfigSource::StaticBroker),
+    ]
+}
+
+/// The dynamic settings in the order they apply: the cluster default's, then this broker's
+/// (which win).
+fn in_order<'a>(start: &'a BrokerConfig, dynamic: &'a DynamicConfigs) -> impl Iterator<Item = (&'a String, &'a String)> {
+    let [own, default, _] = layers(start, dynamic);
+    default.0.into_iter().chain(own.0).flatten()
+}
+
 /// The config the broker runs with: `start` (the settings given at start) under the cluster
 /// default's and then this broker's dynamic settings. A stored setting that no longer
 /// applies is skipped with a warning rather than refusing to start.
-pub fn effective(start: &BrokerConfig, dynamic: &BTreeMap<String, BTreeMap<String, String>>) -> BrokerConfig {
+pub fn effective(start: &BrokerConfig, dynamic: &DynamicConfigs) -> BrokerConfig {
     let mut config = start.clone();
-    for layer in [String::new(), start.node_id.to_string()] {
-        for (key, value) in dynamic.get(&layer).into_iter().flatten() {
-            if let Err(e) = apply(&mut config, key, value) {
-                tracing::warn!(config = %key, value = %value, error = %e, "ignoring a stored dynamic broker config");
-            }
+    for (key, value) in in_order(start, dynamic) {
+        if let Err(e) = apply(&mut config, key, value) {
+            tracing::warn!(config = %key, value = %value, error = %e, "ignoring a stored dynamic broker config");
         }
     }
     config
 }
 
-/// Where the effective value of broker setting `key` comes from.
-pub fn source(start: &BrokerConfig, dynamic: &BTreeMap<String, BTreeMap<String, String>>, key: &str) -> ConfigSource {
-    let set_in = |layer: &str| dynamic.get(layer).is_some_and(|c| c.contains_key(key));
-    if set_in(&start.node_id.to_string()) {
-        ConfigSource::DynamicBroker
-    } else if set_in("") {
-        ConfigSource::DynamicDefaultBroker
-    } else if start.static_configs.contains_key(key) {
-        ConfigSource::StaticBroker
-    } else {
-        ConfigSource::Default
+/// [`effective`], refusing the first setting that does not apply (a change being checked).
+pub fn checked(start: &BrokerConfig, dynamic: &DynamicConfigs) -> Result<BrokerConfig, String> {
+    let mut config = start.clone();
+    for (key, value) in in_order(start, dynamic) {
+        apply(&mut config, key, value)?;
     }
+    Ok(config)
+}
+
+/// Where the effective value of broker setting `key` comes from.
+pub fn source(start: &BrokerConfig, dynamic: &DynamicConfigs, key: &str) -> ConfigSource {
+    layers(start, dynamic).into_iter().find(|(layer, _)| layer.is_some_and(|l| l.contains_key(key))).map_or(ConfigSource::Default, |(_, source)| source)
 }
 
 #[cfg(test)]

@@ -180,7 +180,7 @@ impl ConfigSource {
 /// configs by resource.
 pub fn describe(
     broker: &BrokerConfig,
-    dynamic: &BTreeMap<String, BTreeMap<String, String>>,
+    dynamic: &super::dynamic_config::DynamicConfigs,
     overrides: &BTreeMap<String, String>,
     key: &str,
 ) -> (Option<String>, ConfigSource, Vec<(String, String, ConfigSource)>) {
@@ -188,13 +188,7 @@ pub fn describe(
     if let Some(v) = overrides.get(key) {
         chain.push((key.to_string(), v.clone(), ConfigSource::Topic));
     }
-    let node = broker.node_id.to_string();
-    let layers = [
-        (dynamic.get(&node), ConfigSource::DynamicBroker),
-        (dynamic.get(""), ConfigSource::DynamicDefaultBroker),
-        (Some(&broker.static_configs), ConfigSource::StaticBroker),
-    ];
-    for (layer, source) in layers {
+    for (layer, source) in super::dynamic_config::layers(broker, dynamic) {
         for syn in synonyms(key) {
             if let Some(v) = layer.and_then(|l| l.get(*syn)) {
                 chain.push((syn.to_string(), v.clone(), source));

@@ -333,12 +333,7 @@ impl Broker {
         // Checked as they would apply: over the start settings and the other dynamic layer.
         let mut layers = image.broker_configs.clone();
         layers.insert(resource.to_string(), configs.clone());
-        let mut trial = self.config.clone();
-        for layer in [String::new(), self.config.node_id.to_string()] {
-            for (key, value) in layers.get(&layer).into_iter().flatten() {
-                dynamic_config::apply(&mut trial, key, value).map_err(|e| PartitionError::new(ResponseError::InvalidConfig, e))?;
-            }
-        }
+        dynamic_config::checked(&self.config, &layers).map_err(|e| PartitionError::new(ResponseError::InvalidConfig, e))?;
         if validate_only {
             return Ok(());
         }

@@ -14,16 +14,13 @@ use kafka_protocol::ResponseError;
 
 use super::str_bytes;
 use crate::broker::catalog::{self, ConfigKind, ConfigSpec, BROKER_CONFIGS};
-use crate::broker::dynamic_config;
+use crate::broker::dynamic_config::{self, DynamicConfigs};
 use crate::broker::topic_config::{self, default_value};
 use crate::broker::{Broker, ConfigSource, PartitionError};
 
 const RESOURCE_TOPIC: i8 = 2;
 const RESOURCE_BROKER: i8 = 4;
 const RESOURCE_BROKER_LOGGER: i8 = 8;
-
-/// Dynamic broker configs by resource name (the metadata image's).
-type DynamicConfigs = BTreeMap<String, BTreeMap<String, String>>;
 
 /// What a DescribeConfigs request wants with each entry.
 #[derive(Debug, Clone, Copy)]
@@ -131,13 +128,7 @@ impl Broker {
         let value = self.topic_defaults().value_of(spec.name);
         let mut synonyms = Vec::new();
         if view.synonyms {
-            let node = self.config.node_id.to_string();
-            let layers = [
-                (dynamic.get(&node), ConfigSource::DynamicBroker),
-                (dynamic.get(""), ConfigSource::DynamicDefaultBroker),
-                (Some(&self.config.static_configs), ConfigSource::StaticBroker),
-            ];
-            for (layer, layer_source) in layers {
+            for (layer, layer_source) in dynamic_config::layers(&self.config, dynamic) {
                 for name in spec.synonyms {
                     if let Some(v) = layer.and_then(|l| l.get(*name)) {
                         synonyms.push(synonym(name, Some(v.clone()), layer_source.code()));
