@@ -246,10 +246,7 @@ impl PartitionLog {
         // Compacted segments end short of the next one's base on purpose. The cleaner
         // checkpoint says how far compaction has reached (written before each swap); without
         // one, a compacted topic may have been compacted by an older version anywhere.
-        let cleaner_checkpoint = match checkpoint::read_offset(&dir.join(CLEANER_CHECKPOINT_FILE)) {
-            Ok(found) => found.filter(|&c| c <= i64::MAX as u64),
-            Err(_) => None,
-        };
+        let cleaner_checkpoint = read_checkpoint_if_valid(&dir.join(CLEANER_CHECKPOINT_FILE));
         let maybe_compacted = |next_base: u64| match cleaner_checkpoint {
             Some(cleaned) => next_base <= cleaned,
             None => config.cleanup_policy.compact,
@@ -328,7 +325,7 @@ impl PartitionLog {
         log.log_start_offset = checkpointed_start.max(first_base).min(log.log_end_offset());
         log.recovery_point = recovery_point.min(log.log_end_offset());
         log.checkpointed_recovery_point = log.recovery_point;
-        log.cleaned_up_to = read_checkpoint(&log.dir.join(CLEANER_CHECKPOINT_FILE)).min(log.log_end_offset());
+        log.cleaned_up_to = cleaner_checkpoint.unwrap_or(0).min(log.log_end_offset());
         log.epochs.truncate_from_end(log.log_end_offset())?;
         log.epochs.truncate_from_start(log.log_start_offset)?;
         if clean_shutdown {
@@ -955,16 +952,21 @@ fn list_segments(dir: &Path) -> Result<Vec<u64>> {
 
 /// Reads an offset checkpoint; a missing or unreadable one counts as 0 (recover everything).
 fn read_checkpoint(path: &Path) -> u64 {
+    read_checkpoint_if_valid(path).unwrap_or(0)
+}
+
+/// The offset a checkpoint holds, `None` when it is missing or unusable (with a warning).
+fn read_checkpoint_if_valid(path: &Path) -> Option<u64> {
     match checkpoint::read_offset(path) {
         // Offsets are i64 on the wire: a larger one is garbage, not a position in the log.
         Ok(Some(v)) if v > i64::MAX as u64 => {
             tracing::warn!(path = %path.display(), value = v, "ignoring a checkpoint past the largest offset");
-            0
+            None
         }
-        Ok(v) => v.unwrap_or(0),
+        Ok(v) => v,
         Err(e) => {
             tracing::warn!(error = %e, "ignoring checkpoint");
-            0
+            None
         }
     }
 }
