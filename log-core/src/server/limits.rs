@@ -160,11 +160,8 @@ impl RequestMemory {
 
     /// Waits until `bytes` can be reserved, and reserves them.
     pub async fn reserve(&self, bytes: usize) -> Reservation {
-        let wanted = bytes.min(self.capacity);
-        let Ok(wanted) = u32::try_from(wanted) else {
-            // Larger than any frame can be (frames are sized by an i32): reserve everything.
-            return Reservation { permit: self.pool.clone().acquire_many_owned(u32::MAX).await.ok() };
-        };
+        // Past u32 only with a pool over 4 GiB, and no frame is that large (its size is an i32).
+        let wanted = u32::try_from(bytes.min(self.capacity)).unwrap_or(u32::MAX);
         if wanted == 0 {
             return Reservation { permit: None };
         }
