@@ -28,9 +28,11 @@ mod clients;
 mod kafka_rpc;
 mod power_loss;
 mod process;
+mod rng;
 
 pub use broker::{BrokerBuilder, BrokerProcess, fjord_bin};
 pub use clients::{kcat, kcat_command, python, python_script, run_python_check, unique_name};
 pub use kafka_rpc::{CallError, RawClient};
-pub use power_loss::{CutReport, PowerLossSession, PowerLossShim, Rng};
+pub use power_loss::{CutReport, PowerLossSession, PowerLossShim};
+pub use rng::Rng;
 pub use process::{Output, run, wait_until};

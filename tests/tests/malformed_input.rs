@@ -16,7 +16,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::time::Duration;
 
-use fjord_tests::BrokerProcess;
+use fjord_tests::{BrokerProcess, Rng};
 
 /// How long the broker may take to answer or to close a connection.
 const IO_TIMEOUT: Duration = Duration::from_secs(10);
@@ -295,27 +295,6 @@ impl Fixture {
     }
 }
 
-/// SplitMix64: a seeded, dependency-free generator; the byte streams are the same on every run.
-struct Rng(u64);
-
-impl Rng {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n
-    }
-
-    fn bytes(&mut self, len: usize) -> Vec<u8> {
-        (0..len).map(|_| self.next_u64() as u8).collect()
-    }
-}
-
 // ---------------------------------------------------------------------------------------
 // The tests
 
@@ -325,7 +304,7 @@ impl Rng {
 #[test]
 fn random_frames_close_only_their_connection() {
     let mut f = Fixture::start();
-    let mut rng = Rng(0x00f1_02d0_5eed);
+    let mut rng = Rng::new(0x00f1_02d0_5eed);
     // Served APIs (key, min, max) whose random bodies cannot park the connection for long
     // (no Fetch long poll, no JoinGroup/SyncGroup waiting on a rebalance) nor ask for a
     // random number of partitions (CreateTopics, CreatePartitions).
