@@ -281,16 +281,6 @@ impl Partition {
         self.read_inner(|i| Ok(i.log.config().clone()))
     }
 
-    /// Appends a produce request's records for this partition, and with `durable` fsyncs
-    /// them before returning (acks=all on a single node). See [`Partition::append_deferred`].
-    pub fn append_from_client(&self, records: &mut Vec<u8>, acks_all: bool, durable: bool) -> Result<Appended, PartitionError> {
-        let (appended, pending) = self.append_deferred(records, acks_all, durable)?;
-        if let Some(pending) = pending {
-            self.sync(pending)?;
-        }
-        Ok(appended)
-    }
-
     /// Appends a produce request's records for this partition. `records` holds one or more
     /// v2 batches; every batch is checked against the topic's rules (size as sent, CRC,
     /// every record walked as it inflates, keys on compacted topics, timestamp bounds; see
