@@ -69,13 +69,22 @@ pub async fn read_frame_body<R: AsyncRead + Unpin>(reader: &mut R, size: usize) 
         if payload.capacity() == payload.len() {
             payload.reserve((size - payload.len()).min(payload.len().max(INITIAL_CAPACITY)));
         }
-        let want = size - payload.len();
-        let n = (&mut *reader).take(want as u64).read_buf(&mut payload).await?;
+        read_frame_part(reader, &mut payload, size, size).await?;
+    }
+    Ok(payload)
+}
+
+/// Reads the body of a `size`-byte frame into `payload` until it holds `target` bytes (the
+/// server reads a body a reserved chunk at a time this way).
+pub async fn read_frame_part<R: AsyncRead + Unpin>(reader: &mut R, payload: &mut BytesMut, target: usize, size: usize) -> Result<(), FrameError> {
+    while payload.len() < target {
+        let want = target - payload.len();
+        let n = (&mut *reader).take(want as u64).read_buf(payload).await?;
         if n == 0 {
             return Err(FrameError::Truncated { read: payload.len(), size });
         }
     }
-    Ok(payload)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ pub mod request;
 pub mod response;
 pub mod versions;
 
-pub use frame::{read_frame, read_frame_body, read_frame_size, FrameError};
+pub use frame::{read_frame, read_frame_body, read_frame_part, read_frame_size, FrameError};
 pub use request::{decode, DecodeError, Request};
 pub use response::{api_version_list, encode, encode_api_versions_fallback, EncodeError};
 pub use versions::{supported, ServedApi, SERVED_APIS};

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::ApiKey;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
@@ -123,14 +123,10 @@ impl Connection {
             deadline += waiting.elapsed();
             payload.reserve(chunk);
             let target = payload.len() + chunk;
-            while payload.len() < target {
-                let want = (target - payload.len()) as u64;
-                match tokio::time::timeout_at(deadline, (&mut self.read).take(want).read_buf(&mut payload)).await {
-                    Ok(Ok(0)) => return self.frame_error(FrameError::Truncated { read: payload.len(), size }),
-                    Ok(Ok(_)) => {}
-                    Ok(Err(e)) => return self.frame_error(FrameError::Io(e)),
-                    Err(_) => return self.read_timed_out(payload.len(), size),
-                }
+            match tokio::time::timeout_at(deadline, protocol::read_frame_part(&mut self.read, &mut payload, target, size)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return self.frame_error(e),
+                Err(_) => return self.read_timed_out(payload.len(), size),
             }
         }
         self.broker.metrics().bytes_received.inc_by(size as u64 + 4);
