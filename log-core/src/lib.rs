@@ -18,8 +18,10 @@
 //! Invariant: only [`storage`] knows the on-disk format. Nothing here panics on file contents.
 
 pub mod broker;
+pub mod controller;
 pub mod group;
 pub mod protocol;
+pub mod replication;
 pub mod server;
 pub mod storage;
 

@@ -31,6 +31,27 @@ pub struct EpochEndOffset {
     pub end_offset: i64,
 }
 
+/// Kafka's `endOffsetFor` over an epoch history (`entries` ordered by epoch and start offset)
+/// of a log ending at `log_end_offset`: the largest epoch at or below `requested` and where it
+/// ends (the next epoch's start, or the log end for the latest epoch); a requested epoch below
+/// the first ends where the first starts; `(-1, -1)` past the latest epoch or for a negative one.
+pub fn epoch_end_offset(entries: &[EpochEntry], requested: i32, log_end_offset: u64) -> EpochEndOffset {
+    const UNKNOWN: EpochEndOffset = EpochEndOffset { epoch: -1, end_offset: -1 };
+    if requested < 0 {
+        return UNKNOWN;
+    }
+    if entries.last().map(|e| e.epoch) == Some(requested) {
+        return EpochEndOffset { epoch: requested, end_offset: log_end_offset as i64 };
+    }
+    let Some(higher) = entries.iter().find(|e| e.epoch > requested) else {
+        return UNKNOWN;
+    };
+    match entries.iter().rev().find(|e| e.epoch <= requested) {
+        Some(floor) => EpochEndOffset { epoch: floor.epoch, end_offset: higher.start_offset as i64 },
+        None => EpochEndOffset { epoch: requested, end_offset: higher.start_offset as i64 },
+    }
+}
+
 /// Epoch → start offset, ordered by both.
 #[derive(Debug)]
 pub struct LeaderEpochCache {
@@ -102,20 +123,7 @@ impl LeaderEpochCache {
 
     /// Kafka's `endOffsetFor`: where `requested` ends, given the log end offset.
     pub fn end_offset_for(&self, requested: i32, log_end_offset: u64) -> EpochEndOffset {
-        const UNKNOWN: EpochEndOffset = EpochEndOffset { epoch: -1, end_offset: -1 };
-        if requested < 0 {
-            return UNKNOWN;
-        }
-        if self.latest_epoch() == Some(requested) {
-            return EpochEndOffset { epoch: requested, end_offset: log_end_offset as i64 };
-        }
-        let Some(higher) = self.entries.iter().find(|e| e.epoch > requested) else {
-            return UNKNOWN;
-        };
-        match self.entries.iter().rev().find(|e| e.epoch <= requested) {
-            Some(floor) => EpochEndOffset { epoch: floor.epoch, end_offset: higher.start_offset as i64 },
-            None => EpochEndOffset { epoch: requested, end_offset: higher.start_offset as i64 },
-        }
+        epoch_end_offset(&self.entries, requested, log_end_offset)
     }
 
     /// Forgets epochs that start at or after `end_offset` (the log was truncated there).

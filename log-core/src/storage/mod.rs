@@ -48,7 +48,7 @@ pub use batch::{
 pub use compaction::{CompactedSegments, CompactionOutcome, CompactionPlan, STAGING_DIR};
 pub use compression::{Compression, CompressionError, StreamCompressError, MAX_DECOMPRESSED_BYTES};
 pub use config::{CleanupPolicy, ConfigError, FlushPolicy, LogConfig, PREALLOCATE_STEP_BYTES};
-pub use epoch::{EpochEndOffset, EpochEntry, LeaderEpochCache};
+pub use epoch::{epoch_end_offset, EpochEndOffset, EpochEntry, LeaderEpochCache};
 pub use error::{Result, StorageError};
 pub use sync::PendingSync;
 pub use validator::{validate_producer_batches, ProducerBatchRules, TimestampBounds, ValidatedBatches};

@@ -1,0 +1,23 @@
+//! The controller's decisions, as pure logic over partition states and broker liveness.
+//!
+//! The controller owns the metadata log: it validates what brokers and admin clients ask,
+//! decides, and writes the outcome as metadata records. This module holds the decisions and
+//! nothing else — no I/O, no clock, no Raft — so the replication simulation and unit tests run
+//! them directly, and the Raft-backed controller calls the same functions.
+//!
+//! - [`partition_change`]: a partition's next leader and ISR — leader election (clean by
+//!   default, unclean when allowed), brokers leaving and returning, preferred leaders.
+//! - [`alter_partition`]: the checks on a leader's ISR change (Kafka's AlterPartition).
+//! - [`liveness`]: broker sessions: heartbeats and when a silent broker is fenced.
+//! - [`placement`]: which brokers hold a new partition's replicas (spread across brokers and
+//!   racks, leaders balanced).
+
+pub mod alter_partition;
+pub mod liveness;
+pub mod partition_change;
+pub mod placement;
+
+pub use alter_partition::{validate_alter_isr, AlterIsrError};
+pub use liveness::BrokerSessions;
+pub use partition_change::{Election, PartitionChange};
+pub use placement::{assign_replicas, BrokerPlacement, PlacementError};
