@@ -20,6 +20,7 @@
 pub mod broker;
 pub mod controller;
 pub mod group;
+pub mod metadata;
 pub mod protocol;
 pub mod replication;
 pub mod server;

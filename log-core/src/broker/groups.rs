@@ -2,13 +2,13 @@
 //! [`OffsetsTopic`] over this broker's `__consumer_offsets` partitions, and the coordinator's
 //! settings come from the broker's.
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use super::config::BrokerConfig;
 use super::handlers::ClientInfo;
 use super::partition::Partition;
-use super::{Broker, TopicPartition, OFFSETS_TOPIC};
+use super::replica_manager::ReplicaManager;
+use super::{Broker, OFFSETS_TOPIC};
 use crate::group::{self, AppendFuture, GroupConfig, GroupError, OffsetsRecord, OffsetsTopic};
 use crate::storage::{for_each_record, BatchBuilder, Batches, Compression, StorageError, TimestampType, MAX_DECOMPRESSED_BYTES};
 
@@ -20,11 +20,10 @@ pub struct OffsetsTopicLog {
 
 impl OffsetsTopicLog {
     /// Collects the offsets topic's partitions (created beforehand by the broker).
-    pub fn new(config: &BrokerConfig, partitions: &RwLock<HashMap<TopicPartition, Arc<Partition>>>) -> Result<Self, StorageError> {
-        let all = partitions.read().unwrap_or_else(|p| p.into_inner());
+    pub fn new(config: &BrokerConfig, replicas: &ReplicaManager) -> Result<Self, StorageError> {
         let mut out = Vec::new();
         for index in 0.. {
-            match all.get(&(OFFSETS_TOPIC.to_string(), index)) {
+            match replicas.get(OFFSETS_TOPIC, index) {
                 Some(p) => out.push(p.clone()),
                 None => break,
             }

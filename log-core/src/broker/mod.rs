@@ -19,22 +19,20 @@ mod config;
 mod dynamic_config;
 mod groups;
 mod handlers;
-mod metadata;
 mod metrics;
 mod partition;
 mod producer_ids;
 mod producer_state;
+mod replica_manager;
 mod tasks;
 mod topic_config;
 mod topics;
 
-use std::collections::HashMap;
-use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 pub use config::BrokerConfig;
 pub use handlers::{ClientInfo, Handled};
-pub use metadata::{BrokerImage, MetadataImage, MetadataRecord, MetadataStore, PartitionImage, TopicImage};
+pub use crate::metadata::{BrokerImage, MetadataImage, MetadataRecord, MetadataStore, PartitionImage, TopicImage};
 pub use metrics::{ApiLabel, BrokerMetrics, CloseLabel, CloseReason, TopicLabel};
 pub use partition::{Appended, Fetched, Isolation, Partition, PartitionError};
 pub use producer_ids::ProducerIdAllocator;
@@ -42,8 +40,10 @@ pub use producer_state::{ProducerStateTable, SequenceCheck, SequenceError};
 pub use topic_config::{ConfigSource, TopicSettings};
 
 use crate::group::GroupCoordinator;
+use crate::metadata::MetadataCache;
 use crate::Error;
 use groups::OffsetsTopicLog;
+use replica_manager::ReplicaManager;
 
 /// Name of the internal topic holding group metadata and committed offsets.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
@@ -58,8 +58,11 @@ pub struct Broker {
     config: BrokerConfig,
     /// What the broker runs with: `config` under the dynamic broker configs of the image.
     effective: RwLock<Arc<BrokerConfig>>,
-    metadata: RwLock<MetadataStore>,
-    partitions: RwLock<HashMap<TopicPartition, Arc<Partition>>>,
+    /// The single-node controller's metadata log; changed under `controller`.
+    store: Mutex<MetadataStore>,
+    /// The image handlers read.
+    cache: MetadataCache,
+    replicas: ReplicaManager,
     groups: GroupCoordinator<OffsetsTopicLog>,
     producer_ids: ProducerIdAllocator,
     metrics: BrokerMetrics,
@@ -75,27 +78,37 @@ impl Broker {
     pub async fn open(config: BrokerConfig) -> Result<Arc<Self>, Error> {
         let meta_dir = config.data_dir.join("meta");
         let mut store = MetadataStore::open(&meta_dir, config.node_id)?;
-        store.set_brokers(vec![BrokerImage {
+        let registration = BrokerImage {
             node_id: config.node_id,
             host: config.advertised_host.clone(),
             port: config.advertised_port,
             rack: config.rack.clone(),
-        }]);
+            rpc_endpoint: None,
+            incarnation: 0,
+            fenced: false,
+            in_controlled_shutdown: false,
+        };
+        if store.image().brokers != [registration.clone()] {
+            for stale in store.image().brokers.iter().filter(|b| b.node_id != config.node_id).map(|b| b.node_id).collect::<Vec<_>>() {
+                store.commit(&[MetadataRecord::UnregisterBroker { node_id: stale }])?;
+            }
+            store.commit(&[MetadataRecord::RegisterBroker { broker: registration }])?;
+        }
         let producer_ids = ProducerIdAllocator::open(&meta_dir)?;
         let effective = dynamic_config::effective(&config, &store.image().broker_configs);
-        let partitions = topics::open_partitions(&effective, store.image())?;
-        let partitions = RwLock::new(partitions);
-        let metadata = RwLock::new(store);
-        topics::ensure_offsets_topic(&config, &metadata, &partitions)?;
+        topics::ensure_offsets_topic(&config, &mut store)?;
+        let replicas = ReplicaManager::open(&effective, store.image())?;
+        let cache = MetadataCache::new(MetadataImage::clone(store.image()));
         let metrics = BrokerMetrics::default();
-        metrics.partitions.set(partitions.read().map_or(0, |p| p.len() as i64));
-        let offsets_log = OffsetsTopicLog::new(&config, &partitions)?;
+        metrics.partitions.set(replicas.len() as i64);
+        let offsets_log = OffsetsTopicLog::new(&config, &replicas)?;
         let groups = GroupCoordinator::load(offsets_log, groups::group_config(&config)).await?;
         let broker = Arc::new(Self {
             config,
             effective: RwLock::new(Arc::new(effective)),
-            metadata,
-            partitions,
+            store: Mutex::new(store),
+            cache,
+            replicas,
             groups,
             producer_ids,
             metrics,
@@ -107,7 +120,7 @@ impl Broker {
             node_id = broker.config.node_id,
             data_dir = %broker.config.data_dir.display(),
             topics = broker.image().topics.len(),
-            partitions = broker.partition_count(),
+            partitions = broker.replicas.len(),
             "broker opened"
         );
         Ok(broker)
@@ -129,29 +142,19 @@ impl Broker {
         &self.metrics
     }
 
-    /// A copy of the current metadata image.
-    pub fn image(&self) -> MetadataImage {
-        self.metadata.read().map(|m| m.image().clone()).unwrap_or_else(|p| p.into_inner().image().clone())
+    /// The current metadata image (a shared snapshot; changes publish a new one).
+    pub fn image(&self) -> Arc<MetadataImage> {
+        self.cache.image()
     }
 
     /// The partition, when this broker hosts it.
     pub fn partition(&self, topic: &str, index: i32) -> Option<Arc<Partition>> {
-        let partitions = self.partitions.read().unwrap_or_else(|p| p.into_inner());
-        partitions.get(&(topic.to_string(), index)).cloned()
+        self.replicas.get(topic, index)
     }
 
     /// Every hosted partition.
     pub fn all_partitions(&self) -> Vec<Arc<Partition>> {
-        let partitions = self.partitions.read().unwrap_or_else(|p| p.into_inner());
-        partitions.values().cloned().collect()
-    }
-
-    fn partition_count(&self) -> usize {
-        self.partitions.read().map_or(0, |p| p.len())
-    }
-
-    fn partition_dir(&self, topic: &str, index: i32) -> PathBuf {
-        topics::partition_dir(&self.config, topic, index)
+        self.replicas.all()
     }
 
     /// Stops background tasks, then flushes and closes every partition (writing clean
@@ -159,12 +162,7 @@ impl Broker {
     pub async fn shutdown(&self) {
         self.tasks.stop().await;
         self.groups.shutdown().await;
-        let partitions: Vec<_> = self.all_partitions();
-        for partition in partitions {
-            if let Err(e) = partition.close() {
-                tracing::error!(topic = partition.topic(), partition = partition.index(), error = %e, "closing partition failed; it will be recovered on the next start");
-            }
-        }
+        self.replicas.close_all();
         tracing::info!("broker shut down cleanly");
     }
 }

@@ -1,23 +1,21 @@
-//! Controller operations on topics — create, delete, add partitions, change configs — and
-//! opening the partitions the image places on this broker.
-//!
-//! Each operation validates against the current image, commits [`MetadataRecord`]s to the
-//! store, then brings local partitions in line. Operations are serialised by the broker's
-//! controller lock.
+//! Controller operations on topics — create, delete, add partitions, change configs — as
+//! records: each validates against the current image and commits [`MetadataRecord`]s; the
+//! replica manager then brings this node's partitions in line with the new image.
+//! Operations are serialised by the broker's controller lock.
 
-use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use kafka_protocol::ResponseError;
 use uuid::Uuid;
 
 use super::config::BrokerConfig;
-use super::metadata::{MetadataImage, MetadataRecord, MetadataStore, PartitionImage, TopicImage};
-use super::partition::{Partition, PartitionError};
+use crate::metadata::{MetadataImage, MetadataRecord, MetadataStore, PartitionImage, TopicImage};
 use super::dynamic_config;
-use super::topic_config::{self, TopicSettings};
-use super::{Broker, TopicPartition, OFFSETS_TOPIC};
+use super::partition::PartitionError;
+use super::replica_manager::partition_dir;
+use super::topic_config;
+use super::{Broker, OFFSETS_TOPIC};
 use crate::storage::StorageError;
 
 /// Runs file work that blocks (opening logs, fsyncing the metadata image, deleting a topic's
@@ -47,11 +45,6 @@ fn check_partition_count(count: i32) -> Result<(), PartitionError> {
     Ok(())
 }
 
-/// Directory of one partition's log: `<data_dir>/logs/<topic>-<partition>`.
-pub fn partition_dir(config: &BrokerConfig, topic: &str, index: i32) -> PathBuf {
-    config.data_dir.join("logs").join(format!("{topic}-{index}"))
-}
-
 /// Checks a topic name as Kafka does: 1–249 characters of `[a-zA-Z0-9._-]`, not `.` or `..`.
 pub fn validate_topic_name(name: &str) -> Result<(), PartitionError> {
     let invalid = |why: &str| Err(PartitionError::new(ResponseError::InvalidTopicException, format!("invalid topic name {name:?}: {why}")));
@@ -70,38 +63,11 @@ pub fn validate_topic_name(name: &str) -> Result<(), PartitionError> {
     Ok(())
 }
 
-fn settings_of(config: &BrokerConfig, topic: &TopicImage) -> Result<TopicSettings, StorageError> {
-    topic_config::resolve(config, &topic.configs).map_err(|e| StorageError::Corrupt {
-        what: "topic config in the metadata image",
-        path: config.data_dir.join("meta"),
-        detail: e.0,
-    })
-}
-
-/// Opens every partition the image places on this broker.
-pub fn open_partitions(config: &BrokerConfig, image: &MetadataImage) -> Result<HashMap<TopicPartition, Arc<Partition>>, StorageError> {
-    let mut out = HashMap::new();
-    for (name, topic) in &image.topics {
-        let settings = settings_of(config, topic)?;
-        for (index, placement) in topic.partitions.iter().enumerate() {
-            if !placement.replicas.contains(&config.node_id) {
-                continue;
-            }
-            let index = index as i32;
-            let partition = Partition::open(name, index, &partition_dir(config, name, index), &settings, placement.leader_epoch)?;
-            out.insert((name.clone(), index), Arc::new(partition));
-        }
-    }
-    Ok(out)
-}
-
 /// Creates `__consumer_offsets` on first start.
 pub fn ensure_offsets_topic(
     config: &BrokerConfig,
-    metadata: &RwLock<MetadataStore>,
-    partitions: &RwLock<HashMap<TopicPartition, Arc<Partition>>>,
+    store: &mut MetadataStore,
 ) -> Result<(), StorageError> {
-    let mut store = metadata.write().unwrap_or_else(|p| p.into_inner());
     if store.image().topics.contains_key(OFFSETS_TOPIC) {
         return Ok(());
     }
@@ -115,21 +81,17 @@ pub fn ensure_offsets_topic(
         configs,
         internal: true,
     };
-    let settings = settings_of(config, &topic)?;
-    let mut opened = HashMap::new();
     for index in 0..topic.partitions.len() as i32 {
-        let partition = Partition::open(OFFSETS_TOPIC, index, &partition_dir(config, OFFSETS_TOPIC, index), &settings, 0)?;
-        opened.insert((OFFSETS_TOPIC.to_string(), index), Arc::new(partition));
+        remove_stale_dir(&partition_dir(&config.data_dir, OFFSETS_TOPIC, index));
     }
     store.commit(&[MetadataRecord::CreateTopic { name: OFFSETS_TOPIC.into(), topic }])?;
-    partitions.write().unwrap_or_else(|p| p.into_inner()).extend(opened);
     tracing::info!(partitions = config.offsets_topic_partitions, "created {OFFSETS_TOPIC}");
     Ok(())
 }
 
 /// Placement of a new partition. One broker today: it leads every partition.
 fn placement(config: &BrokerConfig) -> PartitionImage {
-    PartitionImage { leader: config.node_id, leader_epoch: 0, replicas: vec![config.node_id], isr: vec![config.node_id] }
+    PartitionImage::new(vec![config.node_id])
 }
 
 /// A topic to create, as CreateTopics and auto-creation describe it.
@@ -156,7 +118,7 @@ impl Broker {
         if image.topics.contains_key(&new.name) {
             return Err(PartitionError::new(ResponseError::TopicAlreadyExists, format!("topic {:?} already exists", new.name)));
         }
-        let settings = topic_config::resolve(&self.topic_defaults(), &new.configs).map_err(|e| PartitionError::new(ResponseError::InvalidConfig, e.0))?;
+        topic_config::resolve(&self.topic_defaults(), &new.configs).map_err(|e| PartitionError::new(ResponseError::InvalidConfig, e.0))?;
         let brokers = image.brokers.len().max(1);
         check_partition_count(new.partitions.max(new.assignments.len().try_into().unwrap_or(i32::MAX)))?;
         let partitions = if !new.assignments.is_empty() {
@@ -168,7 +130,7 @@ impl Broker {
                 if replicas.is_empty() || replicas.iter().any(|r| image.broker(*r).is_none()) {
                     return Err(PartitionError::new(ResponseError::InvalidReplicaAssignment, format!("replica assignment {replicas:?} names an unknown broker")));
                 }
-                out.push(PartitionImage { leader: replicas[0], leader_epoch: 0, replicas: replicas.clone(), isr: replicas.clone() });
+                out.push(PartitionImage::new(replicas.clone()));
             }
             out
         } else {
@@ -190,17 +152,7 @@ impl Broker {
         if validate_only {
             return Ok(topic);
         }
-        let opened = off_runtime(|| {
-            (0..topic.partitions.len() as i32)
-                .map(|index| {
-                    let dir = self.partition_dir(&new.name, index);
-                    remove_stale_dir(&dir);
-                    Ok(Arc::new(Partition::open(&new.name, index, &dir, &settings, 0)?))
-                })
-                .collect::<Result<Vec<_>, PartitionError>>()
-        })?;
         self.commit(&[MetadataRecord::CreateTopic { name: new.name.clone(), topic: topic.clone() }])?;
-        self.add_partitions(opened);
         tracing::info!(topic = %new.name, partitions = topic.partitions.len(), "created topic");
         Ok(topic)
     }
@@ -216,19 +168,6 @@ impl Broker {
             return Err(PartitionError::new(ResponseError::InvalidTopicException, format!("{name} is an internal topic and cannot be deleted")));
         }
         self.commit(&[MetadataRecord::DeleteTopic { name: name.to_string() }])?;
-        let removed: Vec<_> = {
-            let mut partitions = self.partitions.write().unwrap_or_else(|p| p.into_inner());
-            (0..topic.partitions.len() as i32).filter_map(|i| partitions.remove(&(name.to_string(), i))).collect()
-        };
-        self.metrics.partitions.set(self.partition_count() as i64);
-        off_runtime(|| {
-            for partition in removed {
-                if let Err(e) = partition.close() {
-                    tracing::warn!(topic = name, partition = partition.index(), error = %e, "closing a deleted partition failed");
-                }
-                remove_stale_dir(partition.dir());
-            }
-        });
         self.groups.remove_offsets_of_topic(name).await;
         tracing::info!(topic = name, "deleted topic");
         Ok(topic.id)
@@ -256,7 +195,7 @@ impl Broker {
                     if replicas.is_empty() || replicas.iter().any(|r| image.broker(*r).is_none()) {
                         return Err(PartitionError::new(ResponseError::InvalidReplicaAssignment, format!("replica assignment {replicas:?} names an unknown broker")));
                     }
-                    out.push(PartitionImage { leader: replicas[0], leader_epoch: 0, isr: replicas.clone(), replicas });
+                    out.push(PartitionImage::new(replicas));
                 }
                 out
             }
@@ -265,18 +204,7 @@ impl Broker {
         if validate_only {
             return Ok(());
         }
-        let settings = topic_config::resolve(&self.topic_defaults(), &topic.configs).map_err(|e| PartitionError::new(ResponseError::InvalidConfig, e.0))?;
-        let opened = off_runtime(|| {
-            (current..count)
-                .map(|index| {
-                    let dir = self.partition_dir(name, index);
-                    remove_stale_dir(&dir);
-                    Ok(Arc::new(Partition::open(name, index, &dir, &settings, 0)?))
-                })
-                .collect::<Result<Vec<_>, PartitionError>>()
-        })?;
         self.commit(&[MetadataRecord::AddPartitions { name: name.to_string(), partitions: added }])?;
-        self.add_partitions(opened);
         tracing::info!(topic = name, from = current, to = count, "added partitions");
         Ok(())
     }
@@ -284,21 +212,15 @@ impl Broker {
     /// Replaces a topic's config overrides (validated first).
     pub async fn set_topic_configs(&self, name: &str, configs: BTreeMap<String, String>, validate_only: bool) -> Result<(), PartitionError> {
         let _guard = self.controller.lock().await;
-        let image = self.image();
-        let Some(topic) = image.topics.get(name) else {
+        if !self.image().topics.contains_key(name) {
             return Err(PartitionError::new(ResponseError::UnknownTopicOrPartition, format!("topic {name:?} does not exist")));
-        };
-        let settings = topic_config::resolve(&self.topic_defaults(), &configs).map_err(|e| PartitionError::new(ResponseError::InvalidConfig, e.0))?;
+        }
+        topic_config::resolve(&self.topic_defaults(), &configs).map_err(|e| PartitionError::new(ResponseError::InvalidConfig, e.0))?;
         if validate_only {
             return Ok(());
         }
         let configs = topic_config::canonicalize(&configs).map_err(|e| PartitionError::new(ResponseError::InvalidConfig, e.0))?;
         self.commit(&[MetadataRecord::SetTopicConfigs { name: name.to_string(), configs }])?;
-        for index in 0..topic.partitions.len() as i32 {
-            if let Some(p) = self.partition(name, index) {
-                p.apply_settings(&settings)?;
-            }
-        }
         tracing::info!(topic = name, "changed topic configs");
         Ok(())
     }
@@ -338,39 +260,43 @@ impl Broker {
             return Ok(());
         }
         self.commit(&[MetadataRecord::SetBrokerConfigs { resource: resource.to_string(), configs }])?;
-        let image = self.image();
-        let effective = Arc::new(dynamic_config::effective(&self.config, &image.broker_configs));
-        *self.effective.write().unwrap_or_else(|p| p.into_inner()) = Arc::clone(&effective);
-        for (name, topic) in image.topics.iter().filter(|(_, t)| !t.internal) {
-            match topic_config::resolve(&effective, &topic.configs) {
-                Ok(settings) => {
-                    for index in 0..topic.partitions.len() as i32 {
-                        if let Some(p) = self.partition(name, index) {
-                            p.apply_settings(&settings)?;
-                        }
-                    }
-                }
-                Err(e) => tracing::warn!(topic = %name, error = %e, "a topic's configs do not resolve under the new broker defaults; it keeps its settings"),
-            }
-        }
         tracing::info!(resource = %resource, changed = ?changed, "changed dynamic broker configs");
         Ok(())
     }
 
+    /// Commits `records`, publishes the new image and brings this node's partitions in line
+    /// with it. The image file is written and fsynced and partitions are opened: off the
+    /// async workers.
     fn commit(&self, records: &[MetadataRecord]) -> Result<(), PartitionError> {
-        // The image file is written and fsynced: off the async workers.
         off_runtime(|| {
-            let mut store = self.metadata.write().unwrap_or_else(|p| p.into_inner());
-            store.commit(records).map_err(PartitionError::from)
+            let mut store = self.store.lock().unwrap_or_else(|p| p.into_inner());
+            let image = store.commit(records)?;
+            let old = self.cache.publish(Arc::clone(&image));
+            self.apply_image(&old, &image)
         })
     }
 
-    fn add_partitions(&self, opened: Vec<Arc<Partition>>) {
-        let mut partitions = self.partitions.write().unwrap_or_else(|p| p.into_inner());
-        for p in opened {
-            partitions.insert((p.topic().to_string(), p.index()), p);
+    /// What a new image means for this node: the effective config under its dynamic broker
+    /// configs, and the hosted partitions. The first partition that failed is reported; the
+    /// others were applied.
+    fn apply_image(&self, old: &MetadataImage, new: &MetadataImage) -> Result<(), PartitionError> {
+        let defaults_changed = old.broker_configs != new.broker_configs;
+        let effective = if defaults_changed {
+            let effective = Arc::new(dynamic_config::effective(&self.config, &new.broker_configs));
+            *self.effective.write().unwrap_or_else(|p| p.into_inner()) = Arc::clone(&effective);
+            effective
+        } else {
+            self.topic_defaults()
+        };
+        let applied = self.replicas.apply(&effective, old, new, defaults_changed);
+        self.metrics.partitions.set(self.replicas.len() as i64);
+        if applied.opened + applied.removed > 0 {
+            tracing::debug!(opened = applied.opened, removed = applied.removed, "applied metadata image");
         }
-        self.metrics.partitions.set(partitions.len() as i64);
+        match applied.failed.into_iter().next() {
+            Some((_, e)) => Err(e),
+            None => Ok(()),
+        }
     }
 }
 

@@ -28,7 +28,7 @@ pub use leader::{AckState, AlterIsr, FollowerFetch, FollowerFetchOutcome, Leader
 
 /// A partition's leader and in-sync replicas as the controller last committed them (Kafka's
 /// `LeaderAndIsr`): what a broker learns from the metadata image.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LeaderAndIsr {
     /// The leader's node id, or -1 when the partition has none (offline).
     pub leader: i32,

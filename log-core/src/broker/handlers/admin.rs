@@ -51,10 +51,11 @@ impl Broker {
             results.push(match self.create_topic(new, request.validate_only).await {
                 Ok(created) => {
                     let stored = topic_config::canonicalize(&configs).unwrap_or_default();
-                    let (defaults, dynamic) = (self.topic_defaults(), self.image().broker_configs);
+                    let (defaults, image) = (self.topic_defaults(), self.image());
+                    let dynamic = &image.broker_configs;
                     let described = topic_config::keys()
                         .map(|key| {
-                            let (value, source, _) = topic_config::describe(&defaults, &dynamic, &stored, key);
+                            let (value, source, _) = topic_config::describe(&defaults, dynamic, &stored, key);
                             CreatableTopicConfigs::default()
                                 .with_name(str_bytes(key))
                                 .with_value(value.map(str_bytes))

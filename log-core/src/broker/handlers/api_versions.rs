@@ -42,8 +42,10 @@ impl Broker {
                 image
                     .brokers
                     .iter()
+                    .filter(|b| request.include_fenced_brokers || !b.fenced)
                     .map(|b| {
                         DescribeClusterBroker::default()
+                            .with_is_fenced(b.fenced)
                             .with_broker_id(BrokerId(b.node_id))
                             .with_host(str_bytes(b.host.clone()))
                             .with_port(b.port)

@@ -62,8 +62,7 @@ impl Broker {
         MetadataResponse::default()
             .with_brokers(
                 image
-                    .brokers
-                    .iter()
+                    .live_brokers()
                     .map(|b| {
                         MetadataResponseBroker::default()
                             .with_node_id(BrokerId(b.node_id))
