@@ -51,6 +51,9 @@ pub struct BrokerConfig {
     pub log: LogConfig,
     /// `min.insync.replicas` default.
     pub min_insync_replicas: i32,
+    /// `replica.lag.time.max.ms`: a follower that has not caught up with its leader for this
+    /// long leaves the ISR.
+    pub replica_lag_time_max_ms: u64,
     /// fsync a partition before acknowledging an acks=all produce (default true: a single
     /// node has no replicas to rely on). `false` acknowledges once the data is in the page
     /// cache, as Kafka does by default; the `flush.*` settings still apply.
@@ -98,6 +101,7 @@ impl BrokerConfig {
             request_read_timeout_ms: 30_000,
             log: LogConfig::default(),
             min_insync_replicas: 1,
+            replica_lag_time_max_ms: 30_000,
             flush_on_acks_all: true,
             retention_check_interval_ms: 300_000,
             offsets_topic_partitions: 50,
@@ -128,6 +132,7 @@ impl BrokerConfig {
             "socket.request.max.bytes" => self.socket_request_max_bytes.to_string(),
             "queued.max.request.bytes" => self.queued_max_request_bytes.to_string(),
             "fetch.max.bytes" => self.fetch_max_bytes.to_string(),
+            "replica.lag.time.max.ms" => self.replica_lag_time_max_ms.to_string(),
             "connections.max.idle.ms" => self.connections_max_idle_ms.to_string(),
             "max.connections" => self.max_connections.min(i32::MAX as usize).to_string(),
             "max.connections.per.ip" => self.max_connections_per_ip.min(i32::MAX as usize).to_string(),

@@ -1,10 +1,13 @@
 //! [`Partition`]: one partition's serving state — its log, leader epoch, high watermark and
 //! idempotent-producer state — and the only way handlers touch a partition.
 //!
-//! On a single node the high watermark is the log end offset once an append is done (and
-//! fsynced, for acks=all under `flush_on_acks_all`). Replication will move it by follower
-//! progress instead; handlers don't change, they read [`Partition::high_watermark`] and wait
-//! on [`Partition::subscribe`].
+//! A partition is hosted as its leader or as a follower ([`Role`], driven by the state
+//! machines of [`crate::replication`]). On the leader the high watermark moves with the
+//! in-sync replicas' progress — for a partition whose ISR is the leader alone, to the log end
+//! as soon as an append is done — and acks=all produces wait for it
+//! ([`Partition::ack_state`]); on a follower it follows the leader's. Handlers read
+//! [`Partition::high_watermark`] and wait on [`Partition::subscribe`]; produce and consumer
+//! fetches to a follower are refused with NOT_LEADER_OR_FOLLOWER.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
@@ -15,6 +18,10 @@ use kafka_protocol::ResponseError;
 use tokio::sync::watch;
 
 use super::producer_state::{ProducerStateTable, SequenceCheck, SequenceError};
+use crate::replication::{
+    AckState, AlterIsr, FetchAnswer, FollowerAction, FollowerFetch, FollowerFetchOutcome, FollowerReplica, LeaderAndIsr, LeaderEffect, LeaderReplica, LocalLog,
+    ReplicationConfig,
+};
 use super::topic_config::TopicSettings;
 use crate::storage::{
     validate_producer_batches, AppendOptions, BatchDefect, BatchHeader, Batches, EpochEndOffset, LogConfig, PartitionLog,
@@ -80,6 +87,9 @@ pub struct Appended {
     pub records: u64,
     /// Bytes appended (0 for a duplicate).
     pub bytes: usize,
+    /// One past the last offset of the records (of the original, for a duplicate): an
+    /// acks=all produce is answered once the high watermark reaches it.
+    pub end_offset: u64,
 }
 
 /// A fetch's answer for this partition.
@@ -95,6 +105,17 @@ pub struct Fetched {
     pub log_start_offset: u64,
 }
 
+/// The leader's answer to a follower's fetch for this partition.
+#[derive(Debug, Clone)]
+pub struct ReplicaFetched {
+    /// What the leader made of the follower's position.
+    pub outcome: FollowerFetchOutcome,
+    /// Whole batches from the fetch offset (when the outcome is a read).
+    pub records: Bytes,
+    /// The leader's log start offset.
+    pub log_start_offset: u64,
+}
+
 /// Which records a read may see.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Isolation {
@@ -104,11 +125,62 @@ pub enum Isolation {
     ReadCommitted,
 }
 
+/// What this broker is for the partition.
+#[derive(Debug)]
+pub enum Role {
+    /// It leads: produces and consumer fetches are served here.
+    Leader(LeaderReplica),
+    /// It follows: it copies the leader's log.
+    Follower(FollowerReplica),
+}
+
 #[derive(Debug)]
 struct Inner {
     log: PartitionLog,
     producers: ProducerStateTable,
-    min_insync_replicas: i32,
+    role: Role,
+    replication: ReplicationConfig,
+    /// ISR changes the leader wants, for the replica manager to send to the controller.
+    isr_requests: Vec<AlterIsr>,
+}
+
+/// Milliseconds on a monotonic clock shared by every partition (replication's time base).
+pub fn monotonic_ms() -> u64 {
+    static START: OnceLock<std::time::Instant> = OnceLock::new();
+    START.get_or_init(std::time::Instant::now).elapsed().as_millis() as u64
+}
+
+fn replication_config(settings: &TopicSettings) -> ReplicationConfig {
+    ReplicationConfig {
+        replica_lag_time_max_ms: settings.replica_lag_time_max_ms,
+        min_insync_replicas: settings.min_insync_replicas.max(1) as usize,
+        ..ReplicationConfig::default()
+    }
+}
+
+/// The role `state` gives `node_id` over `log`, starting from high watermark `hw`. A new
+/// leader records its epoch as starting at the log end (followers' fetches are checked
+/// against it).
+fn take_role(log: &mut PartitionLog, node_id: i32, state: &LeaderAndIsr, hw: u64, replication: ReplicationConfig) -> Result<Role, StorageError> {
+    let end = log.log_end_offset();
+    let hw = hw.clamp(log.log_start_offset(), end);
+    if state.leader == node_id {
+        log.begin_leader_epoch(state.leader_epoch)?;
+        Ok(Role::Leader(LeaderReplica::new(node_id, replication, state.clone(), end, hw, monotonic_ms())))
+    } else {
+        Ok(Role::Follower(FollowerReplica::new(node_id, state, hw)))
+    }
+}
+
+fn role_high_watermark(role: &Role) -> u64 {
+    match role {
+        Role::Leader(l) => l.high_watermark(),
+        Role::Follower(f) => f.high_watermark(),
+    }
+}
+
+fn not_leader(topic: &str, index: i32) -> PartitionError {
+    PartitionError::new(ResponseError::NotLeaderOrFollower, format!("this broker is not the leader of {topic}-{index}"))
 }
 
 /// One partition. See the module docs.
@@ -117,6 +189,7 @@ pub struct Partition {
     topic: String,
     index: i32,
     dir: PathBuf,
+    node_id: i32,
     leader_epoch: AtomicI32,
     /// Serialises writers (appends, truncation, retention, compaction's install, close). An
     /// append holds it across its three steps; `inner` is write-locked only for the short
@@ -149,23 +222,26 @@ fn closed() -> PartitionError {
 }
 
 impl Partition {
-    /// Opens (creating or recovering) the partition's log in `dir` and rebuilds its producer
-    /// state.
-    pub fn open(topic: &str, index: i32, dir: &Path, settings: &TopicSettings, leader_epoch: i32) -> Result<Self, StorageError> {
-        let (log, report) = PartitionLog::open(dir, settings.log.clone())?;
+    /// Opens (creating or recovering) the partition's log in `dir`, rebuilds its producer
+    /// state and takes the role `state` gives node `node_id`.
+    pub fn open(topic: &str, index: i32, dir: &Path, settings: &TopicSettings, node_id: i32, state: &LeaderAndIsr) -> Result<Self, StorageError> {
+        let (mut log, report) = PartitionLog::open(dir, settings.log.clone())?;
         if !report.clean_shutdown && report.segments > 0 {
             tracing::info!(topic, partition = index, truncated_bytes = report.truncated_bytes, log_end_offset = report.log_end_offset, "recovered partition after an unclean shutdown");
         }
         let producers = rebuild_producer_state(&log)?;
-        let end = log.log_end_offset();
-        let (high_watermark, _) = watch::channel(end);
+        let replication = replication_config(settings);
+        let start_hw = log.high_watermark_checkpoint();
+        let role = take_role(&mut log, node_id, state, start_hw, replication)?;
+        let (high_watermark, _) = watch::channel(role_high_watermark(&role));
         Ok(Self {
             topic: topic.to_string(),
             index,
             dir: dir.to_path_buf(),
-            leader_epoch: AtomicI32::new(leader_epoch),
+            node_id,
+            leader_epoch: AtomicI32::new(state.leader_epoch),
             writer: Mutex::new(()),
-            inner: RwLock::new(Some(Inner { log, producers, min_insync_replicas: settings.min_insync_replicas })),
+            inner: RwLock::new(Some(Inner { log, producers, role, replication, isr_requests: Vec::new() })),
             high_watermark,
             sync_lock: Mutex::new(()),
             synced_end: AtomicU64::new(0),
@@ -271,9 +347,119 @@ impl Partition {
     pub fn apply_settings(&self, settings: &TopicSettings) -> Result<(), PartitionError> {
         self.with(|i| {
             i.log.set_config(settings.log.clone());
-            i.min_insync_replicas = settings.min_insync_replicas;
+            i.replication = replication_config(settings);
+            if let Role::Leader(leader) = &mut i.role {
+                leader.set_config(i.replication);
+            }
             Ok(())
         })
+    }
+
+    /// Whether other brokers hold replicas of the partition.
+    pub fn is_replicated(&self) -> bool {
+        self.read_inner(|i| Ok(match &i.role {
+            Role::Leader(l) => l.state().replicas.len() > 1,
+            Role::Follower(_) => true,
+        }))
+        .unwrap_or(false)
+    }
+
+    /// Whether this broker leads the partition.
+    pub fn is_leader(&self) -> bool {
+        self.read_inner(|i| Ok(matches!(i.role, Role::Leader(_)))).unwrap_or(false)
+    }
+
+    /// The leader and ISR this partition works from, as its role knows them (the leader's
+    /// ISR as committed; a follower knows its leader and epoch only).
+    pub fn leader_and_isr(&self) -> Option<LeaderAndIsr> {
+        self.read_inner(|i| Ok(match &i.role {
+            Role::Leader(l) => Some(l.state().clone()),
+            Role::Follower(_) => None,
+        }))
+        .ok()
+        .flatten()
+    }
+
+    /// Takes the role `state` gives this broker: leader (a new epoch starts at the log end),
+    /// follower of `state.leader`, or — same leader epoch — the ISR the controller committed.
+    /// Waiters (fetches, acks=all produces) are woken to look again.
+    pub fn apply_state(&self, state: &LeaderAndIsr) -> Result<(), PartitionError> {
+        let _turn = self.write_turn();
+        let now = monotonic_ms();
+        let hw = self.with(|inner| {
+            match &mut inner.role {
+                Role::Leader(leader) if state.leader == self.node_id && state.leader_epoch == leader.state().leader_epoch => {
+                    // The new high watermark, if any, is published below.
+                    let _ = leader.on_partition_state(state, now);
+                }
+                Role::Follower(follower) if state.leader != self.node_id && state.leader == follower.leader() && state.leader_epoch == follower.leader_epoch() => {}
+                _ => {
+                    let hw = role_high_watermark(&inner.role);
+                    inner.role = take_role(&mut inner.log, self.node_id, state, hw, inner.replication)?;
+                    inner.isr_requests.clear();
+                    tracing::info!(topic = %self.topic, partition = self.index, leader = state.leader, leader_epoch = state.leader_epoch, isr = ?state.isr, "partition role changed");
+                }
+            }
+            Ok(role_high_watermark(&inner.role))
+        })?;
+        self.leader_epoch.store(state.leader_epoch, Ordering::Release);
+        self.high_watermark.send_modify(|current| *current = (*current).max(hw));
+        Ok(())
+    }
+
+    /// Whether an acks=all produce whose records end before `end` may be answered.
+    pub fn ack_state(&self, end: u64) -> Result<AckState, PartitionError> {
+        self.read_inner(|i| match &i.role {
+            Role::Leader(leader) => Ok(leader.ack_state(end)),
+            Role::Follower(_) => Err(not_leader(&self.topic, self.index)),
+        })
+    }
+
+    /// The ISR changes this leader wants sent to the controller (taken: each is returned once).
+    pub fn take_isr_requests(&self) -> Vec<AlterIsr> {
+        self.with(|i| Ok(std::mem::take(&mut i.isr_requests))).unwrap_or_default()
+    }
+
+    /// Time passed: a leader shrinks the ISR of followers that stopped catching up (the
+    /// request is queued for [`Partition::take_isr_requests`]) and resends unanswered ones.
+    pub fn tick(&self) {
+        let now = monotonic_ms();
+        let effects = self.with(|i| Ok(match &mut i.role {
+            Role::Leader(leader) => leader.on_tick(now),
+            Role::Follower(_) => Vec::new(),
+        }));
+        if let Ok(effects) = effects {
+            self.apply_leader_effects(effects);
+        }
+    }
+
+    /// The controller refused this leader's ISR change: forget it.
+    pub fn isr_change_refused(&self, request: &AlterIsr) {
+        let now = monotonic_ms();
+        let effects = self.with(|i| Ok(match &mut i.role {
+            Role::Leader(leader) if leader.pending_alter_isr() == Some(request) => leader.on_alter_isr_refused(now),
+            _ => Vec::new(),
+        }));
+        if let Ok(effects) = effects {
+            self.apply_leader_effects(effects);
+        }
+    }
+
+    /// Publishes a leader's high watermark and queues its ISR requests.
+    fn apply_leader_effects(&self, effects: Vec<LeaderEffect>) {
+        for effect in effects {
+            match effect {
+                LeaderEffect::HighWatermark(hw) => {
+                    self.high_watermark.send_modify(|current| *current = (*current).max(hw));
+                }
+                LeaderEffect::AlterIsr(request) => {
+                    let _ = self.with(|i| {
+                        i.isr_requests.push(request);
+                        Ok(())
+                    });
+                }
+            }
+        }
     }
 
     /// The log config in force.
@@ -312,12 +498,11 @@ impl Partition {
         let _turn = self.write_turn();
         let options = AppendOptions { leader_epoch: self.leader_epoch(), now_ms: now_ms() };
         let prepared = self.with(|inner| {
-            if acks_all && inner.min_insync_replicas > 1 {
-                // A single node is the whole ISR.
-                return Err(PartitionError::new(
-                    ResponseError::NotEnoughReplicas,
-                    format!("min.insync.replicas is {} but the ISR has 1 replica", inner.min_insync_replicas),
-                ));
+            let Role::Leader(leader) = &inner.role else {
+                return Err(not_leader(&self.topic, self.index));
+            };
+            if acks_all {
+                leader.check_acks_all().map_err(|e| PartitionError::new(ResponseError::NotEnoughReplicas, e.to_string()))?;
             }
             if let Some(header) = headers.first().filter(|h| h.producer_id >= 0)
                 && let SequenceCheck::Duplicate(original) = inner.producers.check(header)?
@@ -330,6 +515,7 @@ impl Partition {
                     log_start_offset: inner.log.log_start_offset(),
                     records: 0,
                     bytes: 0,
+                    end_offset: original.last_offset + 1,
                 };
                 return Ok(Err((appended, pending)));
             }
@@ -340,24 +526,30 @@ impl Partition {
             Err(duplicate) => return Ok(duplicate),
         };
         prepared.write(records).map_err(|e| self.offline_on_io_error(e))?;
-        let (appended, pending, flush_due) = self.with(|inner| {
+        let (appended, pending, flush_due, effects) = self.with(|inner| {
             let info = inner.log.commit_append(prepared).map_err(|e| self.offline_on_io_error(e))?;
             let pending = if durable || info.flush_due { inner.log.pending_sync()? } else { None };
             if let Some(mut header) = headers.first().copied().filter(|h| h.producer_id >= 0) {
                 header.base_offset = info.first_offset as i64;
                 inner.producers.record(&header);
             }
-            self.high_watermark.send_replace(inner.log.log_end_offset());
+            let end = inner.log.log_end_offset();
+            let effects = match &mut inner.role {
+                Role::Leader(leader) => leader.on_local_append(end, monotonic_ms()),
+                Role::Follower(_) => Vec::new(),
+            };
             let appended = Appended {
                 base_offset: info.first_offset,
                 log_append_time: info.log_append_time.unwrap_or(-1),
                 log_start_offset: inner.log.log_start_offset(),
                 records: info.records,
                 bytes: info.bytes,
+                end_offset: end,
             };
-            Ok((appended, pending, info.flush_due))
+            Ok((appended, pending, info.flush_due, effects))
         })?;
         drop(_turn);
+        self.apply_leader_effects(effects);
         match pending {
             // The topic's flush policy wants the append durable before it returns, whatever
             // the producer's acks; the fsync runs here, off every lock but the sync turn.
@@ -367,6 +559,104 @@ impl Partition {
             }
             pending => Ok((appended, pending)),
         }
+    }
+
+    /// Checkpoints the high watermark (a periodic task; Kafka's
+    /// `replica.high.watermark.checkpoint.interval.ms`). Blocks for an fsync when it changed.
+    pub fn checkpoint_high_watermark(&self) -> Result<(), PartitionError> {
+        let hw = self.high_watermark();
+        self.with(|inner| Ok(inner.log.checkpoint_high_watermark(hw)?))
+    }
+
+    /// The leader's side of a follower's fetch: checks the follower's position against this
+    /// log and, when it continues it, counts its progress (the high watermark may move; an
+    /// ISR expansion may be queued) and reads from its fetch offset, up to `max_bytes` (at
+    /// least one batch), with no high-watermark bound. Blocks for the read.
+    pub fn serve_follower_fetch(&self, fetch: FollowerFetch, max_bytes: usize) -> Result<ReplicaFetched, PartitionError> {
+        let now = monotonic_ms();
+        let (outcome, effects, plan, log_start) = self.with(|inner| {
+            let Role::Leader(leader) = &mut inner.role else {
+                return Err(not_leader(&self.topic, self.index));
+            };
+            let (outcome, effects) = leader.on_follower_fetch(fetch, &inner.log, now);
+            let plan = match outcome {
+                FollowerFetchOutcome::Read { .. } => Some(inner.log.plan_read(fetch.position.fetch_offset, max_bytes, None)?),
+                _ => None,
+            };
+            Ok((outcome, effects, plan, inner.log.log_start_offset()))
+        })?;
+        self.apply_leader_effects(effects);
+        let records = match plan {
+            Some(plan) => plan.run()?.records,
+            None => Bytes::new(),
+        };
+        Ok(ReplicaFetched { outcome, records, log_start_offset: log_start })
+    }
+
+    /// The follower's next fetch, or `None` when this broker leads (or follows no one).
+    pub fn next_follower_fetch(&self) -> Option<(i32, FollowerFetch)> {
+        self.read_inner(|inner| Ok(match &inner.role {
+            Role::Follower(f) if f.leader() >= 0 => Some((f.leader(), f.next_fetch(LocalLog::of(&inner.log)))),
+            _ => None,
+        }))
+        .ok()
+        .flatten()
+    }
+
+    /// A follower applies its leader's answer to `fetch` (ignored when the partition's role
+    /// or log moved on since it was sent): appends the records, truncates, or starts over.
+    /// Returns what it did. Blocks for the I/O.
+    pub fn apply_follower_answer(&self, fetch: FollowerFetch, answer: FetchAnswer, records: &[u8]) -> Result<FollowerAction, PartitionError> {
+        let _turn = self.write_turn();
+        let (action, hw) = self.with(|inner| {
+            let Role::Follower(follower) = &mut inner.role else {
+                return Ok((FollowerAction::WaitForMetadata, None));
+            };
+            if follower.leader_epoch() != fetch.current_leader_epoch || inner.log.log_end_offset() != fetch.position.fetch_offset {
+                return Ok((FollowerAction::WaitForMetadata, None));
+            }
+            let action = follower.on_answer(answer, &inner.log);
+            let hw = match action {
+                FollowerAction::Append { leader_high_watermark } => {
+                    if !records.is_empty() {
+                        inner.log.append_replicated(records, now_ms()).map_err(|e| self.offline_on_io_error(e))?;
+                        for item in Batches::new(records) {
+                            if let Ok((_, bytes)) = item
+                                && let Ok(header) = BatchHeader::parse(bytes)
+                                && header.producer_id >= 0
+                            {
+                                inner.producers.record(&header);
+                            }
+                        }
+                    }
+                    let end = inner.log.log_end_offset();
+                    let Role::Follower(follower) = &mut inner.role else { return Ok((action, None)) };
+                    follower.on_appended(end, leader_high_watermark)
+                }
+                FollowerAction::TruncateTo(offset) => {
+                    inner.log.truncate_to(offset).map_err(|e| self.offline_on_io_error(e))?;
+                    inner.producers = rebuild_producer_state(&inner.log)?;
+                    let end = inner.log.log_end_offset();
+                    let Role::Follower(follower) = &mut inner.role else { return Ok((action, None)) };
+                    follower.on_truncated(end);
+                    tracing::info!(topic = %self.topic, partition = self.index, from = fetch.position.fetch_offset, to = end, "follower truncated its log to where it diverged from the leader's");
+                    None
+                }
+                FollowerAction::StartAt(offset) => {
+                    inner.log.truncate_fully_and_start_at(offset).map_err(|e| self.offline_on_io_error(e))?;
+                    inner.producers = rebuild_producer_state(&inner.log)?;
+                    let Role::Follower(follower) = &mut inner.role else { return Ok((action, None)) };
+                    follower.on_restarted(offset);
+                    Some(offset)
+                }
+                FollowerAction::WaitForMetadata => None,
+            };
+            Ok((action, hw))
+        })?;
+        if let Some(hw) = hw {
+            self.high_watermark.send_modify(|current| *current = (*current).max(hw));
+        }
+        Ok(action)
     }
 
     /// Makes the records `pending` covers durable. Blocks for an fsync, so call it off the
@@ -400,7 +690,12 @@ impl Partition {
             Isolation::ReadUncommitted | Isolation::ReadCommitted => high_watermark,
         };
         // Planned under the read lock, read without it: a read from disk holds up nobody.
-        let plan = self.read_inner(|inner| Ok(inner.log.plan_read(offset, max_bytes, Some(bound))?))?;
+        let plan = self.read_inner(|inner| {
+            if !matches!(inner.role, Role::Leader(_)) {
+                return Err(not_leader(&self.topic, self.index));
+            }
+            Ok(inner.log.plan_read(offset, max_bytes, Some(bound))?)
+        })?;
         let read = plan.run()?;
         Ok(Fetched { records: read.records, high_watermark, last_stable_offset: high_watermark, log_start_offset: read.log_start_offset })
     }
@@ -410,6 +705,9 @@ impl Partition {
     pub fn peek(&self, offset: u64) -> Result<Fetched, PartitionError> {
         let high_watermark = self.high_watermark();
         self.read_inner(|inner| {
+            if !matches!(inner.role, Role::Leader(_)) {
+                return Err(not_leader(&self.topic, self.index));
+            }
             let (start, end) = (inner.log.log_start_offset(), inner.log.log_end_offset());
             if offset < start || offset > end {
                 return Err(StorageError::OffsetOutOfRange { requested: offset as i64, log_start_offset: start, log_end_offset: end }.into());
@@ -520,8 +818,10 @@ impl Partition {
         // An offline partition is left without the clean-shutdown marker on purpose: the
         // next open re-checks it.
         self.ensure_online()?;
+        let mut inner = inner;
         let end = inner.log.log_end_offset();
         inner.producers.write_snapshot(&self.dir, end)?;
+        inner.log.checkpoint_high_watermark(self.high_watermark())?;
         inner.log.close()?;
         Ok(())
     }
@@ -559,6 +859,10 @@ fn rebuild_producer_state(log: &PartitionLog) -> Result<ProducerStateTable, Stor
 mod tests {
     use std::sync::Arc;
 
+    fn alone() -> LeaderAndIsr {
+        LeaderAndIsr { leader: 1, leader_epoch: 0, partition_epoch: 0, replicas: vec![1], isr: vec![1] }
+    }
+
     use super::*;
     use crate::storage::{BatchBuilder, Compression, TimestampType};
 
@@ -571,8 +875,8 @@ mod tests {
     #[test]
     fn concurrent_acks_all_appends_share_fsyncs_and_all_end_durable() {
         let dir = tempfile::tempdir().unwrap();
-        let settings = TopicSettings { log: LogConfig::default(), min_insync_replicas: 1 };
-        let partition = Arc::new(Partition::open("t", 0, dir.path(), &settings, 0).unwrap());
+        let settings = TopicSettings { log: LogConfig::default(), min_insync_replicas: 1, replica_lag_time_max_ms: 30_000 };
+        let partition = Arc::new(Partition::open("t", 0, dir.path(), &settings, 1, &alone()).unwrap());
         let threads: Vec<_> = (0..4)
             .map(|t| {
                 let partition = partition.clone();
@@ -601,8 +905,8 @@ mod tests {
     #[test]
     fn reads_do_not_wait_for_a_writer_in_the_middle_of_an_append() {
         let dir = tempfile::tempdir().unwrap();
-        let settings = TopicSettings { log: LogConfig::default(), min_insync_replicas: 1 };
-        let partition = Arc::new(Partition::open("t", 0, dir.path(), &settings, 0).unwrap());
+        let settings = TopicSettings { log: LogConfig::default(), min_insync_replicas: 1, replica_lag_time_max_ms: 30_000 };
+        let partition = Arc::new(Partition::open("t", 0, dir.path(), &settings, 1, &alone()).unwrap());
         partition.append_deferred(&mut batch(b"first"), false, false).unwrap();
         // A writer holds its turn (as an append does across its write and a flush.messages
         // fsync) for as long as the test wants.
@@ -624,7 +928,7 @@ mod tests {
     fn rolled_segments_are_fsynced_by_sync_sealed_not_by_the_append() {
         let dir = tempfile::tempdir().unwrap();
         let log = LogConfig { segment_bytes: 1024, ..LogConfig::default() };
-        let partition = Partition::open("t", 0, dir.path(), &TopicSettings { log, min_insync_replicas: 1 }, 0).unwrap();
+        let partition = Partition::open("t", 0, dir.path(), &TopicSettings { log, min_insync_replicas: 1, replica_lag_time_max_ms: 30_000 }, 1, &alone()).unwrap();
         for i in 0..20 {
             partition.append_deferred(&mut batch(&[i; 200]), false, true).unwrap();
         }
@@ -641,8 +945,8 @@ mod tests {
     #[test]
     fn an_io_error_takes_the_partition_offline_and_a_bad_batch_does_not() {
         let dir = tempfile::tempdir().unwrap();
-        let settings = TopicSettings { log: LogConfig::default(), min_insync_replicas: 1 };
-        let partition = Partition::open("t", 0, dir.path(), &settings, 0).unwrap();
+        let settings = TopicSettings { log: LogConfig::default(), min_insync_replicas: 1, replica_lag_time_max_ms: 30_000 };
+        let partition = Partition::open("t", 0, dir.path(), &settings, 1, &alone()).unwrap();
         partition.append_deferred(&mut batch(b"before"), false, true).unwrap();
 
         let mut garbage = vec![0u8; 70];

@@ -63,7 +63,7 @@ impl ReplicaManager {
                 }
                 let index = index as i32;
                 let dir = partition_dir(&config.data_dir, name, index);
-                let partition = Partition::open(name, index, &dir, &settings, placement.leader_epoch)?;
+                let partition = Partition::open(name, index, &dir, &settings, config.node_id, &placement.leader_and_isr())?;
                 partitions.insert((name.clone(), index), Arc::new(partition));
             }
         }
@@ -114,6 +114,10 @@ impl ReplicaManager {
                 match self.get(name, index as i32) {
                     Some(partition) if previous.is_some() => {
                         if resettle && let Err(e) = partition.apply_settings(&settings) {
+                            applied.failed.push((key.clone(), e));
+                        }
+                        let before = previous.and_then(|p| p.partitions.get(index));
+                        if before != Some(placement) && let Err(e) = partition.apply_state(&placement.leader_and_isr()) {
                             applied.failed.push((key, e));
                         }
                     }
@@ -124,7 +128,7 @@ impl ReplicaManager {
                         }
                         let dir = partition_dir(&self.data_dir, name, index as i32);
                         remove_dir(&dir);
-                        match Partition::open(name, index as i32, &dir, &settings, placement.leader_epoch) {
+                        match Partition::open(name, index as i32, &dir, &settings, self.node_id, &placement.leader_and_isr()) {
                             Ok(p) => {
                                 self.partitions.write().unwrap_or_else(|p| p.into_inner()).insert(key, Arc::new(p));
                                 applied.opened += 1;

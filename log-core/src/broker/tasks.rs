@@ -1,6 +1,7 @@
 //! The broker's background work: retention and compaction every
 //! `log.retention.check.interval.ms`; every second, the fsync of segments rolled since the
-//! last pass and `flush.ms` for partitions nobody appends to.
+//! last pass and `flush.ms` for partitions nobody appends to; every 5 seconds (Kafka's
+//! `replica.high.watermark.checkpoint.interval.ms`), the high watermark checkpoints.
 //! Each pass runs on the blocking pool (it does file I/O) and stops on shutdown.
 
 use std::sync::{Arc, Mutex, Weak};
@@ -53,6 +54,14 @@ pub fn start(broker: &Arc<Broker>) {
                 }
                 if let Err(e) = partition.maybe_flush() {
                     tracing::warn!(topic = partition.topic(), partition = partition.index(), error = %e, "flush failed");
+                }
+            }
+        }),
+        spawn_periodic(broker, Duration::from_secs(5), "high watermark checkpoint", |b| {
+            // A partition alone on this broker restarts at its log end; only replicated ones need it.
+            for partition in b.all_partitions().into_iter().filter(|p| !p.is_offline() && p.is_replicated()) {
+                if let Err(e) = partition.checkpoint_high_watermark() {
+                    tracing::warn!(topic = partition.topic(), partition = partition.index(), error = %e, "high watermark checkpoint failed");
                 }
             }
         }),

@@ -30,6 +30,8 @@ pub struct TopicSettings {
     pub log: LogConfig,
     /// `min.insync.replicas`.
     pub min_insync_replicas: i32,
+    /// The broker's `replica.lag.time.max.ms`.
+    pub replica_lag_time_max_ms: u64,
 }
 
 /// Keys stored and described that change nothing on this broker.
@@ -84,7 +86,7 @@ pub fn canonicalize(overrides: &BTreeMap<String, String>) -> Result<BTreeMap<Str
 /// Applies `overrides` on top of the broker's defaults, rejecting unknown keys and bad values.
 pub fn resolve(broker: &BrokerConfig, overrides: &BTreeMap<String, String>) -> Result<TopicSettings, TopicConfigError> {
     let canonical = canonicalize(overrides)?;
-    let mut settings = TopicSettings { log: broker.log.clone(), min_insync_replicas: broker.min_insync_replicas };
+    let mut settings = TopicSettings { log: broker.log.clone(), min_insync_replicas: broker.min_insync_replicas, replica_lag_time_max_ms: broker.replica_lag_time_max_ms };
     for (key, value) in &canonical {
         match key.as_str() {
             "min.insync.replicas" => {

@@ -28,6 +28,8 @@ pub const CLEAN_SHUTDOWN_FILE: &str = ".clean-shutdown";
 pub const RECOVERY_POINT_FILE: &str = "recovery-point-checkpoint";
 /// Log start offset when it lies inside the first segment (after DeleteRecords).
 pub const LOG_START_FILE: &str = "log-start-offset-checkpoint";
+/// The high watermark as replication last checkpointed it.
+pub const HIGH_WATERMARK_FILE: &str = "high-watermark-checkpoint";
 /// Compaction's first dirty offset: the log below it has been compacted.
 pub const CLEANER_CHECKPOINT_FILE: &str = "cleaner-offset-checkpoint";
 
@@ -227,6 +229,8 @@ pub struct PartitionLog {
     dir_synced_rolls: u64,
     /// The recovery point as last written to its checkpoint file.
     checkpointed_recovery_point: u64,
+    /// The high watermark last written to `high-watermark-checkpoint` (or read from it).
+    high_watermark_checkpoint: u64,
     /// Compaction's first dirty offset: everything below it has been compacted (Kafka's
     /// cleaner checkpoint), kept in `cleaner-offset-checkpoint`.
     pub(super) cleaned_up_to: u64,
@@ -311,6 +315,7 @@ impl PartitionLog {
             rolls: 0,
             dir_synced_rolls: 0,
             checkpointed_recovery_point: 0,
+            high_watermark_checkpoint: 0,
             cleaned_up_to: 0,
         };
         log.configure_active();
@@ -326,6 +331,7 @@ impl PartitionLog {
         log.recovery_point = recovery_point.min(log.log_end_offset());
         log.checkpointed_recovery_point = log.recovery_point;
         log.cleaned_up_to = cleaner_checkpoint.unwrap_or(0).min(log.log_end_offset());
+        log.high_watermark_checkpoint = read_checkpoint(&log.dir.join(HIGH_WATERMARK_FILE)).clamp(log.log_start_offset, log.log_end_offset());
         log.epochs.truncate_from_end(log.log_end_offset())?;
         log.epochs.truncate_from_start(log.log_start_offset)?;
         if clean_shutdown {
@@ -388,6 +394,30 @@ impl PartitionLog {
     /// The newest leader epoch recorded in the log.
     pub fn latest_epoch(&self) -> Option<i32> {
         self.epochs.latest_epoch()
+    }
+
+    /// Records that leader epoch `epoch` starts at the log end (a new leader does this before
+    /// its first append, so followers' fetches are checked against it). Older or equal epochs
+    /// change nothing.
+    pub fn begin_leader_epoch(&mut self, epoch: i32) -> Result<()> {
+        let end = self.log_end_offset();
+        self.epochs.assign(epoch, end)
+    }
+
+    /// The high watermark last checkpointed, within the log's bounds (0 when never).
+    pub fn high_watermark_checkpoint(&self) -> u64 {
+        self.high_watermark_checkpoint.clamp(self.log_start_offset, self.log_end_offset())
+    }
+
+    /// Checkpoints the high watermark (durably; skipped when unchanged). Replication reads it
+    /// back on open: a replica never starts with a high watermark above what it had.
+    pub fn checkpoint_high_watermark(&mut self, high_watermark: u64) -> Result<()> {
+        if high_watermark == self.high_watermark_checkpoint {
+            return Ok(());
+        }
+        checkpoint::write_offset(&self.dir.join(HIGH_WATERMARK_FILE), high_watermark)?;
+        self.high_watermark_checkpoint = high_watermark;
+        Ok(())
     }
 
     /// Where `epoch` ends (OffsetForLeaderEpoch).

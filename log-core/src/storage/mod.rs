@@ -54,7 +54,7 @@ pub use sync::PendingSync;
 pub use validator::{validate_producer_batches, ProducerBatchRules, TimestampBounds, ValidatedBatches};
 pub use log::{
     AppendInfo, AppendOptions, LogRead, LogReadPlan, PartitionLog, PreparedAppend, RecoveryReport, TimestampOffset, CLEAN_SHUTDOWN_FILE,
-    LOG_START_FILE, RECOVERY_POINT_FILE,
+    HIGH_WATERMARK_FILE, LOG_START_FILE, RECOVERY_POINT_FILE,
 };
 pub use record::{decode_records, decode_records_within, for_each_record, recompress_batch, BatchBuilder, RecompressError, Record, RecordHeader};
 pub use retention::RetentionOutcome;

@@ -118,6 +118,8 @@ pub const BROKER_CONFIGS: &[ConfigSpec] = &[
         "Default zstd level for broker-side compression."),
     broker("min.insync.replicas", K::Int, Some("1"), Validity::AtLeast(1), High, ClusterWide, &["min.insync.replicas"],
         "Default minimum ISR for acks=all writes."),
+    broker("replica.lag.time.max.ms", K::Long, Some("30000"), Validity::AtLeast(1), High, ReadOnly, &["replica.lag.time.max.ms"],
+        "A follower that has not caught up with its leader for this long leaves the ISR."),
     broker("unclean.leader.election.enable", K::Boolean, Some("false"), Validity::Any, High, ClusterWide, &["unclean.leader.election.enable"],
         "Default for electing out-of-sync replicas as a last resort."),
     broker("offsets.topic.num.partitions", K::Int, Some("50"), Validity::AtLeast(1), High, ReadOnly, &["offsets.topic.num.partitions"],

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use super::{str_bytes, topic_name};
 use crate::broker::metrics::TopicLabel;
 use crate::broker::{Appended, Broker, Partition, PartitionError};
+use crate::replication::AckState;
 use crate::storage::PendingSync;
 
 /// An fsync a partition still owes an acks=all produce.
@@ -33,8 +34,8 @@ struct PartitionWrite {
     target: Result<(Arc<Partition>, Vec<u8>), PartitionError>,
 }
 
-/// What appending one partition's part gave.
-type WriteOutcome = (String, i32, Result<Appended, PartitionError>);
+/// What appending one partition's part gave, and the partition.
+type WriteOutcome = (String, i32, Result<(Arc<Partition>, Appended), PartitionError>);
 
 impl Broker {
     pub(super) async fn produce(&self, request: ProduceRequest, _version: i16) -> Produced {
@@ -62,12 +63,13 @@ impl Broker {
                 return Produced::SilentFailure(format!("produce task failed: {e}"));
             }
         };
+        let outcomes = if acks_all { wait_for_replication(outcomes, request.timeout_ms).await } else { outcomes };
 
         let mut responses: Vec<TopicProduceResponse> = Vec::new();
         for (name, index, result) in outcomes {
             let response = PartitionProduceResponse::default().with_index(index);
             let response = match result {
-                Ok(appended) => {
+                Ok((_, appended)) => {
                     if appended.records > 0 {
                         let label = TopicLabel { topic: name.clone() };
                         self.metrics.records_in.get_or_create(&label).inc_by(appended.records);
@@ -131,9 +133,9 @@ fn append_all(writes: Vec<PartitionWrite>, acks_all: bool, durable: bool) -> Vec
         let result = target.and_then(|(partition, mut records)| {
             let (appended, pending) = partition.append_deferred(&mut records, acks_all, durable)?;
             if let Some(pending) = pending {
-                syncs.push((outcomes.len(), (partition, pending)));
+                syncs.push((outcomes.len(), (Arc::clone(&partition), pending)));
             }
-            Ok(appended)
+            Ok((partition, appended))
         });
         outcomes.push((topic, index, result));
     }
@@ -142,6 +144,47 @@ fn append_all(writes: Vec<PartitionWrite>, acks_all: bool, durable: bool) -> Vec
             && let Some(outcome) = outcomes.get_mut(at)
         {
             tracing::error!(topic = %outcome.0, partition = outcome.1, error = %e, "acks=all fsync failed");
+            outcome.2 = Err(e);
+        }
+    }
+    outcomes
+}
+
+/// acks=all: waits until every appended partition's in-sync replicas hold the records (its
+/// high watermark passes them), at most `timeout_ms` (then REQUEST_TIMED_OUT, as Kafka's
+/// delayed produce). A partition whose ISR shrank below `min.insync.replicas` meanwhile is
+/// answered NOT_ENOUGH_REPLICAS_AFTER_APPEND; one that lost its leadership,
+/// NOT_LEADER_OR_FOLLOWER.
+async fn wait_for_replication(mut outcomes: Vec<WriteOutcome>, timeout_ms: i32) -> Vec<WriteOutcome> {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(timeout_ms.max(0) as u64);
+    for outcome in &mut outcomes {
+        let Ok((partition, appended)) = &outcome.2 else { continue };
+        let (partition, end) = (Arc::clone(partition), appended.end_offset);
+        let mut watermark = partition.subscribe();
+        let verdict = loop {
+            match partition.ack_state(end) {
+                Ok(AckState::Acknowledged) => break Ok(()),
+                Ok(AckState::NotEnoughReplicasAfterAppend) => {
+                    break Err(PartitionError::new(
+                        ResponseError::NotEnoughReplicasAfterAppend,
+                        "the records were written, but the in-sync replicas fell below min.insync.replicas meanwhile",
+                    ));
+                }
+                Err(e) => break Err(e),
+                Ok(AckState::Pending) => {}
+            }
+            match tokio::time::timeout_at(deadline, watermark.changed()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => break Err(PartitionError::new(ResponseError::NotLeaderOrFollower, "the partition was closed")),
+                Err(_) => {
+                    break Err(PartitionError::new(
+                        ResponseError::RequestTimedOut,
+                        format!("the in-sync replicas did not all acknowledge the records within the request's timeout ({timeout_ms} ms)"),
+                    ));
+                }
+            }
+        };
+        if let Err(e) = verdict {
             outcome.2 = Err(e);
         }
     }
