@@ -9,10 +9,13 @@
 //!   default, unclean when allowed), brokers leaving and returning, preferred leaders.
 //! - [`alter_partition`]: the checks on a leader's ISR change (Kafka's AlterPartition).
 //! - [`liveness`]: broker sessions: heartbeats and when a silent broker is fenced.
+//! - [`brokers`]: the records for brokers registering, being fenced and unfenced, shutting
+//!   down cleanly, their ISR changes, and preferred-leader elections — image in, records out.
 //! - [`placement`]: which brokers hold a new partition's replicas (spread across brokers and
 //!   racks, leaders balanced).
 
 pub mod alter_partition;
+pub mod brokers;
 pub mod liveness;
 pub mod partition_change;
 pub mod placement;

@@ -126,6 +126,11 @@ impl MetadataImage {
     /// already) there change nothing: the controller validates before it writes.
     pub fn apply(&mut self, record: &MetadataRecord) {
         match record {
+            MetadataRecord::InitCluster { cluster_id } => {
+                if self.cluster_id.is_empty() {
+                    self.cluster_id = cluster_id.clone();
+                }
+            }
             MetadataRecord::CreateTopic { name, topic } => {
                 self.topics.entry(name.clone()).or_insert_with(|| topic.clone());
             }

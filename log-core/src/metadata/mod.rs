@@ -15,9 +15,11 @@
 mod cache;
 mod image;
 mod record;
+mod replicated;
 mod store;
 
 pub use cache::MetadataCache;
 pub use image::{BrokerImage, MetadataImage, PartitionImage, TopicImage};
 pub use record::MetadataRecord;
+pub use replicated::{encode_entry, ReplicatedMetadata};
 pub use store::{new_cluster_id, MetadataStore, METADATA_FILE};

@@ -10,6 +10,11 @@ use crate::replication::LeaderAndIsr;
 /// One change to the image.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MetadataRecord {
+    /// The cluster is formed: its id (the first record of a replicated metadata log).
+    InitCluster {
+        /// The cluster id, as Kafka prints them.
+        cluster_id: String,
+    },
     /// A topic is created.
     CreateTopic {
         /// Its name.

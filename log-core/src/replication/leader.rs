@@ -45,7 +45,7 @@ impl Default for ReplicationConfig {
 }
 
 /// An ISR change the leader asks the controller for (Kafka's AlterPartition).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AlterIsr {
     /// The leader asking.
     pub leader: i32,
