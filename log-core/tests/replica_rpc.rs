@@ -224,8 +224,9 @@ async fn a_fetch_refused_for_a_stale_leader_epoch_resumes_once_the_follower_lear
     assert_eq!(node2.log_end(), 0, "FENCED_LEADER_EPOCH: nothing copied in epoch 0");
     node2.partition.apply_state(&state(1, 1, &[1, 2])).expect("the follower learns epoch 1");
     eventually("the follower copies the record in epoch 1", Duration::from_secs(10), || node2.log_end() == 1).await;
-    follower.shutdown().await;
+    // The leader stops while the follower's stream is open (and long-polling).
     server.stop().await;
+    follower.shutdown().await;
 }
 
 fn fetch_partition(topic: &str, partition: i32, current_leader_epoch: i32, fetch_offset: i64) -> ReplicaFetchPartition {
