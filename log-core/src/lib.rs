@@ -1,8 +1,8 @@
 //! `fjord-log-core`: the commit-log cluster.
 //!
 //! It holds the storage engine, the Kafka protocol (framing and codecs), the broker with its
-//! request handlers, and the group coordinator; replication and the Raft metadata controller
-//! will join them. The path data takes:
+//! request handlers, the group coordinator, and the inter-broker gRPC services ([`rpc`]:
+//! replica fetch); the Raft metadata controller will join them. The path data takes:
 //!
 //! ```text
 //!  produce request bytes ──► storage::PartitionLog::append ──► validate each RecordBatch v2
@@ -23,6 +23,7 @@ pub mod group;
 pub mod metadata;
 pub mod protocol;
 pub mod replication;
+pub mod rpc;
 pub mod server;
 pub mod storage;
 

@@ -7,7 +7,9 @@
 //! as soon as an append is done — and acks=all produces wait for it
 //! ([`Partition::ack_state`]); on a follower it follows the leader's. Handlers read
 //! [`Partition::high_watermark`] and wait on [`Partition::subscribe`]; produce and consumer
-//! fetches to a follower are refused with NOT_LEADER_OR_FOLLOWER.
+//! fetches to a follower are refused with NOT_LEADER_OR_FOLLOWER. Replica fetches also wait on
+//! [`Partition::subscribe_log_end`], since an append moves the log end before any high
+//! watermark.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
@@ -197,6 +199,10 @@ pub struct Partition {
     writer: Mutex<()>,
     inner: RwLock<Option<Inner>>,
     high_watermark: watch::Sender<u64>,
+    /// The log end offset, published by every append and follower write while the writer
+    /// turn is held: a leader's replica-fetch long polls wake on new records even when the
+    /// high watermark does not move.
+    log_end: watch::Sender<u64>,
     /// Held while an acks=all fsync runs, so that concurrent ones queue behind it and usually
     /// find their records already durable (group commit).
     sync_lock: Mutex<()>,
@@ -234,6 +240,7 @@ impl Partition {
         let start_hw = log.high_watermark_checkpoint();
         let role = take_role(&mut log, node_id, state, start_hw, replication)?;
         let (high_watermark, _) = watch::channel(role_high_watermark(&role));
+        let (log_end, _) = watch::channel(log.log_end_offset());
         Ok(Self {
             topic: topic.to_string(),
             index,
@@ -243,6 +250,7 @@ impl Partition {
             writer: Mutex::new(()),
             inner: RwLock::new(Some(Inner { log, producers, role, replication, isr_requests: Vec::new() })),
             high_watermark,
+            log_end,
             sync_lock: Mutex::new(()),
             synced_end: AtomicU64::new(0),
             storage_failure: OnceLock::new(),
@@ -277,6 +285,18 @@ impl Partition {
     /// A receiver that sees every change of the high watermark (fetch long polling).
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.high_watermark.subscribe()
+    }
+
+    /// A receiver that sees every change of the log end offset: records appended on a leader
+    /// (replica-fetch long polling), appends and truncations on a follower.
+    pub fn subscribe_log_end(&self) -> watch::Receiver<u64> {
+        self.log_end.subscribe()
+    }
+
+    /// Publishes the log end offset. Called with the writer turn held, so values go out in
+    /// the order the log took them.
+    fn publish_log_end(&self, end: u64) {
+        self.log_end.send_if_modified(|current| std::mem::replace(current, end) != end);
     }
 
     /// Runs `f` with read access to the partition (shared with other readers).
@@ -548,6 +568,7 @@ impl Partition {
             };
             Ok((appended, pending, info.flush_due, effects))
         })?;
+        self.publish_log_end(appended.end_offset);
         drop(_turn);
         self.apply_leader_effects(effects);
         match pending {
@@ -653,6 +674,9 @@ impl Partition {
             };
             Ok((action, hw))
         })?;
+        if let Ok(end) = self.log_end_offset() {
+            self.publish_log_end(end);
+        }
         if let Some(hw) = hw {
             self.high_watermark.send_modify(|current| *current = (*current).max(hw));
         }

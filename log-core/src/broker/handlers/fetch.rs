@@ -4,10 +4,7 @@
 //! Sessions (KIP-227) are not kept: every response carries session id 0, which tells clients
 //! to send full fetch requests — the protocol's sessionless mode.
 
-use std::future::Future;
 use std::sync::Arc;
-use std::pin::Pin;
-use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -19,6 +16,7 @@ use tokio::time::Instant;
 use uuid::Uuid;
 
 use super::topic_name;
+use crate::broker::long_poll::wait_for_any;
 use crate::broker::metrics::TopicLabel;
 use crate::broker::{Broker, Isolation, Partition, PartitionError};
 
@@ -237,19 +235,4 @@ pub(super) fn check_epoch(client: i32, ours: i32) -> Result<(), PartitionError> 
     } else {
         Err(PartitionError::new(ResponseError::FencedLeaderEpoch, format!("leader epoch {client} is older than the current {ours}")))
     }
-}
-
-/// Waits until any watched high watermark changes, or the deadline.
-async fn wait_for_any(mut watchers: Vec<watch::Receiver<u64>>, deadline: Instant) {
-    type Change<'a> = Pin<Box<dyn Future<Output = Result<(), watch::error::RecvError>> + Send + 'a>>;
-    let mut changes: Vec<Change<'_>> = watchers.iter_mut().map(|w| Box::pin(w.changed()) as Change<'_>).collect();
-    let any = std::future::poll_fn(|cx| {
-        for change in changes.iter_mut() {
-            if change.as_mut().poll(cx).is_ready() {
-                return Poll::Ready(());
-            }
-        }
-        Poll::Pending
-    });
-    let _ = tokio::time::timeout_at(deadline, any).await;
 }

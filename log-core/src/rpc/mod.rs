@@ -1,0 +1,55 @@
+//! The inter-broker gRPC services (`proto/fjord/broker/v1/broker.proto`, tonic and prost):
+//! replica fetch between brokers, and the envelope the controller's requests travel in.
+//!
+//! ```text
+//!  follower broker                                         leader broker
+//!  ReplicaFetcherManager ── one fetcher task per leader ──► ReplicaFetchService
+//!    Partition::next_follower_fetch (each followed           per stream, one request at a time:
+//!    partition led by that broker, batched)                    Partition::serve_follower_fetch
+//!        │  LeaderStream: one bidirectional stream,            (blocking pool); nothing new →
+//!        │  one request in flight                              long poll on the HW and log end
+//!        ▼                                                     (Partition::subscribe_log_end)
+//!    Partition::apply_follower_answer (blocking pool) ◄──── answers, in request order
+//! ```
+//!
+//! - [`replica_server`]: [`ReplicaFetchService`], the leader's side, over a [`ReplicaSource`].
+//! - [`replica_fetcher`]: [`ReplicaFetcherManager`], the follower's side, over a
+//!   [`FollowerSource`]: one `leader_fetcher` task per leader broker.
+//! - `leader_stream`: one follower-to-leader stream (connect, exchange, deadlines).
+//! - `wire`: the conversions between the messages and [`crate::replication`]'s types.
+//! - [`pb`]: the generated code; [`pb::controller_service_server::ControllerService`] is the
+//!   trait the controller's request handler implements.
+//!
+//! Replica fetches run on their own tasks and the blocking pool: never on a Kafka client's
+//! request path. Neither side panics on what the other sends: bad input is answered with
+//! Kafka error codes, a bad answer drops the stream and the fetcher reconnects.
+
+mod leader_fetcher;
+mod leader_stream;
+pub mod replica_fetcher;
+pub mod replica_server;
+mod wire;
+
+/// The gRPC code generated from `proto/fjord/broker/v1/broker.proto`.
+#[allow(missing_docs, missing_debug_implementations, clippy::all)]
+pub mod pb {
+    tonic::include_proto!("fjord.broker.v1");
+}
+
+pub use pb::controller_service_client::ControllerServiceClient;
+pub use pb::controller_service_server::{ControllerService, ControllerServiceServer};
+pub use replica_fetcher::{FollowerSource, ReplicaFetcherConfig, ReplicaFetcherManager};
+pub use replica_server::{ReplicaFetchService, ReplicaSource};
+
+use tokio::sync::watch;
+
+/// Resolves once `shutdown` turns true, or once its sender is gone (no one can signal any
+/// more: the broker is being dropped).
+async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stop| *stop).await;
+}
+
+/// Whether [`stopped`] would resolve at once.
+fn is_stopping(shutdown: &watch::Receiver<bool>) -> bool {
+    *shutdown.borrow() || shutdown.has_changed().is_err()
+}
