@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use fjord_log_core::broker::BrokerConfig;
+use fjord_log_core::broker::{BrokerConfig, ClusterSettings};
 use serde::Deserialize;
 
 /// Broker settings as given on the command line (or the environment). Every field is
@@ -32,6 +32,37 @@ pub struct BrokerSettings {
     /// This broker's node id [default: 1]
     #[arg(long, value_name = "N", env = "FJORD_NODE_ID")]
     pub node_id: Option<i32>,
+
+    /// The controller quorum of a multi-node cluster, as `ID@HOST:PORT,...` (each voter's
+    /// inter-broker endpoint; controller.quorum.voters). A node whose id is listed runs the
+    /// controller role too. Without it, the broker is a one-node cluster with its metadata in
+    /// a local file [default: none]
+    #[arg(long, value_name = "ID@HOST:PORT,...", env = "FJORD_CONTROLLER_QUORUM_VOTERS")]
+    pub controller_quorum_voters: Option<String>,
+
+    /// Address the inter-broker (gRPC) listener binds, in a cluster [default: this node's
+    /// endpoint in --controller-quorum-voters]
+    #[arg(long, value_name = "HOST:PORT", env = "FJORD_RPC_LISTEN")]
+    pub rpc_listen: Option<String>,
+
+    /// Roles of this node: broker, controller or both (process.roles). Only `broker,controller`
+    /// is supported so far: every node of a cluster is a quorum voter [default: broker,controller]
+    #[arg(long, value_name = "ROLES", env = "FJORD_PROCESS_ROLES")]
+    pub process_roles: Option<String>,
+
+    /// A broker that stops heartbeating for this long is fenced and loses its leaderships
+    /// (broker.session.timeout.ms) [default: 9000]
+    #[arg(long, value_name = "MS", env = "FJORD_BROKER_SESSION_TIMEOUT_MS")]
+    pub broker_session_timeout_ms: Option<u64>,
+
+    /// How often a broker heartbeats the controller (broker.heartbeat.interval.ms) [default: 2000]
+    #[arg(long, value_name = "MS", env = "FJORD_BROKER_HEARTBEAT_INTERVAL_MS")]
+    pub broker_heartbeat_interval_ms: Option<u64>,
+
+    /// A follower that has not caught up with its leader for this long leaves the ISR
+    /// (replica.lag.time.max.ms) [default: 30000]
+    #[arg(long, value_name = "MS", env = "FJORD_REPLICA_LAG_TIME_MAX_MS")]
+    pub replica_lag_time_max_ms: Option<u64>,
 
     /// Address of the HTTP endpoint serving Prometheus metrics at /metrics [default: 127.0.0.1:9644]
     #[arg(long, value_name = "HOST:PORT", env = "FJORD_METRICS_LISTEN")]
@@ -147,6 +178,8 @@ impl BrokerSettings {
             log_retention_check_interval_ms, flush_on_acks_all, offsets_topic_partitions, group_initial_rebalance_delay_ms,
             group_min_session_timeout_ms, group_max_session_timeout_ms, fetch_max_bytes, queued_max_request_bytes,
             connections_max_idle_ms, max_connections, max_connections_per_ip, socket_request_read_timeout_ms,
+            controller_quorum_voters, rpc_listen, process_roles, broker_session_timeout_ms, broker_heartbeat_interval_ms,
+            replica_lag_time_max_ms,
         )
     }
 
@@ -174,6 +207,41 @@ impl BrokerSettings {
                 bail!("node_id must be 0 or more, got {v}");
             }
             c.node_id = v;
+        }
+        if let Some(v) = self.replica_lag_time_max_ms {
+            if v < 100 {
+                bail!("replica_lag_time_max_ms must be at least 100, got {v}");
+            }
+            c.replica_lag_time_max_ms = v;
+        }
+        if let Some(roles) = &self.process_roles {
+            let mut parts: Vec<&str> = roles.split(',').map(str::trim).collect();
+            parts.sort_unstable();
+            if parts != ["broker", "controller"] {
+                bail!("process_roles {roles:?} is not supported yet: every node of a cluster runs both roles (broker,controller)");
+            }
+        }
+        if let Some(voters) = &self.controller_quorum_voters {
+            let voters = parse_voters(voters)?;
+            let own = voters
+                .get(&c.node_id)
+                .with_context(|| format!("node id {} is not in controller_quorum_voters; give this node's --node-id as listed there", c.node_id))?
+                .clone();
+            let rpc_listen = self.rpc_listen.clone().unwrap_or_else(|| own.clone());
+            parse_addr("rpc_listen", &rpc_listen)?;
+            let mut cluster = ClusterSettings::new(voters, rpc_listen, own);
+            if let Some(v) = self.broker_session_timeout_ms {
+                cluster.broker_session_timeout_ms = v.max(100);
+            }
+            if let Some(v) = self.broker_heartbeat_interval_ms {
+                cluster.broker_heartbeat_interval_ms = v.max(50);
+            }
+            if cluster.broker_heartbeat_interval_ms >= cluster.broker_session_timeout_ms {
+                bail!("broker_heartbeat_interval_ms ({}) must be shorter than broker_session_timeout_ms ({})", cluster.broker_heartbeat_interval_ms, cluster.broker_session_timeout_ms);
+            }
+            c.cluster = Some(cluster);
+        } else if self.rpc_listen.is_some() {
+            bail!("rpc_listen needs controller_quorum_voters: a node alone has no inter-broker listener");
         }
         if let Some(v) = self.num_partitions {
             if v < 1 {
@@ -308,8 +376,30 @@ impl BrokerSettings {
         put("max.connections", self.max_connections.map(|v| v.to_string()));
         put("max.connections.per.ip", self.max_connections_per_ip.map(|v| v.to_string()));
         put("socket.request.read.timeout.ms", self.socket_request_read_timeout_ms.map(|v| v.to_string()));
+        put("controller.quorum.voters", self.controller_quorum_voters.clone());
+        put("process.roles", self.process_roles.clone());
+        put("broker.session.timeout.ms", self.broker_session_timeout_ms.map(|v| v.to_string()));
+        put("broker.heartbeat.interval.ms", self.broker_heartbeat_interval_ms.map(|v| v.to_string()));
+        put("replica.lag.time.max.ms", self.replica_lag_time_max_ms.map(|v| v.to_string()));
         out
     }
+}
+
+/// Parses `controller.quorum.voters`: `ID@HOST:PORT` entries separated by commas.
+fn parse_voters(value: &str) -> anyhow::Result<std::collections::BTreeMap<i32, String>> {
+    let mut out = std::collections::BTreeMap::new();
+    for entry in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let (id, endpoint) = entry.split_once('@').with_context(|| format!("controller_quorum_voters entry {entry:?} is not ID@HOST:PORT"))?;
+        let id: i32 = id.trim().parse().with_context(|| format!("controller_quorum_voters entry {entry:?}: {id:?} is not a node id"))?;
+        split_host_port("controller_quorum_voters", endpoint.trim())?;
+        if out.insert(id, endpoint.trim().to_string()).is_some() {
+            bail!("controller_quorum_voters names node {id} twice");
+        }
+    }
+    if out.is_empty() {
+        bail!("controller_quorum_voters is empty; give ID@HOST:PORT entries separated by commas");
+    }
+    Ok(out)
 }
 
 fn parse_addr(name: &str, value: &str) -> anyhow::Result<SocketAddr> {

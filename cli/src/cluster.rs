@@ -45,6 +45,9 @@ struct Broker {
     host: String,
     port: i32,
     rack: Option<String>,
+    /// `alive` (serving, in the cluster) or `fenced` (stopped heartbeating, or starting up:
+    /// it leads nothing and joins no ISR).
+    state: &'static str,
 }
 
 /// Runs one `fjord cluster` subcommand.
@@ -57,7 +60,7 @@ pub fn run(command: ClusterCommand) -> anyhow::Result<()> {
 fn describe(args: DescribeArgs) -> anyhow::Result<()> {
     let timeout = args.timeout.timeout;
     let mut connection = args.client.rpc_connection(timeout)?;
-    let response = connection.call(&DescribeClusterRequest::default().with_endpoint_type(1))?;
+    let response = connection.call(&DescribeClusterRequest::default().with_endpoint_type(1).with_include_fenced_brokers(true))?;
     if response.error_code != 0 {
         bail!(
             "{} refused DescribeCluster: {} (Kafka error code {})",
@@ -76,6 +79,7 @@ fn describe(args: DescribeArgs) -> anyhow::Result<()> {
             host: b.host.to_string(),
             port: b.port,
             rack: b.rack.as_ref().map(|r| r.to_string()),
+            state: if b.is_fenced { "fenced" } else { "alive" },
         })
         .collect();
     brokers.sort_by_key(|b| b.node_id);
@@ -93,13 +97,14 @@ fn describe(args: DescribeArgs) -> anyhow::Result<()> {
     println!("Controller:  {}", described.controller_id);
     println!("Topics:      {} ({} partitions)", described.topics, described.partitions);
     println!();
-    let mut table = TextTable::new(&[("BROKER", true), ("HOST", false), ("PORT", true), ("RACK", false)]);
+    let mut table = TextTable::new(&[("BROKER", true), ("HOST", false), ("PORT", true), ("RACK", false), ("STATE", false)]);
     for b in &described.brokers {
         table.row([
             b.node_id.to_string(),
             b.host.clone(),
             b.port.to_string(),
             b.rack.clone().unwrap_or_else(|| "-".to_owned()),
+            b.state.to_owned(),
         ]);
     }
     table.print()

@@ -15,6 +15,7 @@ use crate::platform::{self, Mode};
 Examples:
   fjord dev
   fjord dev --data-dir /tmp/fjord --listen 127.0.0.1:19092
+  fjord dev --nodes 3                  # a 3-node cluster on 9092, 9093, 9094
   FJORD_LOG=debug fjord dev
 
 Any `fjord broker` setting can be given too (see `fjord broker --help`). Stop with Ctrl-C (or \
@@ -28,6 +29,11 @@ pub struct DevArgs {
     /// TOML file with broker settings (flags and FJORD_* variables win over it)
     #[arg(long, value_name = "FILE", env = "FJORD_CONFIG")]
     pub config: Option<PathBuf>,
+
+    /// Run a local cluster of this many nodes (child processes on consecutive ports from
+    /// --listen, data under --data-dir/node-<id>) instead of a single node
+    #[arg(long, value_name = "N")]
+    pub nodes: Option<u16>,
 }
 
 /// Runs `fjord dev` until Ctrl-C or SIGTERM.
@@ -36,6 +42,9 @@ pub fn run(args: DevArgs) -> anyhow::Result<()> {
         Some(path) => BrokerSettings::from_file(path)?,
         None => BrokerSettings::default(),
     };
+    if let Some(nodes) = args.nodes {
+        return crate::dev_cluster::run(nodes, &args.settings.or(file));
+    }
     let dev_defaults = BrokerSettings { group_initial_rebalance_delay_ms: Some(0), ..BrokerSettings::default() };
     let settings = args.settings.or(file).or(dev_defaults).resolve()?;
     platform::run(settings, Mode::Dev)

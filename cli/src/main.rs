@@ -12,6 +12,7 @@ mod cluster;
 mod consume;
 mod data_dir;
 mod dev;
+mod dev_cluster;
 mod group;
 mod interrupt;
 mod log_dump;

@@ -70,6 +70,8 @@ async fn serve(settings: Resolved, mode: Mode, data_dir: &DataDir) -> anyhow::Re
         _ = terminate.recv() => "SIGTERM",
     };
     tracing::info!("received {received}; shutting down");
+    // In a cluster, leadership moves to other brokers first (controlled shutdown).
+    broker.controlled_shutdown(std::time::Duration::from_secs(10)).await;
     stop.send_replace(true);
     let _ = server.await;
     let _ = metrics.await;

@@ -13,4 +13,7 @@ pub enum Error {
     /// The group coordinator could not load its state from `__consumer_offsets`.
     #[error(transparent)]
     Group(#[from] crate::group::GroupError),
+    /// The node could not join its cluster (quorum, inter-broker listener, settings).
+    #[error("cluster: {0}")]
+    Cluster(String),
 }

@@ -18,6 +18,7 @@
 //! Invariant: only [`storage`] knows the on-disk format. Nothing here panics on file contents.
 
 pub mod broker;
+pub mod cluster;
 pub mod controller;
 pub mod group;
 pub mod metadata;

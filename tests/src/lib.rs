@@ -25,12 +25,14 @@
 
 mod broker;
 mod clients;
+mod cluster;
 mod kafka_rpc;
 mod power_loss;
 mod process;
 mod rng;
 
 pub use broker::{BrokerBuilder, BrokerProcess, fjord_bin};
+pub use cluster::ClusterProcess;
 pub use clients::{kcat, kcat_command, python, python_script, run_python_check, unique_name};
 pub use kafka_rpc::{CallError, RawClient};
 pub use power_loss::{CutReport, PowerLossSession, PowerLossShim};

@@ -46,6 +46,8 @@ struct Described {
 struct PartitionDescription {
     partition: i32,
     leader: i32,
+    /// Bumped on every leader change (-1 when the broker does not say).
+    leader_epoch: i32,
     replicas: Vec<i32>,
     isr: Vec<i32>,
     /// Null when the partition has no leader to ask.
@@ -58,6 +60,7 @@ pub fn run(args: DescribeArgs) -> anyhow::Result<()> {
     let admin = args.client.admin()?;
     let topic = cluster_view::topic(admin.inner(), &args.client, &args.name, timeout)?;
     let offsets = cluster_view::offsets_client(&args.client, None)?;
+    let epochs = leader_epochs(&args.client, &topic.name, timeout)?;
 
     let mut partitions = Vec::with_capacity(topic.partitions.len());
     for p in &topic.partitions {
@@ -72,6 +75,7 @@ pub fn run(args: DescribeArgs) -> anyhow::Result<()> {
         partitions.push(PartitionDescription {
             partition: p.id,
             leader: p.leader,
+            leader_epoch: epochs.get(&p.id).copied().unwrap_or(-1),
             replicas: p.replicas.clone(),
             isr: p.isr.clone(),
             start_offset,
@@ -128,6 +132,7 @@ fn print_human(d: &Described) -> anyhow::Result<()> {
     let mut table = TextTable::new(&[
         ("PARTITION", true),
         ("LEADER", true),
+        ("EPOCH", true),
         ("REPLICAS", false),
         ("ISR", false),
         ("START", true),
@@ -137,6 +142,7 @@ fn print_human(d: &Described) -> anyhow::Result<()> {
         table.row([
             p.partition.to_string(),
             p.leader.to_string(),
+            p.leader_epoch.to_string(),
             join_ids(&p.replicas),
             join_ids(&p.isr),
             offset_cell(p.start_offset),
@@ -144,4 +150,22 @@ fn print_human(d: &Described) -> anyhow::Result<()> {
         ]);
     }
     table.print()
+}
+
+/// Each partition's leader epoch, from a Metadata request for the topic (librdkafka does not
+/// expose it). The topic exists already, so the request cannot auto-create it.
+fn leader_epochs(client: &ClientArgs, topic: &str, timeout: std::time::Duration) -> anyhow::Result<BTreeMap<i32, i32>> {
+    use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+    use kafka_protocol::messages::{MetadataRequest, TopicName};
+    let mut connection = client.rpc_connection(timeout)?;
+    let request = MetadataRequest::default()
+        .with_topics(Some(vec![MetadataRequestTopic::default().with_name(Some(TopicName(topic.to_string().into())))]))
+        .with_allow_auto_topic_creation(false);
+    let response = connection.call(&request)?;
+    Ok(response
+        .topics
+        .iter()
+        .filter(|t| t.name.as_ref().is_some_and(|n| n.as_str() == topic))
+        .flat_map(|t| t.partitions.iter().map(|p| (p.partition_index, p.leader_epoch)))
+        .collect())
 }

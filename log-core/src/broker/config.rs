@@ -73,10 +73,37 @@ pub struct BrokerConfig {
     /// `unclean.leader.election.enable` default for topics (stored and described; a single
     /// node has no out-of-sync replica to elect).
     pub unclean_leader_election: bool,
+    /// Membership of a multi-node cluster; `None` runs this node alone, its metadata in a
+    /// local file (as before clusters existed).
+    pub cluster: Option<ClusterSettings>,
     /// The settings given explicitly at start (flags, environment, config file) under their
     /// Kafka names, as given: DescribeConfigs reports these as STATIC_BROKER_CONFIG and
     /// everything else as the default.
     pub static_configs: std::collections::BTreeMap<String, String>,
+}
+
+/// How a node takes part in a cluster (Kafka's KRaft settings).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterSettings {
+    /// `controller.quorum.voters`: the controller quorum, node id → inter-broker endpoint
+    /// (`host:port`). A node whose id is listed runs the controller role.
+    pub voters: std::collections::BTreeMap<i32, String>,
+    /// The address the inter-broker (gRPC) listener binds.
+    pub rpc_listen: String,
+    /// The inter-broker endpoint other nodes use to reach this one (`host:port`).
+    pub rpc_advertised: String,
+    /// `broker.session.timeout.ms`: a broker silent this long is fenced (Kafka: 9 s).
+    pub broker_session_timeout_ms: u64,
+    /// `broker.heartbeat.interval.ms` (Kafka: 2 s).
+    pub broker_heartbeat_interval_ms: u64,
+}
+
+impl ClusterSettings {
+    /// A cluster of `voters`, this node listening for inter-broker traffic on `rpc_listen`
+    /// and reached at `rpc_advertised`, with Kafka's default timeouts.
+    pub fn new(voters: std::collections::BTreeMap<i32, String>, rpc_listen: String, rpc_advertised: String) -> Self {
+        Self { voters, rpc_listen, rpc_advertised, broker_session_timeout_ms: 9_000, broker_heartbeat_interval_ms: 2_000 }
+    }
 }
 
 impl BrokerConfig {
@@ -110,6 +137,7 @@ impl BrokerConfig {
             group_initial_rebalance_delay_ms: 3_000,
             offsets_retention_ms: 7 * 24 * 3_600_000,
             unclean_leader_election: false,
+            cluster: None,
             static_configs: std::collections::BTreeMap::new(),
         }
     }

@@ -15,6 +15,8 @@
 //! partition state from [`Partition`].
 
 mod catalog;
+mod cluster_controller;
+mod cluster_node;
 mod config;
 mod dynamic_config;
 mod groups;
@@ -31,7 +33,7 @@ mod topics;
 
 use std::sync::{Arc, Mutex, RwLock};
 
-pub use config::BrokerConfig;
+pub use config::{BrokerConfig, ClusterSettings};
 pub use handlers::{ClientInfo, Handled};
 pub use crate::metadata::{BrokerImage, MetadataImage, MetadataRecord, MetadataStore, PartitionImage, TopicImage};
 pub use metrics::{ApiLabel, BrokerMetrics, CloseLabel, CloseReason, TopicLabel};
@@ -39,12 +41,14 @@ pub use partition::{Appended, Fetched, Isolation, Partition, PartitionError, Rep
 pub use producer_ids::ProducerIdAllocator;
 pub use producer_state::{ProducerStateTable, SequenceCheck, SequenceError};
 pub use topic_config::{ConfigSource, TopicSettings};
+pub use topics::NewTopic;
 
 use crate::group::GroupCoordinator;
 use crate::metadata::MetadataCache;
 use crate::Error;
 use groups::OffsetsTopicLog;
 use replica_manager::ReplicaManager;
+pub use cluster_node::{ClusterNode, ControllerTransport};
 
 /// Name of the internal topic holding group metadata and committed offsets.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
@@ -59,10 +63,13 @@ pub struct Broker {
     config: BrokerConfig,
     /// What the broker runs with: `config` under the dynamic broker configs of the image.
     effective: RwLock<Arc<BrokerConfig>>,
-    /// The single-node controller's metadata log; changed under `controller`.
-    store: Mutex<MetadataStore>,
+    /// The single-node controller's metadata log, changed under `controller`; `None` in a
+    /// cluster, where the quorum keeps it.
+    store: Option<Mutex<MetadataStore>>,
     /// The image handlers read.
-    cache: MetadataCache,
+    cache: Arc<MetadataCache>,
+    /// Membership of a multi-node cluster; `None` for a node alone.
+    cluster: Option<ClusterNode>,
     replicas: ReplicaManager,
     groups: GroupCoordinator<OffsetsTopicLog>,
     producer_ids: ProducerIdAllocator,
@@ -77,6 +84,9 @@ impl Broker {
     /// partition, creates `__consumer_offsets` if needed, loads groups and starts the
     /// background tasks (retention, compaction, flushing, group expiry).
     pub async fn open(config: BrokerConfig) -> Result<Arc<Self>, Error> {
+        if config.cluster.is_some() {
+            return Self::open_clustered(config).await;
+        }
         let meta_dir = config.data_dir.join("meta");
         let mut store = MetadataStore::open(&meta_dir, config.node_id)?;
         let registration = BrokerImage {
@@ -99,7 +109,7 @@ impl Broker {
         let effective = dynamic_config::effective(&config, &store.image().broker_configs);
         topics::ensure_offsets_topic(&config, &mut store)?;
         let replicas = ReplicaManager::open(&effective, store.image())?;
-        let cache = MetadataCache::new(MetadataImage::clone(store.image()));
+        let cache = Arc::new(MetadataCache::new(MetadataImage::clone(store.image())));
         let metrics = BrokerMetrics::default();
         metrics.partitions.set(replicas.len() as i64);
         let offsets_log = OffsetsTopicLog::new(&config, &replicas)?;
@@ -107,8 +117,9 @@ impl Broker {
         let broker = Arc::new(Self {
             config,
             effective: RwLock::new(Arc::new(effective)),
-            store: Mutex::new(store),
+            store: Some(Mutex::new(store)),
             cache,
+            cluster: None,
             replicas,
             groups,
             producer_ids,
@@ -163,7 +174,15 @@ impl Broker {
     pub async fn shutdown(&self) {
         self.tasks.stop().await;
         self.groups.shutdown().await;
+        if let Some(fetchers) = self.cluster.as_ref().and_then(|n| n.fetchers.get()) {
+            fetchers.shutdown().await;
+        }
         self.replicas.close_all();
+        if let Some(node) = &self.cluster
+            && let Err(e) = node.quorum.shutdown().await
+        {
+            tracing::warn!(error = %e, "the controller quorum did not shut down cleanly");
+        }
         tracing::info!("broker shut down cleanly");
     }
 }

@@ -16,8 +16,13 @@ pub const PRODUCER_ID_FILE: &str = "producer-id-block";
 #[derive(Debug)]
 pub struct ProducerIdAllocator {
     path: PathBuf,
+    /// Added to every id: each cluster node hands out ids from its own range.
+    offset: i64,
     state: Mutex<(i64, i64)>,
 }
+
+/// Ids one cluster node may hand out: node `n` uses `[n << 40, (n + 1) << 40)`.
+const NODE_RANGE_BITS: u32 = 40;
 
 impl ProducerIdAllocator {
     /// Continues after the last reserved block in `meta_dir`.
@@ -28,7 +33,16 @@ impl ProducerIdAllocator {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
             Err(source) => return Err(StorageError::Io { op: "read", path, source }),
         };
-        Ok(Self { path, state: Mutex::new((reserved_end, reserved_end)) })
+        Ok(Self { path, offset: 0, state: Mutex::new((reserved_end, reserved_end)) })
+    }
+
+    /// As [`ProducerIdAllocator::open`] for a node of a cluster, handing out ids from the
+    /// node's own range so that no two nodes ever give the same id. (Kafka's controller
+    /// hands out blocks instead; per-node ranges need no round trip.)
+    pub fn open_for_node(meta_dir: &Path, node_id: i32) -> Result<Self, StorageError> {
+        let mut allocator = Self::open(meta_dir)?;
+        allocator.offset = i64::from(node_id.max(0)) << NODE_RANGE_BITS;
+        Ok(allocator)
     }
 
     /// A fresh producer id.
@@ -43,7 +57,7 @@ impl ProducerIdAllocator {
             end
         };
         *state = (next + 1, end);
-        Ok(next)
+        Ok(self.offset + next)
     }
 }
 

@@ -26,6 +26,18 @@ impl Default for BackgroundTasks {
 }
 
 impl BackgroundTasks {
+    /// A receiver that changes when the tasks must stop.
+    pub fn stop_signal(&self) -> watch::Receiver<bool> {
+        self.stop.subscribe()
+    }
+
+    /// Adds tasks stopped (and awaited) by [`BackgroundTasks::stop`].
+    pub fn add(&self, handles: Vec<JoinHandle<()>>) {
+        if let Ok(mut h) = self.handles.lock() {
+            h.extend(handles);
+        }
+    }
+
     /// Signals every task to stop and waits for them.
     pub async fn stop(&self) {
         self.stop.send_replace(true);

@@ -10,12 +10,14 @@ use kafka_protocol::ResponseError;
 use uuid::Uuid;
 
 use super::config::BrokerConfig;
-use crate::metadata::{MetadataImage, MetadataRecord, MetadataStore, PartitionImage, TopicImage};
+use crate::controller::{assign_replicas, BrokerPlacement};
+use crate::metadata::{encode_entry, MetadataImage, MetadataRecord, MetadataStore, PartitionImage, TopicImage};
 use super::dynamic_config;
 use super::partition::PartitionError;
 use super::replica_manager::partition_dir;
 use super::topic_config;
 use super::{Broker, OFFSETS_TOPIC};
+use crate::cluster::{AdminOp, ControllerRequest, ControllerResponse};
 use crate::storage::StorageError;
 
 /// Runs file work that blocks (opening logs, fsyncing the metadata image, deleting a topic's
@@ -89,13 +91,23 @@ pub fn ensure_offsets_topic(
     Ok(())
 }
 
-/// Placement of a new partition. One broker today: it leads every partition.
+/// Placement of a new partition of `__consumer_offsets` on a node alone.
 fn placement(config: &BrokerConfig) -> PartitionImage {
     PartitionImage::new(vec![config.node_id])
 }
 
+/// Replicas for partitions `first..first + count` over the eligible brokers (spread across
+/// brokers and racks, leaders balanced; Kafka's placement from a random start).
+fn place(image: &MetadataImage, first: usize, count: usize, replication_factor: usize) -> Result<Vec<PartitionImage>, PartitionError> {
+    let brokers: Vec<BrokerPlacement> = image.brokers.iter().filter(|b| b.is_eligible()).map(|b| BrokerPlacement { node_id: b.node_id, rack: b.rack.clone() }).collect();
+    let n = brokers.len().max(1);
+    let assignment = assign_replicas(&brokers, first, count, replication_factor, rand::random_range(0..n), rand::random_range(0..n))
+        .map_err(|e| PartitionError::new(ResponseError::InvalidReplicationFactor, e.to_string()))?;
+    Ok(assignment.into_iter().map(PartitionImage::new).collect())
+}
+
 /// A topic to create, as CreateTopics and auto-creation describe it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct NewTopic {
     /// Name.
     pub name: String,
@@ -110,8 +122,9 @@ pub struct NewTopic {
 }
 
 impl Broker {
-    /// Creates a topic (or, with `validate_only`, checks that it could be created).
-    pub async fn create_topic(&self, new: NewTopic, validate_only: bool) -> Result<TopicImage, PartitionError> {
+    /// Creates a topic (or, with `validate_only`, checks that it could be created), as the
+    /// controller.
+    pub(super) async fn create_topic_here(&self, new: NewTopic, validate_only: bool) -> Result<TopicImage, PartitionError> {
         let _guard = self.controller.lock().await;
         validate_topic_name(&new.name)?;
         let image = self.image();
@@ -119,7 +132,7 @@ impl Broker {
             return Err(PartitionError::new(ResponseError::TopicAlreadyExists, format!("topic {:?} already exists", new.name)));
         }
         topic_config::resolve(&self.topic_defaults(), &new.configs).map_err(|e| PartitionError::new(ResponseError::InvalidConfig, e.0))?;
-        let brokers = image.brokers.len().max(1);
+        let brokers = image.brokers.iter().filter(|b| b.is_eligible()).count().max(1);
         check_partition_count(new.partitions.max(new.assignments.len().try_into().unwrap_or(i32::MAX)))?;
         let partitions = if !new.assignments.is_empty() {
             if new.partitions != -1 || new.replication_factor != -1 {
@@ -145,20 +158,20 @@ impl Broker {
                     format!("replication factor {rf} is not possible with {brokers} available broker(s)"),
                 ));
             }
-            (0..count).map(|_| placement(&self.config)).collect()
+            place(&image, 0, count as usize, rf as usize)?
         };
         let configs = topic_config::canonicalize(&new.configs).map_err(|e| PartitionError::new(ResponseError::InvalidConfig, e.0))?;
         let topic = TopicImage { id: Uuid::from_bytes(rand::random()), partitions, configs, internal: false };
         if validate_only {
             return Ok(topic);
         }
-        self.commit(&[MetadataRecord::CreateTopic { name: new.name.clone(), topic: topic.clone() }])?;
+        self.commit(&[MetadataRecord::CreateTopic { name: new.name.clone(), topic: topic.clone() }]).await?;
         tracing::info!(topic = %new.name, partitions = topic.partitions.len(), "created topic");
         Ok(topic)
     }
 
-    /// Deletes a topic and its data.
-    pub async fn delete_topic(&self, name: &str) -> Result<Uuid, PartitionError> {
+    /// Deletes a topic and its data, as the controller.
+    pub(super) async fn delete_topic_here(&self, name: &str) -> Result<Uuid, PartitionError> {
         let _guard = self.controller.lock().await;
         let image = self.image();
         let Some(topic) = image.topics.get(name) else {
@@ -167,14 +180,14 @@ impl Broker {
         if topic.internal {
             return Err(PartitionError::new(ResponseError::InvalidTopicException, format!("{name} is an internal topic and cannot be deleted")));
         }
-        self.commit(&[MetadataRecord::DeleteTopic { name: name.to_string() }])?;
+        self.commit(&[MetadataRecord::DeleteTopic { name: name.to_string() }]).await?;
         self.groups.remove_offsets_of_topic(name).await;
         tracing::info!(topic = name, "deleted topic");
         Ok(topic.id)
     }
 
-    /// Grows a topic to `count` partitions.
-    pub async fn create_partitions(&self, name: &str, count: i32, assignments: Option<Vec<Vec<i32>>>, validate_only: bool) -> Result<(), PartitionError> {
+    /// Grows a topic to `count` partitions, as the controller.
+    pub(super) async fn create_partitions_here(&self, name: &str, count: i32, assignments: Option<Vec<Vec<i32>>>, validate_only: bool) -> Result<(), PartitionError> {
         let _guard = self.controller.lock().await;
         let image = self.image();
         let Some(topic) = image.topics.get(name) else {
@@ -199,18 +212,21 @@ impl Broker {
                 }
                 out
             }
-            None => (current..count).map(|_| placement(&self.config)).collect(),
+            None => {
+                let rf = topic.partitions.first().map_or(1, |p| p.replicas.len());
+                place(&image, current as usize, (count - current) as usize, rf)?
+            }
         };
         if validate_only {
             return Ok(());
         }
-        self.commit(&[MetadataRecord::AddPartitions { name: name.to_string(), partitions: added }])?;
+        self.commit(&[MetadataRecord::AddPartitions { name: name.to_string(), partitions: added }]).await?;
         tracing::info!(topic = name, from = current, to = count, "added partitions");
         Ok(())
     }
 
-    /// Replaces a topic's config overrides (validated first).
-    pub async fn set_topic_configs(&self, name: &str, configs: BTreeMap<String, String>, validate_only: bool) -> Result<(), PartitionError> {
+    /// Replaces a topic's config overrides (validated first), as the controller.
+    pub(super) async fn set_topic_configs_here(&self, name: &str, configs: BTreeMap<String, String>, validate_only: bool) -> Result<(), PartitionError> {
         let _guard = self.controller.lock().await;
         if !self.image().topics.contains_key(name) {
             return Err(PartitionError::new(ResponseError::UnknownTopicOrPartition, format!("topic {name:?} does not exist")));
@@ -220,7 +236,7 @@ impl Broker {
             return Ok(());
         }
         let configs = topic_config::canonicalize(&configs).map_err(|e| PartitionError::new(ResponseError::InvalidConfig, e.0))?;
-        self.commit(&[MetadataRecord::SetTopicConfigs { name: name.to_string(), configs }])?;
+        self.commit(&[MetadataRecord::SetTopicConfigs { name: name.to_string(), configs }]).await?;
         tracing::info!(topic = name, "changed topic configs");
         Ok(())
     }
@@ -228,7 +244,7 @@ impl Broker {
     /// Replaces the dynamic settings of broker resource `resource` (`""`: the cluster-wide
     /// default; otherwise this broker's node id), then re-resolves every topic's settings
     /// under the new defaults.
-    pub async fn set_broker_configs(&self, resource: &str, configs: BTreeMap<String, String>, validate_only: bool) -> Result<(), PartitionError> {
+    pub(super) async fn set_broker_configs_here(&self, resource: &str, configs: BTreeMap<String, String>, validate_only: bool) -> Result<(), PartitionError> {
         let _guard = self.controller.lock().await;
         let image = self.image();
         let current = image.broker_configs.get(resource).cloned().unwrap_or_default();
@@ -259,7 +275,7 @@ impl Broker {
         if validate_only {
             return Ok(());
         }
-        self.commit(&[MetadataRecord::SetBrokerConfigs { resource: resource.to_string(), configs }])?;
+        self.commit(&[MetadataRecord::SetBrokerConfigs { resource: resource.to_string(), configs }]).await?;
         tracing::info!(resource = %resource, changed = ?changed, "changed dynamic broker configs");
         Ok(())
     }
@@ -267,9 +283,25 @@ impl Broker {
     /// Commits `records`, publishes the new image and brings this node's partitions in line
     /// with it. The image file is written and fsynced and partitions are opened: off the
     /// async workers.
-    fn commit(&self, records: &[MetadataRecord]) -> Result<(), PartitionError> {
+    pub(super) async fn commit(&self, records: &[MetadataRecord]) -> Result<(), PartitionError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        if let Some(node) = &self.cluster {
+            // Committed by the quorum and applied to the image here; then wait for this
+            // node's partitions to follow it.
+            node.quorum.propose(encode_entry(records)).await.map_err(|e| PartitionError::new(ResponseError::NotController, format!("the metadata change was not committed: {e}")))?;
+            let version = self.image().version;
+            let mut applied = node.applied_version.subscribe();
+            let wait = applied.wait_for(|v| *v >= version);
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(10), wait).await;
+            return Ok(());
+        }
         off_runtime(|| {
-            let mut store = self.store.lock().unwrap_or_else(|p| p.into_inner());
+            let Some(store) = &self.store else {
+                return Err(PartitionError::new(ResponseError::NotController, "this node keeps no local metadata"));
+            };
+            let mut store = store.lock().unwrap_or_else(|p| p.into_inner());
             let image = store.commit(records)?;
             let old = self.cache.publish(Arc::clone(&image));
             self.apply_image(&old, &image)
@@ -279,7 +311,7 @@ impl Broker {
     /// What a new image means for this node: the effective config under its dynamic broker
     /// configs, and the hosted partitions. The first partition that failed is reported; the
     /// others were applied.
-    fn apply_image(&self, old: &MetadataImage, new: &MetadataImage) -> Result<(), PartitionError> {
+    pub(super) fn apply_image(&self, old: &MetadataImage, new: &MetadataImage) -> Result<(), PartitionError> {
         let defaults_changed = old.broker_configs != new.broker_configs;
         let effective = if defaults_changed {
             let effective = Arc::new(dynamic_config::effective(&self.config, &new.broker_configs));
@@ -298,6 +330,67 @@ impl Broker {
             None => Ok(()),
         }
     }
+}
+
+impl Broker {
+    /// Creates a topic (or, with `validate_only`, checks that it could be created): here on a
+    /// node alone, else by the active controller.
+    pub async fn create_topic(&self, new: NewTopic, validate_only: bool) -> Result<TopicImage, PartitionError> {
+        if self.cluster.is_none() {
+            return self.create_topic_here(new, validate_only).await;
+        }
+        match self.admin(AdminOp::CreateTopic { new, validate_only }).await? {
+            ControllerResponse::Topic(topic) => Ok(topic),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Deletes a topic and its data.
+    pub async fn delete_topic(&self, name: &str) -> Result<Uuid, PartitionError> {
+        if self.cluster.is_none() {
+            return self.delete_topic_here(name).await;
+        }
+        match self.admin(AdminOp::DeleteTopic { name: name.to_string() }).await? {
+            ControllerResponse::Deleted(id) => Ok(id),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Grows a topic to `count` partitions.
+    pub async fn create_partitions(&self, name: &str, count: i32, assignments: Option<Vec<Vec<i32>>>, validate_only: bool) -> Result<(), PartitionError> {
+        if self.cluster.is_none() {
+            return self.create_partitions_here(name, count, assignments, validate_only).await;
+        }
+        self.admin(AdminOp::CreatePartitions { name: name.to_string(), count, assignments, validate_only }).await.map(|_| ())
+    }
+
+    /// Replaces a topic's config overrides (validated first).
+    pub async fn set_topic_configs(&self, name: &str, configs: BTreeMap<String, String>, validate_only: bool) -> Result<(), PartitionError> {
+        if self.cluster.is_none() {
+            return self.set_topic_configs_here(name, configs, validate_only).await;
+        }
+        self.admin(AdminOp::SetTopicConfigs { name: name.to_string(), configs, validate_only }).await.map(|_| ())
+    }
+
+    /// Replaces the dynamic settings of broker resource `resource`.
+    pub async fn set_broker_configs(&self, resource: &str, configs: BTreeMap<String, String>, validate_only: bool) -> Result<(), PartitionError> {
+        if self.cluster.is_none() {
+            return self.set_broker_configs_here(resource, configs, validate_only).await;
+        }
+        self.admin(AdminOp::SetBrokerConfigs { resource: resource.to_string(), configs, validate_only }).await.map(|_| ())
+    }
+
+    /// Runs an admin operation on the active controller; its refusals come back as errors.
+    async fn admin(&self, op: AdminOp) -> Result<ControllerResponse, PartitionError> {
+        match self.call_controller(ControllerRequest::Admin(op), std::time::Duration::from_secs(30)).await {
+            ControllerResponse::Error { code, message } => Err(PartitionError::new(ResponseError::try_from_code(code).unwrap_or(ResponseError::UnknownServerError), message)),
+            answer => Ok(answer),
+        }
+    }
+}
+
+fn unexpected(answer: ControllerResponse) -> PartitionError {
+    PartitionError::new(ResponseError::UnknownServerError, format!("unexpected answer from the controller: {answer:?}"))
 }
 
 /// Removes a partition directory left by a deleted topic of the same name.

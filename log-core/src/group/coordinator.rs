@@ -70,10 +70,14 @@ impl<S: OffsetsTopic> GroupCoordinator<S> {
     /// tokio runtime. Records that cannot be decoded are skipped with a warning.
     pub async fn load(store: S, config: GroupConfig) -> Result<Self, GroupError> {
         let partitions = store.partition_count();
-        if partitions <= 0 {
+        if partitions < 0 {
             return Err(GroupError::PartitionCount { configured: config.offsets_partitions, actual: partitions });
         }
-        if partitions != config.offsets_partitions {
+        if partitions == 0 {
+            // A cluster member before `__consumer_offsets` has a partition here: groups are
+            // answered COORDINATOR_NOT_AVAILABLE, which clients retry.
+            tracing::warn!("no partition of the offsets topic is hosted here; group requests are answered COORDINATOR_NOT_AVAILABLE");
+        } else if partitions != config.offsets_partitions {
             // Records live where the topic's partition count puts them: that count wins.
             tracing::warn!(
                 configured = config.offsets_partitions,

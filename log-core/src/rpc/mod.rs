@@ -17,6 +17,8 @@
 //!   [`FollowerSource`]: one `leader_fetcher` task per leader broker.
 //! - `leader_stream`: one follower-to-leader stream (connect, exchange, deadlines).
 //! - `wire`: the conversions between the messages and [`crate::replication`]'s types.
+//! - [`controller`]: the controller envelope, served ([`ControllerCalls`]) and sent
+//!   ([`GrpcControllerTransport`]).
 //! - [`pb`]: the generated code; [`pb::controller_service_server::ControllerService`] is the
 //!   trait the controller's request handler implements.
 //!
@@ -24,6 +26,7 @@
 //! request path. Neither side panics on what the other sends: bad input is answered with
 //! Kafka error codes, a bad answer drops the stream and the fetcher reconnects.
 
+pub mod controller;
 mod leader_fetcher;
 mod leader_stream;
 pub mod replica_fetcher;
@@ -38,6 +41,7 @@ pub mod pb {
 
 pub use pb::controller_service_client::ControllerServiceClient;
 pub use pb::controller_service_server::{ControllerService, ControllerServiceServer};
+pub use controller::{ControllerCalls, GrpcControllerTransport};
 pub use replica_fetcher::{FollowerSource, ReplicaFetcherConfig, ReplicaFetcherManager};
 pub use replica_server::{ReplicaFetchService, ReplicaSource};
 

@@ -37,7 +37,7 @@ impl Broker {
         DescribeClusterResponse::default()
             .with_endpoint_type(request.endpoint_type)
             .with_cluster_id(str_bytes(image.cluster_id.clone()))
-            .with_controller_id(BrokerId(image.controller_id))
+            .with_controller_id(BrokerId(self.controller_id()))
             .with_brokers(
                 image
                     .brokers

@@ -73,7 +73,7 @@ impl Broker {
                     .collect(),
             )
             .with_cluster_id(Some(str_bytes(image.cluster_id.clone())))
-            .with_controller_id(BrokerId(image.controller_id))
+            .with_controller_id(BrokerId(self.controller_id()))
             .with_topics(topics)
     }
 
@@ -115,7 +115,10 @@ fn topic_metadata(name: &str, topic: &TopicImage) -> MetadataResponseTopic {
                 .iter()
                 .enumerate()
                 .map(|(index, p)| {
+                    // No leader (its last in-sync replica is down): clients wait and retry.
+                    let error = if p.leader < 0 { ResponseError::LeaderNotAvailable.code() } else { 0 };
                     MetadataResponsePartition::default()
+                        .with_error_code(error)
                         .with_partition_index(index as i32)
                         .with_leader_id(BrokerId(p.leader))
                         .with_leader_epoch(p.leader_epoch)

@@ -1,0 +1,133 @@
+//! `fjord dev --nodes N`: a local cluster of N nodes, each a `fjord broker` child process
+//! with its own data directory (`DIR/node-<id>`), Kafka listener on consecutive ports from
+//! `--listen`, inter-broker listener 100 ports above it and metrics from 9644 up. Every node
+//! votes in the controller quorum. It prints every node's endpoints; Ctrl-C (or SIGTERM)
+//! stops all of them cleanly (each moves its leadership away, flushes and closes).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+use crate::broker_settings::BrokerSettings;
+
+/// One node's endpoints.
+#[derive(Debug, Clone)]
+struct NodePlan {
+    id: i32,
+    kafka: String,
+    rpc: String,
+    metrics: String,
+    data_dir: PathBuf,
+}
+
+fn plan(nodes: u16, listen: &str, metrics_base: u16, data_dir: &Path) -> anyhow::Result<Vec<NodePlan>> {
+    let (host, port) = listen.rsplit_once(':').context("--listen must be HOST:PORT")?;
+    let port: u16 = port.parse().with_context(|| format!("--listen port {port:?} is not a number"))?;
+    let mut out = Vec::new();
+    for i in 0..nodes {
+        let kafka_port = port.checked_add(i).context("--listen port too high for this many nodes")?;
+        let rpc_port = kafka_port.checked_add(100).context("--listen port too high for the inter-broker ports")?;
+        out.push(NodePlan {
+            id: i32::from(i) + 1,
+            kafka: format!("{host}:{kafka_port}"),
+            rpc: format!("{host}:{rpc_port}"),
+            metrics: format!("{host}:{}", metrics_base.saturating_add(i)),
+            data_dir: data_dir.join(format!("node-{}", i + 1)),
+        });
+    }
+    Ok(out)
+}
+
+/// Runs the cluster until SIGINT or SIGTERM.
+pub fn run(nodes: u16, settings: &BrokerSettings) -> anyhow::Result<()> {
+    if nodes < 2 {
+        bail!("--nodes must be at least 2 (leave it out for a single node)");
+    }
+    let data_dir = settings.data_dir.clone().unwrap_or_else(|| PathBuf::from("./fjord-data"));
+    let listen = settings.listen.clone().unwrap_or_else(|| "127.0.0.1:9092".into());
+    let plans = plan(nodes, &listen, 9644, &data_dir)?;
+    let voters = plans.iter().map(|p| format!("{}@{}", p.id, p.rpc)).collect::<Vec<_>>().join(",");
+    let exe = std::env::current_exe().context("cannot find the fjord executable to start the nodes")?;
+    let mut children: Vec<(NodePlan, Child)> = Vec::new();
+    for p in &plans {
+        std::fs::create_dir_all(&p.data_dir).with_context(|| format!("cannot create {}", p.data_dir.display()))?;
+        let child = Command::new(&exe)
+            .arg("broker")
+            .args(["--node-id", &p.id.to_string()])
+            .args(["--listen", &p.kafka])
+            .args(["--metrics-listen", &p.metrics])
+            .args(["--controller-quorum-voters", &voters])
+            .args(["--rpc-listen", &p.rpc])
+            .arg("--data-dir")
+            .arg(&p.data_dir)
+            .env("FJORD_GROUP_INITIAL_REBALANCE_DELAY_MS", "0")
+            .stdin(Stdio::null())
+            .spawn()
+            .with_context(|| format!("could not start node {}", p.id))?;
+        children.push((p.clone(), child));
+    }
+    println!("fjord dev {}: a {nodes}-node cluster. Data under {}", env!("CARGO_PKG_VERSION"), data_dir.display());
+    println!();
+    for (p, child) in &children {
+        println!("  node {}  Kafka {}  inter-broker {}  metrics http://{}/metrics  (pid {})", p.id, p.kafka, p.rpc, p.metrics, child.id());
+    }
+    let bootstrap = plans.iter().map(|p| p.kafka.clone()).collect::<Vec<_>>().join(",");
+    println!();
+    println!("Bootstrap servers: {bootstrap}");
+    println!("Try it: fjord topic create orders --partitions 3 --replication-factor 3 -b {bootstrap}");
+    println!("Ready. Press Ctrl-C (or send SIGTERM) to stop every node.");
+
+    let stop = crate::interrupt::on_ctrl_c()?;
+    let mut exited = None;
+    while !stop.load(std::sync::atomic::Ordering::Acquire) {
+        for (p, child) in &mut children {
+            if let Ok(Some(status)) = child.try_wait() {
+                exited = Some((p.id, status));
+            }
+        }
+        if exited.is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    if let Some((id, status)) = exited {
+        eprintln!("node {id} exited ({status}); stopping the others");
+    }
+    for (_, child) in &children {
+        // SIGTERM: each node shuts down cleanly.
+        let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for (p, child) in &mut children {
+        loop {
+            match child.try_wait() {
+                Ok(Some(_)) => break,
+                Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(100)),
+                _ => {
+                    eprintln!("node {} did not stop within 30 s; killing it", p.id);
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    break;
+                }
+            }
+        }
+    }
+    println!("fjord dev cluster shut down.");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nodes_get_consecutive_ports_and_their_own_directories() {
+        let plans = plan(3, "127.0.0.1:9092", 9644, Path::new("/tmp/d")).unwrap();
+        let kafka: Vec<_> = plans.iter().map(|p| p.kafka.as_str()).collect();
+        assert_eq!(kafka, ["127.0.0.1:9092", "127.0.0.1:9093", "127.0.0.1:9094"]);
+        assert_eq!(plans[2].rpc, "127.0.0.1:9194");
+        assert_eq!(plans[1].data_dir, PathBuf::from("/tmp/d/node-2"));
+    }
+}

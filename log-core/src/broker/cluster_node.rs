@@ -1,0 +1,436 @@
+//! [`ClusterNode`]: what a broker in a multi-node cluster holds beyond a single node's state —
+//! its controller quorum, the active controller's memory (broker sessions, registrations),
+//! and its own membership (incarnation, the image version it has applied) — and the tasks
+//! that keep it a member: the image applier, registration and heartbeats, the controller's
+//! periodic pass, and sending its leaders' ISR changes.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::Duration;
+
+use fjord_quorum::Quorum;
+use tokio::sync::watch;
+
+use super::config::{BrokerConfig, ClusterSettings};
+use super::groups::{self, OffsetsTopicLog};
+use super::metrics::BrokerMetrics;
+use super::replica_manager::ReplicaManager;
+use super::{dynamic_config, tasks, Broker, ProducerIdAllocator};
+use crate::group::GroupCoordinator;
+use crate::metadata::{MetadataCache, ReplicatedMetadata};
+use crate::Error;
+use crate::rpc::{ControllerCalls, ControllerServiceServer, FollowerSource, GrpcControllerTransport, ReplicaFetchService, ReplicaFetcherConfig, ReplicaFetcherManager, ReplicaSource};
+use super::Partition;
+use fjord_quorum::QuorumConfig;
+use std::sync::RwLock;
+use crate::cluster::{ControllerRequest, ControllerResponse};
+use crate::controller::BrokerSessions;
+use crate::metadata::{BrokerImage, MetadataImage};
+
+/// Carries a request to another node's controller service: `endpoint` is its inter-broker
+/// `host:port`, `body` the JSON of a [`ControllerRequest`]; the answer is the JSON of a
+/// [`ControllerResponse`].
+pub trait ControllerTransport: Send + Sync + std::fmt::Debug {
+    /// Sends `body` to `endpoint` and returns the answer's body.
+    fn call(&self, endpoint: String, body: Vec<u8>) -> Pin<Box<dyn Future<Output = Result<Vec<u8>, String>> + Send>>;
+}
+
+/// A broker's cluster state. See the module docs.
+#[derive(Debug)]
+pub struct ClusterNode {
+    pub(super) settings: ClusterSettings,
+    pub(super) quorum: Arc<Quorum>,
+    /// This run of the broker (milliseconds since the epoch at start: new on every start).
+    pub(super) incarnation: u64,
+    /// As active controller: last contact per broker.
+    pub(super) sessions: Mutex<BrokerSessions>,
+    /// As active controller: the image version each broker's registration was committed at;
+    /// a broker is unfenced once it has applied that version.
+    pub(super) registered_at: Mutex<BTreeMap<i32, u64>>,
+    /// The quorum term in which this node last became the active controller.
+    pub(super) active_term: Mutex<Option<u64>>,
+    /// The image version the replica manager has applied.
+    pub(super) applied_version: watch::Sender<u64>,
+    /// Set when the broker starts to shut down: heartbeats ask for a controlled shutdown.
+    pub(super) shutting_down: AtomicBool,
+    pub(super) transport: Arc<dyn ControllerTransport>,
+    /// The follower side of replication, started with the cluster tasks.
+    pub(super) fetchers: OnceLock<ReplicaFetcherManager>,
+    /// As active controller: when leadership last went back to preferred replicas.
+    pub(super) last_rebalance_ms: Mutex<u64>,
+}
+
+impl ClusterNode {
+    /// A node voting in `quorum`.
+    pub fn new(settings: ClusterSettings, quorum: Arc<Quorum>, transport: Arc<dyn ControllerTransport>) -> Self {
+        let incarnation = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_millis() as u64);
+        let sessions = BrokerSessions::new(settings.broker_session_timeout_ms);
+        Self {
+            settings,
+            quorum,
+            incarnation,
+            sessions: Mutex::new(sessions),
+            registered_at: Mutex::new(BTreeMap::new()),
+            active_term: Mutex::new(None),
+            applied_version: watch::Sender::new(0),
+            shutting_down: AtomicBool::new(false),
+            transport,
+            fetchers: OnceLock::new(),
+            last_rebalance_ms: Mutex::new(0),
+        }
+    }
+
+    /// The active controller (the quorum's leader), if known.
+    pub fn controller_id(&self) -> Option<i32> {
+        self.quorum.watch_leader().borrow().leader.map(|l| l as i32)
+    }
+
+    /// The quorum.
+    pub fn quorum(&self) -> &Arc<Quorum> {
+        &self.quorum
+    }
+}
+
+fn monotonic_ms() -> u64 {
+    super::partition::monotonic_ms()
+}
+
+impl Broker {
+    /// Opens a broker that is a member of a cluster (and a voter of its controller quorum):
+    /// starts the quorum (restoring the metadata image from its snapshot and log), opens the
+    /// partitions the image places here, serves the inter-broker listener and starts the
+    /// cluster tasks.
+    pub(super) async fn open_clustered(config: BrokerConfig) -> Result<Arc<Self>, Error> {
+        let Some(settings) = config.cluster.clone() else {
+            return Err(Error::Cluster("no cluster settings".into()));
+        };
+        if !settings.voters.contains_key(&config.node_id) {
+            return Err(Error::Cluster(format!(
+                "node {} is not among the controller quorum voters {:?}; nodes that only run the broker role are not supported yet — list every node in --controller-quorum-voters",
+                config.node_id,
+                settings.voters.keys().collect::<Vec<_>>()
+            )));
+        }
+        let cache = Arc::new(MetadataCache::new(MetadataImage::new(String::new(), -1)));
+        let voters = settings.voters.iter().map(|(&id, endpoint)| (id as u64, endpoint.clone())).collect();
+        let quorum_config = QuorumConfig::new(config.node_id as u64, voters, config.data_dir.join("meta"));
+        let state_machine = Arc::new(ReplicatedMetadata::new(Arc::clone(&cache)));
+        let quorum = Arc::new(Quorum::start(quorum_config, state_machine).await.map_err(|e| Error::Cluster(e.to_string()))?);
+        let listener = tokio::net::TcpListener::bind(&settings.rpc_listen)
+            .await
+            .map_err(|e| Error::Cluster(format!("cannot listen for inter-broker traffic on {}: {e}; choose another --rpc-listen", settings.rpc_listen)))?;
+        let image = cache.image();
+        let effective = dynamic_config::effective(&config, &image.broker_configs);
+        let replicas = ReplicaManager::open(&effective, &image)?;
+        let meta_dir = config.data_dir.join("meta");
+        let producer_ids = ProducerIdAllocator::open_for_node(&meta_dir, config.node_id)?;
+        let metrics = BrokerMetrics::default();
+        metrics.partitions.set(replicas.len() as i64);
+        let offsets_log = OffsetsTopicLog::new(&config, &replicas)?;
+        let groups = GroupCoordinator::load(offsets_log, groups::group_config(&config)).await?;
+        let transport: Arc<dyn ControllerTransport> = Arc::new(GrpcControllerTransport::default());
+        let node = ClusterNode::new(settings, Arc::clone(&quorum), transport);
+        let broker = Arc::new(Self {
+            config,
+            effective: RwLock::new(Arc::new(effective)),
+            store: None,
+            cache,
+            cluster: Some(node),
+            replicas,
+            groups,
+            producer_ids,
+            metrics,
+            controller: tokio::sync::Mutex::new(()),
+            tasks: tasks::BackgroundTasks::default(),
+        });
+        serve_rpc(&broker, listener);
+        tasks::start(&broker);
+        start_tasks(&broker);
+        tracing::info!(node_id = broker.config.node_id, data_dir = %broker.config.data_dir.display(), "broker opened as a cluster member");
+        Ok(broker)
+    }
+
+    /// The active controller's node id: the quorum's leader in a cluster (-1 while none is
+    /// elected), this node when it is alone.
+    pub fn controller_id(&self) -> i32 {
+        match &self.cluster {
+            Some(node) => node.controller_id().unwrap_or(-1),
+            None => self.image().controller_id,
+        }
+    }
+
+    /// This broker's cluster membership, when it has one.
+    pub fn cluster(&self) -> Option<&ClusterNode> {
+        self.cluster.as_ref()
+    }
+
+    /// This broker's registration as the controller records it.
+    pub(super) fn registration(&self, node: &ClusterNode) -> BrokerImage {
+        BrokerImage {
+            node_id: self.config.node_id,
+            host: self.config.advertised_host.clone(),
+            port: self.config.advertised_port,
+            rack: self.config.rack.clone(),
+            rpc_endpoint: Some(node.settings.rpc_advertised.clone()),
+            incarnation: node.incarnation,
+            fenced: true,
+            in_controlled_shutdown: false,
+        }
+    }
+
+    /// Sends `request` to the active controller — handled here when this node is it — and
+    /// retries (a new controller being elected, a lost connection) until `deadline`.
+    pub(super) async fn call_controller(&self, request: ControllerRequest, timeout: Duration) -> ControllerResponse {
+        let Some(node) = &self.cluster else {
+            return ControllerResponse::Error { code: kafka_protocol::ResponseError::NotController.code(), message: "this broker is not in a cluster".into() };
+        };
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut last = String::from("no controller is elected yet");
+        loop {
+            let answer = match node.controller_id() {
+                Some(id) if id == self.config.node_id => self.handle_controller_request(request.clone()).await,
+                Some(id) => match node.settings.voters.get(&id) {
+                    Some(endpoint) => {
+                        let body = serde_json::to_vec(&request).unwrap_or_default();
+                        match node.transport.call(endpoint.clone(), body).await {
+                            Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|e| ControllerResponse::Error {
+                                code: kafka_protocol::ResponseError::UnknownServerError.code(),
+                                message: format!("the controller's answer does not decode: {e}"),
+                            }),
+                            Err(e) => {
+                                last = format!("controller {id} at {endpoint}: {e}");
+                                ControllerResponse::NotController { leader: None }
+                            }
+                        }
+                    }
+                    None => ControllerResponse::NotController { leader: None },
+                },
+                None => ControllerResponse::NotController { leader: None },
+            };
+            match answer {
+                ControllerResponse::NotController { .. } if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                ControllerResponse::NotController { .. } => {
+                    return ControllerResponse::Error { code: kafka_protocol::ResponseError::NotController.code(), message: format!("no active controller answered: {last}") };
+                }
+                answer => return answer,
+            }
+        }
+    }
+}
+
+/// Starts the cluster tasks of `broker`: the image applier, membership (registration and
+/// heartbeats), the controller's periodic pass, and the ISR change sender.
+pub(super) fn start_tasks(broker: &Arc<Broker>) {
+    let Some(node) = &broker.cluster else { return };
+    let mut handles = Vec::new();
+    // The applier: every published image is applied to the hosted partitions, in order.
+    let weak = Arc::downgrade(broker);
+    let mut images = broker.cache.subscribe();
+    let mut stop = broker.tasks.stop_signal();
+    handles.push(tokio::spawn(async move {
+        let mut applied: Arc<MetadataImage> = images.borrow_and_update().clone();
+        loop {
+            tokio::select! {
+                changed = images.changed() => if changed.is_err() { break },
+                _ = stop.changed() => break,
+            }
+            let next = images.borrow_and_update().clone();
+            let Some(broker) = weak.upgrade() else { break };
+            let old = Arc::clone(&applied);
+            let new = Arc::clone(&next);
+            let version = new.version;
+            let result = tokio::task::spawn_blocking(move || broker.apply_image(&old, &new).map(|()| broker)).await;
+            match result {
+                Ok(Ok(broker)) => {
+                    if let Some(node) = &broker.cluster {
+                        node.applied_version.send_replace(version);
+                        if let Some(fetchers) = node.fetchers.get() {
+                            fetchers.wake();
+                        }
+                    }
+                }
+                Ok(Err(e)) => tracing::error!(error = %e, version, "applying a metadata image failed for some partitions; they stay as they were"),
+                Err(e) => tracing::error!(error = %e, "the image applier panicked"),
+            }
+            applied = next;
+        }
+    }));
+    let source: Arc<dyn FollowerSource> = Arc::new(BrokerLink(Arc::downgrade(broker)));
+    let _ = node.fetchers.set(ReplicaFetcherManager::start(source, ReplicaFetcherConfig::new(broker.config.node_id)));
+    let interval = Duration::from_millis(node.settings.broker_heartbeat_interval_ms.max(100));
+    handles.push(spawn_loop(broker, interval, |broker| Box::pin(async move { broker.heartbeat_once().await })));
+    handles.push(spawn_loop(broker, Duration::from_millis(250), |broker| Box::pin(async move { broker.controller_pass().await })));
+    handles.push(spawn_loop(broker, Duration::from_millis(200), |broker| Box::pin(async move { broker.send_isr_changes().await })));
+    broker.tasks.add(handles);
+}
+
+type Pass = fn(Arc<Broker>) -> Pin<Box<dyn Future<Output = ()> + Send>>;
+
+fn spawn_loop(broker: &Arc<Broker>, every: Duration, pass: Pass) -> tokio::task::JoinHandle<()> {
+    let weak: Weak<Broker> = Arc::downgrade(broker);
+    let mut stop = broker.tasks.stop_signal();
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(every);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => {}
+                _ = stop.changed() => break,
+            }
+            let Some(broker) = weak.upgrade() else { break };
+            pass(broker).await;
+        }
+    })
+}
+
+impl Broker {
+    /// One heartbeat (registering first when the controller does not know this incarnation).
+    async fn heartbeat_once(self: Arc<Self>) {
+        let Some(node) = &self.cluster else { return };
+        let request = ControllerRequest::Heartbeat {
+            node_id: self.config.node_id,
+            incarnation: node.incarnation,
+            applied_version: *node.applied_version.borrow(),
+            shutting_down: node.shutting_down.load(Ordering::Acquire),
+        };
+        let timeout = Duration::from_millis(node.settings.broker_heartbeat_interval_ms.max(500));
+        match self.call_controller(request, timeout).await {
+            ControllerResponse::Heartbeat { .. } => {}
+            ControllerResponse::Error { code, message } if code == kafka_protocol::ResponseError::StaleBrokerEpoch.code() => {
+                tracing::info!(%message, "registering with the controller");
+                let registration = ControllerRequest::Register { broker: self.registration(node) };
+                if let ControllerResponse::Error { message, .. } = self.call_controller(registration, timeout).await {
+                    tracing::warn!(%message, "registration failed; retrying");
+                }
+            }
+            ControllerResponse::Error { message, .. } => tracing::debug!(%message, "heartbeat not answered"),
+            other => tracing::debug!(?other, "unexpected heartbeat answer"),
+        }
+    }
+
+    /// Sends the ISR changes this broker's leaders want, and tells them about refusals.
+    async fn send_isr_changes(self: Arc<Self>) {
+        let Some(node) = &self.cluster else { return };
+        let timeout = Duration::from_millis(node.settings.broker_heartbeat_interval_ms.max(500));
+        for partition in self.replicas.all() {
+            partition.tick();
+            for change in partition.take_isr_requests() {
+                let request = ControllerRequest::AlterPartition { topic: partition.topic().to_string(), partition: partition.index(), change: change.clone() };
+                match self.call_controller(request, timeout).await {
+                    ControllerResponse::Partition(_) => {}
+                    other => {
+                        tracing::debug!(topic = partition.topic(), partition = partition.index(), ?other, "ISR change not committed");
+                        partition.isr_change_refused(&change);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The active controller's periodic pass: form the cluster, fence silent brokers.
+    async fn controller_pass(self: Arc<Self>) {
+        let Some(node) = &self.cluster else { return };
+        let leader = *node.quorum.watch_leader().borrow();
+        if leader.leader != Some(self.config.node_id as u64) {
+            return;
+        }
+        let now = monotonic_ms();
+        {
+            // A newly active controller gives every broker a fresh session.
+            let mut term = node.active_term.lock().unwrap_or_else(|p| p.into_inner());
+            if *term != Some(leader.term) {
+                *term = Some(leader.term);
+                let mut sessions = node.sessions.lock().unwrap_or_else(|p| p.into_inner());
+                for b in &self.image().brokers {
+                    sessions.touch(b.node_id, now);
+                }
+                tracing::info!(term = leader.term, "this node is the active controller");
+            }
+        }
+        if let Err(e) = self.controller_maintenance(now).await {
+            tracing::warn!(error = %e, "controller pass failed; retrying");
+        }
+    }
+
+    /// Called by the server before it stops: controlled shutdown through heartbeats, bounded
+    /// by `timeout`.
+    pub async fn controlled_shutdown(&self, timeout: Duration) {
+        let Some(node) = &self.cluster else { return };
+        node.shutting_down.store(true, Ordering::Release);
+        let deadline = tokio::time::Instant::now() + timeout;
+        while tokio::time::Instant::now() < deadline {
+            let request = ControllerRequest::Heartbeat {
+                node_id: self.config.node_id,
+                incarnation: node.incarnation,
+                applied_version: *node.applied_version.borrow(),
+                shutting_down: true,
+            };
+            if let ControllerResponse::Heartbeat { shutdown_ready: true, .. } = self.call_controller(request, Duration::from_secs(2)).await {
+                tracing::info!("leadership moved away; shutting down");
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        tracing::warn!("controlled shutdown did not finish in time; stopping anyway (leaders move when the session expires)");
+    }
+}
+
+/// The broker as the replication services see it, held weakly so that neither keeps it alive.
+#[derive(Debug, Clone)]
+struct BrokerLink(Weak<Broker>);
+
+impl ReplicaSource for BrokerLink {
+    fn partition(&self, topic: &str, index: i32) -> Option<Arc<Partition>> {
+        self.0.upgrade()?.partition(topic, index)
+    }
+
+    fn topic_id(&self, topic: &str) -> Option<uuid::Uuid> {
+        self.0.upgrade()?.image().topics.get(topic).map(|t| t.id)
+    }
+}
+
+impl FollowerSource for BrokerLink {
+    fn partitions(&self) -> Vec<Arc<Partition>> {
+        self.0.upgrade().map(|b| b.all_partitions()).unwrap_or_default()
+    }
+
+    fn rpc_endpoint(&self, node_id: i32) -> Option<String> {
+        self.0.upgrade()?.image().broker(node_id)?.rpc_endpoint.clone()
+    }
+
+    fn topic_id(&self, topic: &str) -> Option<uuid::Uuid> {
+        self.0.upgrade()?.image().topics.get(topic).map(|t| t.id)
+    }
+}
+
+/// Serves the inter-broker listener — the quorum's Raft, replica fetch and the controller
+/// envelope — until the broker's tasks stop.
+fn serve_rpc(broker: &Arc<Broker>, listener: tokio::net::TcpListener) {
+    let Some(node) = &broker.cluster else { return };
+    let link: Arc<dyn ReplicaSource> = Arc::new(BrokerLink(Arc::downgrade(broker)));
+    let replicas = ReplicaFetchService::new(link, broker.tasks.stop_signal());
+    let router = tonic::transport::Server::builder()
+        .http2_keepalive_interval(Some(Duration::from_secs(10)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(20)))
+        .add_service(node.quorum.raft_service())
+        .add_service(replicas.into_server())
+        .add_service(ControllerServiceServer::new(ControllerCalls::new(broker)));
+    let mut stop = broker.tasks.stop_signal();
+    let endpoint = node.settings.rpc_listen.clone();
+    let handle = tokio::spawn(async move {
+        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+        let shutdown = async move {
+            let _ = stop.wait_for(|s| *s).await;
+        };
+        if let Err(e) = router.serve_with_incoming_shutdown(incoming, shutdown).await {
+            tracing::error!(%endpoint, error = %e, "the inter-broker listener failed");
+        }
+    });
+    broker.tasks.add(vec![handle]);
+    tracing::info!(listen = %node.settings.rpc_listen, "inter-broker listener listening");
+}

@@ -1,0 +1,129 @@
+//! What brokers ask the active controller, and its answers: the body of the inter-broker
+//! `ControllerService.Call` envelope (JSON), also used in-process when this node is the
+//! active controller.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::broker::NewTopic;
+use crate::metadata::{BrokerImage, TopicImage};
+use crate::replication::{AlterIsr, LeaderAndIsr};
+
+/// A request to the active controller.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ControllerRequest {
+    /// A broker starts (a new incarnation).
+    Register {
+        /// Its registration.
+        broker: BrokerImage,
+    },
+    /// A broker is alive; it has applied the metadata image up to `applied_version`.
+    Heartbeat {
+        /// Its node id.
+        node_id: i32,
+        /// Its incarnation.
+        incarnation: u64,
+        /// The image version it has applied.
+        applied_version: u64,
+        /// It wants to stop: move its leadership away.
+        shutting_down: bool,
+    },
+    /// A leader's ISR change.
+    AlterPartition {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+        /// The change.
+        change: AlterIsr,
+    },
+    /// An admin operation, forwarded from the broker a client asked.
+    Admin(AdminOp),
+    /// Preferred-leader election (ElectLeaders); `None`: every partition.
+    ElectPreferred {
+        /// The partitions.
+        partitions: Option<Vec<(String, i32)>>,
+    },
+}
+
+/// An admin operation on topics or configs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AdminOp {
+    /// CreateTopics (one topic).
+    CreateTopic {
+        /// The topic.
+        new: NewTopic,
+        /// Only check.
+        validate_only: bool,
+    },
+    /// DeleteTopics (one topic).
+    DeleteTopic {
+        /// Its name.
+        name: String,
+    },
+    /// CreatePartitions (one topic).
+    CreatePartitions {
+        /// The topic.
+        name: String,
+        /// The new partition count.
+        count: i32,
+        /// Replicas of each new partition, if given.
+        assignments: Option<Vec<Vec<i32>>>,
+        /// Only check.
+        validate_only: bool,
+    },
+    /// A topic's config overrides replaced.
+    SetTopicConfigs {
+        /// The topic.
+        name: String,
+        /// The complete new set.
+        configs: BTreeMap<String, String>,
+        /// Only check.
+        validate_only: bool,
+    },
+    /// A broker resource's dynamic configs replaced.
+    SetBrokerConfigs {
+        /// `""` or a node id.
+        resource: String,
+        /// The complete new set.
+        configs: BTreeMap<String, String>,
+        /// Only check.
+        validate_only: bool,
+    },
+}
+
+/// The active controller's answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ControllerResponse {
+    /// Registered (fenced until it catches up and heartbeats).
+    Registered,
+    /// A heartbeat's answer.
+    Heartbeat {
+        /// Still fenced.
+        fenced: bool,
+        /// During a controlled shutdown: it leads nothing movable any more and may stop.
+        shutdown_ready: bool,
+    },
+    /// The partition's state after an ISR change (committed, or the current one).
+    Partition(LeaderAndIsr),
+    /// A created (or validated) topic.
+    Topic(TopicImage),
+    /// A deleted topic's id.
+    Deleted(Uuid),
+    /// Done.
+    Done,
+    /// Refused, with a Kafka error code and a message.
+    Error {
+        /// The Kafka error code.
+        code: i16,
+        /// What went wrong.
+        message: String,
+    },
+    /// This node is not the active controller; try `leader` (if known).
+    NotController {
+        /// The active controller's node id, if known.
+        leader: Option<i32>,
+    },
+}
