@@ -116,6 +116,17 @@ impl Broker {
             tracing::info!(%cluster_id, "forming a new cluster");
             self.commit(&[MetadataRecord::InitCluster { cluster_id }]).await?;
         }
+        if !image.topics.contains_key(super::OFFSETS_TOPIC) {
+            // Created once as many brokers as its replication factor are in service: up to
+            // three replicas (offsets.topic.replication.factor), never more than the voters.
+            let replication = node.settings.voters.len().min(3);
+            if image.brokers.iter().filter(|b| b.is_eligible()).count() >= replication {
+                let partitions = super::topics::place(&image, 0, self.config.offsets_topic_partitions.max(1) as usize, replication)?;
+                let topic = super::topics::offsets_topic(partitions);
+                tracing::info!(partitions = topic.partitions.len(), replication, "creating {}", super::OFFSETS_TOPIC);
+                self.commit(&[MetadataRecord::CreateTopic { name: super::OFFSETS_TOPIC.into(), topic }]).await?;
+            }
+        }
         let expired: Vec<i32> = {
             let sessions = node.sessions.lock().unwrap_or_else(|p| p.into_inner());
             image.brokers.iter().filter(|b| !b.fenced && !sessions.is_live(b.node_id, now)).map(|b| b.node_id).collect()

@@ -124,13 +124,14 @@ impl Broker {
             .map_err(|e| Error::Cluster(format!("cannot listen for inter-broker traffic on {}: {e}; choose another --rpc-listen", settings.rpc_listen)))?;
         let image = cache.image();
         let effective = dynamic_config::effective(&config, &image.broker_configs);
-        let replicas = ReplicaManager::open(&effective, &image)?;
+        let replicas = Arc::new(ReplicaManager::open(&effective, &image)?);
         let meta_dir = config.data_dir.join("meta");
         let producer_ids = ProducerIdAllocator::open_for_node(&meta_dir, config.node_id)?;
         let metrics = BrokerMetrics::default();
         metrics.partitions.set(replicas.len() as i64);
         let offsets_log = OffsetsTopicLog::new(&config, &replicas)?;
-        let groups = GroupCoordinator::load(offsets_log, groups::group_config(&config)).await?;
+        // Groups are taken over partition by partition as this broker leads them.
+        let groups = GroupCoordinator::empty(offsets_log, groups::group_config(&config), config.offsets_topic_partitions);
         let transport: Arc<dyn ControllerTransport> = Arc::new(GrpcControllerTransport::default());
         let node = ClusterNode::new(settings, Arc::clone(&quorum), transport);
         let broker = Arc::new(Self {
@@ -244,7 +245,12 @@ pub(super) fn start_tasks(broker: &Arc<Broker>) {
             let old = Arc::clone(&applied);
             let new = Arc::clone(&next);
             let version = new.version;
-            let result = tokio::task::spawn_blocking(move || broker.apply_image(&old, &new).map(|()| broker)).await;
+            let result = tokio::task::spawn_blocking(move || {
+                let applied = broker.apply_image(&old, &new);
+                broker.follow_coordination();
+                applied.map(|()| broker)
+            })
+            .await;
             match result {
                 Ok(Ok(broker)) => {
                     if let Some(node) = &broker.cluster {
@@ -260,6 +266,8 @@ pub(super) fn start_tasks(broker: &Arc<Broker>) {
             applied = next;
         }
     }));
+    let initial = Arc::clone(broker);
+    handles.push(tokio::task::spawn_blocking(move || initial.follow_coordination()));
     let source: Arc<dyn FollowerSource> = Arc::new(BrokerLink(Arc::downgrade(broker)));
     let _ = node.fetchers.set(ReplicaFetcherManager::start(source, ReplicaFetcherConfig::new(broker.config.node_id)));
     let interval = Duration::from_millis(node.settings.broker_heartbeat_interval_ms.max(100));
@@ -354,6 +362,25 @@ impl Broker {
         }
         if let Err(e) = self.controller_maintenance(now).await {
             tracing::warn!(error = %e, "controller pass failed; retrying");
+        }
+    }
+
+    /// Takes over the groups of the offsets topic partitions this broker now leads and gives
+    /// up those it no longer leads. Replays partitions from disk: call it off the runtime.
+    fn follow_coordination(&self) {
+        let count = self.groups.config().offsets_partitions.max(0);
+        let owned: std::collections::BTreeSet<i32> = self.groups.owned_partitions().into_iter().collect();
+        for index in 0..count {
+            let leads = self.partition(super::OFFSETS_TOPIC, index).is_some_and(|p| p.is_leader());
+            match (leads, owned.contains(&index)) {
+                (true, false) => {
+                    if let Err(e) = self.groups.take_over(index) {
+                        tracing::warn!(partition = index, error = %e, "could not load the groups of an offsets topic partition; will retry on the next metadata change");
+                    }
+                }
+                (false, true) => self.groups.give_up(index),
+                _ => {}
+            }
         }
     }
 

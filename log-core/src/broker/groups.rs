@@ -15,34 +15,32 @@ use crate::storage::{for_each_record, BatchBuilder, Batches, Compression, Storag
 /// `__consumer_offsets` as the coordinator sees it.
 #[derive(Debug)]
 pub struct OffsetsTopicLog {
-    partitions: Vec<Arc<Partition>>,
+    replicas: Arc<ReplicaManager>,
+    /// The topic's partition count (which places groups).
+    count: i32,
 }
 
+/// How long an offsets append may wait for the in-sync replicas in a cluster.
+const REPLICATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 impl OffsetsTopicLog {
-    /// Collects the offsets topic's partitions (created beforehand by the broker).
-    pub fn new(config: &BrokerConfig, replicas: &ReplicaManager) -> Result<Self, StorageError> {
-        let mut out = Vec::new();
-        for index in 0.. {
-            match replicas.get(OFFSETS_TOPIC, index) {
-                Some(p) => out.push(p.clone()),
-                None => break,
-            }
-        }
-        if out.len() as i32 != config.offsets_topic_partitions {
+    /// The offsets topic over the hosted partitions: on a node alone, the ones it created;
+    /// in a cluster, whichever this broker hosts when the coordinator asks.
+    pub fn new(config: &BrokerConfig, replicas: &Arc<ReplicaManager>) -> Result<Self, StorageError> {
+        let hosted = (0..).take_while(|&i| replicas.get(OFFSETS_TOPIC, i).is_some()).count() as i32;
+        let count = if config.cluster.is_some() { config.offsets_topic_partitions } else { hosted };
+        if count != config.offsets_topic_partitions {
             tracing::warn!(
                 configured = config.offsets_topic_partitions,
-                actual = out.len(),
+                actual = count,
                 "{OFFSETS_TOPIC} has a different partition count than offsets.topic.num.partitions; using the topic's"
             );
         }
-        Ok(Self { partitions: out })
+        Ok(Self { replicas: Arc::clone(replicas), count })
     }
 
-    fn get(&self, partition: i32) -> Result<&Arc<Partition>, GroupError> {
-        usize::try_from(partition)
-            .ok()
-            .and_then(|i| self.partitions.get(i))
-            .ok_or_else(|| GroupError::Unavailable { partition, reason: "no such partition".into() })
+    fn get(&self, partition: i32) -> Result<Arc<Partition>, GroupError> {
+        self.replicas.get(OFFSETS_TOPIC, partition).ok_or_else(|| GroupError::Unavailable { partition, reason: "not hosted by this broker".into() })
     }
 }
 
@@ -52,7 +50,7 @@ fn now_ms() -> i64 {
 
 impl OffsetsTopic for OffsetsTopicLog {
     fn partition_count(&self) -> i32 {
-        self.partitions.len() as i32
+        self.count
     }
 
     fn append(&self, partition: i32, records: Vec<OffsetsRecord>) -> AppendFuture<'_> {
@@ -72,17 +70,19 @@ impl OffsetsTopic for OffsetsTopicLog {
             };
             // The append and its fsync touch the disk: both run on the blocking pool. Commits
             // to one partition that arrive together share an fsync (group commit).
-            let target = Arc::clone(target);
-            tokio::task::spawn_blocking(move || {
-                let (_, pending) = target.append_deferred(&mut batch, true, true)?;
-                match pending {
-                    Some(pending) => target.sync(pending),
-                    None => Ok(()),
+            let appender = Arc::clone(&target);
+            let end = tokio::task::spawn_blocking(move || {
+                let (appended, pending) = appender.append_deferred(&mut batch, true, true)?;
+                if let Some(pending) = pending {
+                    appender.sync(pending)?;
                 }
+                Ok(appended.end_offset)
             })
             .await
             .map_err(|e| GroupError::Unavailable { partition, reason: format!("offsets append task failed: {e}") })?
             .map_err(refused)?;
+            // In a cluster, durable means held by the in-sync replicas.
+            target.wait_acknowledged(end, REPLICATION_TIMEOUT).await.map_err(refused)?;
             Ok(())
         })
     }
@@ -92,14 +92,14 @@ impl OffsetsTopic for OffsetsTopicLog {
         let unavailable = |reason: String| GroupError::Unavailable { partition, reason };
         let mut out = Vec::new();
         let mut offset = target.log_start_offset().map_err(|e| unavailable(e.message))?;
-        let end = target.high_watermark();
+        let end = target.log_end_offset().map_err(|e| unavailable(e.message))?;
         while offset < end {
-            let fetched = target.read(offset, 1 << 20, super::Isolation::ReadUncommitted).map_err(|e| unavailable(e.message))?;
-            if fetched.records.is_empty() {
+            let records = target.read_to_log_end(offset, 1 << 20).map_err(|e| unavailable(e.message))?;
+            if records.is_empty() {
                 break;
             }
             let mut next = offset;
-            for item in Batches::new(&fetched.records) {
+            for item in Batches::new(&records) {
                 let (_, bytes) = item.map_err(|d| unavailable(d.to_string()))?;
                 let header = for_each_record(bytes, MAX_DECOMPRESSED_BYTES, |r| {
                     if let Some(key) = r.key {

@@ -70,7 +70,7 @@ pub struct Broker {
     cache: Arc<MetadataCache>,
     /// Membership of a multi-node cluster; `None` for a node alone.
     cluster: Option<ClusterNode>,
-    replicas: ReplicaManager,
+    replicas: Arc<ReplicaManager>,
     groups: GroupCoordinator<OffsetsTopicLog>,
     producer_ids: ProducerIdAllocator,
     metrics: BrokerMetrics,
@@ -108,7 +108,7 @@ impl Broker {
         let producer_ids = ProducerIdAllocator::open(&meta_dir)?;
         let effective = dynamic_config::effective(&config, &store.image().broker_configs);
         topics::ensure_offsets_topic(&config, &mut store)?;
-        let replicas = ReplicaManager::open(&effective, store.image())?;
+        let replicas = Arc::new(ReplicaManager::open(&effective, store.image())?);
         let cache = Arc::new(MetadataCache::new(MetadataImage::clone(store.image())));
         let metrics = BrokerMetrics::default();
         metrics.partitions.set(replicas.len() as i64);

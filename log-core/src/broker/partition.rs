@@ -435,6 +435,37 @@ impl Partition {
         })
     }
 
+    /// Waits until the in-sync replicas hold the records before `end` (the high watermark
+    /// passes them), at most `timeout`: REQUEST_TIMED_OUT then, as Kafka's delayed produce;
+    /// NOT_ENOUGH_REPLICAS_AFTER_APPEND if the ISR shrank below `min.insync.replicas`
+    /// meanwhile; NOT_LEADER_OR_FOLLOWER if leadership moved.
+    pub async fn wait_acknowledged(&self, end: u64, timeout: std::time::Duration) -> Result<(), PartitionError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut watermark = self.subscribe();
+        loop {
+            match self.ack_state(end)? {
+                AckState::Acknowledged => return Ok(()),
+                AckState::NotEnoughReplicasAfterAppend => {
+                    return Err(PartitionError::new(
+                        ResponseError::NotEnoughReplicasAfterAppend,
+                        "the records were written, but the in-sync replicas fell below min.insync.replicas meanwhile",
+                    ));
+                }
+                AckState::Pending => {}
+            }
+            match tokio::time::timeout_at(deadline, watermark.changed()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return Err(PartitionError::new(ResponseError::NotLeaderOrFollower, "the partition was closed")),
+                Err(_) => {
+                    return Err(PartitionError::new(
+                        ResponseError::RequestTimedOut,
+                        format!("the in-sync replicas did not all acknowledge the records within {} ms", timeout.as_millis()),
+                    ));
+                }
+            }
+        }
+    }
+
     /// The ISR changes this leader wants sent to the controller (taken: each is returned once).
     pub fn take_isr_requests(&self) -> Vec<AlterIsr> {
         self.with(|i| Ok(std::mem::take(&mut i.isr_requests))).unwrap_or_default()
@@ -722,6 +753,14 @@ impl Partition {
         })?;
         let read = plan.run()?;
         Ok(Fetched { records: read.records, high_watermark, last_stable_offset: high_watermark, log_start_offset: read.log_start_offset })
+    }
+
+    /// Reads whole batches from `offset` up to the log end (not the high watermark), whatever
+    /// the role: for the group coordinator replaying a partition it now leads, whose log
+    /// holds every committed record even while its high watermark catches up.
+    pub fn read_to_log_end(&self, offset: u64, max_bytes: usize) -> Result<Bytes, PartitionError> {
+        let plan = self.read_inner(|inner| Ok(inner.log.plan_read(offset, max_bytes, None)?))?;
+        Ok(plan.run()?.records)
     }
 
     /// What a read at `offset` would answer about the partition, without reading any

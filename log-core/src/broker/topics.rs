@@ -65,6 +65,16 @@ pub fn validate_topic_name(name: &str) -> Result<(), PartitionError> {
     Ok(())
 }
 
+/// `__consumer_offsets` with these partitions: compacted, 100 MiB segments, every append
+/// fsynced.
+pub(super) fn offsets_topic(partitions: Vec<PartitionImage>) -> TopicImage {
+    let mut configs = BTreeMap::new();
+    configs.insert("cleanup.policy".to_string(), "compact".to_string());
+    configs.insert("segment.bytes".to_string(), (100u64 << 20).to_string());
+    configs.insert("flush.messages".to_string(), "1".to_string());
+    TopicImage { id: Uuid::from_bytes(rand::random()), partitions, configs, internal: true }
+}
+
 /// Creates `__consumer_offsets` on first start.
 pub fn ensure_offsets_topic(
     config: &BrokerConfig,
@@ -73,16 +83,7 @@ pub fn ensure_offsets_topic(
     if store.image().topics.contains_key(OFFSETS_TOPIC) {
         return Ok(());
     }
-    let mut configs = BTreeMap::new();
-    configs.insert("cleanup.policy".to_string(), "compact".to_string());
-    configs.insert("segment.bytes".to_string(), (100u64 << 20).to_string());
-    configs.insert("flush.messages".to_string(), "1".to_string());
-    let topic = TopicImage {
-        id: Uuid::from_bytes(rand::random()),
-        partitions: (0..config.offsets_topic_partitions.max(1)).map(|_| placement(config)).collect(),
-        configs,
-        internal: true,
-    };
+    let topic = offsets_topic((0..config.offsets_topic_partitions.max(1)).map(|_| placement(config)).collect());
     for index in 0..topic.partitions.len() as i32 {
         remove_stale_dir(&partition_dir(&config.data_dir, OFFSETS_TOPIC, index));
     }
@@ -98,7 +99,7 @@ fn placement(config: &BrokerConfig) -> PartitionImage {
 
 /// Replicas for partitions `first..first + count` over the eligible brokers (spread across
 /// brokers and racks, leaders balanced; Kafka's placement from a random start).
-fn place(image: &MetadataImage, first: usize, count: usize, replication_factor: usize) -> Result<Vec<PartitionImage>, PartitionError> {
+pub(super) fn place(image: &MetadataImage, first: usize, count: usize, replication_factor: usize) -> Result<Vec<PartitionImage>, PartitionError> {
     let brokers: Vec<BrokerPlacement> = image.brokers.iter().filter(|b| b.is_eligible()).map(|b| BrokerPlacement { node_id: b.node_id, rack: b.rack.clone() }).collect();
     let n = brokers.len().max(1);
     let assignment = assign_replicas(&brokers, first, count, replication_factor, rand::random_range(0..n), rand::random_range(0..n))

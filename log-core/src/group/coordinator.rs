@@ -60,6 +60,9 @@ pub(crate) struct Inner<S> {
     /// The offsets topic's partition count, which places every group's records.
     partitions: i32,
     groups: Mutex<HashMap<String, GroupHandle>>,
+    /// The offsets topic partitions whose groups this coordinator serves (loaded); a group
+    /// whose partition is not here is answered NOT_COORDINATOR.
+    owned: Mutex<std::collections::BTreeSet<i32>>,
     shutdown: watch::Sender<bool>,
     ticker: Mutex<Option<JoinHandle<()>>>,
 }
@@ -86,7 +89,7 @@ impl<S: OffsetsTopic> GroupCoordinator<S> {
             );
         }
         let now = Now::get();
-        let groups = load::replay(&store, partitions, &now)?;
+        let groups = load::replay(&store, 0..partitions, &now)?;
         let groups = groups.into_iter().map(|(id, g)| (id, Arc::new(tokio::sync::Mutex::new(g)))).collect();
         let (shutdown, shutdown_rx) = watch::channel(false);
         let inner = Arc::new(Inner {
@@ -94,6 +97,7 @@ impl<S: OffsetsTopic> GroupCoordinator<S> {
             config,
             partitions,
             groups: Mutex::new(groups),
+            owned: Mutex::new((0..partitions).collect()),
             shutdown,
             ticker: Mutex::new(None),
         });
@@ -106,6 +110,62 @@ impl<S: OffsetsTopic> GroupCoordinator<S> {
     /// `Utils.abs(groupId.hashCode) % partitions` (the topic's partition count).
     pub fn group_partition(&self, group_id: &str) -> i32 {
         self.inner.partition_for(group_id)
+    }
+
+    /// A coordinator that serves no partition yet: a cluster member takes partitions over
+    /// as it becomes their leader ([`GroupCoordinator::take_over`]). `partitions` is the
+    /// offsets topic's partition count, which places every group.
+    pub fn empty(store: S, config: GroupConfig, partitions: i32) -> Self {
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let inner = Arc::new(Inner {
+            store,
+            config,
+            partitions: partitions.max(1),
+            groups: Mutex::new(HashMap::new()),
+            owned: Mutex::new(std::collections::BTreeSet::new()),
+            shutdown,
+            ticker: Mutex::new(None),
+        });
+        let task = tokio::spawn(expiry::run(Arc::downgrade(&inner), shutdown_rx));
+        *inner.ticker.lock().unwrap_or_else(PoisonError::into_inner) = Some(task);
+        GroupCoordinator { inner }
+    }
+
+    /// Whether this coordinator serves `group_id` (its partition is loaded here).
+    pub fn owns(&self, group_id: &str) -> bool {
+        let partition = self.inner.partition_for(group_id);
+        self.inner.owned.lock().unwrap_or_else(PoisonError::into_inner).contains(&partition)
+    }
+
+    /// The partitions served here.
+    pub fn owned_partitions(&self) -> Vec<i32> {
+        self.inner.owned.lock().unwrap_or_else(PoisonError::into_inner).iter().copied().collect()
+    }
+
+    /// Becomes coordinator of `partition`'s groups: replays the partition into them (this
+    /// broker just became its leader). Groups of other partitions are untouched.
+    pub fn take_over(&self, partition: i32) -> Result<(), GroupError> {
+        let groups = load::replay(&self.inner.store, partition..partition + 1, &Now::get())?;
+        let count = groups.len();
+        {
+            let mut map = self.inner.lock_groups();
+            for (id, group) in groups {
+                map.insert(id, Arc::new(tokio::sync::Mutex::new(group)));
+            }
+        }
+        self.inner.owned.lock().unwrap_or_else(PoisonError::into_inner).insert(partition);
+        tracing::info!(partition, groups = count, "now coordinating the groups of an offsets topic partition");
+        Ok(())
+    }
+
+    /// Stops coordinating `partition`'s groups (its leadership moved): they are forgotten
+    /// here and their members find the new coordinator.
+    pub fn give_up(&self, partition: i32) {
+        self.inner.owned.lock().unwrap_or_else(PoisonError::into_inner).remove(&partition);
+        let mut map = self.inner.lock_groups();
+        let before = map.len();
+        map.retain(|id, _| self.inner.partition_for(id) != partition);
+        tracing::info!(partition, groups = before - map.len(), "no longer coordinating the groups of an offsets topic partition");
     }
 
     /// Stops the background task; parked requests are left to their own timeouts.

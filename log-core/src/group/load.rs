@@ -1,4 +1,5 @@
-//! Loading: replays every partition of the offsets topic, in offset order, into groups. The
+//! Loading: replays partitions of the offsets topic (all of them on a node alone; one as a
+//! cluster member becomes its leader), in offset order, into groups. The
 //! last record of a key wins; tombstones delete. A group comes back Stable with its members
 //! (each given a fresh session to heartbeat or rejoin, as Kafka does) or Empty, with its
 //! generation, protocol, leader, assignments and committed offsets.
@@ -20,11 +21,11 @@ struct Replayed {
 /// warning; a partition that cannot be read fails the load.
 pub(crate) fn replay<S: OffsetsTopic>(
     store: &S,
-    partitions: i32,
+    partitions: std::ops::Range<i32>,
     now: &Now,
 ) -> Result<HashMap<String, Group>, GroupError> {
     let mut replayed: HashMap<String, Replayed> = HashMap::new();
-    for partition in 0..partitions {
+    for partition in partitions {
         for (index, (key, value)) in store.read_all(partition)?.into_iter().enumerate() {
             let record = match GroupRecord::decode(Some(&key), value.as_deref()) {
                 Ok(record) => record,

@@ -19,9 +19,19 @@ const KEY_SHARE: i8 = 2;
 
 impl Broker {
     pub(super) fn find_coordinator(&self, request: FindCoordinatorRequest, version: i16) -> FindCoordinatorResponse {
-        let me = self.image().broker(self.config.node_id).cloned();
+        let image = self.image();
+        // A node alone coordinates every group; in a cluster, the leader of the group's
+        // `__consumer_offsets` partition does.
+        let coordinator_of = |key: &str| match &self.cluster {
+            None => image.broker(self.config.node_id).cloned(),
+            Some(_) => {
+                let partition = self.groups.group_partition(key);
+                image.partition(crate::broker::OFFSETS_TOPIC, partition).filter(|p| p.leader >= 0).and_then(|p| image.broker(p.leader)).filter(|b| !b.fenced).cloned()
+            }
+        };
         let answer = |key: &str| -> Coordinator {
             let c = Coordinator::default().with_key(str_bytes(key));
+            let me = if request.key_type == KEY_GROUP { coordinator_of(key) } else { None };
             match (&me, request.key_type) {
                 (Some(b), KEY_GROUP) => c.with_node_id(BrokerId(b.node_id)).with_host(str_bytes(b.host.clone())).with_port(b.port),
                 (_, KEY_GROUP) => c.with_error_code(ResponseError::CoordinatorNotAvailable.code()).with_node_id(BrokerId(-1)).with_port(-1),

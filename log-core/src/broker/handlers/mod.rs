@@ -6,6 +6,7 @@ mod api_versions;
 mod configs;
 mod describe_topic_partitions;
 mod fetch;
+mod group_routing;
 mod groups;
 mod log_dirs;
 mod metadata;
@@ -58,6 +59,9 @@ impl Broker {
         use RequestKind as Rq;
         use ResponseKind as Rs;
         let v = request.version;
+        if let Some(response) = self.not_coordinator(&request.body) {
+            return Handled::Respond(Box::new(response));
+        }
         let response = match request.body {
             Rq::ApiVersions(r) => Rs::ApiVersions(self.api_versions(r, v)),
             Rq::Metadata(r) => Rs::Metadata(self.metadata(r, v).await),

@@ -9,7 +9,6 @@ use std::sync::Arc;
 use super::{str_bytes, topic_name};
 use crate::broker::metrics::TopicLabel;
 use crate::broker::{Appended, Broker, Partition, PartitionError};
-use crate::replication::AckState;
 use crate::storage::PendingSync;
 
 /// An fsync a partition still owes an acks=all produce.
@@ -150,41 +149,14 @@ fn append_all(writes: Vec<PartitionWrite>, acks_all: bool, durable: bool) -> Vec
     outcomes
 }
 
-/// acks=all: waits until every appended partition's in-sync replicas hold the records (its
-/// high watermark passes them), at most `timeout_ms` (then REQUEST_TIMED_OUT, as Kafka's
-/// delayed produce). A partition whose ISR shrank below `min.insync.replicas` meanwhile is
-/// answered NOT_ENOUGH_REPLICAS_AFTER_APPEND; one that lost its leadership,
-/// NOT_LEADER_OR_FOLLOWER.
+/// acks=all: waits until every appended partition's in-sync replicas hold the records, at
+/// most `timeout_ms` in all (see [`Partition::wait_acknowledged`]).
 async fn wait_for_replication(mut outcomes: Vec<WriteOutcome>, timeout_ms: i32) -> Vec<WriteOutcome> {
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(timeout_ms.max(0) as u64);
     for outcome in &mut outcomes {
         let Ok((partition, appended)) = &outcome.2 else { continue };
-        let (partition, end) = (Arc::clone(partition), appended.end_offset);
-        let mut watermark = partition.subscribe();
-        let verdict = loop {
-            match partition.ack_state(end) {
-                Ok(AckState::Acknowledged) => break Ok(()),
-                Ok(AckState::NotEnoughReplicasAfterAppend) => {
-                    break Err(PartitionError::new(
-                        ResponseError::NotEnoughReplicasAfterAppend,
-                        "the records were written, but the in-sync replicas fell below min.insync.replicas meanwhile",
-                    ));
-                }
-                Err(e) => break Err(e),
-                Ok(AckState::Pending) => {}
-            }
-            match tokio::time::timeout_at(deadline, watermark.changed()).await {
-                Ok(Ok(())) => {}
-                Ok(Err(_)) => break Err(PartitionError::new(ResponseError::NotLeaderOrFollower, "the partition was closed")),
-                Err(_) => {
-                    break Err(PartitionError::new(
-                        ResponseError::RequestTimedOut,
-                        format!("the in-sync replicas did not all acknowledge the records within the request's timeout ({timeout_ms} ms)"),
-                    ));
-                }
-            }
-        };
-        if let Err(e) = verdict {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if let Err(e) = Arc::clone(partition).wait_acknowledged(appended.end_offset, left).await {
             outcome.2 = Err(e);
         }
     }

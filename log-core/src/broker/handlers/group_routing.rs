@@ -1,0 +1,50 @@
+//! NOT_COORDINATOR for group requests that reach a broker which does not coordinate the group
+//! (in a cluster, the coordinator is the leader of the group's `__consumer_offsets`
+//! partition): the client looks the coordinator up again with FindCoordinator. A node alone
+//! coordinates every group.
+
+use kafka_protocol::messages::offset_commit_response::{OffsetCommitResponsePartition, OffsetCommitResponseTopic};
+use kafka_protocol::messages::offset_fetch_response::OffsetFetchResponseGroup;
+use kafka_protocol::messages::{
+    HeartbeatResponse, JoinGroupResponse, LeaveGroupResponse, OffsetCommitResponse, OffsetDeleteResponse, OffsetFetchResponse, RequestKind,
+    ResponseKind, SyncGroupResponse,
+};
+use kafka_protocol::ResponseError;
+
+use crate::broker::Broker;
+
+const CODE: i16 = ResponseError::NotCoordinator.code();
+
+impl Broker {
+    /// The NOT_COORDINATOR answer to `request` when it names a group this broker does not
+    /// coordinate; `None` when it does (or the request names no single group).
+    pub(super) fn not_coordinator(&self, request: &RequestKind) -> Option<ResponseKind> {
+        self.cluster.as_ref()?;
+        let foreign = |group: &str| !self.groups.owns(group);
+        match request {
+            RequestKind::JoinGroup(r) if foreign(&r.group_id) => Some(ResponseKind::JoinGroup(JoinGroupResponse::default().with_error_code(CODE).with_generation_id(-1))),
+            RequestKind::SyncGroup(r) if foreign(&r.group_id) => Some(ResponseKind::SyncGroup(SyncGroupResponse::default().with_error_code(CODE))),
+            RequestKind::Heartbeat(r) if foreign(&r.group_id) => Some(ResponseKind::Heartbeat(HeartbeatResponse::default().with_error_code(CODE))),
+            RequestKind::LeaveGroup(r) if foreign(&r.group_id) => Some(ResponseKind::LeaveGroup(LeaveGroupResponse::default().with_error_code(CODE))),
+            RequestKind::OffsetDelete(r) if foreign(&r.group_id) => Some(ResponseKind::OffsetDelete(OffsetDeleteResponse::default().with_error_code(CODE))),
+            RequestKind::OffsetCommit(r) if foreign(&r.group_id) => {
+                let topics = r
+                    .topics
+                    .iter()
+                    .map(|t| {
+                        OffsetCommitResponseTopic::default()
+                            .with_name(t.name.clone())
+                            .with_partitions(t.partitions.iter().map(|p| OffsetCommitResponsePartition::default().with_partition_index(p.partition_index).with_error_code(CODE)).collect())
+                    })
+                    .collect();
+                Some(ResponseKind::OffsetCommit(OffsetCommitResponse::default().with_topics(topics)))
+            }
+            RequestKind::OffsetFetch(r) if r.groups.is_empty() && foreign(&r.group_id) => Some(ResponseKind::OffsetFetch(OffsetFetchResponse::default().with_error_code(CODE))),
+            RequestKind::OffsetFetch(r) if !r.groups.is_empty() && r.groups.iter().all(|g| foreign(&g.group_id)) => {
+                let groups = r.groups.iter().map(|g| OffsetFetchResponseGroup::default().with_group_id(g.group_id.clone()).with_error_code(CODE)).collect();
+                Some(ResponseKind::OffsetFetch(OffsetFetchResponse::default().with_groups(groups)))
+            }
+            _ => None,
+        }
+    }
+}
