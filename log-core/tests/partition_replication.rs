@@ -99,3 +99,28 @@ fn a_single_replica_commits_at_once_and_min_insync_refuses_acks_all() {
     let refused = partition.append_deferred(&mut batch("b"), true, false).expect_err("refused");
     assert_eq!(refused.code, kafka_protocol::ResponseError::NotEnoughReplicas);
 }
+
+#[test]
+fn a_leader_that_wrote_nothing_in_its_epoch_follows_the_next_one_without_looping() {
+    let (dir1, dir2) = (tempfile::tempdir().expect("dir"), tempfile::tempdir().expect("dir"));
+    let initial = state(1, 0, 0, &[1, 2]);
+    let node1 = Partition::open("t", 0, dir1.path(), &settings(1), 1, &initial).expect("open");
+    let node2 = Partition::open("t", 0, dir2.path(), &settings(1), 2, &initial).expect("open");
+    node1.append_deferred(&mut batch("a"), false, false).expect("append");
+    replicate_once(&node1, &node2);
+    replicate_once(&node1, &node2);
+    // Node 1 is re-elected (epoch 1) and writes nothing; then node 2 leads in epoch 2.
+    node1.apply_state(&state(1, 1, 1, &[1, 2])).expect("lead again");
+    let elected = state(2, 2, 2, &[2, 1]);
+    node2.apply_state(&elected).expect("lead");
+    node1.apply_state(&elected).expect("follow");
+    node2.append_deferred(&mut batch("b"), false, false).expect("append");
+    // Node 1's empty epoch 1 diverges once; then it copies "b" instead of truncating forever.
+    let mut actions = Vec::new();
+    for _ in 0..4 {
+        actions.push(replicate_once(&node2, &node1));
+    }
+    assert_eq!(actions[0], FollowerAction::TruncateTo(1), "{actions:?}");
+    assert!(matches!(actions[1], FollowerAction::Append { .. }), "{actions:?}");
+    assert_eq!(node1.log_end_offset().expect("end"), 2);
+}

@@ -65,6 +65,16 @@ impl ClusterProcess {
         &mut self.nodes[id - 1]
     }
 
+    /// How many nodes.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
     /// Every node's Kafka address, comma-separated.
     pub fn bootstrap(&self) -> String {
         self.nodes.iter().map(BrokerProcess::bootstrap).collect::<Vec<_>>().join(",")

@@ -865,7 +865,10 @@ impl PartitionLog {
     /// goes, so the new log end offset can be below `offset`.
     pub fn truncate_to(&mut self, offset: u64) -> Result<()> {
         if offset >= self.log_end_offset() {
-            return Ok(());
+            // No record goes, but an epoch that starts at the log end without records (a
+            // leader that wrote nothing before losing leadership) is not part of the shared
+            // history: a follower that kept it would diverge again on every fetch.
+            return self.epochs.truncate_from_end(offset);
         }
         if offset <= self.log_start_offset {
             return self.truncate_fully_and_start_at(offset);
