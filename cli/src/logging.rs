@@ -15,7 +15,10 @@ use tracing_subscriber::filter::LevelFilter;
 pub const FILTER_ENV: &str = "FJORD_LOG";
 
 /// The filter without FJORD_LOG.
-const DEFAULT_DIRECTIVES: &str = "info,librdkafka=off,rdkafka=off";
+/// openraft logs each failed message to an unreachable voter, several times a second, and
+/// its routine progress at info: warnings and errors of its core only (the quorum reports a
+/// lost leader or voter itself).
+const DEFAULT_DIRECTIVES: &str = "info,librdkafka=off,rdkafka=off,openraft=warn,openraft::replication=off,openraft::engine::handler::replication_handler=off";
 
 /// Installs the process-wide subscriber. Call once, before anything logs.
 pub fn init() -> anyhow::Result<()> {

@@ -116,7 +116,13 @@ impl Broker {
         }
         let cache = Arc::new(MetadataCache::new(MetadataImage::new(String::new(), -1)));
         let voters = settings.voters.iter().map(|(&id, endpoint)| (id as u64, endpoint.clone())).collect();
-        let quorum_config = QuorumConfig::new(config.node_id as u64, voters, config.data_dir.join("meta"));
+        let mut quorum_config = QuorumConfig::new(config.node_id as u64, voters, config.data_dir.join("meta"));
+        // Slower than fjord-quorum's LAN defaults: brokers share their cores with the quorum,
+        // and a heartbeat starved for a moment must not cost an election (each one gives
+        // every broker a fresh session, which delays fencing a dead one).
+        quorum_config.heartbeat_ms = 250;
+        quorum_config.election_timeout_min_ms = 1_500;
+        quorum_config.election_timeout_max_ms = 3_000;
         let state_machine = Arc::new(ReplicatedMetadata::new(Arc::clone(&cache)));
         let quorum = Arc::new(Quorum::start(quorum_config, state_machine).await.map_err(|e| Error::Cluster(e.to_string()))?);
         let listener = tokio::net::TcpListener::bind(&settings.rpc_listen)
@@ -291,7 +297,11 @@ fn spawn_loop(broker: &Arc<Broker>, every: Duration, pass: Pass) -> tokio::task:
                 _ = stop.changed() => break,
             }
             let Some(broker) = weak.upgrade() else { break };
-            pass(broker).await;
+            // A pass waiting on an unreachable controller must not hold up shutdown.
+            tokio::select! {
+                () = pass(broker) => {}
+                _ = stop.changed() => break,
+            }
         }
     })
 }
@@ -325,6 +335,8 @@ impl Broker {
     async fn send_isr_changes(self: Arc<Self>) {
         let Some(node) = &self.cluster else { return };
         let timeout = Duration::from_millis(node.settings.broker_heartbeat_interval_ms.max(500));
+        let under_replicated = self.replicas.all().iter().filter_map(|p| p.leader_and_isr()).filter(|s| s.isr.len() < s.replicas.len()).count();
+        self.metrics.under_replicated_partitions.set(under_replicated as i64);
         for partition in self.replicas.all() {
             partition.tick();
             for change in partition.take_isr_requests() {
@@ -344,18 +356,32 @@ impl Broker {
     async fn controller_pass(self: Arc<Self>) {
         let Some(node) = &self.cluster else { return };
         let leader = *node.quorum.watch_leader().borrow();
-        if leader.leader != Some(self.config.node_id as u64) {
+        self.metrics.quorum_term.set(leader.term as i64);
+        let active = leader.leader == Some(self.config.node_id as u64);
+        self.metrics.active_controller.set(i64::from(active));
+        if !active {
+            self.metrics.offline_partitions.set(0);
             return;
         }
+        let offline = self.image().topics.values().flat_map(|t| &t.partitions).filter(|p| p.leader < 0).count();
+        self.metrics.offline_partitions.set(offline as i64);
         let now = monotonic_ms();
         {
-            // A newly active controller gives every broker a fresh session.
+            // A newly active controller knows no broker's last heartbeat. Kafka's gives each a
+            // full session, so a broker that died with the old controller (often the same
+            // process) is fenced a whole session after the election. Here each starts with
+            // a few heartbeat intervals left: live brokers find the new controller well
+            // within them (they vote in the quorum and see the election), dead ones are
+            // fenced that much sooner. A live broker fenced by mistake is unfenced at its
+            // next heartbeat.
             let mut term = node.active_term.lock().unwrap_or_else(|p| p.into_inner());
             if *term != Some(leader.term) {
                 *term = Some(leader.term);
+                let timeout = node.settings.broker_session_timeout_ms;
+                let grace = (3 * node.settings.broker_heartbeat_interval_ms).max(3_000).min(timeout);
                 let mut sessions = node.sessions.lock().unwrap_or_else(|p| p.into_inner());
                 for b in &self.image().brokers {
-                    sessions.touch(b.node_id, now);
+                    sessions.touch(b.node_id, now.saturating_sub(timeout - grace));
                 }
                 tracing::info!(term = leader.term, "this node is the active controller");
             }

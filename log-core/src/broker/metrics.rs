@@ -78,6 +78,14 @@ pub struct BrokerMetrics {
     pub record_bytes_out: Family<TopicLabel, Counter>,
     /// Partitions hosted.
     pub partitions: Gauge,
+    /// Partitions this broker leads whose ISR is smaller than their replica set.
+    pub under_replicated_partitions: Gauge,
+    /// Partitions without a leader, as the active controller sees them (0 elsewhere).
+    pub offline_partitions: Gauge,
+    /// 1 on the active controller, else 0.
+    pub active_controller: Gauge,
+    /// The controller quorum's current Raft term (the leader epoch of the metadata log).
+    pub quorum_term: Gauge,
 }
 
 impl Default for BrokerMetrics {
@@ -96,6 +104,10 @@ impl Default for BrokerMetrics {
             record_bytes_in: Family::default(),
             record_bytes_out: Family::default(),
             partitions: Gauge::default(),
+            under_replicated_partitions: Gauge::default(),
+            offline_partitions: Gauge::default(),
+            active_controller: Gauge::default(),
+            quorum_term: Gauge::default(),
         }
     }
 }
@@ -120,5 +132,9 @@ impl BrokerMetrics {
         r.register("record_bytes_in", "Record batch bytes appended by producers", self.record_bytes_in.clone());
         r.register("record_bytes_out", "Record batch bytes returned to fetchers", self.record_bytes_out.clone());
         r.register("partitions", "Partitions hosted by this broker", self.partitions.clone());
+        r.register("under_replicated_partitions", "Partitions this broker leads whose ISR is smaller than their replicas", self.under_replicated_partitions.clone());
+        r.register("offline_partitions", "Partitions without a leader (reported by the active controller)", self.offline_partitions.clone());
+        r.register("active_controller", "1 on the active controller", self.active_controller.clone());
+        r.register("quorum_term", "The controller quorum's Raft term", self.quorum_term.clone());
     }
 }
