@@ -165,72 +165,69 @@ fn dump(dir: &std::path::Path) -> Vec<serde_json::Value> {
     out.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 
-#[test]
-fn leaders_killed_under_continuous_acks_all_writes_lose_nothing_and_replicas_end_identical() {
-    let mut cluster = ClusterProcess::start(3, |b| b);
-    let topic = unique_name("kills");
-    create_topic(&cluster, &topic, 1);
-    wait_fully_replicated(&cluster, &topic);
+/// An idempotent acks=all producer writing increasing values to `topic` on its own thread
+/// until stopped; the values the cluster acknowledged are collected.
+struct Writer {
+    acked: Arc<Mutex<Vec<u64>>>,
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<u64>,
+}
 
-    let acked = Arc::new(Mutex::new(Vec::new()));
-    let stop = Arc::new(AtomicBool::new(false));
-    let writer = {
-        let (bootstrap, topic, acked, stop) = (cluster.bootstrap(), topic.clone(), Arc::clone(&acked), Arc::clone(&stop));
-        std::thread::spawn(move || {
-            let producer: ThreadedProducer<Acknowledged> = ClientConfig::new()
-                .set("bootstrap.servers", &bootstrap)
-                .set("acks", "all")
-                .set("enable.idempotence", "true")
-                .set("linger.ms", "2")
-                .set("message.timeout.ms", "120000")
-                .create_with_context(Acknowledged(acked))
-                .expect("producer");
-            let mut next = 0u64;
-            while !stop.load(Ordering::Acquire) && next < 200_000 {
-                let value = next.to_string();
-                if producer.send(BaseRecord::<(), str>::to(&topic).payload(&value)).is_ok() {
-                    next += 1;
-                } else {
-                    producer.poll(Duration::from_millis(20));
+impl Writer {
+    fn start(bootstrap: String, topic: String) -> Self {
+        let acked = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (acked, stop) = (Arc::clone(&acked), Arc::clone(&stop));
+            std::thread::spawn(move || {
+                let producer: ThreadedProducer<Acknowledged> = ClientConfig::new()
+                    .set("bootstrap.servers", &bootstrap)
+                    .set("acks", "all")
+                    .set("enable.idempotence", "true")
+                    .set("linger.ms", "2")
+                    .set("message.timeout.ms", "120000")
+                    .create_with_context(Acknowledged(acked))
+                    .expect("producer");
+                let mut next = 0u64;
+                while !stop.load(Ordering::Acquire) && next < 200_000 {
+                    let value = next.to_string();
+                    if producer.send(BaseRecord::<(), str>::to(&topic).payload(&value)).is_ok() {
+                        next += 1;
+                    } else {
+                        producer.poll(Duration::from_millis(20));
+                    }
+                    if next.is_multiple_of(100) {
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
                 }
-                if next.is_multiple_of(100) {
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-            }
-            producer.flush(Duration::from_secs(120)).expect("every record acknowledged or failed");
-            next
-        })
-    };
-
-    for round in 0..3 {
-        std::thread::sleep(Duration::from_secs(2));
-        let d = cluster.describe_topic(&topic);
-        let leader = d["partitions"][0]["leader"].as_i64().unwrap() as usize;
-        cluster.node(leader).kill();
-        wait_until(&format!("round {round}: a leader other than {leader}"), Duration::from_secs(60), Duration::from_millis(200), || {
-            let d = cluster.fjord_json(&["topic", "describe", &topic])?;
-            let now = d["partitions"][0]["leader"].as_i64()?;
-            (now > 0 && now != leader as i64).then_some(())
-        });
-        std::thread::sleep(Duration::from_secs(1));
-        cluster.node(leader).restart();
-        wait_fully_replicated(&cluster, &topic);
+                producer.flush(Duration::from_secs(120)).expect("every record acknowledged or failed");
+                next
+            })
+        };
+        Self { acked, stop, thread }
     }
-    stop.store(true, Ordering::Release);
-    let sent = writer.join().unwrap();
-    let acked: Vec<u64> = acked.lock().unwrap().clone();
-    assert!(acked.len() > 1_000, "only {} of {sent} records acknowledged", acked.len());
 
-    // A consumer group reads everything: every acknowledged record once, in order.
-    let group = unique_name("readers");
+    /// Stops writing, waits for the last acknowledgements; returns the acknowledged values.
+    fn finish(self) -> Vec<u64> {
+        self.stop.store(true, Ordering::Release);
+        let sent = self.thread.join().unwrap();
+        let acked = self.acked.lock().unwrap().clone();
+        assert!(acked.len() > 1_000, "only {} of {sent} records acknowledged", acked.len());
+        acked
+    }
+}
+
+/// Reads `topic` (one partition) with consumer group `group` and checks that every
+/// acknowledged value is there exactly once, in order; commits the end and returns it.
+fn read_back_once_in_order(cluster: &ClusterProcess, topic: &str, group: &str, acked: &[u64]) -> i64 {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", cluster.bootstrap())
-        .set("group.id", &group)
+        .set("group.id", group)
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "false")
         .create()
         .unwrap();
-    consumer.subscribe(&[&topic]).unwrap();
+    consumer.subscribe(&[topic]).unwrap();
     let mut values = Vec::new();
     let mut next_offset = 0;
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -251,9 +248,35 @@ fn leaders_killed_under_continuous_acks_all_writes_lose_nothing_and_replicas_end
     let lost: Vec<u64> = acked.iter().copied().filter(|v| !present.contains(v)).take(10).collect();
     assert!(lost.is_empty(), "acknowledged records lost (first ten): {lost:?}");
     let mut position = TopicPartitionList::new();
-    position.add_partition_offset(&topic, 0, Offset::Offset(next_offset)).unwrap();
+    position.add_partition_offset(topic, 0, Offset::Offset(next_offset)).unwrap();
     consumer.commit(&position, CommitMode::Sync).unwrap();
-    drop(consumer);
+    next_offset
+}
+
+#[test]
+fn leaders_killed_under_continuous_acks_all_writes_lose_nothing_and_replicas_end_identical() {
+    let mut cluster = ClusterProcess::start(3, |b| b);
+    let topic = unique_name("kills");
+    create_topic(&cluster, &topic, 1);
+    wait_fully_replicated(&cluster, &topic);
+    let writer = Writer::start(cluster.bootstrap(), topic.clone());
+    for round in 0..3 {
+        std::thread::sleep(Duration::from_secs(2));
+        let d = cluster.describe_topic(&topic);
+        let leader = d["partitions"][0]["leader"].as_i64().unwrap() as usize;
+        cluster.node(leader).kill();
+        wait_until(&format!("round {round}: a leader other than {leader}"), Duration::from_secs(60), Duration::from_millis(200), || {
+            let d = cluster.fjord_json(&["topic", "describe", &topic])?;
+            let now = d["partitions"][0]["leader"].as_i64()?;
+            (now > 0 && now != leader as i64).then_some(())
+        });
+        std::thread::sleep(Duration::from_secs(1));
+        cluster.node(leader).restart();
+        wait_fully_replicated(&cluster, &topic);
+    }
+    let acked = writer.finish();
+    let group = unique_name("readers");
+    let end = read_back_once_in_order(&cluster, &topic, &group, &acked);
 
     // The group's commit survives its coordinator moving: each node in turn is killed and
     // restarted (one of them coordinates the group), then the commit is read back.
@@ -270,7 +293,7 @@ fn leaders_killed_under_continuous_acks_all_writes_lose_nothing_and_replicas_end
         let c = reader.committed_offsets(wanted.clone(), Duration::from_secs(5)).ok()?;
         c.find_partition(&topic, 0).map(|p| p.offset())
     });
-    assert_eq!(committed, Offset::Offset(next_offset), "the commit survived its coordinator's moves");
+    assert_eq!(committed, Offset::Offset(end), "the commit survived its coordinator's moves");
     drop(reader);
 
     // Every replica holds the same batches: stop the nodes cleanly and compare their logs.
@@ -282,4 +305,23 @@ fn leaders_killed_under_continuous_acks_all_writes_lose_nothing_and_replicas_end
     for dir in &dirs[1..] {
         assert_eq!(dump(dir), first, "the replica in {} differs from the one in {}", dir.display(), dirs[0].display());
     }
+}
+
+#[test]
+fn a_rolling_restart_under_continuous_acks_all_writes_loses_nothing() {
+    let mut cluster = ClusterProcess::start(3, |b| b);
+    let topic = unique_name("rolling");
+    create_topic(&cluster, &topic, 1);
+    wait_fully_replicated(&cluster, &topic);
+    let writer = Writer::start(cluster.bootstrap(), topic.clone());
+    // Each node in turn stops cleanly (SIGTERM: controlled shutdown moves its leadership
+    // away first) and starts again, waiting for the full ISR before the next.
+    for id in 1..=cluster.len() {
+        std::thread::sleep(Duration::from_secs(1));
+        cluster.node(id).stop();
+        cluster.node(id).restart();
+        wait_fully_replicated(&cluster, &topic);
+    }
+    let acked = writer.finish();
+    read_back_once_in_order(&cluster, &topic, &unique_name("readers"), &acked);
 }
