@@ -8,27 +8,28 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
 use std::time::Duration;
 
-use fjord_quorum::Quorum;
+use fjord_quorum::{Quorum, QuorumConfig};
 use tokio::sync::watch;
 
 use super::config::{BrokerConfig, ClusterSettings};
 use super::groups::{self, OffsetsTopicLog};
 use super::metrics::BrokerMetrics;
+use super::partition::monotonic_ms;
 use super::replica_manager::ReplicaManager;
-use super::{dynamic_config, tasks, Broker, ProducerIdAllocator};
-use crate::group::GroupCoordinator;
-use crate::metadata::{MetadataCache, ReplicatedMetadata};
-use crate::Error;
-use crate::rpc::{ControllerCalls, ControllerServiceServer, FollowerSource, GrpcControllerTransport, ReplicaFetchService, ReplicaFetcherConfig, ReplicaFetcherManager, ReplicaSource};
-use super::Partition;
-use fjord_quorum::QuorumConfig;
-use std::sync::RwLock;
+use super::tasks::{self, Start};
+use super::{dynamic_config, Broker, Partition, ProducerIdAllocator};
 use crate::cluster::{ControllerRequest, ControllerResponse};
 use crate::controller::BrokerSessions;
-use crate::metadata::{BrokerImage, MetadataImage};
+use crate::group::GroupCoordinator;
+use crate::metadata::{BrokerImage, MetadataCache, MetadataImage, ReplicatedMetadata};
+use crate::rpc::{
+    ControllerCalls, ControllerServiceServer, FollowerSource, GrpcControllerTransport, ReplicaFetchService, ReplicaFetcherConfig, ReplicaFetcherManager,
+    ReplicaSource,
+};
+use crate::Error;
 
 /// Carries a request to another node's controller service: `endpoint` is its inter-broker
 /// `host:port`, `body` the JSON of a [`ControllerRequest`]; the answer is the JSON of a
@@ -92,10 +93,6 @@ impl ClusterNode {
     pub fn quorum(&self) -> &Arc<Quorum> {
         &self.quorum
     }
-}
-
-fn monotonic_ms() -> u64 {
-    super::partition::monotonic_ms()
 }
 
 impl Broker {
@@ -277,30 +274,24 @@ pub(super) fn start_tasks(broker: &Arc<Broker>) {
     let source: Arc<dyn FollowerSource> = Arc::new(BrokerLink(Arc::downgrade(broker)));
     let _ = node.fetchers.set(ReplicaFetcherManager::start(source, ReplicaFetcherConfig::new(broker.config.node_id)));
     let interval = Duration::from_millis(node.settings.broker_heartbeat_interval_ms.max(100));
-    handles.push(spawn_loop(broker, interval, |broker| Box::pin(async move { broker.heartbeat_once().await })));
-    handles.push(spawn_loop(broker, Duration::from_millis(250), |broker| Box::pin(async move { broker.controller_pass().await })));
-    handles.push(spawn_loop(broker, Duration::from_millis(200), |broker| Box::pin(async move { broker.send_isr_changes().await })));
+    handles.push(spawn_loop(broker, interval, Broker::heartbeat_once));
+    handles.push(spawn_loop(broker, Duration::from_millis(250), Broker::controller_pass));
+    handles.push(spawn_loop(broker, Duration::from_millis(200), Broker::send_isr_changes));
     broker.tasks.add(handles);
 }
 
-type Pass = fn(Arc<Broker>) -> Pin<Box<dyn Future<Output = ()> + Send>>;
-
-fn spawn_loop(broker: &Arc<Broker>, every: Duration, pass: Pass) -> tokio::task::JoinHandle<()> {
-    let weak: Weak<Broker> = Arc::downgrade(broker);
-    let mut stop = broker.tasks.stop_signal();
-    tokio::spawn(async move {
-        let mut ticker = tokio::time::interval(every);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = ticker.tick() => {}
-                _ = stop.changed() => break,
-            }
-            let Some(broker) = weak.upgrade() else { break };
-            // A pass waiting on an unreachable controller must not hold up shutdown.
+/// Runs an async cluster pass every `every`; a pass waiting on an unreachable controller is
+/// abandoned when the broker stops, so it never holds up shutdown.
+fn spawn_loop<Fut>(broker: &Arc<Broker>, every: Duration, pass: fn(Arc<Broker>) -> Fut) -> tokio::task::JoinHandle<()>
+where
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    tasks::spawn_loop(broker, every, Start::Now, move |broker| {
+        let mut stop = broker.tasks.stop_signal();
+        async move {
             tokio::select! {
                 () = pass(broker) => {}
-                _ = stop.changed() => break,
+                _ = stop.wait_for(|s| *s) => {}
             }
         }
     })
@@ -335,9 +326,10 @@ impl Broker {
     async fn send_isr_changes(self: Arc<Self>) {
         let Some(node) = &self.cluster else { return };
         let timeout = Duration::from_millis(node.settings.broker_heartbeat_interval_ms.max(500));
-        let under_replicated = self.replicas.all().iter().filter_map(|p| p.leader_and_isr()).filter(|s| s.isr.len() < s.replicas.len()).count();
+        let partitions = self.replicas.all();
+        let under_replicated = partitions.iter().filter_map(|p| p.leader_and_isr()).filter(|s| s.isr.len() < s.replicas.len()).count();
         self.metrics.under_replicated_partitions.set(under_replicated as i64);
-        for partition in self.replicas.all() {
+        for partition in partitions {
             partition.tick();
             for change in partition.take_isr_requests() {
                 let request = ControllerRequest::AlterPartition { topic: partition.topic().to_string(), partition: partition.index(), change: change.clone() };

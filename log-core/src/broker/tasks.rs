@@ -84,21 +84,46 @@ pub fn start(broker: &Arc<Broker>) {
 }
 
 fn spawn_periodic(broker: &Arc<Broker>, every: Duration, name: &'static str, pass: fn(&Broker)) -> JoinHandle<()> {
+    // A blocking pass runs to its end: shutdown waits for it rather than closing partitions
+    // under it.
+    spawn_loop(broker, every, Start::AfterOnePeriod, move |broker| async move {
+        if let Err(e) = tokio::task::spawn_blocking(move || pass(&broker)).await {
+            tracing::error!(task = name, error = %e, "background pass panicked");
+        }
+    })
+}
+
+/// When a loop's first pass runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Start {
+    /// At once.
+    Now,
+    /// One period after the loop starts.
+    AfterOnePeriod,
+}
+
+/// Runs `pass` every `every` (a pass that overruns delays the next) until the broker's tasks
+/// stop or the broker is gone. The loop holds the broker weakly; each pass gets it strongly.
+pub(super) fn spawn_loop<F, Fut>(broker: &Arc<Broker>, every: Duration, start: Start, pass: F) -> JoinHandle<()>
+where
+    F: Fn(Arc<Broker>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let weak: Weak<Broker> = Arc::downgrade(broker);
     let mut stop = broker.tasks.stop.subscribe();
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(every);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        ticker.tick().await;
+        if start == Start::AfterOnePeriod {
+            ticker.tick().await;
+        }
         loop {
             tokio::select! {
                 _ = ticker.tick() => {}
                 _ = stop.changed() => break,
             }
             let Some(broker) = weak.upgrade() else { break };
-            if let Err(e) = tokio::task::spawn_blocking(move || pass(&broker)).await {
-                tracing::error!(task = name, error = %e, "background pass panicked");
-            }
+            pass(broker).await;
         }
     })
 }
