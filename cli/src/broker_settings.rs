@@ -64,6 +64,16 @@ pub struct BrokerSettings {
     #[arg(long, value_name = "MS", env = "FJORD_REPLICA_LAG_TIME_MAX_MS")]
     pub replica_lag_time_max_ms: Option<u64>,
 
+    /// Move partition leadership back to preferred replicas automatically
+    /// (auto.leader.rebalance.enable) [default: true]
+    #[arg(long, value_name = "BOOL", env = "FJORD_AUTO_LEADER_REBALANCE_ENABLE")]
+    pub auto_leader_rebalance_enable: Option<bool>,
+
+    /// How often the controller checks for leadership away from preferred replicas
+    /// (leader.imbalance.check.interval.seconds) [default: 30]
+    #[arg(long, value_name = "SECONDS", env = "FJORD_LEADER_IMBALANCE_CHECK_INTERVAL_SECONDS")]
+    pub leader_imbalance_check_interval_seconds: Option<u64>,
+
     /// Address of the HTTP endpoint serving Prometheus metrics at /metrics [default: 127.0.0.1:9644]
     #[arg(long, value_name = "HOST:PORT", env = "FJORD_METRICS_LISTEN")]
     pub metrics_listen: Option<String>,
@@ -179,7 +189,7 @@ impl BrokerSettings {
             group_min_session_timeout_ms, group_max_session_timeout_ms, fetch_max_bytes, queued_max_request_bytes,
             connections_max_idle_ms, max_connections, max_connections_per_ip, socket_request_read_timeout_ms,
             controller_quorum_voters, rpc_listen, process_roles, broker_session_timeout_ms, broker_heartbeat_interval_ms,
-            replica_lag_time_max_ms,
+            replica_lag_time_max_ms, auto_leader_rebalance_enable, leader_imbalance_check_interval_seconds,
         )
     }
 
@@ -213,6 +223,15 @@ impl BrokerSettings {
                 bail!("replica_lag_time_max_ms must be at least 100, got {v}");
             }
             c.replica_lag_time_max_ms = v;
+        }
+        if let Some(v) = self.auto_leader_rebalance_enable {
+            c.auto_leader_rebalance = v;
+        }
+        if let Some(v) = self.leader_imbalance_check_interval_seconds {
+            if v < 1 {
+                bail!("leader_imbalance_check_interval_seconds must be at least 1, got {v}");
+            }
+            c.leader_imbalance_check_interval_ms = v.saturating_mul(1000);
         }
         if let Some(roles) = &self.process_roles {
             let mut parts: Vec<&str> = roles.split(',').map(str::trim).collect();
@@ -381,6 +400,8 @@ impl BrokerSettings {
         put("broker.session.timeout.ms", self.broker_session_timeout_ms.map(|v| v.to_string()));
         put("broker.heartbeat.interval.ms", self.broker_heartbeat_interval_ms.map(|v| v.to_string()));
         put("replica.lag.time.max.ms", self.replica_lag_time_max_ms.map(|v| v.to_string()));
+        put("auto.leader.rebalance.enable", self.auto_leader_rebalance_enable.map(|v| v.to_string()));
+        put("leader.imbalance.check.interval.seconds", self.leader_imbalance_check_interval_seconds.map(|v| v.to_string()));
         out
     }
 }

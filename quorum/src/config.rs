@@ -35,6 +35,10 @@ pub struct QuorumConfig {
     /// The largest gRPC message sent or accepted. A snapshot is one message, so the state
     /// machine's snapshot must stay under it; a proposal may be up to half of it.
     pub max_message_bytes: usize,
+    /// The local address this node's connections to its peers leave from (`None`: the
+    /// system chooses). Set it on a host with several addresses so peers, firewalls and
+    /// fault-injecting proxies see traffic come from the address the node listens on.
+    pub local_address: Option<std::net::IpAddr>,
 }
 
 impl QuorumConfig {
@@ -52,6 +56,7 @@ impl QuorumConfig {
             snapshot_send_timeout_ms: 10_000,
             propose_timeout_ms: 10_000,
             max_message_bytes: 256 * 1024 * 1024,
+            local_address: None,
         }
     }
 

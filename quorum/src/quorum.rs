@@ -70,6 +70,7 @@ impl Quorum {
             me: config.node_id,
             clock: clock.clone(),
             max_message_bytes: config.max_message_bytes,
+            local_address: config.local_address,
         };
         let raft = Raft::new(config.node_id, raft_config, network, log, machine)
             .await

@@ -1,12 +1,14 @@
 //! `ClusterProcess`: a cluster of `fjord broker` processes on 127.0.0.1, every node a voter
 //! of the controller quorum, each with its own data directory and ports; nodes can be
-//! killed (SIGKILL), stopped and restarted one at a time.
+//! killed (SIGKILL), stopped and restarted one at a time. [`ClusterProcess::start_splittable`]
+//! puts a [`NetworkSplitter`] between the nodes, so a test can cut the network.
 
-use std::net::{Ipv4Addr, TcpListener};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::process::Command;
 use std::time::Duration;
 
 use crate::broker::{BrokerBuilder, BrokerProcess};
+use crate::netsplit::NetworkSplitter;
 use crate::process::{run, wait_until};
 
 /// How long a cluster may take to elect a controller and register every broker.
@@ -21,17 +23,17 @@ pub struct ClusterProcess {
 /// Free ports for the inter-broker listeners, which every node must know before any starts.
 /// They are taken below Linux's ephemeral range (32768–60999), where the ports the harness
 /// picks for the Kafka and metrics listeners (`bind(0)`) never fall, so the two never collide.
-fn free_rpc_ports(count: usize) -> Vec<u16> {
+fn free_rpc_addrs(ips: &[Ipv4Addr]) -> Vec<SocketAddr> {
     let mut held = Vec::new();
     let mut seed = std::process::id() as u64 ^ std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
-    while held.len() < count {
+    while held.len() < ips.len() {
         seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         let port = 20_000 + (seed >> 33) as u16 % 12_000;
-        if let Ok(listener) = TcpListener::bind((Ipv4Addr::LOCALHOST, port)) {
+        if let Ok(listener) = TcpListener::bind((ips[held.len()], port)) {
             held.push(listener);
         }
     }
-    held.iter().map(|l| l.local_addr().expect("local address").port()).collect()
+    held.iter().map(|l| l.local_addr().expect("local address")).collect()
 }
 
 impl ClusterProcess {
@@ -39,8 +41,28 @@ impl ClusterProcess {
     /// unfenced. `configure` adds settings to each node's builder.
     #[track_caller]
     pub fn start(count: usize, configure: impl Fn(BrokerBuilder) -> BrokerBuilder) -> Self {
-        let rpc = free_rpc_ports(count);
-        let voters = rpc.iter().enumerate().map(|(i, port)| format!("{}@127.0.0.1:{port}", i + 1)).collect::<Vec<_>>().join(",");
+        let listen = free_rpc_addrs(&vec![Ipv4Addr::LOCALHOST; count]);
+        Self::launch(&listen, &listen, configure)
+    }
+
+    /// As [`start`](Self::start), with a [`NetworkSplitter`] between the nodes: node `i`
+    /// listens on [`NetworkSplitter::node_ip`]`(i)` and the others reach it through the
+    /// splitter's front.
+    #[track_caller]
+    pub fn start_splittable(count: usize, configure: impl Fn(BrokerBuilder) -> BrokerBuilder) -> (Self, NetworkSplitter) {
+        let ips: Vec<Ipv4Addr> = (1..=count).map(NetworkSplitter::node_ip).collect();
+        let listen = free_rpc_addrs(&ips);
+        let splitter = NetworkSplitter::start(&listen);
+        let advertised: Vec<SocketAddr> = (1..=count).map(|id| splitter.front(id)).collect();
+        (Self::launch(&listen, &advertised, configure), splitter)
+    }
+
+    /// Starts node `i + 1` listening for inter-broker traffic on `listen[i]` and known to the
+    /// others as `advertised[i]`.
+    #[track_caller]
+    fn launch(listen: &[SocketAddr], advertised: &[SocketAddr], configure: impl Fn(BrokerBuilder) -> BrokerBuilder) -> Self {
+        let count = listen.len();
+        let voters = advertised.iter().enumerate().map(|(i, addr)| format!("{}@{addr}", i + 1)).collect::<Vec<_>>().join(",");
         let nodes = (0..count)
             .map(|i| {
                 let builder = BrokerProcess::builder()
@@ -49,7 +71,7 @@ impl ClusterProcess {
                     .arg("--controller-quorum-voters")
                     .arg(voters.clone())
                     .arg("--rpc-listen")
-                    .arg(format!("127.0.0.1:{}", rpc[i]))
+                    .arg(listen[i].to_string())
                     .env("FJORD_BROKER_SESSION_TIMEOUT_MS", "6000")
                     .env("FJORD_BROKER_HEARTBEAT_INTERVAL_MS", "500");
                 configure(builder).start()
@@ -80,13 +102,23 @@ impl ClusterProcess {
         self.nodes.iter().map(BrokerProcess::bootstrap).collect::<Vec<_>>().join(",")
     }
 
+    /// The Kafka addresses of nodes `ids`, comma-separated.
+    pub fn bootstrap_of(&self, ids: &[usize]) -> String {
+        ids.iter().map(|&id| self.nodes[id - 1].bootstrap()).collect::<Vec<_>>().join(",")
+    }
+
     /// Runs `fjord ARGS -b <bootstrap> --output json` and parses what it prints; `None` when
     /// it fails or prints no JSON.
     pub fn fjord_json(&self, args: &[&str]) -> Option<serde_json::Value> {
+        self.fjord_json_via(&self.bootstrap(), args)
+    }
+
+    /// As [`fjord_json`](Self::fjord_json), through the brokers in `bootstrap` only.
+    pub fn fjord_json_via(&self, bootstrap: &str, args: &[&str]) -> Option<serde_json::Value> {
         let mut cmd = Command::new(crate::fjord_bin());
         // A short client timeout: while a node is down, a call through it fails fast and the
         // caller's wait loop asks again.
-        cmd.args(args).args(["--output", "json", "--timeout", "5s", "-b", &self.bootstrap()]);
+        cmd.args(args).args(["--output", "json", "--timeout", "5s", "-b", bootstrap]);
         let out = run(&mut cmd, None, Duration::from_secs(30));
         if !out.status.success() {
             return None;
@@ -110,4 +142,15 @@ impl ClusterProcess {
             (alive == count && json["controller_id"].as_i64().is_some_and(|c| c > 0)).then_some(())
         });
     }
+}
+
+/// The batches of one partition directory as `fjord log dump --output json` prints them
+/// (offsets, epochs, CRCs): equal on every replica that holds the same records.
+#[track_caller]
+pub fn partition_log_dump(dir: &std::path::Path) -> Vec<serde_json::Value> {
+    let mut cmd = Command::new(crate::fjord_bin());
+    cmd.arg("log").arg("dump").arg(dir).args(["--output", "json"]);
+    let out = run(&mut cmd, None, Duration::from_secs(60));
+    out.assert_success();
+    out.stdout.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("`fjord log dump` printed a line that is not JSON ({e}): {l}"))).collect()
 }

@@ -10,6 +10,8 @@
 //! - [`PowerLossShim`] and [`PowerLossSession`] simulate a power loss under a broker: an
 //!   LD_PRELOAD shim records what it fsynced, and a cut rebuilds its data directory as the
 //!   power loss could have left it (see the `power_loss` module for the model).
+//! - [`ClusterProcess`] runs several nodes as one cluster; [`NetworkSplitter`] sits between
+//!   them so a test can cut the network and heal it.
 //! - [`RawClient`] sends single requests encoded with the `kafka-protocol` crate, for the
 //!   APIs and the hostile inputs client libraries do not produce.
 //! - [`run`] runs any command with a time limit and captures its output; [`python`],
@@ -27,14 +29,16 @@ mod broker;
 mod clients;
 mod cluster;
 mod kafka_rpc;
+mod netsplit;
 mod power_loss;
 mod process;
 mod rng;
 
 pub use broker::{BrokerBuilder, BrokerProcess, fjord_bin};
-pub use cluster::ClusterProcess;
+pub use cluster::{ClusterProcess, partition_log_dump};
 pub use clients::{kcat, kcat_command, python, python_script, run_python_check, unique_name};
 pub use kafka_rpc::{CallError, RawClient};
+pub use netsplit::NetworkSplitter;
 pub use power_loss::{CutReport, PowerLossSession, PowerLossShim};
 pub use rng::Rng;
 pub use process::{Output, run, wait_until};

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use fjord_tests::{ClusterProcess, fjord_bin, run, unique_name, wait_until};
+use fjord_tests::{ClusterProcess, partition_log_dump, fjord_bin, run, unique_name, wait_until};
 use rdkafka::client::ClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
@@ -155,16 +155,6 @@ impl ProducerContext for Acknowledged {
     }
 }
 
-/// The batches of one partition log on disk, as `fjord log dump --output json` prints them
-/// (offsets, epochs, CRCs): equal on every replica that holds the same records.
-fn dump(dir: &std::path::Path) -> Vec<serde_json::Value> {
-    let mut cmd = Command::new(fjord_bin());
-    cmd.arg("log").arg("dump").arg(dir).args(["--output", "json"]);
-    let out = run(&mut cmd, None, Duration::from_secs(60));
-    out.assert_success();
-    out.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
-}
-
 /// An idempotent acks=all producer writing increasing values to `topic` on its own thread
 /// until stopped; the values the cluster acknowledged are collected.
 struct Writer {
@@ -301,9 +291,9 @@ fn leaders_killed_under_continuous_acks_all_writes_lose_nothing_and_replicas_end
     for id in 1..=cluster.len() {
         cluster.node(id).stop();
     }
-    let first = dump(&dirs[0]);
+    let first = partition_log_dump(&dirs[0]);
     for dir in &dirs[1..] {
-        assert_eq!(dump(dir), first, "the replica in {} differs from the one in {}", dir.display(), dirs[0].display());
+        assert_eq!(partition_log_dump(dir), first, "the replica in {} differs from the one in {}", dir.display(), dirs[0].display());
     }
 }
 

@@ -1,12 +1,14 @@
-//! `fjord topic`: create, list, describe, delete and alter topics on any Kafka-compatible
-//! cluster. One file per subcommand; this one holds the command tree and the admin-call
+//! `fjord topic`: create, list, describe, delete, alter and reassign topics on any
+//! Kafka-compatible cluster, and elect their partitions' leaders. One file per subcommand; this one holds the command tree and the admin-call
 //! plumbing they share.
 
 mod alter;
 mod create;
 mod delete;
 mod describe;
+mod elect;
 mod list;
+mod reassign;
 
 /// `fjord topic …`.
 #[derive(Debug, clap::Subcommand)]
@@ -21,6 +23,13 @@ pub enum TopicCommand {
     Delete(delete::DeleteArgs),
     /// Add partitions to a topic or change its configs
     Alter(alter::AlterArgs),
+    /// Move partitions to other brokers, drain a broker, or cancel a move
+    Reassign(reassign::ReassignArgs),
+    /// List the partition moves in progress
+    Reassignments(reassign::ListArgs),
+    /// Move leadership back to preferred replicas (or, with --unclean, revive leaderless
+    /// partitions)
+    ElectLeaders(elect::ElectArgs),
 }
 
 /// Runs one `fjord topic` subcommand.
@@ -31,5 +40,8 @@ pub fn run(command: TopicCommand) -> anyhow::Result<()> {
         TopicCommand::Describe(args) => describe::run(args),
         TopicCommand::Delete(args) => delete::run(args),
         TopicCommand::Alter(args) => alter::run(args),
+        TopicCommand::Reassign(args) => reassign::run(args),
+        TopicCommand::Reassignments(args) => reassign::run_list(args),
+        TopicCommand::ElectLeaders(args) => elect::run(args),
     }
 }

@@ -9,14 +9,35 @@ use kafka_protocol::ResponseError;
 use super::partition::{monotonic_ms, PartitionError};
 use super::Broker;
 use crate::cluster::{AdminOp, ControllerRequest, ControllerResponse};
+use crate::cluster::{QuorumView, VoterView};
 use crate::controller::brokers::{self, AlterPartitionRefusal};
+use crate::controller::elect_leaders;
 use crate::metadata::{new_cluster_id, MetadataRecord};
-
-/// How often the active controller moves leadership back to preferred replicas.
-const LEADER_REBALANCE_EVERY_MS: u64 = 30_000;
 
 fn error(code: ResponseError, message: impl Into<String>) -> ControllerResponse {
     ControllerResponse::Error { code: code.code(), message: message.into() }
+}
+
+/// The quorum as DescribeQuorum reports it: Raft indexes as offsets one past them, times
+/// since as Unix milliseconds.
+fn quorum_view(status: &fjord_quorum::QuorumStatus) -> QuorumView {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+    let at = |ago: Option<u64>| ago.map_or(-1, |ago| now - ago as i64);
+    QuorumView {
+        leader_id: status.leader.map_or(-1, |l| l as i32),
+        leader_epoch: status.term as i32,
+        high_watermark: status.committed_index.map_or(0, |i| i as i64 + 1),
+        voters: status
+            .voters
+            .iter()
+            .map(|v| VoterView {
+                node_id: v.node_id as i32,
+                log_end_offset: v.matched_index.map_or(-1, |i| i as i64 + 1),
+                last_fetch_timestamp: at(v.last_contact_ms_ago),
+                last_caught_up_timestamp: at(v.last_caught_up_ms_ago),
+            })
+            .collect(),
+    }
 }
 
 impl From<PartitionError> for ControllerResponse {
@@ -55,14 +76,30 @@ impl Broker {
                 self.heartbeat_here(node_id, incarnation, applied_version, shutting_down, now).await
             }
             ControllerRequest::AlterPartition { topic, partition, change } => match brokers::alter_partition(&self.image(), &topic, partition, &change) {
-                Ok((state, records)) => self.commit(&records).await.map(|()| ControllerResponse::Partition(state)),
+                Ok((state, records)) => {
+                    let committed = self.commit(&records).await.map(|()| ControllerResponse::Partition(state));
+                    // A follower joining the ISR may complete a reassignment.
+                    if committed.is_ok()
+                        && let Err(e) = self.complete_reassignments().await
+                    {
+                        tracing::warn!(error = %e, "finishing partition reassignments failed; the periodic pass retries");
+                    }
+                    committed
+                }
                 Err(AlterPartitionRefusal::UnknownPartition) => Ok(error(ResponseError::UnknownTopicOrPartition, format!("{topic}-{partition} does not exist"))),
                 Err(AlterPartitionRefusal::Refused(e)) => Ok(error(e.code(), e.to_string())),
             },
-            ControllerRequest::ElectPreferred { partitions } => {
-                let records = brokers::preferred_elections(&self.image(), partitions.as_deref());
-                self.commit(&records).await.map(|()| ControllerResponse::Done)
+            ControllerRequest::ElectLeaders { kind, partitions } => {
+                let elections = elect_leaders(&self.image(), kind, partitions.as_deref());
+                if !elections.records.is_empty() {
+                    tracing::info!(?kind, partitions = elections.records.len(), "electing leaders as an operator asked");
+                }
+                self.commit(&elections.records).await.map(|()| ControllerResponse::Elections(elections.outcomes))
             }
+            ControllerRequest::DescribeQuorum => match node.quorum.status().await {
+                Ok(status) => Ok(ControllerResponse::Quorum(quorum_view(&status))),
+                Err(e) => Ok(error(ResponseError::UnknownServerError, format!("the quorum's state is unavailable: {e}"))),
+            },
             ControllerRequest::Admin(_) => Ok(error(ResponseError::InvalidRequest, "admin operations are handled above")),
         };
         result.unwrap_or_else(ControllerResponse::from)
@@ -101,6 +138,7 @@ impl Broker {
             AdminOp::SetBrokerConfigs { resource, configs, validate_only } => {
                 self.set_broker_configs_here(&resource, configs, validate_only).await.map(|()| ControllerResponse::Done)
             }
+            AdminOp::Reassign { topic, partition, target } => self.reassign_here(&topic, partition, target).await.map(|()| ControllerResponse::Done),
         };
         result.unwrap_or_else(ControllerResponse::from)
     }
@@ -135,11 +173,12 @@ impl Broker {
             tracing::warn!(node_id, timeout_ms = node.settings.broker_session_timeout_ms, "broker stopped heartbeating; fencing it and moving its leadership");
             self.commit(&brokers::fence(&self.image(), node_id)).await?;
         }
+        self.complete_reassignments().await?;
         // Leadership goes back to preferred replicas that are in sync again (Kafka's
-        // auto.leader.rebalance.enable), at most every LEADER_REBALANCE_EVERY_MS.
+        // auto.leader.rebalance.enable), every leader.imbalance.check.interval.seconds.
         let due = {
             let mut last = node.last_rebalance_ms.lock().unwrap_or_else(|p| p.into_inner());
-            let due = now.saturating_sub(*last) >= LEADER_REBALANCE_EVERY_MS;
+            let due = self.config.auto_leader_rebalance && now.saturating_sub(*last) >= self.config.leader_imbalance_check_interval_ms;
             if due {
                 *last = now;
             }

@@ -16,7 +16,7 @@ use tokio::sync::watch;
 
 use super::config::{BrokerConfig, ClusterSettings};
 use super::groups::{self, OffsetsTopicLog};
-use super::metrics::BrokerMetrics;
+use super::metrics::{BrokerMetrics, ReplicaLabel};
 use super::partition::monotonic_ms;
 use super::replica_manager::ReplicaManager;
 use super::tasks::{self, Start};
@@ -62,6 +62,11 @@ pub struct ClusterNode {
     pub(super) fetchers: OnceLock<ReplicaFetcherManager>,
     /// As active controller: when leadership last went back to preferred replicas.
     pub(super) last_rebalance_ms: Mutex<u64>,
+    /// Set once this incarnation has caught up with the metadata log (the controller
+    /// unfenced it). Until then client requests wait, as a Kafka broker does not process
+    /// requests before its initial catch-up: a restarted node must not answer from the image
+    /// it had before it stopped.
+    caught_up: watch::Sender<bool>,
 }
 
 impl ClusterNode {
@@ -81,7 +86,14 @@ impl ClusterNode {
             transport,
             fetchers: OnceLock::new(),
             last_rebalance_ms: Mutex::new(0),
+            caught_up: watch::Sender::new(false),
         }
+    }
+
+    /// Waits until this incarnation has caught up with the metadata log.
+    pub async fn wait_caught_up(&self) {
+        let mut caught_up = self.caught_up.subscribe();
+        let _ = caught_up.wait_for(|c| *c).await;
     }
 
     /// The active controller (the quorum's leader), if known.
@@ -120,6 +132,7 @@ impl Broker {
         quorum_config.heartbeat_ms = 250;
         quorum_config.election_timeout_min_ms = 1_500;
         quorum_config.election_timeout_max_ms = 3_000;
+        quorum_config.local_address = settings.outgoing_address();
         let state_machine = Arc::new(ReplicatedMetadata::new(Arc::clone(&cache)));
         let quorum = Arc::new(Quorum::start(quorum_config, state_machine).await.map_err(|e| Error::Cluster(e.to_string()))?);
         let listener = tokio::net::TcpListener::bind(&settings.rpc_listen)
@@ -135,7 +148,7 @@ impl Broker {
         let offsets_log = OffsetsTopicLog::new(&config, &replicas)?;
         // Groups are taken over partition by partition as this broker leads them.
         let groups = GroupCoordinator::empty(offsets_log, groups::group_config(&config), config.offsets_topic_partitions);
-        let transport: Arc<dyn ControllerTransport> = Arc::new(GrpcControllerTransport::default());
+        let transport: Arc<dyn ControllerTransport> = Arc::new(GrpcControllerTransport::new(settings.outgoing_address()));
         let node = ClusterNode::new(settings, Arc::clone(&quorum), transport);
         let broker = Arc::new(Self {
             config,
@@ -272,7 +285,7 @@ pub(super) fn start_tasks(broker: &Arc<Broker>) {
     let initial = Arc::clone(broker);
     handles.push(tokio::task::spawn_blocking(move || initial.follow_coordination()));
     let source: Arc<dyn FollowerSource> = Arc::new(BrokerLink(Arc::downgrade(broker)));
-    let _ = node.fetchers.set(ReplicaFetcherManager::start(source, ReplicaFetcherConfig::new(broker.config.node_id)));
+    let _ = node.fetchers.set(ReplicaFetcherManager::start(source, ReplicaFetcherConfig { local_address: node.settings.outgoing_address(), ..ReplicaFetcherConfig::new(broker.config.node_id) }));
     let interval = Duration::from_millis(node.settings.broker_heartbeat_interval_ms.max(100));
     handles.push(spawn_loop(broker, interval, Broker::heartbeat_once));
     handles.push(spawn_loop(broker, Duration::from_millis(250), Broker::controller_pass));
@@ -309,7 +322,12 @@ impl Broker {
         };
         let timeout = Duration::from_millis(node.settings.broker_heartbeat_interval_ms.max(500));
         match self.call_controller(request, timeout).await {
-            ControllerResponse::Heartbeat { .. } => {}
+            ControllerResponse::Heartbeat { fenced, .. } => {
+                if !fenced && !*node.caught_up.borrow() {
+                    tracing::info!("caught up with the cluster metadata; serving clients");
+                    node.caught_up.send_replace(true);
+                }
+            }
             ControllerResponse::Error { code, message } if code == kafka_protocol::ResponseError::StaleBrokerEpoch.code() => {
                 tracing::info!(%message, "registering with the controller");
                 let registration = ControllerRequest::Register { broker: self.registration(node) };
@@ -329,12 +347,26 @@ impl Broker {
         let partitions = self.replicas.all();
         let under_replicated = partitions.iter().filter_map(|p| p.leader_and_isr()).filter(|s| s.isr.len() < s.replicas.len()).count();
         self.metrics.under_replicated_partitions.set(under_replicated as i64);
+        let lags = partitions.iter().flat_map(|p| {
+            p.follower_lags().into_iter().map(|(replica, lag)| (ReplicaLabel { topic: p.topic().to_string(), partition: p.index(), replica }, lag))
+        });
+        self.metrics.set_replica_lags(lags.collect::<Vec<_>>());
         for partition in partitions {
             partition.tick();
             for change in partition.take_isr_requests() {
                 let request = ControllerRequest::AlterPartition { topic: partition.topic().to_string(), partition: partition.index(), change: change.clone() };
+                let before = partition.leader_and_isr().map_or(0, |s| s.isr.len());
                 match self.call_controller(request, timeout).await {
-                    ControllerResponse::Partition(_) => {}
+                    ControllerResponse::Partition(committed) => {
+                        let counter = match committed.isr.len().cmp(&before) {
+                            std::cmp::Ordering::Less => Some(&self.metrics.isr_shrinks),
+                            std::cmp::Ordering::Greater => Some(&self.metrics.isr_expands),
+                            std::cmp::Ordering::Equal => None,
+                        };
+                        if let Some(counter) = counter {
+                            counter.inc();
+                        }
+                    }
                     other => {
                         tracing::debug!(topic = partition.topic(), partition = partition.index(), ?other, "ISR change not committed");
                         partition.isr_change_refused(&change);

@@ -54,6 +54,12 @@ pub struct BrokerConfig {
     /// `replica.lag.time.max.ms`: a follower that has not caught up with its leader for this
     /// long leaves the ISR.
     pub replica_lag_time_max_ms: u64,
+    /// `auto.leader.rebalance.enable`: the active controller moves leadership back to
+    /// preferred replicas by itself.
+    pub auto_leader_rebalance: bool,
+    /// `leader.imbalance.check.interval.seconds`: how often it does (Fjord: 30 s; Kafka:
+    /// 300 s).
+    pub leader_imbalance_check_interval_ms: u64,
     /// fsync a partition before acknowledging an acks=all produce (default true: a single
     /// node has no replicas to rely on). `false` acknowledges once the data is in the page
     /// cache, as Kafka does by default; the `flush.*` settings still apply.
@@ -104,6 +110,14 @@ impl ClusterSettings {
     pub fn new(voters: std::collections::BTreeMap<i32, String>, rpc_listen: String, rpc_advertised: String) -> Self {
         Self { voters, rpc_listen, rpc_advertised, broker_session_timeout_ms: 9_000, broker_heartbeat_interval_ms: 2_000 }
     }
+
+    /// The address this node's inter-broker connections leave from: the listener's address
+    /// when it names one (not a wildcard or a host name), so the other nodes — and any
+    /// firewall rule between them — see this node's traffic come from where it listens.
+    pub fn outgoing_address(&self) -> Option<std::net::IpAddr> {
+        let addr: std::net::SocketAddr = self.rpc_listen.parse().ok()?;
+        (!addr.ip().is_unspecified()).then_some(addr.ip())
+    }
 }
 
 impl BrokerConfig {
@@ -129,6 +143,8 @@ impl BrokerConfig {
             log: LogConfig::default(),
             min_insync_replicas: 1,
             replica_lag_time_max_ms: 30_000,
+            auto_leader_rebalance: true,
+            leader_imbalance_check_interval_ms: 30_000,
             flush_on_acks_all: true,
             retention_check_interval_ms: 300_000,
             offsets_topic_partitions: 50,
@@ -161,6 +177,8 @@ impl BrokerConfig {
             "queued.max.request.bytes" => self.queued_max_request_bytes.to_string(),
             "fetch.max.bytes" => self.fetch_max_bytes.to_string(),
             "replica.lag.time.max.ms" => self.replica_lag_time_max_ms.to_string(),
+            "auto.leader.rebalance.enable" => self.auto_leader_rebalance.to_string(),
+            "leader.imbalance.check.interval.seconds" => (self.leader_imbalance_check_interval_ms / 1000).to_string(),
             "connections.max.idle.ms" => self.connections_max_idle_ms.to_string(),
             "max.connections" => self.max_connections.min(i32::MAX as usize).to_string(),
             "max.connections.per.ip" => self.max_connections_per_ip.min(i32::MAX as usize).to_string(),

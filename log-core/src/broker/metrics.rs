@@ -22,6 +22,17 @@ pub struct TopicLabel {
     pub topic: String,
 }
 
+/// Labels naming one follower of one partition.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReplicaLabel {
+    /// Topic name.
+    pub topic: String,
+    /// Partition index.
+    pub partition: i32,
+    /// The follower's node id.
+    pub replica: i32,
+}
+
 /// Labels naming why the broker closed a connection.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct CloseLabel {
@@ -86,6 +97,14 @@ pub struct BrokerMetrics {
     pub active_controller: Gauge,
     /// The controller quorum's current Raft term (the leader epoch of the metadata log).
     pub quorum_term: Gauge,
+    /// ISR changes this broker's leaders made that removed replicas (Kafka's IsrShrinks).
+    pub isr_shrinks: Counter,
+    /// ISR changes this broker's leaders made that added replicas (Kafka's IsrExpands).
+    pub isr_expands: Counter,
+    /// How many offsets each follower of a partition led here is behind the leader's log end.
+    pub replica_lag: Family<ReplicaLabel, Gauge>,
+    /// The `replica_lag` series set last time, so the ones no longer led are removed.
+    replica_lag_series: std::sync::Mutex<std::collections::HashSet<ReplicaLabel>>,
 }
 
 impl Default for BrokerMetrics {
@@ -108,6 +127,10 @@ impl Default for BrokerMetrics {
             offline_partitions: Gauge::default(),
             active_controller: Gauge::default(),
             quorum_term: Gauge::default(),
+            isr_shrinks: Counter::default(),
+            isr_expands: Counter::default(),
+            replica_lag: Family::default(),
+            replica_lag_series: std::sync::Mutex::default(),
         }
     }
 }
@@ -136,5 +159,23 @@ impl BrokerMetrics {
         r.register("offline_partitions", "Partitions without a leader (reported by the active controller)", self.offline_partitions.clone());
         r.register("active_controller", "1 on the active controller", self.active_controller.clone());
         r.register("quorum_term", "The controller quorum's Raft term", self.quorum_term.clone());
+        r.register("isr_shrinks", "ISR changes by this broker's leaders that removed replicas", self.isr_shrinks.clone());
+        r.register("isr_expands", "ISR changes by this broker's leaders that added replicas", self.isr_expands.clone());
+        r.register("replica_lag_offsets", "How far each follower of a partition led here is behind the leader's log end, in offsets", self.replica_lag.clone());
+    }
+
+    /// Replaces the `replica_lag` series with `lags`: followers of partitions no longer led
+    /// here disappear.
+    pub fn set_replica_lags(&self, lags: impl IntoIterator<Item = (ReplicaLabel, u64)>) {
+        let mut previous = self.replica_lag_series.lock().unwrap_or_else(|p| p.into_inner());
+        let mut current = std::collections::HashSet::new();
+        for (label, lag) in lags {
+            self.replica_lag.get_or_create(&label).set(i64::try_from(lag).unwrap_or(i64::MAX));
+            current.insert(label);
+        }
+        for gone in previous.difference(&current) {
+            self.replica_lag.remove(gone);
+        }
+        *previous = current;
     }
 }

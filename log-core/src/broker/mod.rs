@@ -26,6 +26,7 @@ mod metrics;
 mod partition;
 mod producer_ids;
 mod producer_state;
+mod reassignments;
 mod replica_manager;
 mod tasks;
 mod topic_config;

@@ -400,6 +400,16 @@ impl Partition {
         .flatten()
     }
 
+    /// As leader: how far each follower is behind this log's end, in offsets, for the
+    /// followers that have fetched since this leadership began. Empty on a follower.
+    pub fn follower_lags(&self) -> Vec<(i32, u64)> {
+        self.read_inner(|i| Ok(match &i.role {
+            Role::Leader(l) => l.follower_log_ends().into_iter().filter_map(|(r, end)| end.map(|end| (r, l.log_end().saturating_sub(end)))).collect(),
+            Role::Follower(_) => Vec::new(),
+        }))
+        .unwrap_or_default()
+    }
+
     /// Takes the role `state` gives this broker: leader (a new epoch starts at the log end),
     /// follower of `state.leader`, or — same leader epoch — the ISR the controller committed.
     /// Waiters (fetches, acks=all produces) are woken to look again.

@@ -382,7 +382,7 @@ impl Broker {
     }
 
     /// Runs an admin operation on the active controller; its refusals come back as errors.
-    async fn admin(&self, op: AdminOp) -> Result<ControllerResponse, PartitionError> {
+    pub(super) async fn admin(&self, op: AdminOp) -> Result<ControllerResponse, PartitionError> {
         match self.call_controller(ControllerRequest::Admin(op), std::time::Duration::from_secs(30)).await {
             ControllerResponse::Error { code, message } => Err(PartitionError::new(ResponseError::try_from_code(code).unwrap_or(ResponseError::UnknownServerError), message)),
             answer => Ok(answer),

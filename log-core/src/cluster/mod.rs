@@ -17,4 +17,4 @@
 
 pub mod requests;
 
-pub use requests::{AdminOp, ControllerRequest, ControllerResponse};
+pub use requests::{AdminOp, ControllerRequest, ControllerResponse, QuorumView, VoterView};

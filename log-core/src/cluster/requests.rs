@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::broker::NewTopic;
+use crate::controller::{ElectionKind, ElectionOutcome};
 use crate::metadata::{BrokerImage, TopicImage};
 use crate::replication::{AlterIsr, LeaderAndIsr};
 
@@ -41,11 +42,15 @@ pub enum ControllerRequest {
     },
     /// An admin operation, forwarded from the broker a client asked.
     Admin(AdminOp),
-    /// Preferred-leader election (ElectLeaders); `None`: every partition.
-    ElectPreferred {
-        /// The partitions.
+    /// Leader elections an operator asks for (ElectLeaders).
+    ElectLeaders {
+        /// Preferred or unclean.
+        kind: ElectionKind,
+        /// The partitions; `None`: every partition.
         partitions: Option<Vec<(String, i32)>>,
     },
+    /// The metadata quorum's state as its leader sees it (DescribeQuorum).
+    DescribeQuorum,
 }
 
 /// An admin operation on topics or configs.
@@ -83,6 +88,15 @@ pub enum AdminOp {
         /// Only check.
         validate_only: bool,
     },
+    /// A partition reassignment started, replaced (`target`) or cancelled (`None`).
+    Reassign {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+        /// The target replicas.
+        target: Option<Vec<i32>>,
+    },
     /// A broker resource's dynamic configs replaced.
     SetBrokerConfigs {
         /// `""` or a node id.
@@ -114,6 +128,10 @@ pub enum ControllerResponse {
     Deleted(Uuid),
     /// Done.
     Done,
+    /// Each partition's election outcome.
+    Elections(Vec<(String, i32, ElectionOutcome)>),
+    /// The metadata quorum.
+    Quorum(QuorumView),
     /// Refused, with a Kafka error code and a message.
     Error {
         /// The Kafka error code.
@@ -126,4 +144,31 @@ pub enum ControllerResponse {
         /// The active controller's node id, if known.
         leader: Option<i32>,
     },
+}
+
+/// The metadata quorum as its leader sees it: what DescribeQuorum and `fjord cluster
+/// describe` report. Offsets are Raft log positions (one past the last index).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuorumView {
+    /// The leader's node id.
+    pub leader_id: i32,
+    /// The Raft term (Kafka's leader epoch of the metadata log).
+    pub leader_epoch: i32,
+    /// One past the last committed entry.
+    pub high_watermark: i64,
+    /// Every voter.
+    pub voters: Vec<VoterView>,
+}
+
+/// One voter of the quorum.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VoterView {
+    /// Its node id.
+    pub node_id: i32,
+    /// One past the last entry the leader knows it holds (-1: unknown).
+    pub log_end_offset: i64,
+    /// Unix ms of its last answer to the leader (-1: never).
+    pub last_fetch_timestamp: i64,
+    /// Unix ms when it last had the leader's whole log (-1: never).
+    pub last_caught_up_timestamp: i64,
 }

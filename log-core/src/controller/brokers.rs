@@ -12,7 +12,7 @@
 //! - Preferred-leader election moves leadership back to each partition's first replica.
 
 use super::alter_partition::{validate_alter_isr, AlterIsrError};
-use super::partition_change::{Election, PartitionChange};
+use super::partition_change::PartitionChange;
 use crate::metadata::{BrokerImage, MetadataImage, MetadataRecord};
 use crate::replication::{AlterIsr, LeaderAndIsr};
 
@@ -120,22 +120,7 @@ pub enum AlterPartitionRefusal {
 /// Preferred-leader election: partitions whose first replica is in sync and eligible but
 /// not leading get it back as leader (`only` limits it to some partitions).
 pub fn preferred_elections(image: &MetadataImage, only: Option<&[(String, i32)]>) -> Vec<MetadataRecord> {
-    let mut out = Vec::new();
-    for (topic, t) in &image.topics {
-        for (index, p) in t.partitions.iter().enumerate() {
-            if only.is_some_and(|o| !o.iter().any(|(tp, i)| tp == topic && *i == index as i32)) {
-                continue;
-            }
-            let state = p.leader_and_isr();
-            if state.replicas.first() == Some(&state.leader) {
-                continue;
-            }
-            if let Some(next) = PartitionChange::new(&state).election(Election::Preferred).build(|b| image.is_eligible(b)) {
-                out.push(MetadataRecord::PartitionChange { topic: topic.clone(), partition: index as i32, state: next });
-            }
-        }
-    }
-    out
+    super::elect_leaders(image, super::ElectionKind::Preferred, only).records
 }
 
 #[cfg(test)]

@@ -57,12 +57,47 @@ pub struct PartitionImage {
     pub replicas: Vec<i32>,
     /// In-sync replica node ids.
     pub isr: Vec<i32>,
+    /// A reassignment in progress: `replicas` holds the target and the original replicas
+    /// until every target replica is in sync.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reassignment: Option<Reassignment>,
+}
+
+/// A partition moving to new replicas (Kafka's AlterPartitionReassignments): while it runs,
+/// the partition's replicas are the target followed by the original ones not in it; the
+/// added replicas fetch from the leader and join the ISR, and once every target replica is
+/// in sync the removed ones go.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reassignment {
+    /// The replicas asked for, preferred leader first.
+    pub target: Vec<i32>,
+    /// The replicas before the reassignment started.
+    pub original: Vec<i32>,
+}
+
+impl Reassignment {
+    /// Target replicas that were not replicas before.
+    pub fn adding(&self) -> Vec<i32> {
+        self.target.iter().copied().filter(|b| !self.original.contains(b)).collect()
+    }
+
+    /// Original replicas that are not in the target.
+    pub fn removing(&self) -> Vec<i32> {
+        self.original.iter().copied().filter(|b| !self.target.contains(b)).collect()
+    }
+
+    /// The replicas while the reassignment runs: the target, then the original ones not in it.
+    pub fn merged(&self) -> Vec<i32> {
+        let mut all = self.target.clone();
+        all.extend(self.removing());
+        all
+    }
 }
 
 impl PartitionImage {
     /// A new partition on `replicas`, led by the first, all in sync.
     pub fn new(replicas: Vec<i32>) -> Self {
-        Self { leader: replicas.first().copied().unwrap_or(-1), leader_epoch: 0, partition_epoch: 0, isr: replicas.clone(), replicas }
+        Self { leader: replicas.first().copied().unwrap_or(-1), leader_epoch: 0, partition_epoch: 0, isr: replicas.clone(), replicas, reassignment: None }
     }
 
     /// The state replication works from.
@@ -79,7 +114,7 @@ impl PartitionImage {
 
 impl From<LeaderAndIsr> for PartitionImage {
     fn from(s: LeaderAndIsr) -> Self {
-        Self { leader: s.leader, leader_epoch: s.leader_epoch, partition_epoch: s.partition_epoch, replicas: s.replicas, isr: s.isr }
+        Self { leader: s.leader, leader_epoch: s.leader_epoch, partition_epoch: s.partition_epoch, replicas: s.replicas, isr: s.isr, reassignment: None }
     }
 }
 
@@ -169,8 +204,15 @@ impl MetadataImage {
                 }
             }
             MetadataRecord::PartitionChange { topic, partition, state } => {
-                if let Some(p) = self.topics.get_mut(topic).and_then(|t| usize::try_from(*partition).ok().and_then(|i| t.partitions.get_mut(i))) {
+                if let Some(p) = self.partition_mut(topic, *partition) {
+                    let reassignment = p.reassignment.take();
                     *p = PartitionImage::from(state.clone());
+                    p.reassignment = reassignment;
+                }
+            }
+            MetadataRecord::SetReassignment { topic, partition, reassignment } => {
+                if let Some(p) = self.partition_mut(topic, *partition) {
+                    p.reassignment = reassignment.clone();
                 }
             }
         }
@@ -190,6 +232,17 @@ impl MetadataImage {
     /// Whether `node_id` may lead partitions and join ISRs.
     pub fn is_eligible(&self, node_id: i32) -> bool {
         self.broker(node_id).is_some_and(BrokerImage::is_eligible)
+    }
+
+    fn partition_mut(&mut self, topic: &str, partition: i32) -> Option<&mut PartitionImage> {
+        self.topics.get_mut(topic).and_then(|t| usize::try_from(partition).ok().and_then(|i| t.partitions.get_mut(i)))
+    }
+
+    /// Partitions being reassigned, in topic and partition order.
+    pub fn reassignments(&self) -> impl Iterator<Item = (&str, i32, &PartitionImage, &Reassignment)> {
+        self.topics.iter().flat_map(|(name, t)| {
+            t.partitions.iter().enumerate().filter_map(move |(i, p)| p.reassignment.as_ref().map(|r| (name.as_str(), i as i32, p, r)))
+        })
     }
 
     /// One partition.

@@ -19,7 +19,7 @@ mod replicated;
 mod store;
 
 pub use cache::MetadataCache;
-pub use image::{BrokerImage, MetadataImage, PartitionImage, TopicImage};
+pub use image::{BrokerImage, MetadataImage, PartitionImage, Reassignment, TopicImage};
 pub use record::MetadataRecord;
 pub use replicated::{encode_entry, ReplicatedMetadata};
 pub use store::{new_cluster_id, MetadataStore, METADATA_FILE};

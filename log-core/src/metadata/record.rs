@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{BrokerImage, PartitionImage, TopicImage};
+use super::{BrokerImage, PartitionImage, Reassignment, TopicImage};
 use crate::replication::LeaderAndIsr;
 
 /// One change to the image.
@@ -75,5 +75,14 @@ pub enum MetadataRecord {
         partition: i32,
         /// The new state.
         state: LeaderAndIsr,
+    },
+    /// A partition reassignment starts, changes (`Some`), or ends (`None`).
+    SetReassignment {
+        /// The topic.
+        topic: String,
+        /// The partition index.
+        partition: i32,
+        /// The reassignment.
+        reassignment: Option<Reassignment>,
     },
 }

@@ -59,6 +59,10 @@ pub const SERVED_APIS: &[ServedApi] = &[
     api(ApiKey::OffsetDelete, 0, 0),
     api(ApiKey::DescribeCluster, 0, 2),
     api(ApiKey::DescribeTopicPartitions, 0, 0),
+    api(ApiKey::ElectLeaders, 0, 2),
+    api(ApiKey::DescribeQuorum, 0, 2),
+    api(ApiKey::AlterPartitionReassignments, 0, 0),
+    api(ApiKey::ListPartitionReassignments, 0, 0),
 ];
 
 /// The version range served for `api`, if it is served at all.

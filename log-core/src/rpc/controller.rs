@@ -51,9 +51,15 @@ impl ControllerService for ControllerCalls {
 #[derive(Debug, Default)]
 pub struct GrpcControllerTransport {
     channels: Mutex<HashMap<String, Channel>>,
+    local_address: Option<std::net::IpAddr>,
 }
 
 impl GrpcControllerTransport {
+    /// A transport whose connections leave from `local_address` (`None`: the system chooses).
+    pub fn new(local_address: Option<std::net::IpAddr>) -> Self {
+        Self { channels: Mutex::default(), local_address }
+    }
+
     fn channel(&self, endpoint: &str) -> Result<Channel, String> {
         let mut channels = self.channels.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(channel) = channels.get(endpoint) {
@@ -62,6 +68,7 @@ impl GrpcControllerTransport {
         let channel = Endpoint::from_shared(format!("http://{endpoint}"))
             .map_err(|e| format!("bad controller endpoint {endpoint:?}: {e}"))?
             .connect_timeout(Duration::from_secs(3))
+            .local_address(self.local_address)
             .connect_lazy();
         channels.insert(endpoint.to_string(), channel.clone());
         Ok(channel)

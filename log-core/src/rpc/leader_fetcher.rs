@@ -169,7 +169,7 @@ impl LeaderFetcher {
         };
         let (connect, open) = (self.config.connect_timeout, self.config.request_timeout);
         let opened = tokio::select! {
-            opened = LeaderStream::open(&endpoint, connect, open, self.config.max_response_bytes) => opened,
+            opened = LeaderStream::open(&endpoint, self.config.local_address, connect, open, self.config.max_response_bytes) => opened,
             () = stopped(&mut self.stop) => return false,
         };
         match opened {

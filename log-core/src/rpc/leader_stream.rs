@@ -44,12 +44,14 @@ pub(crate) struct LeaderStream {
 }
 
 impl LeaderStream {
-    /// Connects to `endpoint` (`host:port`) within `connect_timeout` and opens the stream
-    /// within `timeout`. Answers larger than `max_response_bytes` will fail the stream.
-    pub(crate) async fn open(endpoint: &str, connect_timeout: Duration, timeout: Duration, max_response_bytes: usize) -> Result<Self, StreamError> {
+    /// Connects to `endpoint` (`host:port`) from `local_address` (when given) within
+    /// `connect_timeout` and opens the stream within `timeout`. Answers larger than
+    /// `max_response_bytes` will fail the stream.
+    pub(crate) async fn open(endpoint: &str, local_address: Option<std::net::IpAddr>, connect_timeout: Duration, timeout: Duration, max_response_bytes: usize) -> Result<Self, StreamError> {
         let target = Endpoint::from_shared(format!("http://{endpoint}"))
             .map_err(|source| StreamError::BadEndpoint { endpoint: endpoint.to_string(), source })?
             .connect_timeout(connect_timeout)
+            .local_address(local_address)
             .tcp_nodelay(true)
             // A leader that vanished without closing the connection (its host died, the
             // network split) is noticed in seconds rather than at the answer's deadline.

@@ -66,6 +66,8 @@ pub struct ReplicaFetcherConfig {
     pub rescan_interval: Duration,
     /// The largest answer accepted (records and framing): a stream that receives more fails.
     pub max_response_bytes: usize,
+    /// The local address connections to leaders leave from (`None`: the system chooses).
+    pub local_address: Option<std::net::IpAddr>,
 }
 
 impl ReplicaFetcherConfig {
@@ -83,6 +85,7 @@ impl ReplicaFetcherConfig {
             connect_timeout: Duration::from_secs(5),
             rescan_interval: Duration::from_millis(500),
             max_response_bytes: 128 << 20,
+            local_address: None,
         }
     }
 }

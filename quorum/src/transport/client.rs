@@ -49,6 +49,7 @@ pub(crate) struct NetworkFactory {
     pub(crate) me: NodeId,
     pub(crate) clock: Arc<PeerClock>,
     pub(crate) max_message_bytes: usize,
+    pub(crate) local_address: Option<std::net::IpAddr>,
 }
 
 impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
@@ -60,6 +61,7 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
                 RaftServiceClient::new(
                     endpoint
                         .connect_timeout(Duration::from_secs(1))
+                        .local_address(self.local_address)
                         .connect_lazy(),
                 )
                 .max_decoding_message_size(self.max_message_bytes)

@@ -4,7 +4,9 @@
 mod admin;
 mod api_versions;
 mod configs;
+mod describe_quorum;
 mod describe_topic_partitions;
+mod elect_leaders;
 mod fetch;
 mod group_routing;
 mod groups;
@@ -13,6 +15,7 @@ mod metadata;
 mod offsets;
 mod produce;
 mod producer_id;
+mod reassignments;
 mod sasl;
 
 use kafka_protocol::messages::{RequestKind, ResponseKind, TopicName};
@@ -59,6 +62,11 @@ impl Broker {
         use RequestKind as Rq;
         use ResponseKind as Rs;
         let v = request.version;
+        if let Some(node) = self.cluster()
+            && !matches!(request.body, Rq::ApiVersions(_))
+        {
+            node.wait_caught_up().await;
+        }
         if let Some(response) = self.not_coordinator(&request.body) {
             return Handled::Respond(Box::new(response));
         }
@@ -96,6 +104,10 @@ impl Broker {
             Rq::OffsetDelete(r) => Rs::OffsetDelete(self.offset_delete(r, v).await),
             Rq::DescribeLogDirs(r) => Rs::DescribeLogDirs(off_runtime(|| self.describe_log_dirs(r, v))),
             Rq::AlterReplicaLogDirs(r) => Rs::AlterReplicaLogDirs(self.alter_replica_log_dirs(r, v)),
+            Rq::DescribeQuorum(r) => Rs::DescribeQuorum(self.describe_quorum(r, v).await),
+            Rq::ElectLeaders(r) => Rs::ElectLeaders(self.elect_leaders(r, v).await),
+            Rq::AlterPartitionReassignments(r) => Rs::AlterPartitionReassignments(self.alter_partition_reassignments(r, v).await),
+            Rq::ListPartitionReassignments(r) => Rs::ListPartitionReassignments(self.list_partition_reassignments(r, v)),
             Rq::DescribeTopicPartitions(r) => Rs::DescribeTopicPartitions(self.describe_topic_partitions(r, v)),
             Rq::SaslHandshake(r) => Rs::SaslHandshake(self.sasl_handshake(r, v)),
             Rq::SaslAuthenticate(r) => Rs::SaslAuthenticate(self.sasl_authenticate(r, v)),

@@ -1,0 +1,157 @@
+//! The operator's side of a three-node cluster, through `fjord` and the Kafka admin APIs
+//! behind it: the metadata quorum (DescribeQuorum), preferred-leader election (ElectLeaders),
+//! moving a partition to another broker (AlterPartitionReassignments /
+//! ListPartitionReassignments), and the replication metrics on `/metrics`.
+
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
+use std::collections::BTreeSet;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use fjord_tests::{ClusterProcess, fjord_bin, run, unique_name, wait_until};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::{Offset, TopicPartitionList};
+
+fn fjord(cluster: &ClusterProcess, args: &[&str]) -> fjord_tests::Output {
+    let mut cmd = Command::new(fjord_bin());
+    cmd.args(args).args(["-b", &cluster.bootstrap()]);
+    run(&mut cmd, None, Duration::from_secs(120))
+}
+
+fn create_topic(cluster: &ClusterProcess, topic: &str, partitions: u32, replication: u32) {
+    fjord(cluster, &["topic", "create", topic, "--partitions", &partitions.to_string(), "--replication-factor", &replication.to_string()]).assert_success();
+}
+
+fn ids(v: &serde_json::Value) -> Vec<i64> {
+    v.as_array().unwrap().iter().map(|x| x.as_i64().unwrap()).collect()
+}
+
+fn produce(bootstrap: &str, topic: &str, count: u64) {
+    let producer: ThreadedProducer<DefaultProducerContext> =
+        ClientConfig::new().set("bootstrap.servers", bootstrap).set("acks", "all").set("enable.idempotence", "true").set("linger.ms", "5").create().unwrap();
+    for i in 0..count {
+        let value = i.to_string();
+        let mut record = BaseRecord::<(), str>::to(topic).payload(&value);
+        while let Err((_, back)) = producer.send(record) {
+            record = back;
+            producer.poll(Duration::from_millis(50));
+        }
+    }
+    producer.flush(Duration::from_secs(60)).unwrap();
+}
+
+fn read_all(bootstrap: &str, topic: &str, expected: usize) -> Vec<u64> {
+    let consumer: BaseConsumer = ClientConfig::new().set("bootstrap.servers", bootstrap).set("group.id", unique_name("reader")).create().unwrap();
+    let mut assignment = TopicPartitionList::new();
+    assignment.add_partition_offset(topic, 0, Offset::Beginning).unwrap();
+    consumer.assign(&assignment).unwrap();
+    let mut out = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while out.len() < expected && Instant::now() < deadline {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
+            out.push(std::str::from_utf8(m.payload().unwrap()).unwrap().parse().unwrap());
+        }
+    }
+    out
+}
+
+#[test]
+fn cluster_describe_shows_the_metadata_quorum_with_every_voter_caught_up() {
+    let cluster = ClusterProcess::start(3, |b| b);
+    let described = wait_until("every voter caught up", Duration::from_secs(60), Duration::from_millis(300), || {
+        let d = cluster.fjord_json(&["cluster", "describe"])?;
+        let voters = d["quorum"]["voters"].as_array()?;
+        (voters.len() == 3 && voters.iter().all(|v| v["lag"] == 0 && v["last_fetch_ms_ago"].as_i64().is_some())).then_some(d)
+    });
+    let quorum = &described["quorum"];
+    assert_eq!(quorum["leader_id"], described["controller_id"], "the quorum's leader is the active controller: {described}");
+    assert!(quorum["term"].as_i64().unwrap() >= 1, "{described}");
+    let hw = quorum["high_watermark"].as_i64().unwrap();
+    assert!(hw > 0, "the metadata log has entries: {described}");
+    let voters: Vec<i64> = quorum["voters"].as_array().unwrap().iter().map(|v| v["node_id"].as_i64().unwrap()).collect();
+    assert_eq!(voters, vec![1, 2, 3]);
+    for v in quorum["voters"].as_array().unwrap() {
+        assert_eq!(v["log_end_offset"].as_i64().unwrap(), hw, "{described}");
+    }
+}
+
+#[test]
+fn a_preferred_election_moves_leadership_back_after_a_broker_returns() {
+    // Automatic rebalancing off, so only the operator's election moves leadership back.
+    let mut cluster = ClusterProcess::start(3, |b| b.env("FJORD_AUTO_LEADER_REBALANCE_ENABLE", "false"));
+    let topic = unique_name("elect");
+    create_topic(&cluster, &topic, 3, 3);
+    let settled = |d: &serde_json::Value| d["partitions"].as_array().unwrap().iter().all(|p| p["isr"].as_array().unwrap().len() == 3);
+    let before = wait_until("a full ISR everywhere", Duration::from_secs(60), Duration::from_millis(300), || cluster.fjord_json(&["topic", "describe", &topic]).filter(settled));
+    let p0 = &before["partitions"][0];
+    let preferred = ids(&p0["replicas"])[0];
+    assert_eq!(p0["leader"].as_i64().unwrap(), preferred, "a new partition is led by its preferred replica: {before}");
+
+    cluster.node(preferred as usize).kill();
+    wait_until("another leader for partition 0", Duration::from_secs(60), Duration::from_millis(300), || {
+        let d = cluster.fjord_json(&["topic", "describe", &topic])?;
+        let leader = d["partitions"][0]["leader"].as_i64()?;
+        (leader > 0 && leader != preferred).then_some(())
+    });
+    cluster.node(preferred as usize).restart();
+    let back = wait_until("the broker back in every ISR", Duration::from_secs(60), Duration::from_millis(300), || cluster.fjord_json(&["topic", "describe", &topic]).filter(settled));
+    assert_ne!(back["partitions"][0]["leader"].as_i64().unwrap(), preferred, "leadership stays away until an election: {back}");
+
+    let out = fjord(&cluster, &["topic", "elect-leaders", &topic, "--output", "json"]);
+    out.assert_success();
+    let outcomes: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let p0 = outcomes.as_array().unwrap().iter().find(|o| o["partition"] == 0).unwrap();
+    assert_eq!(p0["result"], "elected", "{outcomes}");
+    assert!(outcomes.as_array().unwrap().iter().filter(|o| o["partition"] != 0).all(|o| o["result"] == "not_needed"), "{outcomes}");
+    let after = cluster.describe_topic(&topic);
+    assert_eq!(after["partitions"][0]["leader"].as_i64().unwrap(), preferred, "{after}");
+    assert!(after["partitions"][0]["leader_epoch"].as_i64().unwrap() > back["partitions"][0]["leader_epoch"].as_i64().unwrap(), "{after}");
+
+    // An unknown partition is an error for that partition, and the command says so.
+    let out = fjord(&cluster, &["topic", "elect-leaders", &topic, "--partition", "9"]);
+    assert!(!out.status.success(), "{}", out.stdout);
+    assert!(out.stdout.contains("no such topic or partition"), "{}\n{}", out.stdout, out.stderr);
+}
+
+#[test]
+fn reassigning_a_partition_moves_its_records_to_the_new_broker_and_off_the_old() {
+    let mut cluster = ClusterProcess::start(3, |b| b);
+    let topic = unique_name("move");
+    create_topic(&cluster, &topic, 1, 2);
+    let d = wait_until("two in-sync replicas", Duration::from_secs(60), Duration::from_millis(300), || {
+        cluster.fjord_json(&["topic", "describe", &topic]).filter(|d| d["partitions"][0]["isr"].as_array().is_some_and(|i| i.len() == 2))
+    });
+    let old = ids(&d["partitions"][0]["replicas"]);
+    let (kept, dropped) = (old[0], old[1]);
+    let added = (1..=3).find(|b| !old.contains(b)).unwrap();
+    produce(&cluster.bootstrap(), &topic, 2_000);
+
+    let target = format!("{added},{kept}");
+    let out = fjord(&cluster, &["topic", "reassign", &topic, "--partition", "0", "--replicas", &target, "--wait", "--output", "json"]);
+    out.assert_success();
+    let after = cluster.describe_topic(&topic);
+    let p = &after["partitions"][0];
+    assert_eq!(ids(&p["replicas"]), vec![added, kept], "{after}");
+    assert_eq!(ids(&p["isr"]).into_iter().collect::<BTreeSet<_>>(), BTreeSet::from([added, kept]), "{after}");
+    let listed = cluster.fjord_json(&["topic", "reassignments"]).unwrap();
+    assert_eq!(listed, serde_json::json!([]), "nothing left in progress");
+
+    // The dropped broker deletes its copy; the new one serves every record.
+    let dropped_dir = cluster.node(dropped as usize).data_dir().join("logs").join(format!("{topic}-0"));
+    wait_until("the dropped replica's directory removed", Duration::from_secs(30), Duration::from_millis(200), || (!dropped_dir.exists()).then_some(()));
+    assert_eq!(read_all(&cluster.bootstrap(), &topic, 2_000), (0..2_000).collect::<Vec<u64>>());
+    let metrics = cluster.node(p["leader"].as_i64().unwrap() as usize).metrics();
+    let expands: f64 = metrics.lines().find_map(|l| l.strip_prefix("fjord_broker_isr_expands_total ")).and_then(|v| v.trim().parse().ok()).unwrap_or(0.0);
+    assert!(expands >= 1.0, "the leader counted adding the new replica to the ISR:\n{metrics}");
+    let follower = if p["leader"].as_i64().unwrap() == added { kept } else { added };
+    assert!(metrics.contains(&format!("replica=\"{follower}\"")), "the leader reports its follower's lag:\n{metrics}");
+
+    // A move to an unknown broker is refused with the reason.
+    let out = fjord(&cluster, &["topic", "reassign", &topic, "--replicas", "1,9"]);
+    assert!(!out.status.success());
+    assert!(out.stderr.contains("broker 9"), "{}", out.stderr);
+}
