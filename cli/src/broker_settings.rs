@@ -41,12 +41,18 @@ pub struct BrokerSettings {
     pub controller_quorum_voters: Option<String>,
 
     /// Address the inter-broker (gRPC) listener binds, in a cluster [default: this node's
-    /// endpoint in --controller-quorum-voters]
+    /// endpoint in --controller-quorum-voters; required on a broker-only node]
     #[arg(long, value_name = "HOST:PORT", env = "FJORD_RPC_LISTEN")]
     pub rpc_listen: Option<String>,
 
-    /// Roles of this node: broker, controller or both (process.roles). Only `broker,controller`
-    /// is supported so far: every node of a cluster is a quorum voter [default: broker,controller]
+    /// Address other nodes reach this broker-only node's inter-broker listener at
+    /// [default: --rpc-listen]
+    #[arg(long, value_name = "HOST:PORT", env = "FJORD_RPC_ADVERTISED_LISTENER")]
+    pub rpc_advertised_listener: Option<String>,
+
+    /// Roles of this node (process.roles): `broker,controller` for a node listed in
+    /// --controller-quorum-voters, `broker` for one that is not (it receives the metadata log
+    /// without voting, so a cluster can grow past its voters) [default: from the voter list]
     #[arg(long, value_name = "ROLES", env = "FJORD_PROCESS_ROLES")]
     pub process_roles: Option<String>,
 
@@ -188,7 +194,7 @@ impl BrokerSettings {
             log_retention_check_interval_ms, flush_on_acks_all, offsets_topic_partitions, group_initial_rebalance_delay_ms,
             group_min_session_timeout_ms, group_max_session_timeout_ms, fetch_max_bytes, queued_max_request_bytes,
             connections_max_idle_ms, max_connections, max_connections_per_ip, socket_request_read_timeout_ms,
-            controller_quorum_voters, rpc_listen, process_roles, broker_session_timeout_ms, broker_heartbeat_interval_ms,
+            controller_quorum_voters, rpc_listen, rpc_advertised_listener, process_roles, broker_session_timeout_ms, broker_heartbeat_interval_ms,
             replica_lag_time_max_ms, auto_leader_rebalance_enable, leader_imbalance_check_interval_seconds,
         )
     }
@@ -233,20 +239,40 @@ impl BrokerSettings {
             }
             c.leader_imbalance_check_interval_ms = v.saturating_mul(1000);
         }
-        if let Some(roles) = &self.process_roles {
-            let mut parts: Vec<&str> = roles.split(',').map(str::trim).collect();
-            parts.sort_unstable();
-            if parts != ["broker", "controller"] {
-                bail!("process_roles {roles:?} is not supported yet: every node of a cluster runs both roles (broker,controller)");
-            }
-        }
         if let Some(voters) = &self.controller_quorum_voters {
             let voters = parse_voters(voters)?;
-            let own = voters
-                .get(&c.node_id)
-                .with_context(|| format!("node id {} is not in controller_quorum_voters; give this node's --node-id as listed there", c.node_id))?
-                .clone();
-            let rpc_listen = self.rpc_listen.clone().unwrap_or_else(|| own.clone());
+            let voter = voters.contains_key(&c.node_id);
+            if let Some(roles) = &self.process_roles {
+                let mut parts: Vec<&str> = roles.split(',').map(str::trim).collect();
+                parts.sort_unstable();
+                match (parts.as_slice(), voter) {
+                    (["broker", "controller"], true) | (["broker"], false) => {}
+                    (["broker", "controller"], false) => bail!(
+                        "process_roles {roles:?} needs node {} in controller_quorum_voters; a node outside the voter list runs the broker role alone (process_roles = \"broker\")",
+                        c.node_id
+                    ),
+                    (["broker"], true) => bail!("node {} is in controller_quorum_voters, so it runs the controller role too; use process_roles = \"broker,controller\" or take it out of the voter list", c.node_id),
+                    (["controller"], _) => bail!("process_roles \"controller\" (a controller without the broker role) is not supported yet; run it as broker,controller"),
+                    _ => bail!("process_roles {roles:?} is not one of broker, broker,controller"),
+                }
+            }
+            let (rpc_listen, own) = match voters.get(&c.node_id) {
+                Some(own) => (self.rpc_listen.clone().unwrap_or_else(|| own.clone()), own.clone()),
+                None => {
+                    let listen = self.rpc_listen.clone().with_context(|| {
+                        format!("node {} is not a voter (a broker-only node): give its inter-broker listener with rpc_listen", c.node_id)
+                    })?;
+                    let advertised = match &self.rpc_advertised_listener {
+                        Some(a) => a.clone(),
+                        None if parse_addr("rpc_listen", &listen)?.ip().is_unspecified() => {
+                            bail!("rpc_listen {listen} is a wildcard address; give rpc_advertised_listener, the address other nodes reach this one at")
+                        }
+                        None => listen.clone(),
+                    };
+                    split_host_port("rpc_advertised_listener", &advertised)?;
+                    (listen, advertised)
+                }
+            };
             parse_addr("rpc_listen", &rpc_listen)?;
             let mut cluster = ClusterSettings::new(voters, rpc_listen, own);
             if let Some(v) = self.broker_session_timeout_ms {
@@ -464,5 +490,31 @@ mod tests {
         assert!(bad.resolve().unwrap_err().to_string().contains("num_partitions"));
         let bad = BrokerSettings { listen: Some("nonsense".into()), ..Default::default() };
         assert!(bad.resolve().is_err());
+    }
+
+    fn clustered(node_id: i32, roles: Option<&str>, rpc_listen: Option<&str>) -> anyhow::Result<Resolved> {
+        BrokerSettings {
+            node_id: Some(node_id),
+            controller_quorum_voters: Some("1@127.0.0.1:9192,2@127.0.0.1:9193,3@127.0.0.1:9194".into()),
+            process_roles: roles.map(Into::into),
+            rpc_listen: rpc_listen.map(Into::into),
+            ..Default::default()
+        }
+        .resolve()
+    }
+
+    #[test]
+    fn a_voter_runs_both_roles_and_a_node_outside_the_voters_is_a_broker() {
+        let voter = clustered(2, None, None).unwrap().broker.cluster.unwrap();
+        assert_eq!((voter.rpc_listen.as_str(), voter.rpc_advertised.as_str()), ("127.0.0.1:9193", "127.0.0.1:9193"));
+        let broker = clustered(4, Some("broker"), Some("127.0.0.1:9195")).unwrap().broker.cluster.unwrap();
+        assert_eq!(broker.rpc_advertised, "127.0.0.1:9195");
+        assert!(!broker.voters.contains_key(&4));
+        // A broker-only node needs its own inter-broker listener, and roles must match the list.
+        assert!(clustered(4, None, None).unwrap_err().to_string().contains("rpc_listen"));
+        assert!(clustered(4, Some("broker,controller"), Some("127.0.0.1:9195")).unwrap_err().to_string().contains("controller_quorum_voters"));
+        assert!(clustered(1, Some("broker"), None).unwrap_err().to_string().contains("controller role too"));
+        assert!(clustered(1, Some("controller"), None).unwrap_err().to_string().contains("not supported yet"));
+        assert!(clustered(4, Some("broker"), Some("0.0.0.0:9195")).unwrap_err().to_string().contains("rpc_advertised_listener"));
     }
 }

@@ -65,6 +65,8 @@ struct Quorum {
     /// One past the last committed metadata entry.
     high_watermark: i64,
     voters: Vec<Voter>,
+    /// Broker-only nodes receiving the metadata log without a vote.
+    observers: Vec<Voter>,
 }
 
 #[derive(Debug, Serialize)]
@@ -105,19 +107,18 @@ fn quorum(connection: &mut crate::client::rpc::Connection) -> Option<Quorum> {
     }
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
     let ago = |at: i64| (at >= 0).then(|| (now - at).max(0));
-    let mut voters: Vec<Voter> = p
-        .current_voters
-        .iter()
-        .map(|v| Voter {
-            node_id: v.replica_id.0,
-            log_end_offset: v.log_end_offset,
-            lag: if v.log_end_offset < 0 { p.high_watermark } else { (p.high_watermark - v.log_end_offset).max(0) },
-            last_fetch_ms_ago: ago(v.last_fetch_timestamp),
-            last_caught_up_ms_ago: ago(v.last_caught_up_timestamp),
-        })
-        .collect();
+    let replica = |v: &kafka_protocol::messages::describe_quorum_response::ReplicaState| Voter {
+        node_id: v.replica_id.0,
+        log_end_offset: v.log_end_offset,
+        lag: if v.log_end_offset < 0 { p.high_watermark } else { (p.high_watermark - v.log_end_offset).max(0) },
+        last_fetch_ms_ago: ago(v.last_fetch_timestamp),
+        last_caught_up_ms_ago: ago(v.last_caught_up_timestamp),
+    };
+    let mut voters: Vec<Voter> = p.current_voters.iter().map(replica).collect();
     voters.sort_by_key(|v| v.node_id);
-    Some(Quorum { leader_id: p.leader_id.0, term: p.leader_epoch, high_watermark: p.high_watermark, voters })
+    let mut observers: Vec<Voter> = p.observers.iter().map(replica).collect();
+    observers.sort_by_key(|v| v.node_id);
+    Some(Quorum { leader_id: p.leader_id.0, term: p.leader_epoch, high_watermark: p.high_watermark, voters, observers })
 }
 
 /// Runs one `fjord cluster` subcommand.
@@ -171,10 +172,10 @@ fn describe(args: DescribeArgs) -> anyhow::Result<()> {
     if let Some(q) = &described.quorum {
         println!("Quorum:      leader {}, term {}, high watermark {}", q.leader_id, q.term, q.high_watermark);
         println!();
-        let mut table = TextTable::new(&[("VOTER", true), ("LOG END", true), ("LAG", true), ("LAST FETCH", true), ("LAST CAUGHT UP", true)]);
+        let mut table = TextTable::new(&[("NODE", true), ("LOG END", true), ("LAG", true), ("LAST FETCH", true), ("LAST CAUGHT UP", true)]);
         let ms = |v: Option<i64>| v.map_or_else(|| "never".to_owned(), |ms| format!("{ms} ms ago"));
-        for v in &q.voters {
-            let role = if v.node_id == q.leader_id { " (leader)" } else { "" };
+        let members = q.voters.iter().map(|v| (v, if v.node_id == q.leader_id { " (leader)" } else { "" })).chain(q.observers.iter().map(|v| (v, " (observer)")));
+        for (v, role) in members {
             table.row([format!("{}{role}", v.node_id), v.log_end_offset.to_string(), v.lag.to_string(), ms(v.last_fetch_ms_ago), ms(v.last_caught_up_ms_ago)]);
         }
         table.print()?;

@@ -65,14 +65,18 @@ impl QuorumConfig {
         self.data_dir.join("raft")
     }
 
-    /// Checks what openraft does not: this node is a voter and every address is `host:port`.
+    /// Whether this node votes. A node not among `voters` is an observer: a Raft learner
+    /// that receives the log once the leader adds it ([`Quorum::add_observer`]).
+    ///
+    /// [`Quorum::add_observer`]: crate::Quorum::add_observer
+    pub fn is_voter(&self) -> bool {
+        self.voters.contains_key(&self.node_id)
+    }
+
+    /// Checks what openraft does not: there are voters and every address is `host:port`.
     pub(crate) fn validate(&self) -> Result<(), QuorumError> {
-        if !self.voters.contains_key(&self.node_id) {
-            return Err(QuorumError::Config(format!(
-                "node {} is not among the voters {:?}",
-                self.node_id,
-                self.voters.keys().collect::<Vec<_>>()
-            )));
+        if self.voters.is_empty() {
+            return Err(QuorumError::Config("the quorum has no voters".into()));
         }
         for (id, addr) in &self.voters {
             if tonic::transport::Endpoint::from_shared(format!("http://{addr}")).is_err() {

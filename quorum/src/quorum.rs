@@ -75,7 +75,14 @@ impl Quorum {
         let raft = Raft::new(config.node_id, raft_config, network, log, machine)
             .await
             .map_err(fatal)?;
-        initialize(&raft, &config.voters).await?;
+        if config.is_voter() {
+            initialize(&raft, &config.voters).await?;
+        } else {
+            tracing::info!(
+                node_id = config.node_id,
+                "starting as an observer (Raft learner): the log arrives once the leader adds this node"
+            );
+        }
 
         let metrics = raft.metrics();
         let (leader_tx, leader) = watch::channel(LeaderState::of(&metrics.borrow()));
@@ -173,6 +180,43 @@ impl Quorum {
         match &reached.running_state {
             Err(e) => Err(fatal(e.clone())),
             Ok(()) => Ok(()),
+        }
+    }
+
+    /// As leader: makes `node_id`, reached at `addr`, an observer — a learner that receives
+    /// the log and never votes — or updates its address. Returns once the membership change
+    /// is committed; does nothing when the node is already an observer at that address.
+    /// Elsewhere the answer is [`QuorumError::NotLeader`].
+    pub async fn add_observer(&self, node_id: u64, addr: &str) -> Result<(), QuorumError> {
+        let membership = self.raft.metrics().borrow().membership_config.clone();
+        let membership = membership.membership();
+        if membership.voter_ids().any(|id| id == node_id) {
+            return Err(QuorumError::Config(format!(
+                "node {node_id} is a voter; it cannot also be an observer"
+            )));
+        }
+        if membership
+            .get_node(&node_id)
+            .is_some_and(|n| n.addr == addr)
+        {
+            return Ok(());
+        }
+        let add = self.raft.add_learner(node_id, BasicNode::new(addr), false);
+        match tokio::time::timeout(self.propose_timeout, add).await {
+            Ok(Ok(_)) => {
+                tracing::info!(node_id, addr, "added an observer to the quorum");
+                Ok(())
+            }
+            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward)))) => {
+                Err(QuorumError::NotLeader {
+                    leader: forward.leader_id,
+                })
+            }
+            Ok(Err(RaftError::APIError(e))) => Err(QuorumError::Raft(e.to_string())),
+            Ok(Err(RaftError::Fatal(e))) => Err(fatal(e)),
+            Err(_) => Err(QuorumError::Timeout {
+                after_ms: self.propose_timeout.as_millis() as u64,
+            }),
         }
     }
 

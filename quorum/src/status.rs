@@ -48,6 +48,8 @@ pub struct QuorumStatus {
     pub purged_index: Option<u64>,
     /// Every voter, by id.
     pub voters: Vec<VoterStatus>,
+    /// Every observer (a learner: receives the log, never votes), by id.
+    pub observers: Vec<VoterStatus>,
 }
 
 /// One voter as this node sees it. The progress fields are `Some` only on the leader.
@@ -132,28 +134,27 @@ impl QuorumStatus {
     ) -> Self {
         let is_leader = metrics.state == ServerState::Leader;
         let membership = metrics.membership_config.membership();
-        let voters = membership
-            .voter_ids()
-            .map(|id| {
-                let address = membership
-                    .get_node(&id)
-                    .map(|n| n.addr.clone())
-                    .unwrap_or_default();
-                let voter = VoterStatus {
-                    node_id: id,
-                    address,
-                    matched_index: None,
-                    lag: None,
-                    last_contact_ms_ago: None,
-                    last_caught_up_ms_ago: None,
-                };
-                if is_leader {
-                    voter.with_progress(metrics, clock)
-                } else {
-                    voter
-                }
-            })
-            .collect();
+        let progress = |id: NodeId| {
+            let address = membership
+                .get_node(&id)
+                .map(|n| n.addr.clone())
+                .unwrap_or_default();
+            let voter = VoterStatus {
+                node_id: id,
+                address,
+                matched_index: None,
+                lag: None,
+                last_contact_ms_ago: None,
+                last_caught_up_ms_ago: None,
+            };
+            if is_leader {
+                voter.with_progress(metrics, clock)
+            } else {
+                voter
+            }
+        };
+        let voters = membership.voter_ids().map(progress).collect();
+        let observers = membership.learner_ids().map(progress).collect();
         QuorumStatus {
             node_id: metrics.id,
             leader: metrics.current_leader,
@@ -165,6 +166,7 @@ impl QuorumStatus {
             snapshot_index: metrics.snapshot.map(|id| id.index),
             purged_index: metrics.purged.map(|id| id.index),
             voters,
+            observers,
         }
     }
 }

@@ -18,6 +18,8 @@ const FORM_TIMEOUT: Duration = Duration::from_secs(60);
 #[derive(Debug)]
 pub struct ClusterProcess {
     nodes: Vec<BrokerProcess>,
+    /// `--controller-quorum-voters`, for nodes added later.
+    voters: String,
 }
 
 /// Free ports for the inter-broker listeners, which every node must know before any starts.
@@ -77,9 +79,29 @@ impl ClusterProcess {
                 configure(builder).start()
             })
             .collect();
-        let cluster = Self { nodes };
+        let cluster = Self { nodes, voters };
         cluster.wait_until_all_alive();
         cluster
+    }
+
+    /// Starts a broker-only node (not a voter: it receives the metadata log as an observer)
+    /// with the next node id, and waits until it is registered and alive; returns its id.
+    #[track_caller]
+    pub fn add_broker(&mut self, configure: impl Fn(BrokerBuilder) -> BrokerBuilder) -> usize {
+        let id = self.nodes.len() + 1;
+        let listen = free_rpc_addrs(&[Ipv4Addr::LOCALHOST])[0];
+        let builder = BrokerProcess::builder()
+            .arg("--node-id")
+            .arg(id.to_string())
+            .arg("--controller-quorum-voters")
+            .arg(self.voters.clone())
+            .arg("--rpc-listen")
+            .arg(listen.to_string())
+            .env("FJORD_BROKER_SESSION_TIMEOUT_MS", "6000")
+            .env("FJORD_BROKER_HEARTBEAT_INTERVAL_MS", "500");
+        self.nodes.push(configure(builder).start());
+        self.wait_until_all_alive();
+        id
     }
 
     /// Node `id` (1-based).

@@ -155,3 +155,55 @@ fn reassigning_a_partition_moves_its_records_to_the_new_broker_and_off_the_old()
     assert!(!out.status.success());
     assert!(out.stderr.contains("broker 9"), "{}", out.stderr);
 }
+
+#[test]
+fn a_broker_only_node_joins_the_cluster_takes_replicas_and_is_drained_again() {
+    let mut cluster = ClusterProcess::start(3, |b| b);
+    let added = cluster.add_broker(|b| b) as i64;
+    let described = wait_until("the new broker an observer of the quorum, caught up", Duration::from_secs(60), Duration::from_millis(300), || {
+        let d = cluster.fjord_json(&["cluster", "describe"])?;
+        let observers = d["quorum"]["observers"].as_array()?;
+        (observers.len() == 1 && observers[0]["node_id"] == added && observers[0]["lag"] == 0).then_some(d)
+    });
+    assert_eq!(described["quorum"]["voters"].as_array().unwrap().len(), 3, "{described}");
+    assert_eq!(described["brokers"].as_array().unwrap().len(), 4, "{described}");
+
+    let topic = unique_name("grow");
+    create_topic(&cluster, &topic, 4, 3);
+    let full = |d: &serde_json::Value| d["partitions"].as_array().unwrap().iter().all(|p| p["isr"].as_array().unwrap().len() == 3);
+    let d = wait_until("a full ISR everywhere", Duration::from_secs(60), Duration::from_millis(300), || cluster.fjord_json(&["topic", "describe", &topic]).filter(full));
+    let on_added = d["partitions"].as_array().unwrap().iter().filter(|p| ids(&p["replicas"]).contains(&added)).count();
+    assert!(on_added >= 2, "the new broker takes its share of replicas: {d}");
+    produce(&cluster.bootstrap(), &topic, 1_000);
+
+    // It survives a SIGKILL and restart like any member: it catches up from the controller
+    // quorum without a vote, and rejoins the ISRs.
+    cluster.node(added as usize).kill();
+    cluster.node(added as usize).restart();
+    cluster.wait_until_all_alive();
+    wait_until("a full ISR again", Duration::from_secs(60), Duration::from_millis(300), || cluster.fjord_json(&["topic", "describe", &topic]).filter(full));
+
+    // Drained: every replica it held moves to the other brokers.
+    fjord(&cluster, &["topic", "reassign", "--drain-broker", &added.to_string(), "--wait"]).assert_success();
+    let after = wait_until("every partition off the drained broker, fully in sync", Duration::from_secs(60), Duration::from_millis(300), || {
+        cluster.fjord_json(&["topic", "describe", &topic]).filter(|d| full(d) && d["partitions"].as_array().unwrap().iter().all(|p| !ids(&p["replicas"]).contains(&added)))
+    });
+    let mut values: Vec<u64> = Vec::new();
+    for p in 0..4 {
+        let consumer: BaseConsumer = ClientConfig::new().set("bootstrap.servers", cluster.bootstrap()).set("group.id", unique_name("reader")).create().unwrap();
+        let mut assignment = TopicPartitionList::new();
+        assignment.add_partition_offset(&topic, p, Offset::Beginning).unwrap();
+        consumer.assign(&assignment).unwrap();
+        let (_, end) = consumer.fetch_watermarks(&topic, p, Duration::from_secs(10)).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut read = 0;
+        while read < end && Instant::now() < deadline {
+            if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
+                values.push(std::str::from_utf8(m.payload().unwrap()).unwrap().parse().unwrap());
+                read = m.offset() + 1;
+            }
+        }
+    }
+    values.sort_unstable();
+    assert_eq!(values, (0..1_000).collect::<Vec<u64>>(), "every record survived the drain: {after}");
+}

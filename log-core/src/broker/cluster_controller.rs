@@ -27,16 +27,17 @@ fn quorum_view(status: &fjord_quorum::QuorumStatus) -> QuorumView {
         leader_id: status.leader.map_or(-1, |l| l as i32),
         leader_epoch: status.term as i32,
         high_watermark: status.committed_index.map_or(0, |i| i as i64 + 1),
-        voters: status
-            .voters
-            .iter()
-            .map(|v| VoterView {
-                node_id: v.node_id as i32,
-                log_end_offset: v.matched_index.map_or(-1, |i| i as i64 + 1),
-                last_fetch_timestamp: at(v.last_contact_ms_ago),
-                last_caught_up_timestamp: at(v.last_caught_up_ms_ago),
-            })
-            .collect(),
+        voters: status.voters.iter().map(|v| voter_view(v, at)).collect(),
+        observers: status.observers.iter().map(|v| voter_view(v, at)).collect(),
+    }
+}
+
+fn voter_view(v: &fjord_quorum::VoterStatus, at: impl Fn(Option<u64>) -> i64) -> VoterView {
+    VoterView {
+        node_id: v.node_id as i32,
+        log_end_offset: v.matched_index.map_or(-1, |i| i as i64 + 1),
+        last_fetch_timestamp: at(v.last_contact_ms_ago),
+        last_caught_up_timestamp: at(v.last_caught_up_ms_ago),
     }
 }
 
@@ -63,6 +64,15 @@ impl Broker {
         let result = match request {
             ControllerRequest::Register { broker } => {
                 let node_id = broker.node_id;
+                // A broker-only node receives the metadata log as a Raft observer (learner).
+                if !node.settings.voters.contains_key(&node_id) {
+                    let Some(endpoint) = broker.rpc_endpoint.clone() else {
+                        return error(ResponseError::InvalidRequest, format!("broker {node_id} registered without an inter-broker endpoint"));
+                    };
+                    if let Err(e) = node.quorum.add_observer(node_id as u64, &endpoint).await {
+                        return error(ResponseError::NotController, format!("could not add broker {node_id} to the metadata quorum as an observer: {e}"));
+                    }
+                }
                 let records = brokers::register(&self.image(), broker);
                 self.commit(&records).await.map(|()| {
                     let version = self.image().version;

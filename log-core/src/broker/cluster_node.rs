@@ -101,6 +101,11 @@ impl ClusterNode {
         self.quorum.watch_leader().borrow().leader.map(|l| l as i32)
     }
 
+    /// Whether `node_id` is a voter of the controller quorum (else a broker-only observer).
+    pub fn is_voter(&self, node_id: i32) -> bool {
+        self.settings.voters.contains_key(&node_id)
+    }
+
     /// The quorum.
     pub fn quorum(&self) -> &Arc<Quorum> {
         &self.quorum
@@ -116,13 +121,6 @@ impl Broker {
         let Some(settings) = config.cluster.clone() else {
             return Err(Error::Cluster("no cluster settings".into()));
         };
-        if !settings.voters.contains_key(&config.node_id) {
-            return Err(Error::Cluster(format!(
-                "node {} is not among the controller quorum voters {:?}; nodes that only run the broker role are not supported yet — list every node in --controller-quorum-voters",
-                config.node_id,
-                settings.voters.keys().collect::<Vec<_>>()
-            )));
-        }
         let cache = Arc::new(MetadataCache::new(MetadataImage::new(String::new(), -1)));
         let voters = settings.voters.iter().map(|(&id, endpoint)| (id as u64, endpoint.clone())).collect();
         let mut quorum_config = QuorumConfig::new(config.node_id as u64, voters, config.data_dir.join("meta"));
@@ -206,8 +204,14 @@ impl Broker {
         };
         let deadline = tokio::time::Instant::now() + timeout;
         let mut last = String::from("no controller is elected yet");
+        // Who to ask when this node's quorum view names no leader (a broker-only node before
+        // the leader has made it an observer): the leader another voter named, else each voter
+        // in turn.
+        let mut hint: Option<i32> = None;
+        let mut next_voter = node.settings.voters.keys().copied().cycle();
         loop {
-            let answer = match node.controller_id() {
+            let target = node.controller_id().or(hint.take()).or_else(|| (!node.is_voter(self.config.node_id)).then(|| next_voter.next()).flatten());
+            let answer = match target {
                 Some(id) if id == self.config.node_id => self.handle_controller_request(request.clone()).await,
                 Some(id) => match node.settings.voters.get(&id) {
                     Some(endpoint) => {
@@ -228,6 +232,9 @@ impl Broker {
                 None => ControllerResponse::NotController { leader: None },
             };
             match answer {
+                ControllerResponse::NotController { leader: Some(leader) } if tokio::time::Instant::now() < deadline && Some(leader) != target => {
+                    hint = Some(leader);
+                }
                 ControllerResponse::NotController { .. } if tokio::time::Instant::now() < deadline => {
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }

@@ -158,9 +158,12 @@ pub struct QuorumView {
     pub high_watermark: i64,
     /// Every voter.
     pub voters: Vec<VoterView>,
+    /// Every observer: a broker-only node receiving the log without a vote.
+    #[serde(default)]
+    pub observers: Vec<VoterView>,
 }
 
-/// One voter of the quorum.
+/// One voter (or observer) of the quorum.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VoterView {
     /// Its node id.

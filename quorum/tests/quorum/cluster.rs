@@ -130,6 +130,15 @@ impl Cluster {
         );
     }
 
+    /// Starts node `id`, not among the voters, as an observer waiting to be added; returns
+    /// its address.
+    pub async fn start_observer(&mut self, id: u64) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        self.start_node(id, listener).await;
+        addr
+    }
+
     /// Starts a stopped node again on its address, from its data directory.
     pub async fn restart(&mut self, id: u64) {
         let listener = TcpListener::bind(&self.voters[&id]).await.unwrap();

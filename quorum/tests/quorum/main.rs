@@ -6,5 +6,6 @@
 mod cluster;
 mod disk;
 mod failover;
+mod observers;
 mod replication;
 mod snapshots;

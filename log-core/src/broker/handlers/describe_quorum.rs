@@ -51,7 +51,7 @@ impl Broker {
             .with_leader_epoch(view.leader_epoch)
             .with_high_watermark(view.high_watermark)
             .with_current_voters(voters)
-            .with_observers(Vec::new());
+            .with_observers(view.observers.iter().map(replica_state).collect());
         DescribeQuorumResponse::default()
             .with_topics(vec![TopicData::default().with_topic_name(topic_name(METADATA_TOPIC)).with_partitions(vec![partition])])
             .with_nodes(if version >= 2 { self.voter_nodes() } else { Vec::new() })
@@ -65,7 +65,7 @@ impl Broker {
             let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
             let end = image.version as i64;
             let me = VoterView { node_id: self.config.node_id, log_end_offset: end, last_fetch_timestamp: now, last_caught_up_timestamp: now };
-            return Ok(QuorumView { leader_id: self.config.node_id, leader_epoch: 1, high_watermark: end, voters: vec![me] });
+            return Ok(QuorumView { leader_id: self.config.node_id, leader_epoch: 1, high_watermark: end, voters: vec![me], observers: Vec::new() });
         }
         match self.call_controller(ControllerRequest::DescribeQuorum, Duration::from_secs(10)).await {
             ControllerResponse::Quorum(view) => Ok(view),
