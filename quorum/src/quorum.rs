@@ -152,8 +152,18 @@ impl Quorum {
             });
         }
         let write = self.raft.client_write(Payload(entry));
+        let response = self.committed(write).await?;
+        Ok(response.log_id.index)
+    }
+
+    /// Waits at most `propose_timeout` for a write (an entry, a membership change) to be
+    /// committed, and translates openraft's refusals.
+    async fn committed<T>(
+        &self,
+        write: impl Future<Output = Result<T, RaftError<NodeId, ClientWriteError<NodeId, BasicNode>>>>,
+    ) -> Result<T, QuorumError> {
         match tokio::time::timeout(self.propose_timeout, write).await {
-            Ok(Ok(response)) => Ok(response.log_id.index),
+            Ok(Ok(response)) => Ok(response),
             Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward)))) => {
                 Err(QuorumError::NotLeader {
                     leader: forward.leader_id,
@@ -202,22 +212,9 @@ impl Quorum {
             return Ok(());
         }
         let add = self.raft.add_learner(node_id, BasicNode::new(addr), false);
-        match tokio::time::timeout(self.propose_timeout, add).await {
-            Ok(Ok(_)) => {
-                tracing::info!(node_id, addr, "added an observer to the quorum");
-                Ok(())
-            }
-            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward)))) => {
-                Err(QuorumError::NotLeader {
-                    leader: forward.leader_id,
-                })
-            }
-            Ok(Err(RaftError::APIError(e))) => Err(QuorumError::Raft(e.to_string())),
-            Ok(Err(RaftError::Fatal(e))) => Err(fatal(e)),
-            Err(_) => Err(QuorumError::Timeout {
-                after_ms: self.propose_timeout.as_millis() as u64,
-            }),
-        }
+        self.committed(add).await?;
+        tracing::info!(node_id, addr, "added an observer to the quorum");
+        Ok(())
     }
 
     /// The leader and term now, and every change from here on.
