@@ -207,3 +207,41 @@ fn a_broker_only_node_joins_the_cluster_takes_replicas_and_is_drained_again() {
     values.sort_unstable();
     assert_eq!(values, (0..1_000).collect::<Vec<u64>>(), "every record survived the drain: {after}");
 }
+
+#[test]
+fn group_requests_reach_the_coordinator_and_other_brokers_say_not_coordinator() {
+    use kafka_protocol::messages::{ApiKey, DescribeGroupsRequest, GroupId, ResponseKind};
+    use kafka_protocol::protocol::StrBytes;
+
+    let mut cluster = ClusterProcess::start(3, |b| b);
+    let topic = unique_name("groups");
+    create_topic(&cluster, &topic, 1, 3);
+    produce(&cluster.bootstrap(), &topic, 10);
+    let group = unique_name("g");
+    let consumer: BaseConsumer = ClientConfig::new().set("bootstrap.servers", cluster.bootstrap()).set("group.id", &group).set("enable.auto.commit", "false").create().unwrap();
+    let mut position = TopicPartitionList::new();
+    position.add_partition_offset(&topic, 0, Offset::Offset(7)).unwrap();
+    consumer.commit(&position, rdkafka::consumer::CommitMode::Sync).unwrap();
+    drop(consumer);
+
+    let mut answers = Vec::new();
+    for id in 1..=3 {
+        let mut client = fjord_tests::RawClient::connect(cluster.node(id).kafka_addr()).unwrap();
+        let request = DescribeGroupsRequest::default().with_groups(vec![GroupId(StrBytes::from_string(group.clone()))]);
+        let (response, _) = client.call(ApiKey::DescribeGroups, 5, request).unwrap();
+        let ResponseKind::DescribeGroups(r) = response else { panic!("{response:?}") };
+        assert_eq!(r.groups.len(), 1);
+        answers.push((id, r.groups[0].error_code, r.groups[0].group_state.to_string()));
+    }
+    let coordinators: Vec<_> = answers.iter().filter(|(_, code, _)| *code == 0).collect();
+    assert_eq!(coordinators.len(), 1, "exactly one broker coordinates the group: {answers:?}");
+    assert_eq!(coordinators[0].2, "Empty", "{answers:?}");
+    assert!(answers.iter().filter(|(_, code, _)| *code != 0).all(|(_, code, _)| *code == 16), "the others answer NOT_COORDINATOR: {answers:?}");
+
+    // The group's commit is there through any bootstrap broker (clients follow FindCoordinator).
+    let reader: BaseConsumer = ClientConfig::new().set("bootstrap.servers", cluster.bootstrap()).set("group.id", &group).create().unwrap();
+    let mut wanted = TopicPartitionList::new();
+    wanted.add_partition(&topic, 0);
+    let committed = reader.committed_offsets(wanted, Duration::from_secs(10)).unwrap();
+    assert_eq!(committed.find_partition(&topic, 0).unwrap().offset(), Offset::Offset(7));
+}

@@ -3,10 +3,12 @@
 //! partition): the client looks the coordinator up again with FindCoordinator. A node alone
 //! coordinates every group.
 
+use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
+use kafka_protocol::messages::describe_groups_response::DescribedGroup;
 use kafka_protocol::messages::offset_commit_response::{OffsetCommitResponsePartition, OffsetCommitResponseTopic};
 use kafka_protocol::messages::offset_fetch_response::OffsetFetchResponseGroup;
 use kafka_protocol::messages::{
-    HeartbeatResponse, JoinGroupResponse, LeaveGroupResponse, OffsetCommitResponse, OffsetDeleteResponse, OffsetFetchResponse, RequestKind,
+    DeleteGroupsRequest, DeleteGroupsResponse, DescribeGroupsRequest, DescribeGroupsResponse, HeartbeatResponse, JoinGroupResponse, LeaveGroupResponse, OffsetCommitResponse, OffsetDeleteResponse, OffsetFetchResponse, RequestKind,
     ResponseKind, SyncGroupResponse,
 };
 use kafka_protocol::ResponseError;
@@ -46,5 +48,38 @@ impl Broker {
             }
             _ => None,
         }
+    }
+
+    /// DescribeGroups: the groups coordinated here are described; the others are answered
+    /// NOT_COORDINATOR each, in the order asked.
+    pub(super) async fn describe_groups_routed(&self, mut request: DescribeGroupsRequest, version: i16) -> DescribeGroupsResponse {
+        let asked = request.groups.clone();
+        request.groups.retain(|g| self.cluster.is_none() || self.groups.owns(g));
+        let mut described = self.groups.describe_groups(request, version).await;
+        let mut results = std::mem::take(&mut described.groups);
+        described.groups = asked
+            .into_iter()
+            .map(|g| match results.iter().position(|r| r.group_id == g) {
+                Some(i) => results.swap_remove(i),
+                None => DescribedGroup::default().with_group_id(g).with_error_code(CODE),
+            })
+            .collect();
+        described
+    }
+
+    /// DeleteGroups, routed as [`describe_groups_routed`](Self::describe_groups_routed).
+    pub(super) async fn delete_groups_routed(&self, mut request: DeleteGroupsRequest, version: i16) -> DeleteGroupsResponse {
+        let asked = request.groups_names.clone();
+        request.groups_names.retain(|g| self.cluster.is_none() || self.groups.owns(g));
+        let mut deleted = self.groups.delete_groups(request, version).await;
+        let mut results = std::mem::take(&mut deleted.results);
+        deleted.results = asked
+            .into_iter()
+            .map(|g| match results.iter().position(|r| r.group_id == g) {
+                Some(i) => results.swap_remove(i),
+                None => DeletableGroupResult::default().with_group_id(g).with_error_code(CODE),
+            })
+            .collect();
+        deleted
     }
 }
