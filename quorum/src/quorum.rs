@@ -129,7 +129,15 @@ impl Quorum {
         let server = tonic::transport::Server::builder().add_service(self.raft_service());
         async move {
             server
-                .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+                .serve_with_incoming_shutdown(
+                    tokio_stream::StreamExt::map(TcpListenerStream::new(listener), |accepted| {
+                        // Heartbeats and votes must not wait for Nagle's algorithm.
+                        accepted.inspect(|stream| {
+                            let _ = stream.set_nodelay(true);
+                        })
+                    }),
+                    shutdown,
+                )
                 .await?;
             Ok(())
         }

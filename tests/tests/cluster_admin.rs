@@ -245,3 +245,32 @@ fn group_requests_reach_the_coordinator_and_other_brokers_say_not_coordinator() 
     let committed = reader.committed_offsets(wanted, Duration::from_secs(10)).unwrap();
     assert_eq!(committed.find_partition(&topic, 0).unwrap().offset(), Offset::Offset(7));
 }
+
+#[test]
+fn producer_ids_come_from_blocks_the_controller_hands_out_and_never_repeat() {
+    use kafka_protocol::messages::{ApiKey, InitProducerIdRequest, ProducerId, ResponseKind};
+
+    let mut cluster = ClusterProcess::start(3, |b| b);
+    let init = |cluster: &mut ClusterProcess, id: usize| -> i64 {
+        let mut client = fjord_tests::RawClient::connect(cluster.node(id).kafka_addr()).unwrap();
+        let request = InitProducerIdRequest::default().with_transactional_id(None).with_transaction_timeout_ms(60_000).with_producer_id(ProducerId(-1)).with_producer_epoch(-1);
+        let (response, _) = client.call(ApiKey::InitProducerId, 4, request).unwrap();
+        let ResponseKind::InitProducerId(r) = response else { panic!("{response:?}") };
+        assert_eq!(r.error_code, 0, "{r:?}");
+        r.producer_id.0
+    };
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        for node in 1..=3 {
+            ids.push(init(&mut cluster, node));
+        }
+    }
+    // A restarted broker takes a fresh block rather than reusing its old one.
+    cluster.node(1).kill();
+    cluster.node(1).restart();
+    cluster.wait_until_all_alive();
+    ids.push(init(&mut cluster, 1));
+    let distinct: BTreeSet<i64> = ids.iter().copied().collect();
+    assert_eq!(distinct.len(), ids.len(), "every producer id is handed out once: {ids:?}");
+    assert!(ids.iter().all(|&id| id >= 0));
+}

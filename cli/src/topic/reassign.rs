@@ -157,7 +157,11 @@ pub fn run(args: ReassignArgs) -> anyhow::Result<()> {
     }
     submit(&mut connection, &moves, timeout)?;
     if args.wait {
-        wait_until_done(&mut connection, &moves, args.output.json())?;
+        let replicas_now = || {
+            let topics = cluster_view::topics(admin.inner(), &args.client, timeout)?;
+            Ok(topics.values().flat_map(|t| t.partitions.iter().map(|p| ((t.name.clone(), p.id), p.replicas.clone()))).collect())
+        };
+        wait_until_done(&mut connection, &moves, args.output.json(), replicas_now)?;
     }
     if args.output.json() {
         return print_json(&moves);
@@ -271,19 +275,34 @@ fn list(connection: &mut Connection, topic: Option<&str>) -> anyhow::Result<Vec<
         .collect())
 }
 
-/// Polls until none of `moves` is in progress any more.
-fn wait_until_done(connection: &mut Connection, moves: &[Move], quiet: bool) -> anyhow::Result<()> {
-    let ours: BTreeSet<(String, i32)> = moves.iter().map(|m| (m.topic.clone(), m.partition)).collect();
-    let bar = if quiet { ProgressBar::hidden() } else { ProgressBar::new(ours.len() as u64) };
+/// Polls until every one of `moves` is finished: no longer in progress, and the partition's
+/// replicas (as `replicas_now` reads them from metadata) the target — or, for a cancellation,
+/// the replicas it had. Both, because the broker answering may learn of a move a moment after
+/// the controller accepted it.
+fn wait_until_done(
+    connection: &mut Connection,
+    moves: &[Move],
+    quiet: bool,
+    mut replicas_now: impl FnMut() -> anyhow::Result<BTreeMap<(String, i32), Vec<i32>>>,
+) -> anyhow::Result<()> {
+    let bar = if quiet { ProgressBar::hidden() } else { ProgressBar::new(moves.len() as u64) };
     bar.set_style(ProgressStyle::with_template("{spinner} {pos}/{len} partitions moved [{elapsed}] {msg}").unwrap_or_else(|_| ProgressStyle::default_bar()));
     let started = Instant::now();
     loop {
-        let running = list(connection, None)?.into_iter().filter(|o| ours.contains(&(o.topic.clone(), o.partition))).count();
-        bar.set_position((ours.len() - running) as u64);
-        if running == 0 {
+        let running: BTreeSet<(String, i32)> = list(connection, None)?.into_iter().map(|o| (o.topic, o.partition)).collect();
+        let replicas = replicas_now()?;
+        let done = moves
+            .iter()
+            .filter(|m| {
+                let key = (m.topic.clone(), m.partition);
+                !running.contains(&key) && replicas.get(&key) == Some(m.to.as_ref().unwrap_or(&m.from))
+            })
+            .count();
+        bar.set_position(done as u64);
+        if done == moves.len() {
             bar.finish_and_clear();
             if !quiet {
-                println!("All {} partition moves finished in {}.", ours.len(), humantime::format_duration(Duration::from_secs(started.elapsed().as_secs())));
+                println!("All {} partition moves finished in {}.", moves.len(), humantime::format_duration(Duration::from_secs(started.elapsed().as_secs())));
             }
             return Ok(());
         }

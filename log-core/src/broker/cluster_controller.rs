@@ -106,6 +106,11 @@ impl Broker {
                 }
                 self.commit(&elections.records).await.map(|()| ControllerResponse::Elections(elections.outcomes))
             }
+            ControllerRequest::AllocateProducerIds { node_id } => {
+                let first = self.image().next_producer_id;
+                let count = super::producer_ids::BLOCK_SIZE;
+                self.commit(&[MetadataRecord::ProducerIdBlock { node_id, first, count }]).await.map(|()| ControllerResponse::ProducerIds { first, count })
+            }
             ControllerRequest::DescribeQuorum => match node.quorum.status().await {
                 Ok(status) => Ok(ControllerResponse::Quorum(quorum_view(&status))),
                 Err(e) => Ok(error(ResponseError::UnknownServerError, format!("the quorum's state is unavailable: {e}"))),

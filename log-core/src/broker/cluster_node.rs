@@ -20,7 +20,7 @@ use super::metrics::{BrokerMetrics, ReplicaLabel};
 use super::partition::monotonic_ms;
 use super::replica_manager::ReplicaManager;
 use super::tasks::{self, Start};
-use super::{dynamic_config, Broker, Partition, ProducerIdAllocator};
+use super::{dynamic_config, Broker, Partition, ProducerIdBlock};
 use crate::cluster::{ControllerRequest, ControllerResponse};
 use crate::controller::BrokerSessions;
 use crate::group::GroupCoordinator;
@@ -67,6 +67,8 @@ pub struct ClusterNode {
     /// requests before its initial catch-up: a restarted node must not answer from the image
     /// it had before it stopped.
     caught_up: watch::Sender<bool>,
+    /// The producer ids this broker hands out, a block at a time from the controller.
+    pub(super) producer_ids: tokio::sync::Mutex<ProducerIdBlock>,
 }
 
 impl ClusterNode {
@@ -87,6 +89,7 @@ impl ClusterNode {
             fetchers: OnceLock::new(),
             last_rebalance_ms: Mutex::new(0),
             caught_up: watch::Sender::new(false),
+            producer_ids: tokio::sync::Mutex::default(),
         }
     }
 
@@ -139,8 +142,6 @@ impl Broker {
         let image = cache.image();
         let effective = dynamic_config::effective(&config, &image.broker_configs);
         let replicas = Arc::new(ReplicaManager::open(&effective, &image)?);
-        let meta_dir = config.data_dir.join("meta");
-        let producer_ids = ProducerIdAllocator::open_for_node(&meta_dir, config.node_id)?;
         let metrics = BrokerMetrics::default();
         metrics.partitions.set(replicas.len() as i64);
         let offsets_log = OffsetsTopicLog::new(&config, &replicas)?;
@@ -156,7 +157,7 @@ impl Broker {
             cluster: Some(node),
             replicas,
             groups,
-            producer_ids,
+            producer_ids: None,
             metrics,
             controller: tokio::sync::Mutex::new(()),
             tasks: tasks::BackgroundTasks::default(),
@@ -507,7 +508,14 @@ fn serve_rpc(broker: &Arc<Broker>, listener: tokio::net::TcpListener) {
     let mut stop = broker.tasks.stop_signal();
     let endpoint = node.settings.rpc_listen.clone();
     let handle = tokio::spawn(async move {
-        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+        // Small answers (a follower's acknowledgement, a Raft heartbeat) must not wait for
+        // Nagle's algorithm and the peer's delayed ACK: tens of milliseconds each, on the
+        // acks=all path. (`serve_with_incoming` does not apply the builder's TCP options.)
+        let incoming = tokio_stream::StreamExt::map(tokio_stream::wrappers::TcpListenerStream::new(listener), |accepted| {
+            accepted.inspect(|stream| {
+                let _ = stream.set_nodelay(true);
+            })
+        });
         let shutdown = async move {
             let _ = stop.wait_for(|s| *s).await;
         };

@@ -39,7 +39,7 @@ pub use handlers::{ClientInfo, Handled};
 pub use crate::metadata::{BrokerImage, MetadataImage, MetadataRecord, MetadataStore, PartitionImage, TopicImage};
 pub use metrics::{ApiLabel, BrokerMetrics, CloseLabel, CloseReason, TopicLabel};
 pub use partition::{Appended, Fetched, Isolation, Partition, PartitionError, ReplicaFetched};
-pub use producer_ids::ProducerIdAllocator;
+pub use producer_ids::{ProducerIdAllocator, ProducerIdBlock};
 pub use producer_state::{ProducerStateTable, SequenceCheck, SequenceError};
 pub use topic_config::{ConfigSource, TopicSettings};
 pub use topics::NewTopic;
@@ -73,7 +73,8 @@ pub struct Broker {
     cluster: Option<ClusterNode>,
     replicas: Arc<ReplicaManager>,
     groups: GroupCoordinator<OffsetsTopicLog>,
-    producer_ids: ProducerIdAllocator,
+    /// A node alone's producer ids; `None` in a cluster, where they come from the controller.
+    producer_ids: Option<ProducerIdAllocator>,
     metrics: BrokerMetrics,
     /// Serialises controller operations (create/delete topics, partitions, configs).
     controller: tokio::sync::Mutex<()>,
@@ -123,7 +124,7 @@ impl Broker {
             cluster: None,
             replicas,
             groups,
-            producer_ids,
+            producer_ids: Some(producer_ids),
             metrics,
             controller: tokio::sync::Mutex::new(()),
             tasks: tasks::BackgroundTasks::default(),

@@ -1,6 +1,9 @@
-//! Allocation of producer ids for InitProducerId: unique across restarts. Ids are reserved in
-//! blocks; the end of the current block is persisted before any id from it is handed out, so
-//! a crash can skip ids but never reuse one.
+//! Allocation of producer ids for InitProducerId: unique across restarts and, in a cluster,
+//! across nodes. Ids are reserved in blocks: a node alone persists the end of its current
+//! block before handing out any id from it ([`ProducerIdAllocator`]); a cluster member takes
+//! blocks from the active controller, which records each one in the metadata log
+//! ([`ProducerIdBlock`], Kafka's AllocateProducerIds). Either way a crash can skip ids but never
+//! reuse one.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -12,17 +15,35 @@ pub const BLOCK_SIZE: i64 = 1000;
 /// The block file under `meta/`.
 pub const PRODUCER_ID_FILE: &str = "producer-id-block";
 
-/// Hands out producer ids.
+/// Hands out the producer ids of a node alone.
 #[derive(Debug)]
 pub struct ProducerIdAllocator {
     path: PathBuf,
-    /// Added to every id: each cluster node hands out ids from its own range.
-    offset: i64,
     state: Mutex<(i64, i64)>,
 }
 
-/// Ids one cluster node may hand out: node `n` uses `[n << 40, (n + 1) << 40)`.
-const NODE_RANGE_BITS: u32 = 40;
+/// The block of ids a cluster member hands out, taken from the controller.
+#[derive(Debug, Default)]
+pub struct ProducerIdBlock {
+    next: i64,
+    end: i64,
+}
+
+impl ProducerIdBlock {
+    /// The next id of the block, if any is left.
+    pub fn take(&mut self) -> Option<i64> {
+        (self.next < self.end).then(|| {
+            self.next += 1;
+            self.next - 1
+        })
+    }
+
+    /// Replaces the block with `[first, first + count)`.
+    pub fn refill(&mut self, first: i64, count: i64) {
+        self.next = first;
+        self.end = first.saturating_add(count.max(0));
+    }
+}
 
 impl ProducerIdAllocator {
     /// Continues after the last reserved block in `meta_dir`.
@@ -33,16 +54,7 @@ impl ProducerIdAllocator {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
             Err(source) => return Err(StorageError::Io { op: "read", path, source }),
         };
-        Ok(Self { path, offset: 0, state: Mutex::new((reserved_end, reserved_end)) })
-    }
-
-    /// As [`ProducerIdAllocator::open`] for a node of a cluster, handing out ids from the
-    /// node's own range so that no two nodes ever give the same id. (Kafka's controller
-    /// hands out blocks instead; per-node ranges need no round trip.)
-    pub fn open_for_node(meta_dir: &Path, node_id: i32) -> Result<Self, StorageError> {
-        let mut allocator = Self::open(meta_dir)?;
-        allocator.offset = i64::from(node_id.max(0)) << NODE_RANGE_BITS;
-        Ok(allocator)
+        Ok(Self { path, state: Mutex::new((reserved_end, reserved_end)) })
     }
 
     /// A fresh producer id.
@@ -57,7 +69,7 @@ impl ProducerIdAllocator {
             end
         };
         *state = (next + 1, end);
-        Ok(self.offset + next)
+        Ok(next)
     }
 }
 
@@ -74,5 +86,13 @@ mod tests {
         drop(a);
         let b = ProducerIdAllocator::open(dir.path()).unwrap();
         assert!(b.next().unwrap() >= BLOCK_SIZE);
+    }
+
+    #[test]
+    fn a_block_hands_out_each_id_once_then_asks_for_more() {
+        let mut block = ProducerIdBlock::default();
+        assert_eq!(block.take(), None);
+        block.refill(2000, 2);
+        assert_eq!((block.take(), block.take(), block.take()), (Some(2000), Some(2001), None));
     }
 }

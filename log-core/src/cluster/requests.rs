@@ -51,6 +51,11 @@ pub enum ControllerRequest {
     },
     /// The metadata quorum's state as its leader sees it (DescribeQuorum).
     DescribeQuorum,
+    /// A block of producer ids for a broker (Kafka's AllocateProducerIds).
+    AllocateProducerIds {
+        /// The broker.
+        node_id: i32,
+    },
 }
 
 /// An admin operation on topics or configs.
@@ -132,6 +137,13 @@ pub enum ControllerResponse {
     Elections(Vec<(String, i32, ElectionOutcome)>),
     /// The metadata quorum.
     Quorum(QuorumView),
+    /// Producer ids `[first, first + count)`, now the asking broker's.
+    ProducerIds {
+        /// The first id.
+        first: i64,
+        /// How many.
+        count: i64,
+    },
     /// Refused, with a Kafka error code and a message.
     Error {
         /// The Kafka error code.

@@ -147,6 +147,9 @@ pub struct MetadataImage {
     /// resource name: `""` for the cluster-wide default, a node id for one broker.
     #[serde(default)]
     pub broker_configs: BTreeMap<String, BTreeMap<String, String>>,
+    /// The first producer id no block has taken yet (Kafka's producer-id blocks).
+    #[serde(default)]
+    pub next_producer_id: i64,
     /// Number of records applied; grows with every change.
     pub version: u64,
 }
@@ -154,7 +157,7 @@ pub struct MetadataImage {
 impl MetadataImage {
     /// An empty image of a new cluster.
     pub fn new(cluster_id: String, controller_id: i32) -> Self {
-        Self { cluster_id, controller_id, brokers: Vec::new(), topics: BTreeMap::new(), broker_configs: BTreeMap::new(), version: 0 }
+        Self { cluster_id, controller_id, brokers: Vec::new(), topics: BTreeMap::new(), broker_configs: BTreeMap::new(), next_producer_id: 0, version: 0 }
     }
 
     /// Applies one record. Records that name a topic, partition or broker that is not (or
@@ -209,6 +212,9 @@ impl MetadataImage {
                     *p = PartitionImage::from(state.clone());
                     p.reassignment = reassignment;
                 }
+            }
+            MetadataRecord::ProducerIdBlock { first, count, .. } => {
+                self.next_producer_id = self.next_producer_id.max(first.saturating_add(*count));
             }
             MetadataRecord::SetReassignment { topic, partition, reassignment } => {
                 if let Some(p) = self.partition_mut(topic, *partition) {

@@ -76,6 +76,15 @@ pub enum MetadataRecord {
         /// The new state.
         state: LeaderAndIsr,
     },
+    /// A broker takes the producer ids `[first, first + count)`.
+    ProducerIdBlock {
+        /// The broker.
+        node_id: i32,
+        /// The first id.
+        first: i64,
+        /// How many.
+        count: i64,
+    },
     /// A partition reassignment starts, changes (`Some`), or ends (`None`).
     SetReassignment {
         /// The topic.

@@ -90,7 +90,7 @@ impl Broker {
             Rq::DescribeConfigs(r) => Rs::DescribeConfigs(self.describe_configs(r, v)),
             Rq::AlterConfigs(r) => Rs::AlterConfigs(self.alter_configs(r, v).await),
             Rq::IncrementalAlterConfigs(r) => Rs::IncrementalAlterConfigs(self.incremental_alter_configs(r, v).await),
-            Rq::InitProducerId(r) => Rs::InitProducerId(self.init_producer_id(r, v)),
+            Rq::InitProducerId(r) => Rs::InitProducerId(self.init_producer_id(r, v).await),
             Rq::FindCoordinator(r) => Rs::FindCoordinator(self.find_coordinator(r, v)),
             Rq::JoinGroup(r) => Rs::JoinGroup(self.groups.join_group(r, v, &self.group_client(client)).await),
             Rq::SyncGroup(r) => Rs::SyncGroup(self.groups.sync_group(r, v).await),
