@@ -106,6 +106,11 @@ impl Broker {
                 }
                 self.commit(&elections.records).await.map(|()| ControllerResponse::Elections(elections.outcomes))
             }
+            ControllerRequest::ReportRefused { broker } => {
+                node.sessions.lock().unwrap_or_else(|p| p.into_inner()).report_refused(broker, now);
+                tracing::debug!(broker, "a broker's inter-broker port refuses connections; fencing it once it misses its heartbeats");
+                Ok(ControllerResponse::Done)
+            }
             ControllerRequest::AllocateProducerIds { node_id } => {
                 let first = self.image().next_producer_id;
                 let count = super::producer_ids::BLOCK_SIZE;

@@ -75,7 +75,9 @@ impl ClusterNode {
     /// A node voting in `quorum`.
     pub fn new(settings: ClusterSettings, quorum: Arc<Quorum>, transport: Arc<dyn ControllerTransport>) -> Self {
         let incarnation = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_millis() as u64);
-        let sessions = BrokerSessions::new(settings.broker_session_timeout_ms);
+        // A broker reported refusing connections is fenced after missing one heartbeat and
+        // half of the next.
+        let sessions = BrokerSessions::new(settings.broker_session_timeout_ms, settings.broker_heartbeat_interval_ms * 3 / 2);
         Self {
             settings,
             quorum,
@@ -490,6 +492,13 @@ impl FollowerSource for BrokerLink {
 
     fn topic_id(&self, topic: &str) -> Option<uuid::Uuid> {
         self.0.upgrade()?.image().topics.get(topic).map(|t| t.id)
+    }
+
+    fn leader_refused(&self, leader: i32) {
+        let Some(broker) = self.0.upgrade() else { return };
+        tokio::spawn(async move {
+            let _ = broker.call_controller(ControllerRequest::ReportRefused { broker: leader }, Duration::from_secs(2)).await;
+        });
     }
 }
 

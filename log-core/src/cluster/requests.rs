@@ -51,6 +51,11 @@ pub enum ControllerRequest {
     },
     /// The metadata quorum's state as its leader sees it (DescribeQuorum).
     DescribeQuorum,
+    /// A broker found another's inter-broker port refusing connections (its process is gone).
+    ReportRefused {
+        /// The broker refusing connections.
+        broker: i32,
+    },
     /// A block of producer ids for a broker (Kafka's AllocateProducerIds).
     AllocateProducerIds {
         /// The broker.

@@ -179,6 +179,9 @@ impl LeaderFetcher {
                 true
             }
             Err(e) => {
+                if e.is_connection_refused() {
+                    self.source.leader_refused(self.leader);
+                }
                 self.unreachable(&e);
                 self.back_off().await;
                 false

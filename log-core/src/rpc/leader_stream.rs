@@ -35,6 +35,21 @@ pub(crate) enum StreamError {
     Timeout { endpoint: String, timeout: Duration },
 }
 
+impl StreamError {
+    /// Whether connecting was refused (nothing listens at the endpoint).
+    pub(crate) fn is_connection_refused(&self) -> bool {
+        let Self::Connect { source, .. } = self else { return false };
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(source);
+        while let Some(e) = cause {
+            if e.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused) {
+                return true;
+            }
+            cause = e.source();
+        }
+        false
+    }
+}
+
 /// One open stream. See the module docs.
 #[derive(Debug)]
 pub(crate) struct LeaderStream {

@@ -37,6 +37,13 @@ pub trait FollowerSource: Send + Sync + 'static {
         let _ = topic;
         None
     }
+
+    /// The leader's port refused a connection: its process is gone (a network fault times
+    /// out instead). The broker tells the controller, which then fences the leader as soon
+    /// as it also misses heartbeats. The default does nothing.
+    fn leader_refused(&self, leader: i32) {
+        let _ = leader;
+    }
 }
 
 /// How followers fetch; the defaults are Kafka's.

@@ -145,7 +145,7 @@ impl World {
                 pending: Vec::new(),
             })
             .collect();
-        let mut sessions = BrokerSessions::new(SESSION_TIMEOUT_MS);
+        let mut sessions = BrokerSessions::new(SESSION_TIMEOUT_MS, SESSION_TIMEOUT_MS);
         let mut incarnations = BTreeMap::new();
         for &id in &replicas {
             sessions.touch(id, 0);
