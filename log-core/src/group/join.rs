@@ -306,6 +306,11 @@ impl<S: OffsetsTopic> GroupCoordinator<S> {
         };
         self.inner.flush_metadata(&mut group).await;
         drop(group);
+        // Only the coordinator's map may keep the group (and the waiter's sender) alive: when
+        // this broker gives the group up (its offsets partition moved), the group is dropped
+        // and the wait ends with COORDINATOR_NOT_AVAILABLE, so the client finds the new
+        // coordinator instead of waiting out its request timeout.
+        drop(handle);
         match waiting {
             Err(outcome) => outcome,
             Ok(rx) => {

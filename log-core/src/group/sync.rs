@@ -157,6 +157,9 @@ impl<S: OffsetsTopic> GroupCoordinator<S> {
             }
         };
         drop(group);
+        // As in JoinGroup: a group given up by this broker must not be kept alive by its own
+        // waiters.
+        drop(handle);
         rx.await.unwrap_or_else(|_| SyncOutcome::error(ResponseError::CoordinatorNotAvailable))
     }
 }

@@ -344,3 +344,23 @@ async fn a_member_whose_session_lapses_is_removed_within_its_session_timeout() {
         assert_eq!(members(&c).await, 0, "{instance:?}: removed by 6.2 s after its last heartbeat");
     }
 }
+
+#[tokio::test]
+async fn a_join_waiting_in_a_group_this_broker_gives_up_ends_so_the_client_finds_the_new_coordinator() {
+    // A long initial rebalance delay keeps the join parked.
+    let (c, _) = coordinator_with(GroupConfig { initial_rebalance_delay_ms: 60_000, ..config() }).await;
+    let first = join(&c, &Join::new("g"), 5).await;
+    assert_eq!(first.error_code, 79, "MEMBER_ID_REQUIRED");
+    let member = first.member_id.to_string();
+    let (c2, j) = (c.clone(), Join::new("g").member(&member));
+    let parked = tokio::spawn(async move { join(&c2, &j, 5).await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!parked.is_finished(), "the join waits for the rebalance delay");
+
+    // The group's offsets partition moves to another broker.
+    for partition in 0..PARTITIONS {
+        c.give_up(partition);
+    }
+    let answer = tokio::time::timeout(Duration::from_secs(10), parked).await.expect("the parked join ends").unwrap();
+    assert_eq!(answer.error_code, 15, "COORDINATOR_NOT_AVAILABLE: the client looks the coordinator up again");
+}
