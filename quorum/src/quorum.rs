@@ -10,7 +10,6 @@ use std::time::Duration;
 use openraft::error::{ClientWriteError, Fatal, InitializeError, RaftError};
 use openraft::{BasicNode, RaftMetrics};
 use tokio::sync::watch;
-use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::config::QuorumConfig;
 use crate::error::QuorumError;
@@ -107,7 +106,7 @@ impl Quorum {
     /// tonic::transport::Server::builder()
     ///     .add_service(quorum.raft_service())
     ///     // .add_service(...) the caller's own services, on the same listener
-    ///     .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
+    ///     .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)))
     ///     .await
     /// # }
     /// ```
@@ -130,12 +129,8 @@ impl Quorum {
         async move {
             server
                 .serve_with_incoming_shutdown(
-                    tokio_stream::StreamExt::map(TcpListenerStream::new(listener), |accepted| {
-                        // Heartbeats and votes must not wait for Nagle's algorithm.
-                        accepted.inspect(|stream| {
-                            let _ = stream.set_nodelay(true);
-                        })
-                    }),
+                    // Heartbeats and votes must not wait for Nagle's algorithm.
+                    tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
                     shutdown,
                 )
                 .await?;

@@ -59,7 +59,7 @@ pub fn topics<C: ClientContext>(
     timeout: Duration,
 ) -> anyhow::Result<BTreeMap<String, TopicView>> {
     let metadata = fetch_metadata(client, args, None, timeout)?;
-    Ok(views(&metadata))
+    Ok(topics_of(&metadata))
 }
 
 /// The named topic, or an error saying it does not exist.
@@ -79,7 +79,8 @@ pub fn topic<C: ClientContext>(
     }
 }
 
-fn views(metadata: &Metadata) -> BTreeMap<String, TopicView> {
+/// The topics an all-topics Metadata answer describes, by name.
+pub fn topics_of(metadata: &Metadata) -> BTreeMap<String, TopicView> {
     metadata
         .topics()
         .iter()

@@ -113,7 +113,7 @@ pub fn run(args: ReassignArgs) -> anyhow::Result<()> {
     let admin = args.client.admin()?;
     let metadata = fetch_metadata(admin.inner(), &args.client, None, timeout)?;
     let live: BTreeSet<i32> = metadata.brokers().iter().map(rdkafka::metadata::MetadataBroker::id).collect();
-    let topics = cluster_view::topics(admin.inner(), &args.client, timeout)?;
+    let topics = cluster_view::topics_of(&metadata);
     let mut connection = args.client.rpc_connection(timeout)?;
 
     let moves = if let Some(broker) = args.drain_broker {

@@ -8,8 +8,7 @@ use kafka_protocol::ResponseError;
 
 use super::partition::{monotonic_ms, PartitionError};
 use super::Broker;
-use crate::cluster::{AdminOp, ControllerRequest, ControllerResponse};
-use crate::cluster::{QuorumView, VoterView};
+use crate::cluster::{AdminOp, ControllerRequest, ControllerResponse, QuorumView, VoterView};
 use crate::controller::brokers::{self, AlterPartitionRefusal};
 use crate::controller::elect_leaders;
 use crate::metadata::{new_cluster_id, MetadataRecord};
@@ -65,7 +64,7 @@ impl Broker {
             ControllerRequest::Register { broker } => {
                 let node_id = broker.node_id;
                 // A broker-only node receives the metadata log as a Raft observer (learner).
-                if !node.settings.voters.contains_key(&node_id) {
+                if !node.is_voter(node_id) {
                     let Some(endpoint) = broker.rpc_endpoint.clone() else {
                         return error(ResponseError::InvalidRequest, format!("broker {node_id} registered without an inter-broker endpoint"));
                     };
@@ -86,16 +85,7 @@ impl Broker {
                 self.heartbeat_here(node_id, incarnation, applied_version, shutting_down, now).await
             }
             ControllerRequest::AlterPartition { topic, partition, change } => match brokers::alter_partition(&self.image(), &topic, partition, &change) {
-                Ok((state, records)) => {
-                    let committed = self.commit(&records).await.map(|()| ControllerResponse::Partition(state));
-                    // A follower joining the ISR may complete a reassignment.
-                    if committed.is_ok()
-                        && let Err(e) = self.complete_reassignments().await
-                    {
-                        tracing::warn!(error = %e, "finishing partition reassignments failed; the periodic pass retries");
-                    }
-                    committed
-                }
+                Ok((state, records)) => self.commit(&records).await.map(|()| ControllerResponse::Partition(state)),
                 Err(AlterPartitionRefusal::UnknownPartition) => Ok(error(ResponseError::UnknownTopicOrPartition, format!("{topic}-{partition} does not exist"))),
                 Err(AlterPartitionRefusal::Refused(e)) => Ok(error(e.code(), e.to_string())),
             },

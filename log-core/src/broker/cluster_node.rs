@@ -97,6 +97,10 @@ impl ClusterNode {
 
     /// Waits until this incarnation has caught up with the metadata log.
     pub async fn wait_caught_up(&self) {
+        // Every client request passes here: only a node still catching up subscribes.
+        if *self.caught_up.borrow() {
+            return;
+        }
         let mut caught_up = self.caught_up.subscribe();
         let _ = caught_up.wait_for(|c| *c).await;
     }
@@ -367,16 +371,11 @@ impl Broker {
                 let request = ControllerRequest::AlterPartition { topic: partition.topic().to_string(), partition: partition.index(), change: change.clone() };
                 let before = partition.leader_and_isr().map_or(0, |s| s.isr.len());
                 match self.call_controller(request, timeout).await {
-                    ControllerResponse::Partition(committed) => {
-                        let counter = match committed.isr.len().cmp(&before) {
-                            std::cmp::Ordering::Less => Some(&self.metrics.isr_shrinks),
-                            std::cmp::Ordering::Greater => Some(&self.metrics.isr_expands),
-                            std::cmp::Ordering::Equal => None,
-                        };
-                        if let Some(counter) = counter {
-                            counter.inc();
-                        }
-                    }
+                    ControllerResponse::Partition(committed) => match committed.isr.len().cmp(&before) {
+                        std::cmp::Ordering::Less => drop(self.metrics.isr_shrinks.inc()),
+                        std::cmp::Ordering::Greater => drop(self.metrics.isr_expands.inc()),
+                        std::cmp::Ordering::Equal => {}
+                    },
                     other => {
                         tracing::debug!(topic = partition.topic(), partition = partition.index(), ?other, "ISR change not committed");
                         partition.isr_change_refused(&change);
@@ -520,11 +519,7 @@ fn serve_rpc(broker: &Arc<Broker>, listener: tokio::net::TcpListener) {
         // Small answers (a follower's acknowledgement, a Raft heartbeat) must not wait for
         // Nagle's algorithm and the peer's delayed ACK: tens of milliseconds each, on the
         // acks=all path. (`serve_with_incoming` does not apply the builder's TCP options.)
-        let incoming = tokio_stream::StreamExt::map(tokio_stream::wrappers::TcpListenerStream::new(listener), |accepted| {
-            accepted.inspect(|stream| {
-                let _ = stream.set_nodelay(true);
-            })
-        });
+        let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
         let shutdown = async move {
             let _ = stop.wait_for(|s| *s).await;
         };

@@ -1,7 +1,6 @@
 //! Partition reassignment on the broker side: an operator's request to move a partition to
 //! new replicas is decided by the active controller ([`crate::controller::reassignment`]);
-//! the controller also finishes reassignments whose target caught up, after each ISR change
-//! and on its periodic pass.
+//! the controller's periodic pass finishes those whose target caught up.
 
 use super::partition::PartitionError;
 use super::Broker;

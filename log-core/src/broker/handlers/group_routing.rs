@@ -8,7 +8,7 @@ use kafka_protocol::messages::describe_groups_response::DescribedGroup;
 use kafka_protocol::messages::offset_commit_response::{OffsetCommitResponsePartition, OffsetCommitResponseTopic};
 use kafka_protocol::messages::offset_fetch_response::OffsetFetchResponseGroup;
 use kafka_protocol::messages::{
-    DeleteGroupsRequest, DeleteGroupsResponse, DescribeGroupsRequest, DescribeGroupsResponse, HeartbeatResponse, JoinGroupResponse, LeaveGroupResponse, OffsetCommitResponse, OffsetDeleteResponse, OffsetFetchResponse, RequestKind,
+    DeleteGroupsRequest, DeleteGroupsResponse, DescribeGroupsRequest, DescribeGroupsResponse, GroupId, HeartbeatResponse, JoinGroupResponse, LeaveGroupResponse, OffsetCommitResponse, OffsetDeleteResponse, OffsetFetchResponse, RequestKind,
     ResponseKind, SyncGroupResponse,
 };
 use kafka_protocol::ResponseError;
@@ -50,36 +50,41 @@ impl Broker {
         }
     }
 
+    /// Whether this broker coordinates `group` (a node alone coordinates every group).
+    fn coordinates(&self, group: &str) -> bool {
+        self.cluster.is_none() || self.groups.owns(group)
+    }
+
     /// DescribeGroups: the groups coordinated here are described; the others are answered
     /// NOT_COORDINATOR each, in the order asked.
     pub(super) async fn describe_groups_routed(&self, mut request: DescribeGroupsRequest, version: i16) -> DescribeGroupsResponse {
         let asked = request.groups.clone();
-        request.groups.retain(|g| self.cluster.is_none() || self.groups.owns(g));
+        request.groups.retain(|g| self.coordinates(g));
         let mut described = self.groups.describe_groups(request, version).await;
-        let mut results = std::mem::take(&mut described.groups);
-        described.groups = asked
-            .into_iter()
-            .map(|g| match results.iter().position(|r| r.group_id == g) {
-                Some(i) => results.swap_remove(i),
-                None => DescribedGroup::default().with_group_id(g).with_error_code(CODE),
-            })
-            .collect();
+        let answered = std::mem::take(&mut described.groups);
+        described.groups = in_asked_order(asked, answered, |r| &r.group_id, |g| DescribedGroup::default().with_group_id(g).with_error_code(CODE));
         described
     }
 
     /// DeleteGroups, routed as [`describe_groups_routed`](Self::describe_groups_routed).
     pub(super) async fn delete_groups_routed(&self, mut request: DeleteGroupsRequest, version: i16) -> DeleteGroupsResponse {
         let asked = request.groups_names.clone();
-        request.groups_names.retain(|g| self.cluster.is_none() || self.groups.owns(g));
+        request.groups_names.retain(|g| self.coordinates(g));
         let mut deleted = self.groups.delete_groups(request, version).await;
-        let mut results = std::mem::take(&mut deleted.results);
-        deleted.results = asked
-            .into_iter()
-            .map(|g| match results.iter().position(|r| r.group_id == g) {
-                Some(i) => results.swap_remove(i),
-                None => DeletableGroupResult::default().with_group_id(g).with_error_code(CODE),
-            })
-            .collect();
+        let answered = std::mem::take(&mut deleted.results);
+        deleted.results = in_asked_order(asked, answered, |r| &r.group_id, |g| DeletableGroupResult::default().with_group_id(g).with_error_code(CODE));
         deleted
     }
+}
+
+/// The coordinator's answers in the order the groups were asked, with `elsewhere(group)` for
+/// each group it did not answer (one coordinated by another broker).
+fn in_asked_order<R>(asked: Vec<GroupId>, mut answered: Vec<R>, id: impl Fn(&R) -> &GroupId, elsewhere: impl Fn(GroupId) -> R) -> Vec<R> {
+    asked
+        .into_iter()
+        .map(|g| match answered.iter().position(|r| *id(r) == g) {
+            Some(i) => answered.swap_remove(i),
+            None => elsewhere(g),
+        })
+        .collect()
 }
