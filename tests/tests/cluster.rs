@@ -6,6 +6,8 @@
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
+mod cluster_clients;
+
 use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -14,11 +16,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use fjord_tests::{ClusterProcess, partition_log_dump, fjord_bin, run, unique_name, wait_until};
+use cluster_clients::produce_acked;
 use rdkafka::client::ClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::message::Message;
-use rdkafka::producer::{BaseRecord, DefaultProducerContext, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::{Offset, TopicPartitionList};
 
 fn create_topic(cluster: &ClusterProcess, topic: &str, partitions: u32) {
@@ -37,33 +40,8 @@ fn wait_fully_replicated(cluster: &ClusterProcess, topic: &str) -> serde_json::V
     })
 }
 
-fn producer(bootstrap: &str) -> ThreadedProducer<DefaultProducerContext> {
-    ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("acks", "all")
-        .set("enable.idempotence", "true")
-        .set("linger.ms", "5")
-        .set("message.timeout.ms", "120000")
-        .create()
-        .expect("producer")
-}
-
 fn produce(bootstrap: &str, topic: &str, range: std::ops::Range<u64>) {
-    let producer = producer(bootstrap);
-    for i in range {
-        let value = i.to_string();
-        let mut record = BaseRecord::<(), str>::to(topic).payload(&value);
-        loop {
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((_, back)) => {
-                    record = back;
-                    producer.poll(Duration::from_millis(50));
-                }
-            }
-        }
-    }
-    producer.flush(Duration::from_secs(120)).expect("every record acknowledged");
+    produce_acked(bootstrap, topic, range, Duration::from_secs(120));
 }
 
 /// Every value in `topic`, per partition in offset order.

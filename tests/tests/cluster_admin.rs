@@ -5,15 +5,17 @@
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
+mod cluster_clients;
+
 use std::collections::BTreeSet;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use fjord_tests::{ClusterProcess, fjord_bin, run, unique_name, wait_until};
+use cluster_clients::{produce_acked, read_values};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
-use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::{Offset, TopicPartitionList};
 
 fn fjord(cluster: &ClusterProcess, args: &[&str]) -> fjord_tests::Output {
@@ -31,32 +33,11 @@ fn ids(v: &serde_json::Value) -> Vec<i64> {
 }
 
 fn produce(bootstrap: &str, topic: &str, count: u64) {
-    let producer: ThreadedProducer<DefaultProducerContext> =
-        ClientConfig::new().set("bootstrap.servers", bootstrap).set("acks", "all").set("enable.idempotence", "true").set("linger.ms", "5").create().unwrap();
-    for i in 0..count {
-        let value = i.to_string();
-        let mut record = BaseRecord::<(), str>::to(topic).payload(&value);
-        while let Err((_, back)) = producer.send(record) {
-            record = back;
-            producer.poll(Duration::from_millis(50));
-        }
-    }
-    producer.flush(Duration::from_secs(60)).unwrap();
+    produce_acked(bootstrap, topic, 0..count, Duration::from_secs(60));
 }
 
 fn read_all(bootstrap: &str, topic: &str, expected: usize) -> Vec<u64> {
-    let consumer: BaseConsumer = ClientConfig::new().set("bootstrap.servers", bootstrap).set("group.id", unique_name("reader")).create().unwrap();
-    let mut assignment = TopicPartitionList::new();
-    assignment.add_partition_offset(topic, 0, Offset::Beginning).unwrap();
-    consumer.assign(&assignment).unwrap();
-    let mut out = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while out.len() < expected && Instant::now() < deadline {
-        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
-            out.push(std::str::from_utf8(m.payload().unwrap()).unwrap().parse().unwrap());
-        }
-    }
-    out
+    read_values(bootstrap, topic, 0, expected, Duration::from_secs(60), Duration::ZERO)
 }
 
 #[test]

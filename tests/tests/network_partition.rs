@@ -6,23 +6,24 @@
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
+mod cluster_clients;
+
 use std::collections::BTreeMap;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use fjord_log_core::storage::{BatchBuilder, Compression, TimestampType};
 use fjord_tests::{ClusterProcess, partition_log_dump, RawClient, fjord_bin, run, unique_name, wait_until};
+use cluster_clients::read_values;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{ApiKey, ProduceRequest, ResponseKind, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use rdkafka::client::ClientContext;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
-use rdkafka::{Offset, TopicPartitionList};
 
 fn create_topic(bootstrap: &str, topic: &str, replication_factor: u32) {
     let mut cmd = Command::new(fjord_bin());
@@ -119,27 +120,10 @@ fn produce_to_one_broker(addr: std::net::SocketAddr, topic: &str, values: std::o
     answers
 }
 
-/// Every value in partition 0 of `topic`, in offset order, once `expected` are read.
+/// Every value in partition 0 of `topic`, in offset order, once `expected` are read — and
+/// nothing beyond: a short extra poll finds no stray record.
 fn read_all(bootstrap: &str, topic: &str, expected: usize) -> Vec<u64> {
-    let consumer: BaseConsumer = ClientConfig::new().set("bootstrap.servers", bootstrap).set("group.id", unique_name("reader")).set("enable.auto.commit", "false").create().unwrap();
-    let mut assignment = TopicPartitionList::new();
-    assignment.add_partition_offset(topic, 0, Offset::Beginning).unwrap();
-    consumer.assign(&assignment).unwrap();
-    let mut out = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(90);
-    while out.len() < expected && Instant::now() < deadline {
-        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
-            out.push(std::str::from_utf8(m.payload().unwrap()).unwrap().parse().unwrap());
-        }
-    }
-    // Nothing beyond: a short extra poll finds no stray record.
-    let extra_until = Instant::now() + Duration::from_secs(2);
-    while Instant::now() < extra_until {
-        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
-            out.push(std::str::from_utf8(m.payload().unwrap()).unwrap().parse().unwrap());
-        }
-    }
-    out
+    read_values(bootstrap, topic, 0, expected, Duration::from_secs(90), Duration::from_secs(2))
 }
 
 #[test]
