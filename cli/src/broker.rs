@@ -18,6 +18,11 @@ Examples:
   fjord broker --config /etc/fjord/broker.toml
   FJORD_DATA_DIR=/tmp/f fjord broker --metrics-listen 127.0.0.1:9644
 
+A cluster: every node names the controller quorum; a node in the list votes in it.
+  fjord broker --node-id 1 --listen 10.0.0.1:9092 --controller-quorum-voters 1@10.0.0.1:9192,2@10.0.0.2:9192,3@10.0.0.3:9192 --data-dir /var/lib/fjord
+  fjord broker --node-id 4 --listen 10.0.0.4:9092 --rpc-listen 10.0.0.4:9192 --controller-quorum-voters ... (broker only)
+  fjord broker --node-id 1 --process-roles controller --controller-quorum-voters ... (controller only: no Kafka listener)
+
 Durability: on a single node an acks=all produce is fsynced before it is acknowledged, so \
 a crash (even SIGKILL or power loss) loses nothing acknowledged. --flush-on-acks-all false \
 relaxes this to Kafka's default (acknowledge from the page cache).

@@ -51,8 +51,10 @@ pub struct BrokerSettings {
     pub rpc_advertised_listener: Option<String>,
 
     /// Roles of this node (process.roles): `broker,controller` for a node listed in
-    /// --controller-quorum-voters, `broker` for one that is not (it receives the metadata log
-    /// without voting, so a cluster can grow past its voters) [default: from the voter list]
+    /// --controller-quorum-voters (combined mode), `controller` for a voter that only runs the
+    /// controller (no Kafka listener, no partitions: the layout for larger clusters), `broker`
+    /// for a node not in the list (it receives the metadata log without voting, so a cluster
+    /// can grow past its voters) [default: broker,controller for a voter, else broker]
     #[arg(long, value_name = "ROLES", env = "FJORD_PROCESS_ROLES")]
     pub process_roles: Option<String>,
 
@@ -120,8 +122,11 @@ pub struct BrokerSettings {
     #[arg(long, value_name = "MS", env = "FJORD_LOG_RETENTION_CHECK_INTERVAL_MS")]
     pub log_retention_check_interval_ms: Option<u64>,
 
-    /// fsync before acknowledging acks=all produces. `false` acknowledges from the page cache
-    /// like Kafka's default, trading crash safety on a single node for throughput [default: true]
+    /// fsync before acknowledging acks=all produces to a partition with one replica. `false`
+    /// acknowledges from the page cache like Kafka's default, trading crash safety on a single
+    /// node for throughput. Replicated partitions never fsync for acks=all: as in Kafka, the
+    /// in-sync replicas are their durability (a topic's flush.messages=1 fsyncs every write)
+    /// [default: true]
     #[arg(long, value_name = "BOOL", env = "FJORD_FLUSH_ON_ACKS_ALL")]
     pub flush_on_acks_all: Option<bool>,
 
@@ -242,6 +247,7 @@ impl BrokerSettings {
         if let Some(voters) = &self.controller_quorum_voters {
             let voters = parse_voters(voters)?;
             let voter = voters.contains_key(&c.node_id);
+            let mut broker_role = true;
             if let Some(roles) = &self.process_roles {
                 let mut parts: Vec<&str> = roles.split(',').map(str::trim).collect();
                 parts.sort_unstable();
@@ -252,8 +258,9 @@ impl BrokerSettings {
                         c.node_id
                     ),
                     (["broker"], true) => bail!("node {} is in controller_quorum_voters, so it runs the controller role too; use process_roles = \"broker,controller\" or take it out of the voter list", c.node_id),
-                    (["controller"], _) => bail!("process_roles \"controller\" (a controller without the broker role) is not supported yet; run it as broker,controller"),
-                    _ => bail!("process_roles {roles:?} is not one of broker, broker,controller"),
+                    (["controller"], true) => broker_role = false,
+                    (["controller"], false) => bail!("process_roles \"controller\" needs node {} in controller_quorum_voters: a controller votes in the quorum", c.node_id),
+                    _ => bail!("process_roles {roles:?} is not one of broker, controller, broker,controller"),
                 }
             }
             let (rpc_listen, own) = match voters.get(&c.node_id) {
@@ -275,6 +282,7 @@ impl BrokerSettings {
             };
             parse_addr("rpc_listen", &rpc_listen)?;
             let mut cluster = ClusterSettings::new(voters, rpc_listen, own);
+            cluster.broker_role = broker_role;
             if let Some(v) = self.broker_session_timeout_ms {
                 cluster.broker_session_timeout_ms = v.max(100);
             }
@@ -504,7 +512,7 @@ mod tests {
     }
 
     #[test]
-    fn a_voter_runs_both_roles_and_a_node_outside_the_voters_is_a_broker() {
+    fn a_voter_runs_both_roles_or_the_controller_alone_and_a_node_outside_the_voters_is_a_broker() {
         let voter = clustered(2, None, None).unwrap().broker.cluster.unwrap();
         assert_eq!((voter.rpc_listen.as_str(), voter.rpc_advertised.as_str()), ("127.0.0.1:9193", "127.0.0.1:9193"));
         let broker = clustered(4, Some("broker"), Some("127.0.0.1:9195")).unwrap().broker.cluster.unwrap();
@@ -514,7 +522,9 @@ mod tests {
         assert!(clustered(4, None, None).unwrap_err().to_string().contains("rpc_listen"));
         assert!(clustered(4, Some("broker,controller"), Some("127.0.0.1:9195")).unwrap_err().to_string().contains("controller_quorum_voters"));
         assert!(clustered(1, Some("broker"), None).unwrap_err().to_string().contains("controller role too"));
-        assert!(clustered(1, Some("controller"), None).unwrap_err().to_string().contains("not supported yet"));
+        let controller = clustered(1, Some("controller"), None).unwrap().broker.cluster.unwrap();
+        assert!(!controller.broker_role && voter.broker_role && broker.broker_role);
+        assert!(clustered(4, Some("controller"), Some("127.0.0.1:9195")).unwrap_err().to_string().contains("votes in the quorum"));
         assert!(clustered(4, Some("broker"), Some("0.0.0.0:9195")).unwrap_err().to_string().contains("rpc_advertised_listener"));
     }
 }

@@ -8,6 +8,8 @@ use kafka_protocol::messages::{DescribeClusterRequest, DescribeQuorumRequest, To
 use kafka_protocol::protocol::StrBytes;
 use serde::Serialize;
 
+use fjord_log_core::protocol::extensions::BROKER_STATE_TAG;
+
 use crate::client::{ClientArgs, TimeoutArgs, cluster_view};
 use crate::output::{OutputArgs, TextTable, print_json};
 
@@ -51,9 +53,10 @@ struct Broker {
     host: String,
     port: i32,
     rack: Option<String>,
-    /// `alive` (serving, in the cluster) or `fenced` (stopped heartbeating, or starting up:
-    /// it leads nothing and joins no ISR).
-    state: &'static str,
+    /// `alive` (serving, in the cluster), `shutting down` (moving its leadership away before
+    /// it stops) or `fenced` (stopped heartbeating, or starting up: it leads nothing and
+    /// joins no ISR).
+    state: String,
 }
 
 /// The Raft quorum that replicates the cluster metadata, as its leader reports it.
@@ -121,6 +124,16 @@ fn quorum(connection: &mut crate::client::rpc::Connection) -> Option<Quorum> {
     Some(Quorum { leader_id: p.leader_id.0, term: p.leader_epoch, high_watermark: p.high_watermark, voters, observers })
 }
 
+/// A broker's state: Fjord's own answer (a tagged field Kafka clients skip) when present,
+/// else Kafka's `is_fenced`.
+fn broker_state(b: &kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker) -> String {
+    match b.unknown_tagged_fields.get(&BROKER_STATE_TAG).map(|v| std::str::from_utf8(v)) {
+        Some(Ok(state)) => state.to_owned(),
+        _ if b.is_fenced => "fenced".to_owned(),
+        _ => "alive".to_owned(),
+    }
+}
+
 /// Runs one `fjord cluster` subcommand.
 pub fn run(command: ClusterCommand) -> anyhow::Result<()> {
     match command {
@@ -151,13 +164,17 @@ fn describe(args: DescribeArgs) -> anyhow::Result<()> {
             host: b.host.to_string(),
             port: b.port,
             rack: b.rack.as_ref().map(|r| r.to_string()),
-            state: if b.is_fenced { "fenced" } else { "alive" },
+            state: broker_state(b),
         })
         .collect();
     brokers.sort_by_key(|b| b.node_id);
+    // Brokers name a broker as the controller for Kafka clients to send admin requests to;
+    // the quorum's leader is the node that really is the controller (it may be a
+    // controller-only node, which has no Kafka listener).
+    let controller_id = quorum.as_ref().map(|q| q.leader_id).filter(|&id| id >= 0).unwrap_or(response.controller_id.0);
     let described = Described {
         cluster_id: response.cluster_id.to_string(),
-        controller_id: response.controller_id.0,
+        controller_id,
         quorum,
         brokers,
         topics: topics.len(),
@@ -188,7 +205,7 @@ fn describe(args: DescribeArgs) -> anyhow::Result<()> {
             b.host.clone(),
             b.port.to_string(),
             b.rack.clone().unwrap_or_else(|| "-".to_owned()),
-            b.state.to_owned(),
+            b.state.clone(),
         ]);
     }
     table.print()

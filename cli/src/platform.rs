@@ -36,9 +36,14 @@ async fn serve(settings: Resolved, mode: Mode, data_dir: &DataDir) -> anyhow::Re
     let mut interrupt = signal(SignalKind::interrupt()).context("could not install a SIGINT handler")?;
     let mut terminate = signal(SignalKind::terminate()).context("could not install a SIGTERM handler")?;
 
-    let listener = TcpListener::bind(settings.listen).await.map_err(|e| {
-        anyhow::anyhow!("could not bind the Kafka listener on {}: {e}; is another broker running there? Choose another address with --listen", settings.listen)
-    })?;
+    // A controller-only node serves no Kafka clients: it has no Kafka listener.
+    let serves_clients = settings.broker.cluster.as_ref().is_none_or(|c| c.broker_role);
+    let listener = match serves_clients {
+        true => Some(TcpListener::bind(settings.listen).await.map_err(|e| {
+            anyhow::anyhow!("could not bind the Kafka listener on {}: {e}; is another broker running there? Choose another address with --listen", settings.listen)
+        })?),
+        false => None,
+    };
     let metrics_listener = crate::metrics_http::bind(settings.metrics_listen).await?;
 
     let broker = Broker::open(settings.broker.clone()).await.with_context(|| {
@@ -49,11 +54,18 @@ async fn serve(settings: Resolved, mode: Mode, data_dir: &DataDir) -> anyhow::Re
     let registry = Arc::new(registry);
 
     let (stop, stopped) = watch::channel(false);
-    let server = tokio::spawn(fjord_log_core::server::serve(broker.clone(), listener, stopped.clone()));
+    let server = listener.map(|listener| tokio::spawn(fjord_log_core::server::serve(broker.clone(), listener, stopped.clone())));
     let metrics = tokio::spawn(crate::metrics_http::serve(metrics_listener, registry, stopped));
 
     let advertised = format!("{}:{}", settings.broker.advertised_host, settings.broker.advertised_port);
-    tracing::info!(listen = %settings.listen, advertised = %advertised, metrics = %settings.metrics_listen, "Kafka listener listening; ready for clients");
+    match (&server, &settings.broker.cluster) {
+        (Some(_), _) => tracing::info!(listen = %settings.listen, advertised = %advertised, metrics = %settings.metrics_listen, "Kafka listener listening; ready for clients"),
+        (None, cluster) => tracing::info!(
+            rpc_listen = cluster.as_ref().map_or("", |c| c.rpc_listen.as_str()),
+            metrics = %settings.metrics_listen,
+            "controller-only node running; Kafka clients connect to the brokers"
+        ),
+    }
     if mode == Mode::Dev {
         println!("fjord dev {} is running. Data in {}", env!("CARGO_PKG_VERSION"), data_dir.root().display());
         println!();
@@ -73,7 +85,9 @@ async fn serve(settings: Resolved, mode: Mode, data_dir: &DataDir) -> anyhow::Re
     // In a cluster, leadership moves to other brokers first (controlled shutdown).
     broker.controlled_shutdown(std::time::Duration::from_secs(10)).await;
     stop.send_replace(true);
-    let _ = server.await;
+    if let Some(server) = server {
+        let _ = server.await;
+    }
     let _ = metrics.await;
     broker.shutdown().await;
     if mode == Mode::Dev {

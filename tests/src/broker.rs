@@ -64,6 +64,7 @@ pub struct BrokerBuilder {
     data_dir: Option<PathBuf>,
     args: Vec<OsString>,
     env: Vec<(OsString, OsString)>,
+    controller_only: bool,
 }
 
 impl BrokerBuilder {
@@ -86,6 +87,13 @@ impl BrokerBuilder {
     pub fn env(mut self, key: impl Into<OsString>, value: impl Into<OsString>) -> Self {
         self.env.push((key.into(), value.into()));
         self
+    }
+
+    /// Runs the node as a controller only (`--process-roles controller`): it has no Kafka
+    /// listener, so the harness waits for its metrics endpoint instead.
+    pub fn controller_only(mut self) -> Self {
+        self.controller_only = true;
+        self.arg("--process-roles").arg("controller")
     }
 
     /// Starts the broker and waits until it accepts Kafka connections; panics with the
@@ -114,6 +122,7 @@ impl BrokerBuilder {
             child: None,
             starts: 0,
             log_reported: Cell::new(false),
+            controller_only: self.controller_only,
         };
         let mut last_error = String::new();
         for _ in 0..BIND_ATTEMPTS {
@@ -160,6 +169,8 @@ pub struct BrokerProcess {
     starts: u32,
     /// Set once a panic message carried the log, so that `Drop` does not print it again.
     log_reported: Cell<bool>,
+    /// A controller-only node: ready once its metrics endpoint answers (no Kafka listener).
+    controller_only: bool,
 }
 
 impl BrokerProcess {
@@ -178,6 +189,11 @@ impl BrokerProcess {
     /// Options for a broker: data directory, extra arguments, environment.
     pub fn builder() -> BrokerBuilder {
         BrokerBuilder::default()
+    }
+
+    /// Whether this node runs only the controller (no Kafka listener).
+    pub fn is_controller_only(&self) -> bool {
+        self.controller_only
     }
 
     /// `host:port` for clients' `bootstrap.servers`.
@@ -400,7 +416,8 @@ impl BrokerProcess {
                     self.bootstrap()
                 )));
             }
-            if TcpStream::connect_timeout(&self.kafka_addr(), Duration::from_millis(500)).is_ok() {
+            let ready_addr = if self.controller_only { self.metrics_addr() } else { self.kafka_addr() };
+            if TcpStream::connect_timeout(&ready_addr, Duration::from_millis(500)).is_ok() {
                 // Connected: make sure it was our broker that answered, not a stranger that
                 // took the port while ours failed to bind.
                 thread::sleep(Duration::from_millis(50));

@@ -1,5 +1,6 @@
-//! `ClusterProcess`: a cluster of `fjord broker` processes on 127.0.0.1, every node a voter
-//! of the controller quorum, each with its own data directory and ports; nodes can be
+//! `ClusterProcess`: a cluster of `fjord broker` processes on 127.0.0.1 — every node a voter
+//! of the controller quorum, or separate controller-only and broker-only nodes — each with
+//! its own data directory and ports; nodes can be
 //! killed (SIGKILL), stopped and restarted one at a time. [`ClusterProcess::start_splittable`]
 //! puts a [`NetworkSplitter`] between the nodes, so a test can cut the network.
 
@@ -65,21 +66,26 @@ impl ClusterProcess {
     fn launch(listen: &[SocketAddr], advertised: &[SocketAddr], configure: impl Fn(BrokerBuilder) -> BrokerBuilder) -> Self {
         let count = listen.len();
         let voters = advertised.iter().enumerate().map(|(i, addr)| format!("{}@{addr}", i + 1)).collect::<Vec<_>>().join(",");
-        let nodes = (0..count)
-            .map(|i| {
-                let builder = BrokerProcess::builder()
-                    .arg("--node-id")
-                    .arg((i + 1).to_string())
-                    .arg("--controller-quorum-voters")
-                    .arg(voters.clone())
-                    .arg("--rpc-listen")
-                    .arg(listen[i].to_string())
-                    .env("FJORD_BROKER_SESSION_TIMEOUT_MS", "6000")
-                    .env("FJORD_BROKER_HEARTBEAT_INTERVAL_MS", "500");
-                configure(builder).start()
-            })
-            .collect();
+        let nodes = (0..count).map(|i| configure(node_builder(i + 1, &voters, listen[i])).start()).collect();
         let cluster = Self { nodes, voters };
+        cluster.wait_until_all_alive();
+        cluster
+    }
+
+    /// Starts `controllers` controller-only nodes (ids 1..=controllers, the quorum's voters,
+    /// no Kafka listener) and `brokers` broker-only nodes after them, and waits until every
+    /// broker is registered and alive: the layout of a larger cluster.
+    #[track_caller]
+    pub fn start_separated(controllers: usize, brokers: usize, configure: impl Fn(BrokerBuilder) -> BrokerBuilder) -> Self {
+        let listen = free_rpc_addrs(&vec![Ipv4Addr::LOCALHOST; controllers]);
+        let voters = listen.iter().enumerate().map(|(i, addr)| format!("{}@{addr}", i + 1)).collect::<Vec<_>>().join(",");
+        let nodes = (0..controllers)
+            .map(|i| configure(node_builder(i + 1, &voters, listen[i])).controller_only().start())
+            .collect();
+        let mut cluster = Self { nodes, voters };
+        for _ in 0..brokers {
+            cluster.start_broker_only(&configure);
+        }
         cluster.wait_until_all_alive();
         cluster
     }
@@ -88,19 +94,17 @@ impl ClusterProcess {
     /// with the next node id, and waits until it is registered and alive; returns its id.
     #[track_caller]
     pub fn add_broker(&mut self, configure: impl Fn(BrokerBuilder) -> BrokerBuilder) -> usize {
+        let id = self.start_broker_only(&configure);
+        self.wait_until_all_alive();
+        id
+    }
+
+    /// Starts a broker-only node with the next node id; returns its id.
+    #[track_caller]
+    fn start_broker_only(&mut self, configure: &impl Fn(BrokerBuilder) -> BrokerBuilder) -> usize {
         let id = self.nodes.len() + 1;
         let listen = free_rpc_addrs(&[Ipv4Addr::LOCALHOST])[0];
-        let builder = BrokerProcess::builder()
-            .arg("--node-id")
-            .arg(id.to_string())
-            .arg("--controller-quorum-voters")
-            .arg(self.voters.clone())
-            .arg("--rpc-listen")
-            .arg(listen.to_string())
-            .env("FJORD_BROKER_SESSION_TIMEOUT_MS", "6000")
-            .env("FJORD_BROKER_HEARTBEAT_INTERVAL_MS", "500");
-        self.nodes.push(configure(builder).start());
-        self.wait_until_all_alive();
+        self.nodes.push(configure(node_builder(id, &self.voters, listen)).start());
         id
     }
 
@@ -119,9 +123,9 @@ impl ClusterProcess {
         self.nodes.is_empty()
     }
 
-    /// Every node's Kafka address, comma-separated.
+    /// Every broker's Kafka address, comma-separated (controller-only nodes have none).
     pub fn bootstrap(&self) -> String {
-        self.nodes.iter().map(BrokerProcess::bootstrap).collect::<Vec<_>>().join(",")
+        self.nodes.iter().filter(|n| !n.is_controller_only()).map(BrokerProcess::bootstrap).collect::<Vec<_>>().join(",")
     }
 
     /// The Kafka addresses of nodes `ids`, comma-separated.
@@ -154,16 +158,30 @@ impl ClusterProcess {
         wait_until(&format!("topic describe {topic}"), Duration::from_secs(30), Duration::from_millis(200), || self.fjord_json(&["topic", "describe", topic]))
     }
 
-    /// Waits until every node is registered and alive.
+    /// Waits until every broker is registered and alive.
     #[track_caller]
     pub fn wait_until_all_alive(&self) {
-        let count = self.nodes.len();
+        let count = self.nodes.iter().filter(|n| !n.is_controller_only()).count();
         wait_until("every node registered and alive", FORM_TIMEOUT, Duration::from_millis(300), || {
             let json = self.fjord_json(&["cluster", "describe"])?;
             let alive = json["brokers"].as_array().map_or(0, |b| b.iter().filter(|b| b["state"] == "alive").count());
             (alive == count && json["controller_id"].as_i64().is_some_and(|c| c > 0)).then_some(())
         });
     }
+}
+
+/// A cluster node's builder: node `id` of the quorum `voters`, its inter-broker listener on
+/// `rpc_listen`, with short broker sessions so that tests see fencing quickly.
+fn node_builder(id: usize, voters: &str, rpc_listen: SocketAddr) -> BrokerBuilder {
+    BrokerProcess::builder()
+        .arg("--node-id")
+        .arg(id.to_string())
+        .arg("--controller-quorum-voters")
+        .arg(voters)
+        .arg("--rpc-listen")
+        .arg(rpc_listen.to_string())
+        .env("FJORD_BROKER_SESSION_TIMEOUT_MS", "6000")
+        .env("FJORD_BROKER_HEARTBEAT_INTERVAL_MS", "500")
 }
 
 /// The batches of one partition directory as `fjord log dump --output json` prints them

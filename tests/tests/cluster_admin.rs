@@ -255,3 +255,64 @@ fn producer_ids_come_from_blocks_the_controller_hands_out_and_never_repeat() {
     assert_eq!(distinct.len(), ids.len(), "every producer id is handed out once: {ids:?}");
     assert!(ids.iter().all(|&id| id >= 0));
 }
+
+#[test]
+fn controller_only_nodes_run_the_quorum_while_the_brokers_serve_clients() {
+    use kafka_protocol::messages::{ApiKey, MetadataRequest, ResponseKind};
+
+    // Nodes 1–3 vote and run the controller, nothing else; 4–6 are brokers only.
+    let mut cluster = ClusterProcess::start_separated(3, 3, |b| b);
+    let described = wait_until("three voters and three caught-up observers", Duration::from_secs(60), Duration::from_millis(300), || {
+        let d = cluster.fjord_json(&["cluster", "describe"])?;
+        let node_ids = |key: &str| d["quorum"][key].as_array().map(|a| a.iter().map(|v| v["node_id"].as_i64().unwrap()).collect::<Vec<_>>());
+        let caught_up = d["quorum"]["observers"].as_array()?.iter().all(|o| o["lag"] == 0);
+        (node_ids("voters")? == [1, 2, 3] && node_ids("observers")? == [4, 5, 6] && caught_up).then_some(d)
+    });
+    let brokers: Vec<i64> = described["brokers"].as_array().unwrap().iter().map(|b| b["node_id"].as_i64().unwrap()).collect();
+    assert_eq!(brokers, [4, 5, 6], "controllers are not brokers: {described}");
+    let controller = described["controller_id"].as_i64().unwrap();
+    assert!((1..=3).contains(&controller), "the active controller is a controller-only node: {described}");
+    assert!(cluster.node(controller as usize).metrics().contains("fjord_broker_active_controller 1"));
+
+    // Kafka clients are told a broker they can reach as the controller (it forwards admin
+    // requests), never a node without a Kafka listener.
+    let mut client = fjord_tests::RawClient::connect(cluster.node(4).kafka_addr()).unwrap();
+    let (response, _) = client.call(ApiKey::Metadata, 12, MetadataRequest::default().with_topics(Some(vec![]))).unwrap();
+    let ResponseKind::Metadata(metadata) = response else { panic!("{response:?}") };
+    assert!((4..=6).contains(&i64::from(metadata.controller_id.0)), "Metadata names a broker as controller: {metadata:?}");
+
+    // Admin operations and placement go through the brokers to the controller quorum; every
+    // replica lands on a broker.
+    let topic = unique_name("separated");
+    create_topic(&cluster, &topic, 3, 3);
+    let full = |d: &serde_json::Value| d["partitions"].as_array().unwrap().iter().all(|p| p["isr"].as_array().unwrap().len() == 3);
+    let d = wait_until("a full ISR everywhere", Duration::from_secs(60), Duration::from_millis(300), || cluster.fjord_json(&["topic", "describe", &topic]).filter(full));
+    for p in d["partitions"].as_array().unwrap() {
+        assert!(ids(&p["replicas"]).iter().all(|r| (4..=6).contains(r)), "replicas only on brokers: {d}");
+    }
+    produce(&cluster.bootstrap(), &topic, 500);
+
+    // The active controller dies: another controller-only node takes over and the cluster
+    // keeps creating topics and taking writes.
+    cluster.node(controller as usize).kill();
+    let after = wait_until("another active controller", Duration::from_secs(60), Duration::from_millis(300), || {
+        let d = cluster.fjord_json(&["cluster", "describe"])?;
+        let c = d["controller_id"].as_i64()?;
+        ((1..=3).contains(&c) && c != controller).then_some(d)
+    });
+    let fresh = unique_name("after");
+    create_topic(&cluster, &fresh, 1, 3);
+    wait_until("the new topic fully in sync", Duration::from_secs(60), Duration::from_millis(300), || cluster.fjord_json(&["topic", "describe", &fresh]).filter(full));
+    produce_acked(&cluster.bootstrap(), &topic, 500..1_000, Duration::from_secs(60));
+    produce(&cluster.bootstrap(), &fresh, 300);
+
+    cluster.node(controller as usize).restart();
+    wait_until("the restarted controller caught up as a voter", Duration::from_secs(60), Duration::from_millis(300), || {
+        let d = cluster.fjord_json(&["cluster", "describe"])?;
+        d["quorum"]["voters"].as_array()?.iter().all(|v| v["lag"] == 0 && v["last_fetch_ms_ago"].as_i64().is_some()).then_some(())
+    });
+    let mut values: Vec<u64> = (0..3).flat_map(|p| read_values(&cluster.bootstrap(), &topic, p, 0, Duration::ZERO, Duration::from_secs(5))).collect();
+    values.sort_unstable();
+    assert_eq!(values, (0..1_000).collect::<Vec<u64>>(), "{after}");
+    assert_eq!(read_all(&cluster.bootstrap(), &fresh, 300), (0..300).collect::<Vec<u64>>());
+}

@@ -115,6 +115,12 @@ impl ClusterNode {
         self.settings.voters.contains_key(&node_id)
     }
 
+    /// Whether this node runs the broker role (registers, hosts partitions, serves Kafka
+    /// clients); false on a controller-only node.
+    pub fn is_broker(&self) -> bool {
+        self.settings.broker_role
+    }
+
     /// The quorum.
     pub fn quorum(&self) -> &Arc<Quorum> {
         &self.quorum
@@ -171,7 +177,8 @@ impl Broker {
         serve_rpc(&broker, listener);
         tasks::start(&broker);
         start_tasks(&broker);
-        tracing::info!(node_id = broker.config.node_id, data_dir = %broker.config.data_dir.display(), "broker opened as a cluster member");
+        let role = if broker.cluster.as_ref().is_some_and(ClusterNode::is_broker) { "broker opened as a cluster member" } else { "controller-only node opened (no partitions, no Kafka listener)" };
+        tracing::info!(node_id = broker.config.node_id, data_dir = %broker.config.data_dir.display(), "{role}");
         Ok(broker)
     }
 
@@ -182,6 +189,19 @@ impl Broker {
             Some(node) => node.controller_id().unwrap_or(-1),
             None => self.image().controller_id,
         }
+    }
+
+    /// The controller id Kafka clients are told (Metadata, DescribeCluster): the active
+    /// controller when it is a broker they can reach, else — a controller-only node, which
+    /// has no Kafka listener — this broker, which forwards admin requests to the controller
+    /// (as a KRaft broker names a live broker). -1 while no controller is known.
+    pub fn client_controller_id(&self) -> i32 {
+        let id = self.controller_id();
+        if id < 0 || self.cluster.is_none() {
+            return id;
+        }
+        let image = self.image();
+        if image.broker(id).is_some_and(|b| !b.fenced) { id } else { self.config.node_id }
     }
 
     /// This broker's cluster membership, when it has one.
@@ -258,6 +278,29 @@ impl Broker {
 /// heartbeats), the controller's periodic pass, and the ISR change sender.
 pub(super) fn start_tasks(broker: &Arc<Broker>) {
     let Some(node) = &broker.cluster else { return };
+    if !node.settings.broker_role {
+        // A controller-only node hosts nothing and is no broker: it runs the controller and
+        // follows which image version it holds (the controller's commits wait for that).
+        let mut images = broker.cache.subscribe();
+        let mut stop = broker.tasks.stop_signal();
+        let weak = Arc::downgrade(broker);
+        let follower = tokio::spawn(async move {
+            loop {
+                let version = images.borrow_and_update().version;
+                match weak.upgrade() {
+                    Some(broker) => drop(broker.cluster.as_ref().map(|n| n.applied_version.send_replace(version))),
+                    None => break,
+                }
+                tokio::select! {
+                    changed = images.changed() => if changed.is_err() { break },
+                    _ = stop.changed() => break,
+                }
+            }
+        });
+        let pass = spawn_loop(broker, Duration::from_millis(250), Broker::controller_pass);
+        broker.tasks.add(vec![follower, pass]);
+        return;
+    }
     let mut handles = Vec::new();
     // The applier: every published image is applied to the hosted partitions, in order.
     let weak = Arc::downgrade(broker);
@@ -446,7 +489,7 @@ impl Broker {
     /// Called by the server before it stops: controlled shutdown through heartbeats, bounded
     /// by `timeout`.
     pub async fn controlled_shutdown(&self, timeout: Duration) {
-        let Some(node) = &self.cluster else { return };
+        let Some(node) = self.cluster.as_ref().filter(|n| n.settings.broker_role) else { return };
         node.shutting_down.store(true, Ordering::Release);
         let deadline = tokio::time::Instant::now() + timeout;
         while tokio::time::Instant::now() < deadline {

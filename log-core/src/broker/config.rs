@@ -60,9 +60,11 @@ pub struct BrokerConfig {
     /// `leader.imbalance.check.interval.seconds`: how often it does (Fjord: 30 s; Kafka:
     /// 300 s).
     pub leader_imbalance_check_interval_ms: u64,
-    /// fsync a partition before acknowledging an acks=all produce (default true: a single
-    /// node has no replicas to rely on). `false` acknowledges once the data is in the page
-    /// cache, as Kafka does by default; the `flush.*` settings still apply.
+    /// fsync a partition with a single replica before acknowledging an acks=all produce
+    /// (default true: it has no other replica to rely on). `false` acknowledges once the data
+    /// is in the page cache, as Kafka does by default; the `flush.*` settings still apply.
+    /// Partitions with more replicas never fsync for acks=all: the in-sync replicas are their
+    /// durability, as in Kafka.
     pub flush_on_acks_all: bool,
     /// `log.retention.check.interval.ms`: how often retention and compaction run.
     pub retention_check_interval_ms: u64,
@@ -102,13 +104,17 @@ pub struct ClusterSettings {
     pub broker_session_timeout_ms: u64,
     /// `broker.heartbeat.interval.ms` (Kafka: 2 s).
     pub broker_heartbeat_interval_ms: u64,
+    /// Whether `process.roles` includes `broker`: false on a controller-only node, which
+    /// votes in the quorum and runs the controller but never registers as a broker, so it
+    /// hosts no partitions and serves no Kafka clients.
+    pub broker_role: bool,
 }
 
 impl ClusterSettings {
     /// A cluster of `voters`, this node listening for inter-broker traffic on `rpc_listen`
     /// and reached at `rpc_advertised`, with Kafka's default timeouts.
     pub fn new(voters: std::collections::BTreeMap<i32, String>, rpc_listen: String, rpc_advertised: String) -> Self {
-        Self { voters, rpc_listen, rpc_advertised, broker_session_timeout_ms: 9_000, broker_heartbeat_interval_ms: 2_000 }
+        Self { voters, rpc_listen, rpc_advertised, broker_session_timeout_ms: 9_000, broker_heartbeat_interval_ms: 2_000, broker_role: true }
     }
 
     /// The address this node's inter-broker connections leave from: the listener's address

@@ -69,10 +69,13 @@ impl OffsetsTopic for OffsetsTopicLog {
                 _ => GroupError::Unavailable { partition, reason: e.message },
             };
             // The append and its fsync touch the disk: both run on the blocking pool. Commits
-            // to one partition that arrive together share an fsync (group commit).
+            // to one partition that arrive together share an fsync (group commit). A
+            // replicated offsets partition is durable once its in-sync replicas hold the
+            // commit, as a produce with acks=all.
             let appender = Arc::clone(&target);
             let end = tokio::task::spawn_blocking(move || {
-                let (appended, pending) = appender.append_deferred(&mut batch, true, true)?;
+                let durable = appender.is_sole_replica();
+                let (appended, pending) = appender.append_deferred(&mut batch, true, durable)?;
                 if let Some(pending) = pending {
                     appender.sync(pending)?;
                 }

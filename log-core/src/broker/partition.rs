@@ -400,6 +400,18 @@ impl Partition {
         .flatten()
     }
 
+    /// Whether this broker holds the partition's only replica. Then an acknowledged write is
+    /// only as safe as this disk, so acks=all fsyncs before answering (`flush.on.acks.all`);
+    /// with more replicas the in-sync replicas are the durability, as in Kafka (a topic that
+    /// wants every write on disk as well sets `flush.messages=1`).
+    pub fn is_sole_replica(&self) -> bool {
+        self.read_inner(|i| Ok(match &i.role {
+            Role::Leader(l) => l.state().replicas.len() <= 1,
+            Role::Follower(_) => false,
+        }))
+        .unwrap_or(true)
+    }
+
     /// As leader: how far each follower is behind this log's end, in offsets, for the
     /// followers that have fetched since this leadership began. Empty on a follower.
     pub fn follower_lags(&self) -> Vec<(i32, u64)> {

@@ -41,6 +41,16 @@ impl BrokerImage {
     pub fn is_eligible(&self) -> bool {
         !self.fenced && !self.in_controlled_shutdown
     }
+
+    /// The broker's state in words: `fenced` (stopped, or not yet caught up), `shutting
+    /// down` (moving its leadership away) or `alive`.
+    pub fn state(&self) -> &'static str {
+        match (self.fenced, self.in_controlled_shutdown) {
+            (true, _) => "fenced",
+            (false, true) => "shutting down",
+            (false, false) => "alive",
+        }
+    }
 }
 
 /// One partition's placement and replication state.

@@ -7,6 +7,7 @@
 //!           i32 size + bytes      header + body       ResponseKind         size + header + body
 //! ```
 
+pub mod extensions;
 pub mod frame;
 pub mod request;
 pub mod response;

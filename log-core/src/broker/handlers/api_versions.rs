@@ -8,6 +8,7 @@ use kafka_protocol::ResponseError;
 use super::str_bytes;
 use crate::broker::Broker;
 use crate::protocol::api_version_list;
+use crate::protocol::extensions::BROKER_STATE_TAG;
 
 impl Broker {
     pub(super) fn api_versions(&self, _request: ApiVersionsRequest, _version: i16) -> ApiVersionsResponse {
@@ -37,7 +38,7 @@ impl Broker {
         DescribeClusterResponse::default()
             .with_endpoint_type(request.endpoint_type)
             .with_cluster_id(str_bytes(image.cluster_id.clone()))
-            .with_controller_id(BrokerId(self.controller_id()))
+            .with_controller_id(BrokerId(self.client_controller_id()))
             .with_brokers(
                 image
                     .brokers
@@ -50,6 +51,7 @@ impl Broker {
                             .with_host(str_bytes(b.host.clone()))
                             .with_port(b.port)
                             .with_rack(b.rack.clone().map(str_bytes))
+                            .with_unknown_tagged_fields(std::iter::once((BROKER_STATE_TAG, bytes::Bytes::from_static(b.state().as_bytes()))).collect())
                     })
                     .collect(),
             )

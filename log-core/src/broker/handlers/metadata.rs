@@ -73,7 +73,7 @@ impl Broker {
                     .collect(),
             )
             .with_cluster_id(Some(str_bytes(image.cluster_id.clone())))
-            .with_controller_id(BrokerId(self.controller_id()))
+            .with_controller_id(BrokerId(self.client_controller_id()))
             .with_topics(topics)
     }
 

@@ -123,13 +123,15 @@ impl Broker {
 }
 
 /// Appends every partition's records; then, for acks=all on a durable broker, runs the fsyncs
-/// they owe together (each partition's covers all its appends so far: group commit). A
+/// that partitions with a single replica owe (replicated ones are durable once their in-sync
+/// replicas hold the records) together (each partition's covers all its appends so far: group commit). A
 /// partition whose fsync fails is answered with its error.
 fn append_all(writes: Vec<PartitionWrite>, acks_all: bool, durable: bool) -> Vec<WriteOutcome> {
     let mut outcomes = Vec::with_capacity(writes.len());
     let mut syncs: Vec<(usize, DeferredSync)> = Vec::new();
     for PartitionWrite { topic, index, target } in writes {
         let result = target.and_then(|(partition, mut records)| {
+            let durable = durable && partition.is_sole_replica();
             let (appended, pending) = partition.append_deferred(&mut records, acks_all, durable)?;
             if let Some(pending) = pending {
                 syncs.push((outcomes.len(), (Arc::clone(&partition), pending)));
