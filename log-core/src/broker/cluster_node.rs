@@ -553,6 +553,9 @@ fn serve_rpc(broker: &Arc<Broker>, listener: tokio::net::TcpListener) {
     let router = tonic::transport::Server::builder()
         .http2_keepalive_interval(Some(Duration::from_secs(10)))
         .http2_keepalive_timeout(Some(Duration::from_secs(20)))
+        .initial_stream_window_size(crate::rpc::WINDOW_BYTES)
+        .initial_connection_window_size(2 * crate::rpc::WINDOW_BYTES)
+        .max_frame_size(crate::rpc::MAX_FRAME_BYTES)
         .add_service(node.quorum.raft_service())
         .add_service(replicas.into_server())
         .add_service(ControllerServiceServer::new(ControllerCalls::new(broker)));

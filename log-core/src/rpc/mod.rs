@@ -33,6 +33,13 @@ pub mod replica_fetcher;
 pub mod replica_server;
 mod wire;
 
+/// HTTP/2 flow-control window per stream on inter-broker connections, both ways: a replica
+/// fetch answer (10 MiB at most by default) flows without waiting for window updates.
+pub const WINDOW_BYTES: u32 = 16 << 20;
+/// The largest HTTP/2 frame a node accepts on inter-broker connections (h2's default is
+/// 16 KiB; the protocol allows up to 16 MiB).
+pub const MAX_FRAME_BYTES: u32 = 1 << 20;
+
 /// The gRPC code generated from `proto/fjord/broker/v1/broker.proto`.
 #[allow(missing_docs, missing_debug_implementations, clippy::all)]
 pub mod pb {
