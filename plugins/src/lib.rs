@@ -1,7 +1,32 @@
-//! `fjord-plugins`: WebAssembly transforms for Fjord.
+//! Fjord's WebAssembly plugin host. A plugin is a WebAssembly component implementing the
+//! `fjord:transform` world (`plugins/wit/transform.wit`): `init` with the deployment's
+//! settings, then `process` on batches of records, returning the records to write. The host
+//! knows nothing of Kafka: brokers, connectors and SQL all call plugins through it.
 //!
-//! This crate will own the wasmtime host, the WIT interface plugins implement, and the
-//! per-instance memory and CPU limits. It knows nothing of Kafka: a record goes in, records
-//! come out. The broker (partition leaders), connectors and SQL UDFs all run plugins through it.
+//! ```text
+//!  PluginHost (engine, epoch ticker) ─► Plugin::compile (valid component? the right world?
+//!                                        imports nothing the host does not give)
+//!                                         │ InstancePre: instantiating is cheap
+//!                                         ▼
+//!                                       PluginInstance::process(batch) ─► records out
+//!                                         memory cap (ResourceLimiter), CPU budget per call
+//!                                         (epoch deadline); after a trap, a timeout or running
+//!                                         out of memory the next call starts a fresh instance
+//! ```
 //!
-//! Nothing is implemented yet; the crate exists so the workspace has its final shape.
+//! A plugin gets no filesystem, network, clock or environment: the linker provides no imports,
+//! so a component that asks for any is refused when it is compiled.
+
+mod bindings;
+mod error;
+mod host;
+mod instance;
+mod limits;
+mod plugin;
+
+pub use bindings::{Header, InputRecord, OutputRecord};
+pub use error::PluginError;
+pub use host::PluginHost;
+pub use instance::PluginInstance;
+pub use limits::PluginLimits;
+pub use plugin::Plugin;

@@ -1,0 +1,120 @@
+//! `mask-pii`: replaces email addresses with `[EMAIL]`, payment card numbers with `[CARD]` and
+//! phone numbers with `[PHONE]` in each record's value. A value that is a JSON object or
+//! array is masked inside its strings and stays valid JSON; any other value is masked as
+//! text. Keys and headers are left alone.
+//!
+//! Settings (all optional): `emails`, `cards`, `phones` (`true`/`false`, default `true`).
+
+mod scan;
+
+use fjord_plugin_sdk::json::{self, Value};
+use fjord_plugin_sdk::{Config, Output, Record, Transform};
+
+pub use scan::{mask_text, Kinds};
+
+/// The masker, with which kinds of data it masks.
+pub struct MaskPii {
+    kinds: Kinds,
+}
+
+fn flag(config: &Config, key: &str) -> Result<bool, String> {
+    match config.get(key) {
+        None | Some("true") => Ok(true),
+        Some("false") => Ok(false),
+        Some(other) => Err(format!("{key} must be true or false, got {other:?}")),
+    }
+}
+
+impl Transform for MaskPii {
+    fn init(config: &Config) -> Result<Self, String> {
+        for (key, _) in config.entries() {
+            if !matches!(key.as_str(), "emails" | "cards" | "phones") {
+                return Err(format!("unknown setting {key:?}; mask-pii takes emails, cards and phones (true/false)"));
+            }
+        }
+        Ok(Self { kinds: Kinds { emails: flag(config, "emails")?, cards: flag(config, "cards")?, phones: flag(config, "phones")? } })
+    }
+
+    fn process(&mut self, record: Record, out: &mut Vec<Output>) -> Result<(), String> {
+        let masked = record.value.as_deref().map(|value| self.mask_value(value));
+        out.push(Output::from(&record).with_value(masked));
+        Ok(())
+    }
+}
+
+impl MaskPii {
+    fn mask_value(&self, value: &[u8]) -> Vec<u8> {
+        let looks_like_json = value.iter().find(|b| !b.is_ascii_whitespace()).is_some_and(|b| matches!(b, b'{' | b'['));
+        if looks_like_json {
+            if let Ok(mut parsed) = serde_json_value(value) {
+                json::rewrite_strings(&mut parsed, &mut |s| {
+                    let masked = mask_text(s, self.kinds);
+                    (masked != s).then_some(masked)
+                });
+                return json::to_bytes(&parsed);
+            }
+        }
+        // Text (or bytes that are not UTF-8: masked where they are, the rest kept).
+        let text = String::from_utf8_lossy(value);
+        match text {
+            std::borrow::Cow::Borrowed(s) => mask_text(s, self.kinds).into_bytes(),
+            std::borrow::Cow::Owned(_) => mask_bytes(value, self.kinds),
+        }
+    }
+}
+
+fn serde_json_value(value: &[u8]) -> Result<Value, String> {
+    json::parse(Some(value))
+}
+
+/// Masks the UTF-8 stretches of `value`, keeping the bytes that are not UTF-8 as they are.
+fn mask_bytes(value: &[u8], kinds: Kinds) -> Vec<u8> {
+    let mut out = Vec::with_capacity(value.len());
+    for chunk in value.utf8_chunks() {
+        out.extend_from_slice(mask_text(chunk.valid(), kinds).as_bytes());
+        out.extend_from_slice(chunk.invalid());
+    }
+    out
+}
+
+fjord_plugin_sdk::transform!(MaskPii);
+
+#[cfg(test)]
+mod tests {
+    use super::MaskPii;
+    use fjord_plugin_sdk::testing::run;
+
+    fn mask(value: &str) -> String {
+        run::<MaskPii>(&[], [value]).unwrap()[0].value_str().unwrap().to_string()
+    }
+
+    #[test]
+    fn text_loses_emails_cards_and_phones() {
+        let out = mask("Ann <ann.lee+news@mail.example.co.uk> paid with 4111 1111 1111 1111, call +44 20 7946 0958");
+        assert_eq!(out, "Ann <[EMAIL]> paid with [CARD], call [PHONE]");
+    }
+
+    #[test]
+    fn json_strings_are_masked_and_the_value_stays_json() {
+        let out = mask(r#"{"user":{"email":"bob@example.com","card":"5500-0000-0000-0004"},"n":4111111111111111,"notes":["tel (555) 123-4567"]}"#);
+        let v: fjord_plugin_sdk::json::Value = fjord_plugin_sdk::json::serde_json::from_str(&out).unwrap();
+        assert_eq!(v["user"]["email"], "[EMAIL]");
+        assert_eq!(v["user"]["card"], "[CARD]");
+        assert_eq!(v["notes"][0], "tel [PHONE]");
+        assert_eq!(v["n"], 4111111111111111u64, "numbers are not strings: left alone");
+    }
+
+    #[test]
+    fn ordinary_numbers_dates_and_addresses_stay() {
+        let text = "order 12345 on 2026-11-30 from 192.168.10.200 at 12:30, total 99.95";
+        assert_eq!(mask(text), text);
+    }
+
+    #[test]
+    fn settings_choose_what_is_masked_and_bad_ones_are_refused() {
+        let out = run::<MaskPii>(&[("phones", "false")], ["a@b.io +1 415 555 0100"]).unwrap();
+        assert_eq!(out[0].value_str(), Some("[EMAIL] +1 415 555 0100"));
+        assert!(run::<MaskPii>(&[("emails", "maybe")], ["x"]).unwrap_err().contains("true or false"));
+        assert!(run::<MaskPii>(&[("ssn", "true")], ["x"]).unwrap_err().contains("unknown setting"));
+    }
+}

@@ -1,0 +1,74 @@
+//! The bridge between the `fjord:transform` world (wit-bindgen's bindings) and [`Transform`]:
+//! the transform's state for the instance's lifetime, and the conversions. Used by
+//! [`crate::transform!`]; not for plugin authors.
+
+use std::any::Any;
+use std::cell::RefCell;
+
+use crate::{Config, Output, Record, Transform};
+
+#[allow(missing_docs, clippy::all)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        world: "transform",
+        path: "../wit",
+        pub_export_macro: true,
+        export_macro_name: "export",
+        default_bindings_module: "fjord_plugin_sdk::glue::bindings",
+    });
+}
+
+use bindings::fjord::transform::types::{Error, Header, InputRecord, OutputRecord};
+
+thread_local! {
+    /// The instance's transform, made by `init`. WebAssembly instances are single-threaded.
+    static STATE: RefCell<Option<Box<dyn Any>>> = RefCell::new(None);
+}
+
+/// The world's `init`: builds the transform from its settings.
+pub fn init<T: Transform>(config: Vec<(String, String)>) -> Result<(), String> {
+    let transform = T::init(&Config::new(config))?;
+    STATE.with(|state| *state.borrow_mut() = Some(Box::new(transform)));
+    Ok(())
+}
+
+/// The world's `process`: every record through the transform, in order; the first error
+/// fails the batch and names its record.
+pub fn process<T: Transform>(records: Vec<InputRecord>) -> Result<Vec<OutputRecord>, Error> {
+    STATE.with(|state| {
+        let mut state = state.borrow_mut();
+        let transform = state
+            .as_mut()
+            .and_then(|s| s.downcast_mut::<T>())
+            .ok_or_else(|| Error { message: "process was called before init".into(), record_index: None })?;
+        let mut out = Vec::with_capacity(records.len());
+        let mut produced = Vec::new();
+        for (index, record) in records.into_iter().enumerate() {
+            transform.process(from_input(record), &mut produced).map_err(|message| Error { message, record_index: Some(index as u32) })?;
+            out.extend(produced.drain(..).map(to_output));
+        }
+        Ok(out)
+    })
+}
+
+fn from_input(r: InputRecord) -> Record {
+    Record {
+        key: r.key,
+        value: r.value,
+        headers: r.headers.into_iter().map(|h| (h.key, h.value)).collect(),
+        timestamp: r.timestamp,
+        topic: r.topic,
+        partition: r.partition,
+        offset: r.offset,
+    }
+}
+
+fn to_output(o: Output) -> OutputRecord {
+    OutputRecord {
+        key: o.key,
+        value: o.value,
+        headers: o.headers.into_iter().map(|(key, value)| Header { key, value }).collect(),
+        timestamp: o.timestamp,
+        topic: o.topic,
+    }
+}

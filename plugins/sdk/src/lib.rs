@@ -1,0 +1,76 @@
+//! Write a Fjord record transform in a few lines.
+//!
+//! ```ignore
+//! use fjord_plugin_sdk::{Config, Output, Record, Transform};
+//!
+//! struct Upper;
+//!
+//! impl Transform for Upper {
+//!     fn init(_config: &Config) -> Result<Self, String> {
+//!         Ok(Upper)
+//!     }
+//!     fn process(&mut self, record: Record, out: &mut Vec<Output>) -> Result<(), String> {
+//!         let value = record.value.as_deref().map(|v| v.to_ascii_uppercase());
+//!         out.push(Output::from(&record).with_value(value));
+//!         Ok(())
+//!     }
+//! }
+//!
+//! fjord_plugin_sdk::transform!(Upper);
+//! ```
+//!
+//! Build it as a WebAssembly component (`cargo build --target wasm32-wasip2 --release`, or
+//! `wasm32-unknown-unknown` plus `wasm-tools component new`) and deploy the `.wasm` with
+//! `fjord transform deploy`. Test it natively, without a cluster, with [`testing`].
+
+mod config;
+mod record;
+pub mod json;
+pub mod testing;
+
+#[doc(hidden)]
+pub mod glue;
+
+pub use config::Config;
+pub use record::{Header, Output, Record};
+
+/// A record transform. One value lives per plugin instance: `init` makes it from the
+/// deployment's settings, then `process` is called for every record, in order.
+pub trait Transform: Sized + 'static {
+    /// Builds the transform from its settings; an error refuses the deployment.
+    fn init(config: &Config) -> Result<Self, String>;
+
+    /// Transforms one record, pushing zero or more records to `out`. An error fails the
+    /// batch, naming this record; what happens to it then is the deployment's choice (dead
+    /// letter, skip, or stop).
+    fn process(&mut self, record: Record, out: &mut Vec<Output>) -> Result<(), String>;
+}
+
+/// Exports `$t` (a [`Transform`]) as the plugin's `fjord:transform` world. Call it once, at
+/// the crate's top level. Natively it exports nothing, so the crate's tests run on the host.
+#[macro_export]
+macro_rules! transform {
+    ($t:ty) => {
+        #[cfg(target_arch = "wasm32")]
+        const _: () = {
+            struct FjordPluginExport;
+
+            impl $crate::glue::bindings::Guest for FjordPluginExport {
+                fn init(config: ::std::vec::Vec<(::std::string::String, ::std::string::String)>) -> ::std::result::Result<(), ::std::string::String> {
+                    $crate::glue::init::<$t>(config)
+                }
+
+                fn process(
+                    records: ::std::vec::Vec<$crate::glue::bindings::fjord::transform::types::InputRecord>,
+                ) -> ::std::result::Result<
+                    ::std::vec::Vec<$crate::glue::bindings::fjord::transform::types::OutputRecord>,
+                    $crate::glue::bindings::fjord::transform::types::Error,
+                > {
+                    $crate::glue::process::<$t>(records)
+                }
+            }
+
+            $crate::glue::bindings::export!(FjordPluginExport with_types_in $crate::glue::bindings);
+        };
+    };
+}

@@ -1,0 +1,78 @@
+//! [`PluginHost`]: the engine every plugin is compiled with, and the timer that bounds calls.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use wasmtime::component::Linker;
+use wasmtime::{Config, Engine};
+
+use crate::instance::InstanceState;
+
+/// How often the epoch advances: the granularity of every plugin's CPU budget.
+pub(crate) const TICK: Duration = Duration::from_millis(10);
+
+/// The wasmtime engine plugins run on, with a thread ticking its epoch so that a call past
+/// its budget is interrupted. One per process is enough; cloning shares it. The ticker stops
+/// when the last clone is dropped.
+#[derive(Clone)]
+pub struct PluginHost {
+    engine: Engine,
+    linker: Arc<Linker<InstanceState>>,
+    _ticker: Arc<Ticker>,
+}
+
+impl std::fmt::Debug for PluginHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginHost").finish_non_exhaustive()
+    }
+}
+
+impl PluginHost {
+    /// A host with the component model enabled and epoch interruption on.
+    pub fn new() -> Result<Self, crate::PluginError> {
+        let mut config = Config::new();
+        config.wasm_component_model(true);
+        config.epoch_interruption(true);
+        let engine = Engine::new(&config).map_err(|e| crate::PluginError::Invalid { name: "(host)".into(), reason: format!("cannot start the WebAssembly engine: {e}") })?;
+        // No imports at all: a plugin reaches nothing outside its own memory.
+        let linker = Arc::new(Linker::new(&engine));
+        let ticker = Ticker::start(engine.clone())
+            .map_err(|e| crate::PluginError::Invalid { name: "(host)".into(), reason: format!("cannot start the plugin epoch timer: {e}") })?;
+        let ticker = Arc::new(ticker);
+        Ok(Self { engine, linker, _ticker: ticker })
+    }
+
+    pub(crate) fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    pub(crate) fn linker(&self) -> &Linker<InstanceState> {
+        &self.linker
+    }
+}
+
+/// The epoch timer thread; stops when dropped.
+struct Ticker {
+    stop: Arc<AtomicBool>,
+}
+
+impl Ticker {
+    fn start(engine: Engine) -> std::io::Result<Self> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        std::thread::Builder::new().name("fjord-plugin-epoch".into()).spawn(move || {
+            while !flag.load(Ordering::Relaxed) {
+                std::thread::sleep(TICK);
+                engine.increment_epoch();
+            }
+        })?;
+        Ok(Self { stop })
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}

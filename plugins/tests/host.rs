@@ -1,0 +1,135 @@
+//! The plugin host with real plugins: the examples, and a guest that misbehaves on purpose in
+//! every way the host must survive (plugins/test-guests/misbehave). The `.wasm` files come from
+//! `./scripts/build-plugins` (the test command runs it first); `FJORD_PLUGINS_DIR` points
+//! elsewhere.
+
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use fjord_plugins::{Header, InputRecord, Plugin, PluginError, PluginHost, PluginInstance, PluginLimits};
+
+fn plugins_dir() -> PathBuf {
+    std::env::var_os("FJORD_PLUGINS_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/plugins"))
+}
+
+#[track_caller]
+fn wasm(name: &str) -> Vec<u8> {
+    let path = plugins_dir().join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {} ({e}): build the plugins first with ./scripts/build-plugins (./scripts/test does)", path.display()))
+}
+
+fn compile(host: &PluginHost, file: &str, limits: PluginLimits) -> Arc<Plugin> {
+    let name = file.trim_end_matches(".wasm").rsplit('/').next().unwrap();
+    Arc::new(Plugin::compile(host, name, &wasm(file), limits).unwrap())
+}
+
+fn record(offset: i64, value: &str) -> InputRecord {
+    InputRecord {
+        key: Some(b"k".to_vec()),
+        value: Some(value.as_bytes().to_vec()),
+        headers: vec![Header { key: "h".into(), value: None }],
+        timestamp: 1_700_000_000_000,
+        topic: "in".into(),
+        partition: 0,
+        offset,
+    }
+}
+
+fn batch(first: i64, values: &[&str]) -> Vec<InputRecord> {
+    values.iter().enumerate().map(|(i, v)| record(first + i as i64, v)).collect()
+}
+
+fn values(out: &[fjord_plugins::OutputRecord]) -> Vec<String> {
+    out.iter().map(|o| String::from_utf8(o.value.clone().unwrap()).unwrap()).collect()
+}
+
+#[test]
+fn mask_pii_leaves_no_email_or_card_digits_in_text_or_json() {
+    let host = PluginHost::new().unwrap();
+    let mut masker = PluginInstance::new(compile(&host, "mask-pii.wasm", PluginLimits::default()), vec![]).unwrap();
+    let input = batch(
+        10,
+        &[
+            "contact jane.doe@example.com, card 4111 1111 1111 1111",
+            r#"{"email":"ops@fjord.dev","pay":{"card":"5500-0000-0000-0004"},"n":1}"#,
+            "nothing to hide",
+        ],
+    );
+    let out = masker.process(&input).unwrap();
+    let texts = values(&out);
+    assert_eq!(texts[0], "contact [EMAIL], card [CARD]");
+    assert_eq!(texts[1], r#"{"email":"[EMAIL]","pay":{"card":"[CARD]"},"n":1}"#);
+    assert_eq!(texts[2], "nothing to hide");
+    for t in &texts {
+        assert!(!t.contains('@') && !t.contains("4111") && !t.contains("0004"), "{t}");
+    }
+    assert_eq!(out[0].key.as_deref(), Some(&b"k"[..]), "keys pass through");
+    assert_eq!(out[0].headers.len(), 1, "headers pass through");
+}
+
+#[test]
+fn identity_returns_a_large_batch_unchanged() {
+    let host = PluginHost::new().unwrap();
+    let mut identity = PluginInstance::new(compile(&host, "identity.wasm", PluginLimits::default()), vec![]).unwrap();
+    let input: Vec<InputRecord> = (0..10_000).map(|i| record(i, &format!("value-{i}"))).collect();
+    let out = identity.process(&input).unwrap();
+    assert_eq!(out.len(), 10_000);
+    assert_eq!(values(&out)[9_999], "value-9999");
+}
+
+/// Each way of failing is reported with the plugin's name and the batch's offsets; the
+/// instance then starts afresh and serves the next batch; other plugins never notice.
+#[test]
+fn a_misbehaving_plugin_is_stopped_reported_and_recovers_while_others_keep_serving() {
+    let host = PluginHost::new().unwrap();
+    let limits = PluginLimits { memory_bytes: 16 << 20, call_budget_ms: 300 };
+    let mut bad = PluginInstance::new(compile(&host, "test-guests/misbehave.wasm", limits), vec![]).unwrap();
+    let mut good = PluginInstance::new(compile(&host, "identity.wasm", PluginLimits::default()), vec![]).unwrap();
+
+    type Expected = fn(&PluginError) -> bool;
+    let failures: Vec<(&str, Expected)> = vec![
+        ("spin", |e| matches!(e, PluginError::Timeout { budget_ms: 300, offsets: Some((100, 101)), .. })),
+        ("boom", |e| matches!(e, PluginError::OutOfMemory { limit_bytes, offsets: Some((100, 101)), .. } if *limit_bytes == 16 << 20)),
+        ("trap", |e| matches!(e, PluginError::Trap { offsets: Some((100, 101)), .. })),
+        ("garbage", |e| matches!(e, PluginError::Failed { record_index: Some(u32::MAX), offset: None, .. })),
+    ];
+    for (how, expected) in failures {
+        let error = bad.process(&batch(100, &["fine", how])).unwrap_err();
+        assert!(expected(&error), "{how}: {error:?}");
+        assert_eq!(error.plugin(), "misbehave", "{how}");
+        assert!(error.to_string().contains("misbehave"), "{how}: {error}");
+        // The same instance serves the next batch (restarted when the failure may have
+        // broken it) and the other plugin never noticed.
+        assert_eq!(values(&bad.process(&batch(102, &["after"])).unwrap()), ["after"], "{how}");
+        assert_eq!(values(&good.process(&batch(0, &["other"])).unwrap()), ["other"], "{how}");
+    }
+}
+
+#[test]
+fn a_configuration_the_plugin_refuses_is_an_error_at_start() {
+    let host = PluginHost::new().unwrap();
+    let plugin = compile(&host, "test-guests/misbehave.wasm", PluginLimits::default());
+    let error = PluginInstance::new(plugin, vec![("refuse".into(), "true".into())]).unwrap_err();
+    assert!(matches!(&error, PluginError::Config { message, .. } if message.contains("refused as asked")), "{error:?}");
+    let masker = compile(&host, "mask-pii.wasm", PluginLimits::default());
+    let error = PluginInstance::new(masker, vec![("ssn".into(), "true".into())]).unwrap_err();
+    assert!(error.to_string().contains("unknown setting"), "{error}");
+}
+
+#[test]
+fn what_is_not_a_transform_component_is_refused_when_compiled() {
+    let host = PluginHost::new().unwrap();
+    let refused = |bytes: &[u8]| Plugin::compile(&host, "candidate", bytes, PluginLimits::default()).unwrap_err();
+
+    let garbage = refused(b"definitely not wasm");
+    assert!(matches!(garbage, PluginError::Invalid { .. }), "{garbage:?}");
+    let core = refused(&wat::parse_str("(module (func (export \"process\")))").unwrap());
+    assert!(matches!(&core, PluginError::Invalid { reason, .. } if reason.contains("core WebAssembly module")), "{core:?}");
+    let empty = refused(&wat::parse_str("(component)").unwrap());
+    assert!(matches!(empty, PluginError::WrongWorld { .. }), "{empty:?}");
+    let importer = refused(&wat::parse_str(r#"(component (import "wasi:cli/environment@0.2.0" (instance (export "get-environment" (func)))))"#).unwrap());
+    assert!(matches!(&importer, PluginError::WrongWorld { reason, .. } if reason.contains("import")), "{importer:?}");
+    assert!(importer.to_string().contains("candidate"), "{importer}");
+}
