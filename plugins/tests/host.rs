@@ -133,3 +133,17 @@ fn what_is_not_a_transform_component_is_refused_when_compiled() {
     assert!(matches!(&importer, PluginError::WrongWorld { reason, .. } if reason.contains("import")), "{importer:?}");
     assert!(importer.to_string().contains("candidate"), "{importer}");
 }
+
+#[test]
+fn the_router_names_output_topics_and_the_filter_drops_records() {
+    let host = PluginHost::new().unwrap();
+    let config = vec![("field".into(), "region".into()), ("route.EU".into(), "orders-eu".into()), ("default".into(), "orders-other".into())];
+    let mut router = PluginInstance::new(compile(&host, "route-by-field.wasm", PluginLimits::default()), config).unwrap();
+    let out = router.process(&batch(0, &[r#"{"region":"EU"}"#, r#"{"region":"US"}"#])).unwrap();
+    assert_eq!(out.iter().map(|o| o.topic.clone()).collect::<Vec<_>>(), [Some("orders-eu".to_string()), Some("orders-other".to_string())]);
+
+    let config = vec![("field".into(), "region".into()), ("equals".into(), "EU".into())];
+    let mut filter = PluginInstance::new(compile(&host, "json-filter.wasm", PluginLimits::default()), config).unwrap();
+    let out = filter.process(&batch(0, &[r#"{"region":"EU"}"#, r#"{"region":"US"}"#, "not json"])).unwrap();
+    assert_eq!(values(&out), [r#"{"region":"EU"}"#]);
+}
