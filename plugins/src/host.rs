@@ -29,16 +29,35 @@ impl std::fmt::Debug for PluginHost {
 }
 
 impl PluginHost {
-    /// A host with the component model enabled and epoch interruption on.
+    /// A host with the component model enabled and epoch interruption on, compiling every
+    /// plugin anew.
     pub fn new() -> Result<Self, crate::PluginError> {
+        Self::build(None)
+    }
+
+    /// As [`new`](Self::new), keeping compiled plugins in `dir` (keyed by a hash of the
+    /// plugin's bytes and the engine's settings), so that a plugin seen before — by this
+    /// process or an earlier one — loads without compiling.
+    pub fn with_compile_cache(dir: impl Into<std::path::PathBuf>) -> Result<Self, crate::PluginError> {
+        Self::build(Some(dir.into()))
+    }
+
+    fn build(cache_dir: Option<std::path::PathBuf>) -> Result<Self, crate::PluginError> {
+        let host_error = |reason: String| crate::PluginError::Invalid { name: "(host)".into(), reason };
         let mut config = Config::new();
         config.wasm_component_model(true);
         config.epoch_interruption(true);
-        let engine = Engine::new(&config).map_err(|e| crate::PluginError::Invalid { name: "(host)".into(), reason: format!("cannot start the WebAssembly engine: {e}") })?;
+        if let Some(dir) = cache_dir {
+            let mut cache = wasmtime::CacheConfig::new();
+            cache.with_directory(&dir);
+            let cache = wasmtime::Cache::new(cache).map_err(|e| host_error(format!("cannot use {} as the compiled-plugin cache: {e:#}", dir.display())))?;
+            config.cache(Some(cache));
+        }
+        let engine = Engine::new(&config).map_err(|e| host_error(format!("cannot start the WebAssembly engine: {e}")))?;
         // No imports at all: a plugin reaches nothing outside its own memory.
         let linker = Arc::new(Linker::new(&engine));
         let ticker = Ticker::start(engine.clone())
-            .map_err(|e| crate::PluginError::Invalid { name: "(host)".into(), reason: format!("cannot start the plugin epoch timer: {e}") })?;
+            .map_err(|e| host_error(format!("cannot start the plugin epoch timer: {e}")))?;
         let ticker = Arc::new(ticker);
         Ok(Self { engine, linker, _ticker: ticker })
     }

@@ -147,3 +147,43 @@ fn the_router_names_output_topics_and_the_filter_drops_records() {
     let out = filter.process(&batch(0, &[r#"{"region":"EU"}"#, r#"{"region":"US"}"#, "not json"])).unwrap();
     assert_eq!(values(&out), [r#"{"region":"EU"}"#]);
 }
+
+#[test]
+fn compiled_plugins_are_kept_on_disk_and_reused_by_the_next_host() {
+    let dir = std::env::temp_dir().join(format!("fjord-plugin-cache-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    // Every compiled plugin in the cache with its modification time: a compile that missed
+    // the cache would write (or rewrite) one.
+    fn files(p: &std::path::Path, out: &mut Vec<(PathBuf, std::time::SystemTime)>) {
+        for entry in std::fs::read_dir(p).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                files(&path, out);
+            } else if let Ok(modified) = entry.metadata().and_then(|m| m.modified()) {
+                // Compiled code only: not the usage statistics a cache hit updates, nor the
+                // cleaner's markers.
+                let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                if !name.ends_with(".stats") && !name.starts_with('.') {
+                    out.push((path, modified));
+                }
+            }
+        }
+    }
+    let listing = |dir: &std::path::Path| {
+        let mut out = Vec::new();
+        files(dir, &mut out);
+        out.sort();
+        out
+    };
+    {
+        let host = PluginHost::with_compile_cache(&dir).unwrap();
+        compile(&host, "mask-pii.wasm", PluginLimits::default());
+    }
+    let cached = listing(&dir);
+    assert!(!cached.is_empty(), "the compiled plugin was written to {}", dir.display());
+    let host = PluginHost::with_compile_cache(&dir).unwrap();
+    let mut masker = PluginInstance::new(compile(&host, "mask-pii.wasm", PluginLimits::default()), vec![]).unwrap();
+    assert_eq!(values(&masker.process(&batch(0, &["a@b.io"])).unwrap()), ["[EMAIL]"]);
+    assert_eq!(listing(&dir), cached, "the second host loaded the plugin from the cache: nothing written");
+    let _ = std::fs::remove_dir_all(&dir);
+}
