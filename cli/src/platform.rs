@@ -38,11 +38,12 @@ async fn serve(settings: Resolved, mode: Mode, data_dir: &DataDir) -> anyhow::Re
 
     // A controller-only node serves no Kafka clients: it has no Kafka listener.
     let serves_clients = settings.broker.cluster.as_ref().is_none_or(|c| c.broker_role);
-    let listener = match serves_clients {
-        true => Some(TcpListener::bind(settings.listen).await.map_err(|e| {
+    let listener = if serves_clients {
+        Some(TcpListener::bind(settings.listen).await.map_err(|e| {
             anyhow::anyhow!("could not bind the Kafka listener on {}: {e}; is another broker running there? Choose another address with --listen", settings.listen)
-        })?),
-        false => None,
+        })?)
+    } else {
+        None
     };
     let metrics_listener = crate::metrics_http::bind(settings.metrics_listen).await?;
 

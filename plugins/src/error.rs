@@ -1,9 +1,13 @@
 //! [`PluginError`], everything that can go wrong with a plugin, each naming the plugin.
 
-/// A plugin failed to load or to process a batch. Every variant names the plugin; those about
-/// a batch carry the offsets it held, so the failure can be traced to its input.
+/// The host could not start, or a plugin failed to load or to process a batch. Every
+/// plugin's variant names the plugin; those about a batch carry the offsets it held, so the
+/// failure can be traced to its input.
 #[derive(Debug, thiserror::Error)]
 pub enum PluginError {
+    /// The host itself could not start (the engine, its compile cache, its epoch timer).
+    #[error("the plugin host could not start: {reason}")]
+    Host { reason: String },
     /// The bytes are not a WebAssembly component.
     #[error("plugin {name}: not a valid WebAssembly component: {reason}")]
     Invalid { name: String, reason: String },
@@ -28,16 +32,17 @@ pub enum PluginError {
 }
 
 impl PluginError {
-    /// The plugin's name.
-    pub fn plugin(&self) -> &str {
+    /// The plugin's name; `None` for a failure of the host itself.
+    pub fn plugin(&self) -> Option<&str> {
         match self {
+            Self::Host { .. } => None,
             Self::Invalid { name, .. }
             | Self::WrongWorld { name, .. }
             | Self::Config { name, .. }
             | Self::Failed { name, .. }
             | Self::Timeout { name, .. }
             | Self::OutOfMemory { name, .. }
-            | Self::Trap { name, .. } => name,
+            | Self::Trap { name, .. } => Some(name),
         }
     }
 }

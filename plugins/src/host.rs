@@ -43,7 +43,7 @@ impl PluginHost {
     }
 
     fn build(cache_dir: Option<std::path::PathBuf>) -> Result<Self, crate::PluginError> {
-        let host_error = |reason: String| crate::PluginError::Invalid { name: "(host)".into(), reason };
+        let host_error = |reason: String| crate::PluginError::Host { reason };
         let mut config = Config::new();
         config.wasm_component_model(true);
         config.epoch_interruption(true);

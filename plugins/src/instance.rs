@@ -41,7 +41,7 @@ impl PluginInstance {
     /// [`PluginError::Config`].
     pub fn new(plugin: Arc<Plugin>, config: Vec<(String, String)>) -> Result<Self, PluginError> {
         let mut instance = Self { plugin, config, live: None };
-        instance.ensure_live(None)?;
+        instance.live = Some(instance.start(None)?);
         Ok(instance)
     }
 
@@ -54,58 +54,45 @@ impl PluginInstance {
     /// returns itself names the record at fault when the plugin says which.
     pub fn process(&mut self, records: &[InputRecord]) -> Result<Vec<OutputRecord>, PluginError> {
         let offsets = records.first().zip(records.last()).map(|(f, l)| (f.offset, l.offset));
-        self.ensure_live(offsets)?;
-        let name = self.plugin.name().to_string();
-        let budget = self.budget_ticks();
-        let Some(live) = self.live.as_mut() else {
-            return Err(PluginError::Trap { name, message: "no instance".into(), offsets });
+        // Taken out for the call and put back unless the call may have broken it.
+        let mut live = match self.live.take() {
+            Some(live) => live,
+            None => self.start(offsets)?,
         };
-        live.store.set_epoch_deadline(budget);
+        live.store.set_epoch_deadline(self.budget_ticks());
+        let name = self.plugin.name();
         match live.bindings.call_process(&mut live.store, records) {
-            Ok(Ok(out)) => Ok(out),
-            Ok(Err(GuestError { message, record_index })) => {
-                let offset = record_index.and_then(|i| records.get(i as usize)).map(|r| r.offset);
-                Err(PluginError::Failed { name, message, record_index, offset })
+            Ok(answer) => {
+                self.live = Some(live);
+                answer.map_err(|GuestError { message, record_index }| {
+                    let offset = record_index.and_then(|i| records.get(i as usize)).map(|r| r.offset);
+                    PluginError::Failed { name: name.to_string(), message, record_index, offset }
+                })
             }
-            Err(error) => Err(self.broken(error, offsets)),
+            Err(error) => {
+                let reported = classify(name, &live.store, self.plugin.limits(), error, offsets);
+                tracing::warn!(plugin = name, error = %reported, "plugin instance failed; the next batch starts a new instance");
+                Err(reported)
+            }
         }
     }
 
-    /// Makes sure an instance is live, instantiating and initialising one if needed.
-    fn ensure_live(&mut self, offsets: Option<(i64, i64)>) -> Result<(), PluginError> {
-        if self.live.is_some() {
-            return Ok(());
-        }
-        let name = self.plugin.name().to_string();
+    /// A new instance, instantiated and initialised.
+    fn start(&self, offsets: Option<(i64, i64)>) -> Result<Live, PluginError> {
+        let name = self.plugin.name();
         let limits = self.plugin.limits();
         let mut store = Store::new(self.plugin.host().engine(), InstanceState { limiter: Limiter::new(limits.memory_bytes) });
         store.limiter(|state| &mut state.limiter);
         store.set_epoch_deadline(self.budget_ticks());
         let bindings = match self.plugin.pre().instantiate(&mut store) {
             Ok(bindings) => bindings,
-            Err(error) => return Err(classify(&name, &store, limits, error, offsets)),
+            Err(error) => return Err(classify(name, &store, limits, error, offsets)),
         };
         match bindings.call_init(&mut store, &self.config) {
-            Ok(Ok(())) => {}
-            Ok(Err(message)) => return Err(PluginError::Config { name, message }),
-            Err(error) => return Err(classify(&name, &store, limits, error, offsets)),
+            Ok(Ok(())) => Ok(Live { store, bindings }),
+            Ok(Err(message)) => Err(PluginError::Config { name: name.to_string(), message }),
+            Err(error) => Err(classify(name, &store, limits, error, offsets)),
         }
-        self.live = Some(Live { store, bindings });
-        Ok(())
-    }
-
-    /// The instance failed in a way that may have broken it: it is dropped, and the error
-    /// says why.
-    fn broken(&mut self, error: wasmtime::Error, offsets: Option<(i64, i64)>) -> PluginError {
-        let name = self.plugin.name();
-        let limits = self.plugin.limits();
-        let reported = match &self.live {
-            Some(live) => classify(name, &live.store, limits, error, offsets),
-            None => PluginError::Trap { name: name.to_string(), message: format!("{error:#}"), offsets },
-        };
-        tracing::warn!(plugin = name, error = %reported, "plugin instance failed; the next batch starts a new instance");
-        self.live = None;
-        reported
     }
 
     fn budget_ticks(&self) -> u64 {

@@ -17,12 +17,16 @@ impl Default for PluginLimits {
     }
 }
 
-/// Memory and tables of one instance, with a note of whether a growth was refused (a guest
-/// that runs out of memory usually traps right after, and the trap is reported as that).
+/// The memory limit of one instance (all its memories together at most `memory_bytes`;
+/// wasmtime asks before creating a memory too, from a current size of 0) and a bound on its
+/// tables, with a note of whether a growth was refused (a guest that runs out of memory
+/// usually traps right after, and the trap is reported as running out of memory).
 #[derive(Debug)]
 pub(crate) struct Limiter {
     memory_bytes: usize,
-    /// Linear memory in use by each memory, by the order they grew (components have several).
+    /// Bytes held by the instance's memories so far.
+    used: usize,
+    /// Set once a memory growth was refused.
     pub(crate) refused: bool,
 }
 
@@ -31,13 +35,17 @@ const TABLE_ELEMENTS: usize = 1 << 20;
 
 impl Limiter {
     pub(crate) fn new(memory_bytes: usize) -> Self {
-        Self { memory_bytes, refused: false }
+        Self { memory_bytes, used: 0, refused: false }
     }
 }
 
 impl wasmtime::ResourceLimiter for Limiter {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        let allowed = desired <= self.memory_bytes;
+    fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        let total = self.used.saturating_sub(current).saturating_add(desired);
+        let allowed = total <= self.memory_bytes;
+        if allowed {
+            self.used = total;
+        }
         self.refused |= !allowed;
         Ok(allowed)
     }

@@ -98,7 +98,7 @@ fn a_misbehaving_plugin_is_stopped_reported_and_recovers_while_others_keep_servi
     for (how, expected) in failures {
         let error = bad.process(&batch(100, &["fine", how])).unwrap_err();
         assert!(expected(&error), "{how}: {error:?}");
-        assert_eq!(error.plugin(), "misbehave", "{how}");
+        assert_eq!(error.plugin(), Some("misbehave"), "{how}");
         assert!(error.to_string().contains("misbehave"), "{how}: {error}");
         // The same instance serves the next batch (restarted when the failure may have
         // broken it) and the other plugin never noticed.

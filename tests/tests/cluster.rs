@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use fjord_tests::{ClusterProcess, partition_log_dump, fjord_bin, run, unique_name, wait_until};
-use cluster_clients::produce_acked;
+use cluster_clients::{assigned_reader, produce_acked};
 use rdkafka::client::ClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
@@ -46,18 +46,7 @@ fn produce(bootstrap: &str, topic: &str, range: std::ops::Range<u64>) {
 
 /// Every value in `topic`, per partition in offset order.
 fn read_all(bootstrap: &str, topic: &str, partitions: i32, expected: usize) -> BTreeMap<i32, Vec<u64>> {
-    // Assigned partitions, no group coordination (the group id is only a name here).
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", unique_name("reader"))
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("consumer");
-    let mut assignment = TopicPartitionList::new();
-    for p in 0..partitions {
-        assignment.add_partition_offset(topic, p, Offset::Beginning).unwrap();
-    }
-    consumer.assign(&assignment).unwrap();
+    let consumer = assigned_reader(bootstrap, topic, 0..partitions);
     let mut out: BTreeMap<i32, Vec<u64>> = BTreeMap::new();
     let deadline = Instant::now() + Duration::from_secs(90);
     while out.values().map(Vec::len).sum::<usize>() < expected && Instant::now() < deadline {

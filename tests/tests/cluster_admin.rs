@@ -12,7 +12,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use fjord_tests::{ClusterProcess, fjord_bin, run, unique_name, wait_until};
-use cluster_clients::{produce_acked, read_values};
+use cluster_clients::{assigned_reader, produce_acked, read_values};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
@@ -171,10 +171,7 @@ fn a_broker_only_node_joins_the_cluster_takes_replicas_and_is_drained_again() {
     });
     let mut values: Vec<u64> = Vec::new();
     for p in 0..4 {
-        let consumer: BaseConsumer = ClientConfig::new().set("bootstrap.servers", cluster.bootstrap()).set("group.id", unique_name("reader")).create().unwrap();
-        let mut assignment = TopicPartitionList::new();
-        assignment.add_partition_offset(&topic, p, Offset::Beginning).unwrap();
-        consumer.assign(&assignment).unwrap();
+        let consumer = assigned_reader(&cluster.bootstrap(), &topic, [p]);
         let (_, end) = consumer.fetch_watermarks(&topic, p, Duration::from_secs(10)).unwrap();
         let deadline = Instant::now() + Duration::from_secs(30);
         let mut read = 0;

@@ -16,14 +16,14 @@ use std::time::Duration;
 use bytes::Bytes;
 use fjord_log_core::storage::{BatchBuilder, Compression, TimestampType};
 use fjord_tests::{ClusterProcess, partition_log_dump, RawClient, fjord_bin, run, unique_name, wait_until};
-use cluster_clients::read_values;
+use cluster_clients::{read_values, send_values};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{ApiKey, ProduceRequest, ResponseKind, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use rdkafka::client::ClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::message::Message;
-use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::producer::{DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 
 fn create_topic(bootstrap: &str, topic: &str, replication_factor: u32) {
     let mut cmd = Command::new(fjord_bin());
@@ -82,14 +82,7 @@ fn produce(bootstrap: &str, topic: &str, values: std::ops::Range<u64>, message_t
         .set("message.timeout.ms", message_timeout.as_millis().to_string())
         .create_with_context(Recorder(Arc::clone(&outcomes)))
         .unwrap();
-    for v in values {
-        let value = v.to_string();
-        let mut record = BaseRecord::<(), str>::to(topic).payload(&value);
-        while let Err((_, back)) = producer.send(record) {
-            record = back;
-            producer.poll(Duration::from_millis(50));
-        }
-    }
+    send_values(&producer, topic, values);
     let _ = producer.flush(message_timeout + Duration::from_secs(30));
     outcomes
 }

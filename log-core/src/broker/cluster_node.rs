@@ -278,29 +278,6 @@ impl Broker {
 /// heartbeats), the controller's periodic pass, and the ISR change sender.
 pub(super) fn start_tasks(broker: &Arc<Broker>) {
     let Some(node) = &broker.cluster else { return };
-    if !node.settings.broker_role {
-        // A controller-only node hosts nothing and is no broker: it runs the controller and
-        // follows which image version it holds (the controller's commits wait for that).
-        let mut images = broker.cache.subscribe();
-        let mut stop = broker.tasks.stop_signal();
-        let weak = Arc::downgrade(broker);
-        let follower = tokio::spawn(async move {
-            loop {
-                let version = images.borrow_and_update().version;
-                match weak.upgrade() {
-                    Some(broker) => drop(broker.cluster.as_ref().map(|n| n.applied_version.send_replace(version))),
-                    None => break,
-                }
-                tokio::select! {
-                    changed = images.changed() => if changed.is_err() { break },
-                    _ = stop.changed() => break,
-                }
-            }
-        });
-        let pass = spawn_loop(broker, Duration::from_millis(250), Broker::controller_pass);
-        broker.tasks.add(vec![follower, pass]);
-        return;
-    }
     let mut handles = Vec::new();
     // The applier: every published image is applied to the hosted partitions, in order.
     let weak = Arc::downgrade(broker);
@@ -339,6 +316,13 @@ pub(super) fn start_tasks(broker: &Arc<Broker>) {
             applied = next;
         }
     }));
+    if !node.settings.broker_role {
+        // A controller-only node hosts nothing and is no broker: besides following the image
+        // (the controller's commits wait for it), it runs the controller pass alone.
+        handles.push(spawn_loop(broker, Duration::from_millis(250), Broker::controller_pass));
+        broker.tasks.add(handles);
+        return;
+    }
     let initial = Arc::clone(broker);
     handles.push(tokio::task::spawn_blocking(move || initial.follow_coordination()));
     let source: Arc<dyn FollowerSource> = Arc::new(BrokerLink(Arc::downgrade(broker)));

@@ -1,6 +1,7 @@
 //! rdkafka helpers the cluster tests share (`cluster.rs`, `cluster_admin.rs`,
 //! `network_partition.rs` each include this module): write increasing values with an
-//! idempotent acks=all producer, and read one partition's values back in offset order.
+//! idempotent acks=all producer (or any producer, with `send_values`), and read partitions
+//! back from the beginning.
 
 // Each test binary that includes this module uses only some of it.
 #![allow(dead_code)]
@@ -11,7 +12,7 @@ use fjord_tests::unique_name;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
-use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::{Offset, TopicPartitionList};
 
 /// Writes each of `values` (as its decimal text) to `topic` with an idempotent acks=all
@@ -25,6 +26,13 @@ pub fn produce_acked(bootstrap: &str, topic: &str, values: impl IntoIterator<Ite
         .set("message.timeout.ms", "120000")
         .create()
         .expect("producer");
+    send_values(&producer, topic, values);
+    producer.flush(flush).expect("every record acknowledged");
+}
+
+/// Hands each of `values` (as its decimal text) to `producer` for `topic`, waiting while its
+/// queue is full; acknowledgements go to the producer's context.
+pub fn send_values<C: ProducerContext<DeliveryOpaque = ()>>(producer: &ThreadedProducer<C>, topic: &str, values: impl IntoIterator<Item = u64>) {
     for v in values {
         let value = v.to_string();
         let mut record = BaseRecord::<(), str>::to(topic).payload(&value);
@@ -33,13 +41,11 @@ pub fn produce_acked(bootstrap: &str, topic: &str, values: impl IntoIterator<Ite
             producer.poll(Duration::from_millis(50));
         }
     }
-    producer.flush(flush).expect("every record acknowledged");
 }
 
-/// The values in `partition` of `topic`, in offset order: read until `expected` have come
-/// (or `deadline` passed), then for `then_for` more, so that a stray extra record shows.
-pub fn read_values(bootstrap: &str, topic: &str, partition: i32, expected: usize, deadline: Duration, then_for: Duration) -> Vec<u64> {
-    // Assigned, not subscribed: the group id is only a name here.
+/// A consumer reading `partitions` of `topic` from the beginning, assigned rather than
+/// subscribed: no group coordination (the group id is only a name here).
+pub fn assigned_reader(bootstrap: &str, topic: &str, partitions: impl IntoIterator<Item = i32>) -> BaseConsumer {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("group.id", unique_name("reader"))
@@ -47,8 +53,17 @@ pub fn read_values(bootstrap: &str, topic: &str, partition: i32, expected: usize
         .create()
         .expect("consumer");
     let mut assignment = TopicPartitionList::new();
-    assignment.add_partition_offset(topic, partition, Offset::Beginning).expect("an assignment");
+    for partition in partitions {
+        assignment.add_partition_offset(topic, partition, Offset::Beginning).expect("an assignment");
+    }
     consumer.assign(&assignment).expect("assign");
+    consumer
+}
+
+/// The values in `partition` of `topic`, in offset order: read until `expected` have come
+/// (or `deadline` passed), then for `then_for` more, so that a stray extra record shows.
+pub fn read_values(bootstrap: &str, topic: &str, partition: i32, expected: usize, deadline: Duration, then_for: Duration) -> Vec<u64> {
+    let consumer = assigned_reader(bootstrap, topic, [partition]);
     let mut out = Vec::new();
     let poll_until = |out: &mut Vec<u64>, until: Instant, enough: Option<usize>| {
         while enough.is_none_or(|n| out.len() < n) && Instant::now() < until {

@@ -7,7 +7,7 @@
 
 mod scan;
 
-use fjord_plugin_sdk::json::{self, Value};
+use fjord_plugin_sdk::json;
 use fjord_plugin_sdk::{Config, Output, Record, Transform};
 
 pub use scan::{mask_text, Kinds};
@@ -46,7 +46,7 @@ impl MaskPii {
     fn mask_value(&self, value: &[u8]) -> Vec<u8> {
         let looks_like_json = value.iter().find(|b| !b.is_ascii_whitespace()).is_some_and(|b| matches!(b, b'{' | b'['));
         if looks_like_json {
-            if let Ok(mut parsed) = serde_json_value(value) {
+            if let Ok(mut parsed) = json::parse(Some(value)) {
                 json::rewrite_strings(&mut parsed, &mut |s| {
                     let masked = mask_text(s, self.kinds);
                     (masked != s).then_some(masked)
@@ -55,16 +55,8 @@ impl MaskPii {
             }
         }
         // Text (or bytes that are not UTF-8: masked where they are, the rest kept).
-        let text = String::from_utf8_lossy(value);
-        match text {
-            std::borrow::Cow::Borrowed(s) => mask_text(s, self.kinds).into_bytes(),
-            std::borrow::Cow::Owned(_) => mask_bytes(value, self.kinds),
-        }
+        mask_bytes(value, self.kinds)
     }
-}
-
-fn serde_json_value(value: &[u8]) -> Result<Value, String> {
-    json::parse(Some(value))
 }
 
 /// Masks the UTF-8 stretches of `value`, keeping the bytes that are not UTF-8 as they are.
