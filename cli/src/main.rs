@@ -23,6 +23,7 @@ mod platform;
 mod produce;
 mod summary;
 mod topic;
+mod transform;
 
 use std::process::ExitCode;
 
@@ -128,6 +129,12 @@ enum Command {
         command: cluster::ClusterCommand,
     },
     /// Inspect partition logs on disk
+    /// Deploy and manage WebAssembly transforms that run inside the brokers
+    #[command(subcommand_required = true, arg_required_else_help = true)]
+    Transform {
+        #[command(subcommand)]
+        command: transform::TransformCommand,
+    },
     #[command(subcommand_required = true, arg_required_else_help = true)]
     Log {
         #[command(subcommand)]
@@ -156,6 +163,7 @@ fn main() -> ExitCode {
         Command::Group { command } => group::run(command),
         Command::Cluster { command } => cluster::run(command),
         Command::Bench { command } => bench::run(command),
+        Command::Transform { command } => transform::run(command),
         Command::Log {
             command: LogCommand::Dump(args),
         } => log_dump::run(args),

@@ -27,6 +27,7 @@ pub mod replication;
 pub mod rpc;
 pub mod server;
 pub mod storage;
+pub mod transform;
 
 mod error;
 

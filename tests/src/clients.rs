@@ -132,3 +132,16 @@ pub fn unique_name(prefix: &str) -> String {
         COUNTER.fetch_add(1, Ordering::Relaxed)
     )
 }
+
+/// A plugin built by `./scripts/build-plugins`: `FJORD_PLUGINS_DIR/<name>.wasm` (the test
+/// command sets it), else `target/plugins/<name>.wasm`. Panics, telling how to build it, if
+/// it is missing.
+#[track_caller]
+pub fn plugin_path(name: &str) -> PathBuf {
+    let dir = std::env::var_os("FJORD_PLUGINS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/plugins"));
+    let path = dir.join(format!("{name}.wasm"));
+    assert!(path.is_file(), "{} is missing: build the plugins with ./scripts/build-plugins (./scripts/test does)", path.display());
+    path
+}

@@ -36,7 +36,7 @@ mod rng;
 
 pub use broker::{BrokerBuilder, BrokerProcess, fjord_bin};
 pub use cluster::{ClusterProcess, partition_log_dump};
-pub use clients::{kcat, kcat_command, python, python_script, run_python_check, unique_name};
+pub use clients::{kcat, kcat_command, plugin_path, python, python_script, run_python_check, unique_name};
 pub use kafka_rpc::{CallError, RawClient};
 pub use netsplit::NetworkSplitter;
 pub use power_loss::{CutReport, PowerLossSession, PowerLossShim};

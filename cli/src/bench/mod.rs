@@ -11,6 +11,7 @@ mod latency;
 mod produce;
 mod progress;
 mod report;
+mod transform;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -33,6 +34,8 @@ pub enum BenchCommand {
     E2e(e2e::E2eArgs),
     /// Measure this machine's limits: disk write (buffered and fsync'd) and loopback TCP
     Baseline(baseline::BaselineArgs),
+    /// Throughput of a broker-side WebAssembly transform beside produce → consume without it
+    Transform(transform::TransformBenchArgs),
 }
 
 /// Runs one `fjord bench` subcommand.
@@ -42,6 +45,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Consume(args) => consume::run(args),
         BenchCommand::E2e(args) => e2e::run(args),
         BenchCommand::Baseline(args) => baseline::run(args),
+        BenchCommand::Transform(args) => transform::run(args),
     }
 }
 

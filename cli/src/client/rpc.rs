@@ -96,6 +96,34 @@ impl Connection {
         Ok(())
     }
 
+    /// Sends a Fjord admin request (a JSON body in Fjord's extension frame) and returns the
+    /// JSON body of the answer. A broker that is not Fjord closes the connection on it.
+    pub fn call_fjord_admin(&mut self, version: i16, body: &[u8]) -> anyhow::Result<Bytes> {
+        use fjord_log_core::protocol::extensions::encode_admin_request;
+        self.correlation_id = self.correlation_id.wrapping_add(1);
+        let frame = encode_admin_request(version, self.correlation_id, "fjord-cli", body);
+        let unsupported = || {
+            format!(
+                "the broker at {} did not answer a Fjord admin request; is it a Fjord broker (Apache Kafka and others have no transforms)?",
+                self.address
+            )
+        };
+        self.stream.write_all(&frame).with_context(unsupported)?;
+        let mut size = [0u8; 4];
+        self.stream.read_exact(&mut size).with_context(unsupported)?;
+        let size = usize::try_from(i32::from_be_bytes(size))
+            .ok()
+            .filter(|&n| (4..=MAX_RESPONSE_BYTES).contains(&n))
+            .ok_or_else(|| anyhow!("{} sent a response of impossible size", self.address))?;
+        let mut body = vec![0; size];
+        self.stream.read_exact(&mut body).with_context(unsupported)?;
+        let correlation_id = i32::from_be_bytes([body[0], body[1], body[2], body[3]]);
+        if correlation_id != self.correlation_id {
+            bail!("{} answered request {} with correlation id {correlation_id}", self.address, self.correlation_id);
+        }
+        Ok(Bytes::from(body).slice(4..))
+    }
+
     fn call_at<R: Request>(&mut self, version: i16, request: &R) -> anyhow::Result<R::Response> {
         let name = api_name::<R>();
         self.correlation_id = self.correlation_id.wrapping_add(1);

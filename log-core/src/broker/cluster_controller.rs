@@ -149,6 +149,9 @@ impl Broker {
                 self.set_broker_configs_here(&resource, configs, validate_only).await.map(|()| ControllerResponse::Done)
             }
             AdminOp::Reassign { topic, partition, target } => self.reassign_here(&topic, partition, target).await.map(|()| ControllerResponse::Done),
+            AdminOp::DeployTransform { deployment } => self.deploy_transform_here(deployment).await.map(|()| ControllerResponse::Done),
+            AdminOp::DeleteTransform { name } => self.delete_transform_here(&name).await.map(|()| ControllerResponse::Done),
+            AdminOp::SetTransformState { name, state } => self.set_transform_state_here(&name, state).await.map(|()| ControllerResponse::Done),
         };
         result.unwrap_or_else(ControllerResponse::from)
     }

@@ -173,10 +173,14 @@ impl Broker {
             metrics,
             controller: tokio::sync::Mutex::new(()),
             tasks: tasks::BackgroundTasks::default(),
+            transforms: super::transforms::Transforms::default(),
         });
         serve_rpc(&broker, listener);
         tasks::start(&broker);
         start_tasks(&broker);
+        if broker.cluster.as_ref().is_some_and(ClusterNode::is_broker) {
+            broker.start_transforms();
+        }
         let role = if broker.cluster.as_ref().is_some_and(ClusterNode::is_broker) { "broker opened as a cluster member" } else { "controller-only node opened (no partitions, no Kafka listener)" };
         tracing::info!(node_id = broker.config.node_id, data_dir = %broker.config.data_dir.display(), "{role}");
         Ok(broker)
@@ -473,6 +477,8 @@ impl Broker {
     /// Called by the server before it stops: controlled shutdown through heartbeats, bounded
     /// by `timeout`.
     pub async fn controlled_shutdown(&self, timeout: Duration) {
+        // Runners finish their batch while this broker still leads and serves.
+        self.stop_transforms().await;
         let Some(node) = self.cluster.as_ref().filter(|n| n.settings.broker_role) else { return };
         node.shutting_down.store(true, Ordering::Release);
         let deadline = tokio::time::Instant::now() + timeout;
@@ -542,7 +548,7 @@ fn serve_rpc(broker: &Arc<Broker>, listener: tokio::net::TcpListener) {
         .max_frame_size(crate::rpc::MAX_FRAME_BYTES)
         .add_service(node.quorum.raft_service())
         .add_service(replicas.into_server())
-        .add_service(ControllerServiceServer::new(ControllerCalls::new(broker)));
+        .add_service(ControllerServiceServer::new(ControllerCalls::new(broker)).max_decoding_message_size(crate::rpc::MAX_CONTROLLER_MESSAGE_BYTES).max_encoding_message_size(crate::rpc::MAX_CONTROLLER_MESSAGE_BYTES));
     let mut stop = broker.tasks.stop_signal();
     let endpoint = node.settings.rpc_listen.clone();
     let handle = tokio::spawn(async move {

@@ -105,6 +105,8 @@ pub struct BrokerMetrics {
     pub replica_lag: Family<ReplicaLabel, Gauge>,
     /// The `replica_lag` series set last time, so the ones no longer led are removed.
     replica_lag_series: std::sync::Mutex<std::collections::HashSet<ReplicaLabel>>,
+    /// The transform runners' metrics (`fjord_transform_*`).
+    pub transforms: crate::transform::TransformMetrics,
 }
 
 impl Default for BrokerMetrics {
@@ -131,6 +133,7 @@ impl Default for BrokerMetrics {
             isr_expands: Counter::default(),
             replica_lag: Family::default(),
             replica_lag_series: std::sync::Mutex::default(),
+            transforms: crate::transform::TransformMetrics::default(),
         }
     }
 }
@@ -162,6 +165,7 @@ impl BrokerMetrics {
         r.register("isr_shrinks", "ISR changes by this broker's leaders that removed replicas", self.isr_shrinks.clone());
         r.register("isr_expands", "ISR changes by this broker's leaders that added replicas", self.isr_expands.clone());
         r.register("replica_lag_offsets", "How far each follower of a partition led here is behind the leader's log end, in offsets", self.replica_lag.clone());
+        self.transforms.register(registry);
     }
 
     /// Replaces the `replica_lag` series with `lags`: followers of partitions no longer led

@@ -31,6 +31,7 @@ mod replica_manager;
 mod tasks;
 mod topic_config;
 mod topics;
+mod transforms;
 
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -79,6 +80,8 @@ pub struct Broker {
     /// Serialises controller operations (create/delete topics, partitions, configs).
     controller: tokio::sync::Mutex<()>,
     tasks: tasks::BackgroundTasks,
+    /// The transform admin's plugin checks and this broker's transform runners.
+    transforms: transforms::Transforms,
 }
 
 impl Broker {
@@ -128,8 +131,10 @@ impl Broker {
             metrics,
             controller: tokio::sync::Mutex::new(()),
             tasks: tasks::BackgroundTasks::default(),
+            transforms: transforms::Transforms::default(),
         });
         tasks::start(&broker);
+        broker.start_transforms();
         tracing::info!(
             node_id = broker.config.node_id,
             data_dir = %broker.config.data_dir.display(),
@@ -174,6 +179,7 @@ impl Broker {
     /// Stops background tasks, then flushes and closes every partition (writing clean
     /// shutdown markers and producer-state snapshots).
     pub async fn shutdown(&self) {
+        self.stop_transforms().await;
         self.tasks.stop().await;
         self.groups.shutdown().await;
         if let Some(fetchers) = self.cluster.as_ref().and_then(|n| n.fetchers.get()) {

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use crate::broker::NewTopic;
 use crate::controller::{ElectionKind, ElectionOutcome};
-use crate::metadata::{BrokerImage, TopicImage};
+use crate::metadata::{BrokerImage, TopicImage, TransformDeployment, TransformState};
 use crate::replication::{AlterIsr, LeaderAndIsr};
 
 /// A request to the active controller.
@@ -115,6 +115,23 @@ pub enum AdminOp {
         configs: BTreeMap<String, String>,
         /// Only check.
         validate_only: bool,
+    },
+    /// A transform deployed (checked by the broker that took the request).
+    DeployTransform {
+        /// The deployment.
+        deployment: TransformDeployment,
+    },
+    /// A transform removed.
+    DeleteTransform {
+        /// Its name.
+        name: String,
+    },
+    /// A transform's state recorded.
+    SetTransformState {
+        /// Its name.
+        name: String,
+        /// The state.
+        state: TransformState,
     },
 }
 

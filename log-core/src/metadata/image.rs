@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::MetadataRecord;
+use super::{MetadataRecord, TransformDeployment};
 use crate::replication::LeaderAndIsr;
 
 /// A registered broker.
@@ -160,6 +160,9 @@ pub struct MetadataImage {
     /// The first producer id no block has taken yet (Kafka's producer-id blocks).
     #[serde(default)]
     pub next_producer_id: i64,
+    /// Deployed WebAssembly transforms, by name.
+    #[serde(default)]
+    pub transforms: BTreeMap<String, TransformDeployment>,
     /// Number of records applied; grows with every change.
     pub version: u64,
 }
@@ -167,7 +170,7 @@ pub struct MetadataImage {
 impl MetadataImage {
     /// An empty image of a new cluster.
     pub fn new(cluster_id: String, controller_id: i32) -> Self {
-        Self { cluster_id, controller_id, brokers: Vec::new(), topics: BTreeMap::new(), broker_configs: BTreeMap::new(), next_producer_id: 0, version: 0 }
+        Self { cluster_id, controller_id, brokers: Vec::new(), topics: BTreeMap::new(), broker_configs: BTreeMap::new(), next_producer_id: 0, transforms: BTreeMap::new(), version: 0 }
     }
 
     /// Applies one record. Records that name a topic, partition or broker that is not (or
@@ -229,6 +232,17 @@ impl MetadataImage {
             MetadataRecord::SetReassignment { topic, partition, reassignment } => {
                 if let Some(p) = self.partition_mut(topic, *partition) {
                     p.reassignment = reassignment.clone();
+                }
+            }
+            MetadataRecord::DeployTransform { deployment } => {
+                self.transforms.insert(deployment.name.clone(), deployment.clone());
+            }
+            MetadataRecord::DeleteTransform { name } => {
+                self.transforms.remove(name);
+            }
+            MetadataRecord::SetTransformState { name, state } => {
+                if let Some(t) = self.transforms.get_mut(name) {
+                    t.state = state.clone();
                 }
             }
         }

@@ -17,9 +17,12 @@ mod image;
 mod record;
 mod replicated;
 mod store;
+mod transform;
 
 pub use cache::MetadataCache;
 pub use image::{BrokerImage, MetadataImage, PartitionImage, Reassignment, TopicImage};
 pub use record::MetadataRecord;
 pub use replicated::{encode_entry, ReplicatedMetadata};
 pub use store::{new_cluster_id, MetadataStore, METADATA_FILE};
+pub(crate) use transform::base64_bytes;
+pub use transform::{group_id as transform_group_id, OnError, TransformDeployment, TransformState};

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{BrokerImage, PartitionImage, Reassignment, TopicImage};
+use super::{BrokerImage, PartitionImage, Reassignment, TopicImage, TransformDeployment, TransformState};
 use crate::replication::LeaderAndIsr;
 
 /// One change to the image.
@@ -93,5 +93,22 @@ pub enum MetadataRecord {
         partition: i32,
         /// The reassignment.
         reassignment: Option<Reassignment>,
+    },
+    /// A transform is deployed, or deployed again (replacing the one of that name).
+    DeployTransform {
+        /// The deployment.
+        deployment: TransformDeployment,
+    },
+    /// A transform is removed.
+    DeleteTransform {
+        /// Its name.
+        name: String,
+    },
+    /// A transform stops or runs again.
+    SetTransformState {
+        /// Its name.
+        name: String,
+        /// The new state.
+        state: TransformState,
     },
 }

@@ -79,7 +79,9 @@ impl ControllerTransport for GrpcControllerTransport {
     fn call(&self, endpoint: String, body: Vec<u8>) -> Pin<Box<dyn Future<Output = Result<Vec<u8>, String>> + Send>> {
         let channel = self.channel(&endpoint);
         Box::pin(async move {
-            let mut client = ControllerServiceClient::new(channel?);
+            let mut client = ControllerServiceClient::new(channel?)
+                .max_decoding_message_size(super::MAX_CONTROLLER_MESSAGE_BYTES)
+                .max_encoding_message_size(super::MAX_CONTROLLER_MESSAGE_BYTES);
             match tokio::time::timeout(CALL_TIMEOUT, client.call(Envelope { body: body.into() })).await {
                 Ok(Ok(answer)) => Ok(answer.into_inner().body.to_vec()),
                 Ok(Err(status)) => Err(format!("{}: {}", status.code(), status.message())),

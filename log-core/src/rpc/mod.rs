@@ -47,6 +47,10 @@ pub mod pb {
 }
 
 pub use pb::controller_service_client::ControllerServiceClient;
+
+/// The largest controller call either way: a transform deployment carries its plugin
+/// (base64 in JSON) to the controller.
+pub const MAX_CONTROLLER_MESSAGE_BYTES: usize = 128 << 20;
 pub use pb::controller_service_server::{ControllerService, ControllerServiceServer};
 pub use controller::{ControllerCalls, GrpcControllerTransport};
 pub use replica_fetcher::{FollowerSource, ReplicaFetcherConfig, ReplicaFetcherManager};

@@ -167,7 +167,24 @@ impl Connection {
         let peer = self.peer;
         let arrived = std::time::Instant::now();
         let mut api_label = None;
-        let response = match protocol::decode(frame) {
+        let response = if protocol::extensions::is_admin_frame(&frame) {
+            match protocol::extensions::decode_admin(frame) {
+                Ok(request) => {
+                    let label = ApiLabel { api: "FjordAdmin".to_string() };
+                    broker.metrics().requests.get_or_create(&label).inc();
+                    api_label = Some(label);
+                    let correlation_id = request.correlation_id;
+                    let answer = broker.handle_admin(request).await;
+                    Ok(protocol::extensions::encode_admin_response(correlation_id, &answer))
+                }
+                Err(e) => {
+                    broker.metrics().request_errors.inc();
+                    tracing::warn!(%peer, client_id = %self.client.client_id, error = %e, "closing connection after a Fjord admin request that does not decode");
+                    return false;
+                }
+            }
+        } else {
+            match protocol::decode(frame) {
             Ok(request) => {
                 if let Some(id) = request.header.client_id.as_deref()
                     && id != self.client.client_id
@@ -195,6 +212,7 @@ impl Connection {
                 broker.metrics().request_errors.inc();
                 tracing::warn!(%peer, client_id = %self.client.client_id, error = %e, "closing connection after a request that cannot be served");
                 return false;
+            }
             }
         };
         let bytes: Bytes = match response {

@@ -44,8 +44,9 @@ pub fn process<T: Transform>(records: Vec<InputRecord>) -> Result<Vec<OutputReco
         let mut out = Vec::with_capacity(records.len());
         let mut produced = Vec::new();
         for (index, record) in records.into_iter().enumerate() {
+            let timestamp = record.timestamp;
             transform.process(from_input(record), &mut produced).map_err(|message| Error { message, record_index: Some(index as u32) })?;
-            out.extend(produced.drain(..).map(to_output));
+            out.extend(produced.drain(..).map(|o| to_output(o, timestamp)));
         }
         Ok(out)
     })
@@ -63,12 +64,14 @@ fn from_input(r: InputRecord) -> Record {
     }
 }
 
-fn to_output(o: Output) -> OutputRecord {
+/// An output as the host takes it; an output without a timestamp gets its input's (the host
+/// cannot tell which input of a batch an output came from).
+fn to_output(o: Output, input_timestamp: i64) -> OutputRecord {
     OutputRecord {
         key: o.key,
         value: o.value,
         headers: o.headers.into_iter().map(|(key, value)| Header { key, value }).collect(),
-        timestamp: o.timestamp,
+        timestamp: Some(o.timestamp.unwrap_or(input_timestamp)),
         topic: o.topic,
     }
 }

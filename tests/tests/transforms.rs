@@ -1,0 +1,296 @@
+//! Broker-side WebAssembly transforms end to end, through `fjord transform` and real Kafka
+//! clients: the PII masker deployed on a broker masks what a producer writes; after the
+//! broker is SIGKILLed and restarted (and, in a three-node cluster, after the input
+//! partition's leader is killed) the transform resumes, and no input record is missing from
+//! the output while re-processed ones stay within the uncommitted tail. Bad deployments are
+//! refused with a clear message; a failing record goes to the dead-letter topic.
+
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use fjord_tests::{BrokerProcess, ClusterProcess, fjord_bin, plugin_path, run, unique_name, wait_until};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::{Offset, TopicPartitionList};
+
+/// The most records a runner processes between two commits (`BATCH_RECORDS` in
+/// log-core/src/transform/runner.rs): a crash re-processes at most this many per partition.
+const UNCOMMITTED_TAIL: usize = 1_000;
+
+fn fjord(bootstrap: &str, args: &[&str]) -> fjord_tests::Output {
+    let mut cmd = Command::new(fjord_bin());
+    cmd.args(args).args(["-b", bootstrap]);
+    run(&mut cmd, None, Duration::from_secs(120))
+}
+
+fn create_topic(bootstrap: &str, topic: &str, partitions: u32, replication: u32) {
+    fjord(bootstrap, &["topic", "create", topic, "--partitions", &partitions.to_string(), "--replication-factor", &replication.to_string()]).assert_success();
+}
+
+fn deploy_masker(bootstrap: &str, name: &str, input: &str, output: &str) {
+    let wasm = plugin_path("mask-pii");
+    fjord(bootstrap, &["transform", "deploy", name, "--wasm", wasm.to_str().unwrap(), "--input", input, "--output", output]).assert_success();
+}
+
+/// A JSON signup holding an e-mail address and a card number, with its id.
+fn signup(id: u64) -> String {
+    format!(r#"{{"id":{id},"email":"user{id}@example.com","card":"4111 1111 1111 1111","note":"pay with 5500-0000-0000-0004 or mail me at user{id}@example.com"}}"#)
+}
+
+fn produce(bootstrap: &str, topic: &str, ids: std::ops::Range<u64>) {
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("acks", "all")
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "5")
+        .set("message.timeout.ms", "120000")
+        .create()
+        .unwrap();
+    for id in ids {
+        let value = signup(id);
+        let key = id.to_string();
+        let mut record = BaseRecord::to(topic).key(&key).payload(&value);
+        while let Err((_, back)) = producer.send(record) {
+            record = back;
+            producer.poll(Duration::from_millis(50));
+        }
+    }
+    producer.flush(Duration::from_secs(120)).expect("every record acknowledged");
+}
+
+/// Every value of `topic` so far (all partitions, from the beginning): read until `expected`
+/// ids are there or `deadline` passes, then a little longer so stray extras show.
+fn read_output(bootstrap: &str, topic: &str, partitions: i32, expected: usize, deadline: Duration) -> Vec<String> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", unique_name("reader"))
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    let mut assignment = TopicPartitionList::new();
+    for p in 0..partitions {
+        assignment.add_partition_offset(topic, p, Offset::Beginning).unwrap();
+    }
+    consumer.assign(&assignment).unwrap();
+    let mut values = Vec::new();
+    let mut ids = std::collections::BTreeSet::new();
+    let until = Instant::now() + deadline;
+    let mut settle: Option<Instant> = None;
+    while Instant::now() < until && settle.is_none_or(|s| Instant::now() < s) {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
+            let text = String::from_utf8(m.payload().unwrap_or_default().to_vec()).unwrap();
+            ids.insert(id_of(&text));
+            values.push(text);
+        }
+        if settle.is_none() && ids.len() >= expected {
+            settle = Some(Instant::now() + Duration::from_secs(2));
+        }
+    }
+    values
+}
+
+fn id_of(value: &str) -> u64 {
+    let json: serde_json::Value = serde_json::from_str(value).unwrap_or_else(|e| panic!("output {value:?} is not JSON: {e}"));
+    json["id"].as_u64().unwrap_or_else(|| panic!("output {value:?} has no id"))
+}
+
+/// Checks that every input id is in the output and nothing personal is; returns how many
+/// outputs are repeats.
+fn check_masked(values: &[String], ids: std::ops::Range<u64>) -> usize {
+    let mut seen: BTreeMap<u64, usize> = BTreeMap::new();
+    for value in values {
+        assert!(!value.contains("@example.com"), "an e-mail address is not masked: {value}");
+        assert!(!value.contains("4111 1111") && !value.contains("5500-0000"), "card digits are not masked: {value}");
+        *seen.entry(id_of(value)).or_default() += 1;
+    }
+    let missing: Vec<u64> = ids.clone().filter(|id| !seen.contains_key(id)).collect();
+    assert!(missing.is_empty(), "{} input records are missing from the output, e.g. {:?}", missing.len(), &missing[..missing.len().min(10)]);
+    assert!(seen.keys().all(|id| ids.contains(id)), "the output holds ids that were never written");
+    seen.values().map(|n| n - 1).sum()
+}
+
+fn describe(bootstrap: &str, name: &str) -> serde_json::Value {
+    let out = fjord(bootstrap, &["transform", "describe", name, "--output", "json", "--timeout", "10s"]);
+    out.assert_success();
+    serde_json::from_str(&out.stdout).unwrap()
+}
+
+/// Waits until the transform has committed everything: lag 0 on every input partition.
+fn wait_caught_up(bootstrap: &str, name: &str) -> serde_json::Value {
+    wait_until(&format!("transform {name} to catch up"), Duration::from_secs(120), Duration::from_millis(500), || {
+        let mut cmd = Command::new(fjord_bin());
+        cmd.args(["transform", "describe", name, "--output", "json", "--timeout", "5s", "-b", bootstrap]);
+        let out = run(&mut cmd, None, Duration::from_secs(30));
+        let d: serde_json::Value = serde_json::from_str(&out.stdout).ok()?;
+        let caught_up = d["partitions"].as_array()?.iter().all(|p| p["lag"] == 0 && p["committed_offset"] == p["end_offset"]);
+        caught_up.then_some(d)
+    })
+}
+
+#[test]
+fn the_masker_masks_a_brokers_records_and_resumes_after_sigkill_without_losing_any() {
+    let mut broker = BrokerProcess::start();
+    let bootstrap = broker.bootstrap();
+    let (input, output) = (unique_name("signups"), unique_name("masked"));
+    create_topic(&bootstrap, &input, 2, 1);
+    create_topic(&bootstrap, &output, 1, 1);
+    deploy_masker(&bootstrap, "mask", &input, &output);
+
+    let listed = fjord(&bootstrap, &["transform", "list", "--output", "json"]);
+    listed.assert_success();
+    let listed: serde_json::Value = serde_json::from_str(&listed.stdout).unwrap();
+    assert_eq!(listed[0]["name"], "mask", "{listed}");
+    assert_eq!(listed[0]["state"], "running", "{listed}");
+
+    produce(&bootstrap, &input, 0..2_000);
+    let values = read_output(&bootstrap, &output, 1, 2_000, Duration::from_secs(90));
+    assert_eq!(check_masked(&values, 0..2_000), 0, "no restart yet, so no record is processed twice");
+    let d = wait_caught_up(&bootstrap, "mask");
+    assert_eq!((d["name"].as_str(), d["input"].as_str(), d["output"].as_str(), d["state"].as_str()), (Some("mask"), Some(input.as_str()), Some(output.as_str()), Some("running")), "{d}");
+    let committed: i64 = d["partitions"].as_array().unwrap().iter().map(|p| p["committed_offset"].as_i64().unwrap()).sum();
+    assert_eq!(committed, 2_000, "{d}");
+
+    // Kill the broker while a producer writes a second round and the transform works on it;
+    // the producer retries what was not acknowledged once the broker is back.
+    let writer = {
+        let bootstrap = bootstrap.clone();
+        let input = input.clone();
+        std::thread::spawn(move || produce(&bootstrap, &input, 2_000..20_000))
+    };
+    let busy = wait_until("the transform to be busy with the second round", Duration::from_secs(60), Duration::from_millis(50), || {
+        let d = describe(&bootstrap, "mask");
+        let committed: i64 = d["partitions"].as_array()?.iter().filter_map(|p| p["committed_offset"].as_i64()).sum();
+        (committed > 2_500).then_some(d)
+    });
+    let busy: Vec<String> = busy["partitions"].as_array().unwrap().iter().map(|p| format!("{}/{}", p["committed_offset"], p["end_offset"])).collect();
+    eprintln!("killing the broker at committed/end offsets {busy:?}");
+    broker.kill();
+    broker.restart();
+    writer.join().unwrap();
+    let values = read_output(&bootstrap, &output, 1, 20_000, Duration::from_secs(180));
+    let repeats = check_masked(&values, 0..20_000);
+    eprintln!("after SIGKILL and restart: {} outputs for 20000 inputs, {repeats} re-processed", values.len());
+    assert!(repeats <= 2 * UNCOMMITTED_TAIL, "{repeats} records were processed twice; at most the uncommitted tail ({UNCOMMITTED_TAIL} per partition) may be");
+    wait_caught_up(&bootstrap, "mask");
+
+    let logs = fjord(&bootstrap, &["transform", "logs", "mask", "--timeout", "10s"]);
+    logs.assert_success();
+    assert!(logs.stdout.contains("started on"), "the transform's log tells where each runner started:\n{}", logs.stdout);
+
+    fjord(&bootstrap, &["transform", "delete", "mask"]).assert_success();
+    let listed = fjord(&bootstrap, &["transform", "list", "--output", "json"]);
+    assert_eq!(listed.stdout.trim(), "[]");
+}
+
+#[test]
+fn bad_deployments_are_refused_with_the_reason_and_failing_records_go_to_the_dead_letter_topic() {
+    let broker = BrokerProcess::start();
+    let bootstrap = broker.bootstrap();
+    let (input, output) = (unique_name("in"), unique_name("out"));
+    create_topic(&bootstrap, &input, 1, 1);
+    create_topic(&bootstrap, &output, 1, 1);
+
+    // Not a plugin at all.
+    let junk = std::env::temp_dir().join(format!("{}.wasm", unique_name("junk")));
+    std::fs::write(&junk, b"this is not WebAssembly").unwrap();
+    let out = fjord(&bootstrap, &["transform", "deploy", "junk", "--wasm", junk.to_str().unwrap(), "--input", &input, "--output", &output]);
+    std::fs::remove_file(&junk).ok();
+    assert!(!out.status.success());
+    assert!(out.stderr.contains("not a valid WebAssembly component"), "{}", out.stderr);
+    // A plugin refusing its configuration.
+    let mask = plugin_path("mask-pii");
+    let out = fjord(&bootstrap, &["transform", "deploy", "m", "--wasm", mask.to_str().unwrap(), "--input", &input, "--output", &output, "--config", "bogus=1"]);
+    assert!(!out.status.success());
+    assert!(out.stderr.contains("refused its configuration") && out.stderr.contains("unknown setting"), "{}", out.stderr);
+    // A missing topic, and an output that is the input.
+    let out = fjord(&bootstrap, &["transform", "deploy", "m", "--wasm", mask.to_str().unwrap(), "--input", "no-such-topic", "--output", &output]);
+    assert!(!out.status.success() && out.stderr.contains("does not exist"), "{}", out.stderr);
+    let out = fjord(&bootstrap, &["transform", "deploy", "m", "--wasm", mask.to_str().unwrap(), "--input", &input, "--output", &input]);
+    assert!(!out.status.success() && out.stderr.contains("loop"), "{}", out.stderr);
+    assert_eq!(fjord(&bootstrap, &["transform", "list", "--output", "json"]).stdout.trim(), "[]", "nothing refused was deployed");
+
+    // The misbehaving guest traps on "trap", loops forever on "spin" and allocates without end
+    // on "boom": those records go to the dead-letter topic with the error in a header, the
+    // others through, and the broker goes on serving.
+    let guest = plugin_path("test-guests/misbehave");
+    let dlq = unique_name("dlq");
+    fjord(&bootstrap, &["transform", "deploy", "picky", "--wasm", guest.to_str().unwrap(), "--input", &input, "--output", &output, "--dead-letter-topic", &dlq]).assert_success();
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new().set("bootstrap.servers", &bootstrap).create().unwrap();
+    for value in ["a", "trap", "b", "spin", "c", "boom", "d"] {
+        producer.send(BaseRecord::<(), str>::to(&input).payload(value)).unwrap();
+    }
+    producer.flush(Duration::from_secs(30)).unwrap();
+    let good = read_raw(&bootstrap, &output, 4);
+    assert_eq!(good.iter().map(|(v, _)| v.as_str()).collect::<Vec<_>>(), ["a", "b", "c", "d"]);
+    let dead = read_raw(&bootstrap, &dlq, 3);
+    let values: Vec<&str> = dead.iter().map(|(v, _)| v.as_str()).collect();
+    assert_eq!(values, ["trap", "spin", "boom"], "{dead:?}");
+    let errors: Vec<&str> = dead.iter().map(|(_, h)| h.get("fjord.error").map_or("", String::as_str)).collect();
+    assert!(errors[0].contains("trapped"), "{errors:?}");
+    assert!(errors[1].contains("CPU budget"), "{errors:?}");
+    assert!(errors[2].contains("memory limit"), "{errors:?}");
+    for (offset, (_, headers)) in [1, 3, 5].into_iter().zip(&dead) {
+        assert_eq!(headers.get("fjord.transform").map(String::as_str), Some("picky"));
+        assert_eq!(headers.get("fjord.source.topic"), Some(&input));
+        assert_eq!(headers.get("fjord.source.offset").map(String::as_str), Some(offset.to_string().as_str()));
+    }
+}
+
+/// Values and headers of `topic`'s partition 0, until `expected` arrived (or 60 s passed).
+fn read_raw(bootstrap: &str, topic: &str, expected: usize) -> Vec<(String, BTreeMap<String, String>)> {
+    let consumer: BaseConsumer = ClientConfig::new().set("bootstrap.servers", bootstrap).set("group.id", unique_name("raw")).create().unwrap();
+    let mut assignment = TopicPartitionList::new();
+    assignment.add_partition_offset(topic, 0, Offset::Beginning).unwrap();
+    consumer.assign(&assignment).unwrap();
+    let mut out = Vec::new();
+    let until = Instant::now() + Duration::from_secs(60);
+    while out.len() < expected && Instant::now() < until {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
+            let headers = m
+                .headers()
+                .map(|h| h.iter().map(|h| (h.key.to_string(), String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned())).collect())
+                .unwrap_or_default();
+            out.push((String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned(), headers));
+        }
+    }
+    out
+}
+
+#[test]
+fn in_a_three_node_cluster_the_transform_moves_with_the_input_leader_and_loses_nothing() {
+    let mut cluster = ClusterProcess::start(3, |b| b);
+    cluster.wait_until_all_alive();
+    let bootstrap = cluster.bootstrap();
+    let (input, output) = (unique_name("signups"), unique_name("masked"));
+    create_topic(&bootstrap, &input, 1, 3);
+    create_topic(&bootstrap, &output, 1, 3);
+    deploy_masker(&bootstrap, "mask", &input, &output);
+    produce(&bootstrap, &input, 0..2_000);
+    check_masked(&read_output(&bootstrap, &output, 1, 2_000, Duration::from_secs(90)), 0..2_000);
+    let before = describe(&bootstrap, "mask");
+    let leader = before["partitions"][0]["leader"].as_i64().unwrap() as usize;
+
+    let writer = {
+        let (bootstrap, input) = (bootstrap.clone(), input.clone());
+        std::thread::spawn(move || produce(&bootstrap, &input, 2_000..12_000))
+    };
+    let busy = wait_until("the transform to be busy with the second round", Duration::from_secs(60), Duration::from_millis(50), || {
+        let d = describe(&bootstrap, "mask");
+        (d["partitions"][0]["committed_offset"].as_i64()? > 2_500).then_some(d)
+    });
+    eprintln!("killing input leader {leader} at committed/end offsets {}/{}", busy["partitions"][0]["committed_offset"], busy["partitions"][0]["end_offset"]);
+    cluster.node(leader).kill();
+    writer.join().unwrap();
+    let values = read_output(&cluster.bootstrap(), &output, 1, 12_000, Duration::from_secs(180));
+    let repeats = check_masked(&values, 0..12_000);
+    eprintln!("after killing input leader {leader}: {} outputs for 12000 inputs, {repeats} re-processed", values.len());
+    assert!(repeats <= UNCOMMITTED_TAIL, "{repeats} records were processed twice; at most the uncommitted tail ({UNCOMMITTED_TAIL}) may be");
+    let after = wait_caught_up(&cluster.bootstrap(), "mask");
+    assert_ne!(after["partitions"][0]["leader"].as_i64().unwrap() as usize, leader, "{after}");
+    cluster.node(leader).restart();
+}
