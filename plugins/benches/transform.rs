@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use fjord_plugins::{Header, InputRecord, OutputRecord, Plugin, PluginHost, PluginInstance, PluginLimits};
+use fjord_plugins::{Header, InputBatch, InputRecord, OutputRecord, Plugin, PluginHost, PluginInstance, PluginLimits};
 
 const BATCH: usize = 1_000;
 
@@ -34,18 +34,17 @@ fn value(size: usize, i: usize) -> Vec<u8> {
     text
 }
 
-fn batch(size: usize) -> Vec<InputRecord> {
-    (0..BATCH)
+fn batch(size: usize) -> InputBatch {
+    let records = (0..BATCH)
         .map(|i| InputRecord {
             key: Some(format!("key-{i}").into_bytes()),
             value: Some(value(size, i)),
             headers: vec![Header { key: "source".into(), value: Some(b"bench".to_vec()) }],
             timestamp: 1_700_000_000_000 + i as i64,
-            topic: "in".into(),
-            partition: 0,
             offset: i as i64,
         })
-        .collect()
+        .collect();
+    InputBatch { topic: "in".into(), partition: 0, records }
 }
 
 /// What a native identity does for a batch: every record copied into an output record.
@@ -61,13 +60,14 @@ fn transforms(c: &mut Criterion) {
     for size in [200usize, 2_048] {
         let records = batch(size);
         let sdk_records: Vec<fjord_plugin_sdk::Record> = records
+            .records
             .iter()
-            .map(|r| fjord_plugin_sdk::Record { key: r.key.clone(), value: r.value.clone(), topic: r.topic.clone(), offset: r.offset, ..Default::default() })
+            .map(|r| fjord_plugin_sdk::Record { key: r.key.clone(), value: r.value.clone(), topic: records.topic.clone(), offset: r.offset, ..Default::default() })
             .collect();
         let mut group = c.benchmark_group(format!("transform_{size}B"));
         group.throughput(Throughput::Elements(BATCH as u64));
         group.bench_function(BenchmarkId::new("identity", "wasm"), |b| b.iter(|| identity.process(&records).unwrap()));
-        group.bench_function(BenchmarkId::new("identity", "native"), |b| b.iter(|| native_identity(&records)));
+        group.bench_function(BenchmarkId::new("identity", "native"), |b| b.iter(|| native_identity(&records.records)));
         group.bench_function(BenchmarkId::new("mask-pii", "wasm"), |b| b.iter(|| masker.process(&records).unwrap()));
         group.bench_function(BenchmarkId::new("mask-pii", "native"), |b| b.iter(|| native_masker(&[], sdk_records.clone()).unwrap()));
         group.finish();

@@ -5,4 +5,4 @@ wasmtime::component::bindgen!({
     world: "transform",
 });
 
-pub use fjord::transform::types::{Error as GuestError, Header};
+pub use fjord::transform::types::{Error as GuestError, Header, InputRecord};

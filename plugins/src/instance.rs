@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use wasmtime::Store;
 
-use crate::bindings::{GuestError, InputRecord, OutputRecord, Transform};
+use crate::bindings::{GuestError, InputBatch, OutputRecord, Transform};
 use crate::host::TICK;
 use crate::limits::Limiter;
 use crate::{Plugin, PluginError};
@@ -52,7 +52,8 @@ impl PluginInstance {
 
     /// Transforms one batch. The batch's offsets are named in any error; an error the plugin
     /// returns itself names the record at fault when the plugin says which.
-    pub fn process(&mut self, records: &[InputRecord]) -> Result<Vec<OutputRecord>, PluginError> {
+    pub fn process(&mut self, batch: &InputBatch) -> Result<Vec<OutputRecord>, PluginError> {
+        let records = &batch.records;
         let offsets = records.first().zip(records.last()).map(|(f, l)| (f.offset, l.offset));
         // Taken out for the call and put back unless the call may have broken it.
         let mut live = match self.live.take() {
@@ -61,7 +62,7 @@ impl PluginInstance {
         };
         live.store.set_epoch_deadline(self.budget_ticks());
         let name = self.plugin.name();
-        match live.bindings.call_process(&mut live.store, records) {
+        match live.bindings.call_process(&mut live.store, batch) {
             Ok(answer) => {
                 self.live = Some(live);
                 answer.map_err(|GuestError { message, record_index }| {

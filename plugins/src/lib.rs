@@ -24,7 +24,7 @@ mod instance;
 mod limits;
 mod plugin;
 
-pub use bindings::{Header, InputRecord, OutputRecord};
+pub use bindings::{Header, InputBatch, InputRecord, OutputRecord};
 pub use error::PluginError;
 pub use host::PluginHost;
 pub use instance::PluginInstance;

@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use fjord_plugins::{Header, InputRecord, Plugin, PluginError, PluginHost, PluginInstance, PluginLimits};
+use fjord_plugins::{Header, InputBatch, InputRecord, Plugin, PluginError, PluginHost, PluginInstance, PluginLimits};
 
 fn plugins_dir() -> PathBuf {
     std::env::var_os("FJORD_PLUGINS_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/plugins"))
@@ -31,14 +31,17 @@ fn record(offset: i64, value: &str) -> InputRecord {
         value: Some(value.as_bytes().to_vec()),
         headers: vec![Header { key: "h".into(), value: None }],
         timestamp: 1_700_000_000_000,
-        topic: "in".into(),
-        partition: 0,
         offset,
     }
 }
 
-fn batch(first: i64, values: &[&str]) -> Vec<InputRecord> {
-    values.iter().enumerate().map(|(i, v)| record(first + i as i64, v)).collect()
+/// Records of partition 0 of topic `in`.
+fn batch_of(records: Vec<InputRecord>) -> InputBatch {
+    InputBatch { topic: "in".into(), partition: 0, records }
+}
+
+fn batch(first: i64, values: &[&str]) -> InputBatch {
+    batch_of(values.iter().enumerate().map(|(i, v)| record(first + i as i64, v)).collect())
 }
 
 fn values(out: &[fjord_plugins::OutputRecord]) -> Vec<String> {
@@ -73,7 +76,7 @@ fn mask_pii_leaves_no_email_or_card_digits_in_text_or_json() {
 fn identity_returns_a_large_batch_unchanged() {
     let host = PluginHost::new().unwrap();
     let mut identity = PluginInstance::new(compile(&host, "identity.wasm", PluginLimits::default()), vec![]).unwrap();
-    let input: Vec<InputRecord> = (0..10_000).map(|i| record(i, &format!("value-{i}"))).collect();
+    let input = batch_of((0..10_000).map(|i| record(i, &format!("value-{i}"))).collect());
     let out = identity.process(&input).unwrap();
     assert_eq!(out.len(), 10_000);
     assert_eq!(values(&out)[9_999], "value-9999");
@@ -186,4 +189,32 @@ fn compiled_plugins_are_kept_on_disk_and_reused_by_the_next_host() {
     assert_eq!(values(&masker.process(&batch(0, &["a@b.io"])).unwrap()), ["[EMAIL]"]);
     assert_eq!(listing(&dir), cached, "the second host loaded the plugin from the cache: nothing written");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_plugin_written_in_c_adds_lineage_headers_and_keeps_the_record() {
+    let host = PluginHost::new().unwrap();
+    let plugin = compile(&host, "lineage.wasm", PluginLimits::default());
+    let mut lineage = PluginInstance::new(Arc::clone(&plugin), vec![("prefix".into(), "from.".into())]).unwrap();
+    let mut input = batch(41, &["a", "b"]);
+    input.records[1].headers.clear();
+    input.records[1].key = None;
+    // Enough records that the guest's allocator grows its memory a few times.
+    input.records.extend((0..2_000).map(|i| record(100 + i, &"x".repeat(300))));
+    let out = lineage.process(&input).unwrap();
+    assert_eq!(out.len(), input.records.len());
+    assert_eq!(values(&out[..2]), ["a", "b"]);
+    assert_eq!(out[1].key, None);
+    let headers: Vec<(String, Option<String>)> =
+        out[0].headers.iter().map(|h| (h.key.clone(), h.value.as_ref().map(|v| String::from_utf8(v.clone()).unwrap()))).collect();
+    assert_eq!(
+        headers,
+        [("h".into(), None), ("from.topic".into(), Some("in".into())), ("from.partition".into(), Some("0".into())), ("from.offset".into(), Some("41".into()))]
+    );
+    assert_eq!(out[1].headers.len(), 3);
+    assert_eq!(out[0].timestamp, Some(1_700_000_000_000));
+    assert_eq!(out[2_001].headers[3].value.as_deref(), Some(&b"2099"[..]));
+    // It refuses what it does not know, like any plugin.
+    let refused = PluginInstance::new(plugin, vec![("colour".into(), "blue".into())]).unwrap_err();
+    assert!(refused.to_string().contains("unknown setting \"colour\""), "{refused}");
 }

@@ -18,9 +18,10 @@ use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::{Offset, TopicPartitionList};
 
-/// The most records a runner processes between two commits (`BATCH_RECORDS` in
-/// log-core/src/transform/runner.rs): a crash re-processes at most this many per partition.
-const UNCOMMITTED_TAIL: usize = 1_000;
+/// The most records a runner has past its committed offset (`UNCOMMITTED_LIMIT` plus one
+/// batch of `BATCH_RECORDS`, log-core/src/transform/runner.rs): a crash re-processes at most
+/// this many per partition.
+const UNCOMMITTED_TAIL: usize = 5_000;
 
 fn fjord(bootstrap: &str, args: &[&str]) -> fjord_tests::Output {
     let mut cmd = Command::new(fjord_bin());

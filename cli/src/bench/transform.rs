@@ -167,15 +167,14 @@ pub fn run(args: TransformBenchArgs) -> anyhow::Result<()> {
 fn leg(args: &TransformBenchArgs, to: &str, from: &str, first_id: u64) -> anyhow::Result<Leg> {
     let count = if first_id > 0 { 1 } else { args.messages };
     let consumer: BaseConsumer = args.client.consumer(&[("enable.auto.commit", "false"), ("fetch.max.bytes", "52428800"), ("group.id", "fjord-bench-transform")])?;
+    // Each partition read from its end as it is before anything is sent, so only this leg's
+    // records are counted (Offset::End would be resolved only at the first fetch).
     let mut assignment = TopicPartitionList::new();
     for p in 0..args.partitions {
-        assignment.add_partition_offset(from, p, Offset::End)?;
+        let (_, end) = consumer.fetch_watermarks(from, p, Duration::from_secs(30)).with_context(|| format!("could not list the offsets of {from}-{p}"))?;
+        assignment.add_partition_offset(from, p, Offset::Offset(end))?;
     }
     consumer.assign(&assignment)?;
-    // Positions resolved before anything is sent, so only this leg's records are counted.
-    for p in 0..args.partitions {
-        let _ = consumer.fetch_watermarks(from, p, Duration::from_secs(30))?;
-    }
     let mut producer_config = args.client.config();
     producer_config.set("acks", "1").set("linger.ms", "5").set("batch.size", "1000000").set("queue.buffering.max.messages", "1000000");
     let producer: BaseProducer = producer_config.create().context("could not create the benchmark producer")?;

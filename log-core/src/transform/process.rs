@@ -3,7 +3,7 @@
 //! only the records the plugin really fails on meet the deployment's error policy
 //! (dead-letter, skip or stop) and the rest are written as usual.
 
-use fjord_plugins::{InputRecord, OutputRecord, PluginError, PluginInstance};
+use fjord_plugins::{InputBatch, InputRecord, OutputRecord, PluginError, PluginInstance};
 
 use crate::metadata::{OnError, TransformDeployment};
 
@@ -19,7 +19,8 @@ pub(crate) enum Write {
         /// Its timestamp when the plugin gave none: the newest of the call's input records.
         timestamp: i64,
     },
-    /// An input record the plugin failed on, to the dead-letter topic.
+    /// An input record the plugin failed on, to the dead-letter topic (its source is the
+    /// runner's partition).
     DeadLetter {
         /// The dead-letter topic.
         topic: String,
@@ -44,15 +45,16 @@ pub(crate) struct Processed {
     pub(crate) stop_at: Option<(i64, String)>,
 }
 
-/// Runs `records` through `instance` and decides what to write.
-pub(crate) fn process(instance: &mut PluginInstance, records: &[InputRecord], deployment: &TransformDeployment) -> Processed {
+/// Runs `batch` through `instance` and decides what to write.
+pub(crate) fn process(instance: &mut PluginInstance, batch: &InputBatch, deployment: &TransformDeployment) -> Processed {
     let mut processed = Processed::default();
-    if let Ok(writes) = call(instance, records, deployment) {
+    if let Ok(writes) = call(instance, batch, deployment) {
         processed.writes = writes;
         return processed;
     }
-    for record in records {
-        match call(instance, std::slice::from_ref(record), deployment) {
+    for record in &batch.records {
+        let single = InputBatch { topic: batch.topic.clone(), partition: batch.partition, records: vec![record.clone()] };
+        match call(instance, &single, deployment) {
             Ok(writes) => processed.writes.extend(writes),
             Err(error) => {
                 processed.failed += 1;
@@ -74,9 +76,9 @@ pub(crate) fn process(instance: &mut PluginInstance, records: &[InputRecord], de
 
 /// One plugin call: its outputs as writes, or why it failed (the plugin's error, or an
 /// output naming a topic the deployment may not write).
-fn call(instance: &mut PluginInstance, records: &[InputRecord], deployment: &TransformDeployment) -> Result<Vec<Write>, String> {
-    let outputs = instance.process(records).map_err(|e| describe(&e))?;
-    let timestamp = records.iter().map(|r| r.timestamp).max().unwrap_or(0);
+fn call(instance: &mut PluginInstance, batch: &InputBatch, deployment: &TransformDeployment) -> Result<Vec<Write>, String> {
+    let outputs = instance.process(batch).map_err(|e| describe(&e))?;
+    let timestamp = batch.records.iter().map(|r| r.timestamp).max().unwrap_or(0);
     let mut writes = Vec::with_capacity(outputs.len());
     for record in outputs {
         let topic = match &record.topic {

@@ -5,10 +5,9 @@ use fjord_plugins::{Header, InputRecord};
 use crate::storage::{decode_records, BatchDefect, BatchHeader, Batches};
 
 /// The records at or after `from` in `batches` (whole batches as read from a partition),
-/// control batches left out, each tagged with its source topic, partition and offset; and
-/// the offset after the last batch (where the next read starts, even when every record of
-/// the batches was a control record).
-pub(crate) fn input_records(topic: &str, partition: i32, batches: &[u8], from: i64) -> Result<(Vec<InputRecord>, i64), BatchDefect> {
+/// control batches left out, with their offsets; and the offset after the last batch (where
+/// the next read starts, even when every record of the batches was a control record).
+pub(crate) fn input_records(batches: &[u8], from: i64) -> Result<(Vec<InputRecord>, i64), BatchDefect> {
     let mut records = Vec::new();
     let mut next = from;
     for batch in Batches::new(batches) {
@@ -28,8 +27,6 @@ pub(crate) fn input_records(topic: &str, partition: i32, batches: &[u8], from: i
                 .map(|h| Header { key: String::from_utf8_lossy(&h.key).into_owned(), value: h.value.map(|v| v.to_vec()) })
                 .collect(),
             timestamp: r.timestamp,
-            topic: topic.to_string(),
-            partition,
             offset: r.offset,
         }));
     }
@@ -49,11 +46,11 @@ mod tests {
             batch.push(10 + i, 1_000 + i, Some(b"k"), Some(format!("v{i}").as_bytes()), &header);
         }
         let bytes = batch.build().unwrap();
-        let (records, next) = input_records("t", 2, &bytes, 11).unwrap();
+        let (records, next) = input_records(&bytes, 11).unwrap();
         assert_eq!(next, 13);
         assert_eq!(records.iter().map(|r| r.offset).collect::<Vec<_>>(), [11, 12]);
         assert_eq!(records[0].value.as_deref(), Some(&b"v1"[..]));
         assert_eq!(records[0].headers[0].key, "h");
-        assert_eq!((records[0].topic.as_str(), records[0].partition, records[0].timestamp), ("t", 2, 1_001));
+        assert_eq!(records[0].timestamp, 1_001);
     }
 }

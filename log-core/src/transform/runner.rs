@@ -13,10 +13,11 @@
 //! partition, when the deployment stops on a failed record, or on an error the manager
 //! answers by starting it again.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
-use fjord_plugins::{InputRecord, Plugin, PluginError, PluginInstance};
+use fjord_plugins::{InputBatch, InputRecord, Plugin, PluginError, PluginInstance};
 use kafka_protocol::ResponseError;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
@@ -37,6 +38,71 @@ const BATCH_RECORDS: usize = 1_000;
 const READ_BYTES: usize = 1 << 20;
 /// The wait before trying again after a failed write or commit.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
+/// How far past the committed offset a runner may read and write: what a crash may make it
+/// process again, at most.
+pub(crate) const UNCOMMITTED_LIMIT: i64 = 4 * BATCH_RECORDS as i64;
+
+/// A write that failed, and the offset to process again from.
+struct WriteFailed {
+    from: i64,
+    error: String,
+}
+
+/// A chunk whose writes are on their way.
+struct InFlight {
+    /// Its first offset.
+    start: i64,
+    /// The offset after it: committed once every write is acknowledged.
+    end: i64,
+    deliveries: Vec<DeliveryFuture>,
+    outputs: u64,
+}
+
+/// A runner's moving parts between chunks.
+struct Work {
+    /// Taken out while a batch runs on the blocking pool.
+    instance: Option<PluginInstance>,
+    /// The next offset to read.
+    position: i64,
+    in_flight: VecDeque<InFlight>,
+    /// The end of the acknowledged chunks, for the committer.
+    acknowledged: watch::Sender<i64>,
+    /// What the committer has committed.
+    committed: watch::Receiver<i64>,
+}
+
+/// Commits the newest acknowledged offset whenever it moves (one commit at a time, so a
+/// burst of chunks costs one commit), until the runner drops its sender; then commits the
+/// last one.
+async fn commit_loop(committer: Arc<Committer>, topic: String, partition: i32, mut acknowledged: watch::Receiver<i64>, committed: watch::Sender<i64>) {
+    let mut done = *acknowledged.borrow();
+    loop {
+        let closed = acknowledged.changed().await.is_err();
+        let latest = *acknowledged.borrow_and_update();
+        let mut attempts = 0;
+        while latest != done {
+            let (c, t) = (Arc::clone(&committer), topic.clone());
+            match blocking(move || c.commit(&t, partition, latest)).await {
+                Ok(Ok(())) => {
+                    done = latest;
+                    committed.send_replace(latest);
+                }
+                Ok(Err(e)) => {
+                    attempts += 1;
+                    tracing::warn!(topic = %topic, partition, offset = latest, error = %e, "committing a transform's offset failed; trying again");
+                    if closed && attempts >= 5 {
+                        return;
+                    }
+                    tokio::time::sleep(RETRY_AFTER).await;
+                }
+                Err(_) => return,
+            }
+        }
+        if closed {
+            return;
+        }
+    }
+}
 
 /// A deployment stopping itself: its name and the state to record.
 pub(crate) type StopRequest = (String, TransformState);
@@ -100,7 +166,6 @@ impl Runner {
     async fn run_inner(&self, stop: &mut watch::Receiver<bool>) -> Exit {
         let topic = self.partition.topic().to_string();
         let index = self.partition.index();
-        let label = self.label();
         let clients = Arc::clone(&self.clients);
         let group = self.deployment.group_id();
         let committer = match blocking(move || clients.committer(&group)).await {
@@ -109,7 +174,7 @@ impl Runner {
             Err(e) => return Exit::Failed(e),
         };
         let (c, t) = (Arc::clone(&committer), topic.clone());
-        let mut position = match blocking(move || c.committed(&t, index)).await {
+        let position = match blocking(move || c.committed(&t, index)).await {
             Ok(Ok(Some(offset))) => offset,
             Ok(Ok(None)) => match self.partition.log_start_offset() {
                 Ok(start) => start as i64,
@@ -119,38 +184,73 @@ impl Runner {
             Err(e) => return Exit::Failed(e),
         };
         let (plugin, config) = (Arc::clone(&self.plugin), self.deployment.config.clone());
-        let mut instance = match blocking(move || PluginInstance::new(plugin, config)).await {
+        let instance = match blocking(move || PluginInstance::new(plugin, config)).await {
             Ok(Ok(instance)) => instance,
             Ok(Err(e @ PluginError::Config { .. })) => return self.stop_deployment(position, e.to_string()),
             Ok(Err(e)) => return Exit::Failed(e.to_string()),
             Err(e) => return Exit::Failed(e),
         };
         self.log("info", &format!("started on {topic}-{index} at offset {position}"));
-        loop {
+        let (acknowledged, to_commit) = watch::channel(position);
+        let (committed_tx, committed) = watch::channel(position);
+        let commits = tokio::spawn(commit_loop(committer, topic.clone(), index, to_commit, committed_tx));
+        let mut work = Work { instance: Some(instance), position, in_flight: VecDeque::new(), acknowledged, committed };
+        let exit = self.pipeline(&mut work, stop).await;
+        // Whatever was acknowledged is committed before the runner ends (the committer's
+        // last pass runs once the sender is gone).
+        drop(work);
+        if tokio::time::timeout(Duration::from_secs(15), commits).await.is_err() {
+            tracing::warn!(transform = %self.deployment.name, partition = index, "the last offset commit did not finish; those records will be processed again");
+        }
+        exit
+    }
+
+    /// The runner's loop: read, process, send; keep up to UNCOMMITTED_LIMIT offsets past the
+    /// committed position in flight.
+    async fn pipeline(&self, work: &mut Work, stop: &mut watch::Receiver<bool>) -> Exit {
+        let topic = self.partition.topic().to_string();
+        let index = self.partition.index();
+        let label = self.label();
+        'read: loop {
             if *stop.borrow() {
+                let _ = self.complete_all(work).await;
                 return Exit::Asked;
             }
             let mut high_watermark = self.partition.subscribe();
             let partition = Arc::clone(&self.partition);
+            let position = work.position;
             let read = blocking(move || partition.read(position as u64, READ_BYTES, Isolation::ReadUncommitted)).await;
             let fetched = match read {
                 Ok(Ok(fetched)) => fetched,
-                Ok(Err(e)) if e.code == ResponseError::NotLeaderOrFollower => return Exit::NotLeader,
+                Ok(Err(e)) if e.code == ResponseError::NotLeaderOrFollower => {
+                    let _ = self.complete_all(work).await;
+                    return Exit::NotLeader;
+                }
                 Ok(Err(e)) if e.code == ResponseError::OffsetOutOfRange => {
+                    if let Err(failed) = self.complete_all(work).await {
+                        self.retry_from(work, failed).await;
+                        continue;
+                    }
                     let (start, end) = match (self.partition.log_start_offset(), self.partition.log_end_offset()) {
                         (Ok(start), Ok(end)) => (start as i64, end as i64),
                         (Err(e), _) | (_, Err(e)) => return Exit::Failed(e.to_string()),
                     };
                     let resumed = if position < start { start } else { end };
                     self.log("error", &format!("offset {position} is not in the log ({start}..{end}); going on from {resumed}"));
-                    position = resumed;
+                    work.position = resumed;
+                    work.acknowledged.send_replace(resumed);
                     continue;
                 }
                 Ok(Err(e)) => return Exit::Failed(e.to_string()),
                 Err(e) => return Exit::Failed(e),
             };
-            self.metrics.lag.get_or_create(&label).set((fetched.high_watermark as i64 - position).max(0));
+            self.metrics.lag.get_or_create(&label).set((fetched.high_watermark as i64 - *work.committed.borrow()).max(0));
             if fetched.records.is_empty() {
+                // Caught up: finish what is in flight, then wait for more.
+                if let Err(failed) = self.complete_all(work).await {
+                    self.retry_from(work, failed).await;
+                    continue;
+                }
                 tokio::select! {
                     _ = high_watermark.changed() => {}
                     _ = stop.changed() => {}
@@ -158,22 +258,31 @@ impl Runner {
                 }
                 continue;
             }
-            let (records, next) = match input_records(&topic, index, &fetched.records, position) {
+            let (records, next) = match input_records(&fetched.records, position) {
                 Ok(decoded) => decoded,
                 Err(e) => return Exit::Failed(format!("a batch at offset {position} does not decode: {e}")),
             };
-            let mut chunks = Vec::new();
             let mut records = records.into_iter().peekable();
             while records.peek().is_some() {
-                chunks.push(records.by_ref().take(BATCH_RECORDS).collect::<Vec<InputRecord>>());
-            }
-            let mut done = true;
-            for chunk in chunks {
-                let chunk_end = chunk.last().map_or(next, |r| r.offset + 1);
+                let chunk: Vec<InputRecord> = records.by_ref().take(BATCH_RECORDS).collect();
+                let start = work.position;
+                let end = chunk.last().map_or(next, |r| r.offset + 1);
+                // A chunk starts at most UNCOMMITTED_LIMIT offsets past the committed position:
+                // that bounds what a crash makes the transform process again.
+                while start - *work.committed.borrow() >= UNCOMMITTED_LIMIT {
+                    if work.in_flight.is_empty() {
+                        let _ = tokio::time::timeout(Duration::from_secs(1), work.committed.changed()).await;
+                    } else if let Err(failed) = self.complete_oldest(work).await {
+                        self.retry_from(work, failed).await;
+                        continue 'read;
+                    }
+                }
                 let count = chunk.len() as u64;
                 let deployment = Arc::clone(&self.deployment);
+                let batch = InputBatch { topic: topic.clone(), partition: index, records: chunk };
+                let Some(mut instance) = work.instance.take() else { return Exit::Failed("the plugin instance was lost".into()) };
                 let (back, processed) = match blocking(move || {
-                    let processed = process(&mut instance, &chunk, &deployment);
+                    let processed = process(&mut instance, &batch, &deployment);
                     (instance, processed)
                 })
                 .await
@@ -181,7 +290,7 @@ impl Runner {
                     Ok(answer) => answer,
                     Err(e) => return Exit::Failed(e),
                 };
-                instance = back;
+                work.instance = Some(back);
                 self.metrics.records_in.get_or_create(&label).inc_by(count);
                 let Processed { writes, failed, skipped, stop_at } = processed;
                 self.metrics.failed_records.get_or_create(&label).inc_by(failed);
@@ -189,39 +298,85 @@ impl Runner {
                     self.log("error", &format!("skipped the record at offset {offset}: {error}"));
                 }
                 let dead_letters = writes.iter().filter(|w| matches!(w, Write::DeadLetter { .. })).count();
-                let outputs = writes.len() - dead_letters;
-                if let Err(e) = self.write(writes).await {
-                    self.log("error", &format!("writing the outputs of offsets {position}..{chunk_end} failed, trying again: {e}"));
-                    tokio::time::sleep(RETRY_AFTER).await;
-                    done = false;
-                    break;
-                }
-                self.metrics.records_out.get_or_create(&label).inc_by(outputs as u64);
                 if dead_letters > 0 {
-                    self.log("error", &format!("{dead_letters} record(s) of offsets {position}..{chunk_end} failed and went to the dead-letter topic"));
+                    self.log("error", &format!("{dead_letters} record(s) of offsets {start}..{end} failed and went to the dead-letter topic"));
                 }
+                let outputs = (writes.len() - dead_letters) as u64;
+                let mut deliveries = Vec::with_capacity(writes.len());
+                for write in &writes {
+                    if let Err(failed) = self.send(write, &mut deliveries, work, start).await {
+                        self.retry_from(work, failed).await;
+                        continue 'read;
+                    }
+                }
+                let end = stop_at.as_ref().map_or(end, |(offset, _)| *offset);
+                work.in_flight.push_back(InFlight { start, end, deliveries, outputs });
+                work.position = end;
                 if let Some((offset, reason)) = stop_at {
-                    if let Err(e) = self.commit(&committer, &topic, index, offset).await {
-                        return Exit::Failed(e);
+                    if let Err(failed) = self.complete_all(work).await {
+                        self.retry_from(work, failed).await;
+                        continue 'read;
                     }
                     return self.stop_deployment(offset, reason);
                 }
-                if let Err(e) = self.commit(&committer, &topic, index, chunk_end).await {
-                    self.log("error", &format!("committing offset {chunk_end} failed, trying again: {e}"));
-                    tokio::time::sleep(RETRY_AFTER).await;
-                }
-                position = chunk_end;
             }
-            if done && position < next {
-                // Only control records were left.
-                position = next;
+            work.position = work.position.max(next);
+            if work.in_flight.is_empty() {
+                // Only control records were left: nothing to wait for.
+                work.acknowledged.send_replace(work.position);
             }
         }
     }
 
-    async fn commit(&self, committer: &Arc<Committer>, topic: &str, partition: i32, offset: i64) -> Result<(), String> {
-        let (c, t) = (Arc::clone(committer), topic.to_string());
-        blocking(move || c.commit(&t, partition, offset)).await?.map_err(|e| e.to_string())
+    /// Hands one write of the chunk starting at `start` to the producer; when its queue is
+    /// full, first waits for the oldest chunk in flight.
+    async fn send(&self, write: &Write, deliveries: &mut Vec<DeliveryFuture>, work: &mut Work, start: i64) -> Result<(), WriteFailed> {
+        let mut record = self.record(write);
+        loop {
+            match self.clients.producer.send_result(record) {
+                Ok(delivery) => {
+                    deliveries.push(delivery);
+                    return Ok(());
+                }
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    record = back;
+                    if work.in_flight.is_empty() {
+                        await_all(deliveries).await.map_err(|e| WriteFailed { from: start, error: e.to_string() })?;
+                    } else {
+                        self.complete_oldest(work).await?;
+                    }
+                }
+                // Everything not yet acknowledged is done again: from the oldest chunk in flight.
+                Err((e, _)) => return Err(WriteFailed { from: work.in_flight.front().map_or(start, |c| c.start), error: e.to_string() }),
+            }
+        }
+    }
+
+    /// Waits for the oldest chunk in flight; once all its writes are acknowledged, its end is
+    /// the offset to commit. A failed write fails from that chunk on.
+    async fn complete_oldest(&self, work: &mut Work) -> Result<(), WriteFailed> {
+        let Some(mut chunk) = work.in_flight.pop_front() else { return Ok(()) };
+        await_all(&mut chunk.deliveries).await.map_err(|e| WriteFailed { from: chunk.start, error: e.to_string() })?;
+        self.metrics.records_out.get_or_create(&self.label()).inc_by(chunk.outputs);
+        work.acknowledged.send_replace(chunk.end);
+        Ok(())
+    }
+
+    /// Waits for every chunk in flight.
+    async fn complete_all(&self, work: &mut Work) -> Result<(), WriteFailed> {
+        while !work.in_flight.is_empty() {
+            self.complete_oldest(work).await?;
+        }
+        Ok(())
+    }
+
+    /// After a failed write: drop what is in flight and read again from the first offset not
+    /// acknowledged (at least once: some of it may be written twice).
+    async fn retry_from(&self, work: &mut Work, failed: WriteFailed) {
+        self.log("error", &format!("writing outputs failed, processing again from offset {}: {}", failed.from, failed.error));
+        work.in_flight.clear();
+        work.position = failed.from;
+        tokio::time::sleep(RETRY_AFTER).await;
     }
 
     fn stop_deployment(&self, offset: i64, reason: String) -> Exit {
@@ -231,28 +386,6 @@ impl Runner {
         Exit::Stopped
     }
 
-    /// Writes every record and waits until each is acknowledged.
-    async fn write(&self, writes: Vec<Write>) -> Result<(), KafkaError> {
-        let mut pending: Vec<DeliveryFuture> = Vec::with_capacity(writes.len());
-        for write in &writes {
-            let mut record = self.record(write);
-            loop {
-                match self.clients.producer.send_result(record) {
-                    Ok(delivery) => {
-                        pending.push(delivery);
-                        break;
-                    }
-                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                        record = back;
-                        await_all(&mut pending).await?;
-                    }
-                    Err((e, _)) => return Err(e),
-                }
-            }
-        }
-        await_all(&mut pending).await
-    }
-
     fn record<'a>(&self, write: &'a Write) -> FutureRecord<'a, [u8], [u8]> {
         match write {
             Write::Output { topic, record, timestamp } => {
@@ -260,11 +393,11 @@ impl Runner {
                 future_record(topic, record.key.as_deref(), record.value.as_deref(), headers, record.timestamp.unwrap_or(*timestamp))
             }
             Write::DeadLetter { topic, record, error } => {
-                let (partition, offset) = (record.partition.to_string(), record.offset.to_string());
+                let (partition, offset) = (self.partition.index().to_string(), record.offset.to_string());
                 let headers = record.headers.iter().map(|h| (h.key.as_str(), h.value.as_deref())).chain([
                     ("fjord.transform", Some(self.deployment.name.as_bytes())),
                     ("fjord.error", Some(error.as_bytes())),
-                    ("fjord.source.topic", Some(record.topic.as_bytes())),
+                    ("fjord.source.topic", Some(self.partition.topic().as_bytes())),
                     ("fjord.source.partition", Some(partition.as_bytes())),
                     ("fjord.source.offset", Some(offset.as_bytes())),
                 ]);

@@ -18,7 +18,7 @@ pub mod bindings {
     });
 }
 
-use bindings::fjord::transform::types::{Error, Header, InputRecord, OutputRecord};
+use bindings::fjord::transform::types::{Error, Header, InputBatch, InputRecord, OutputRecord};
 
 thread_local! {
     /// The instance's transform, made by `init`. WebAssembly instances are single-threaded.
@@ -34,7 +34,8 @@ pub fn init<T: Transform>(config: Vec<(String, String)>) -> Result<(), String> {
 
 /// The world's `process`: every record through the transform, in order; the first error
 /// fails the batch and names its record.
-pub fn process<T: Transform>(records: Vec<InputRecord>) -> Result<Vec<OutputRecord>, Error> {
+pub fn process<T: Transform>(batch: InputBatch) -> Result<Vec<OutputRecord>, Error> {
+    let InputBatch { topic, partition, records } = batch;
     STATE.with(|state| {
         let mut state = state.borrow_mut();
         let transform = state
@@ -45,21 +46,21 @@ pub fn process<T: Transform>(records: Vec<InputRecord>) -> Result<Vec<OutputReco
         let mut produced = Vec::new();
         for (index, record) in records.into_iter().enumerate() {
             let timestamp = record.timestamp;
-            transform.process(from_input(record), &mut produced).map_err(|message| Error { message, record_index: Some(index as u32) })?;
+            transform.process(from_input(record, &topic, partition), &mut produced).map_err(|message| Error { message, record_index: Some(index as u32) })?;
             out.extend(produced.drain(..).map(|o| to_output(o, timestamp)));
         }
         Ok(out)
     })
 }
 
-fn from_input(r: InputRecord) -> Record {
+fn from_input(r: InputRecord, topic: &str, partition: i32) -> Record {
     Record {
         key: r.key,
         value: r.value,
         headers: r.headers.into_iter().map(|h| (h.key, h.value)).collect(),
         timestamp: r.timestamp,
-        topic: r.topic,
-        partition: r.partition,
+        topic: topic.to_string(),
+        partition,
         offset: r.offset,
     }
 }

@@ -61,12 +61,12 @@ macro_rules! transform {
                 }
 
                 fn process(
-                    records: ::std::vec::Vec<$crate::glue::bindings::fjord::transform::types::InputRecord>,
+                    batch: $crate::glue::bindings::fjord::transform::types::InputBatch,
                 ) -> ::std::result::Result<
                     ::std::vec::Vec<$crate::glue::bindings::fjord::transform::types::OutputRecord>,
                     $crate::glue::bindings::fjord::transform::types::Error,
                 > {
-                    $crate::glue::process::<$t>(records)
+                    $crate::glue::process::<$t>(batch)
                 }
             }
 

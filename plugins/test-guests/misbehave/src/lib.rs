@@ -20,9 +20,9 @@ impl Guest for Misbehave {
         Ok(())
     }
 
-    fn process(records: Vec<InputRecord>) -> Result<Vec<OutputRecord>, Error> {
-        let mut out = Vec::with_capacity(records.len());
-        for record in records {
+    fn process(batch: InputBatch) -> Result<Vec<OutputRecord>, Error> {
+        let mut out = Vec::with_capacity(batch.records.len());
+        for record in batch.records {
             match record.value.as_deref() {
                 Some(b"spin") => {
                     let mut n = 0u64;
