@@ -278,7 +278,7 @@ fn in_a_three_node_cluster_the_transform_moves_with_the_input_leader_and_loses_n
 
     let writer = {
         let (bootstrap, input) = (bootstrap.clone(), input.clone());
-        std::thread::spawn(move || produce(&bootstrap, &input, 2_000..12_000))
+        std::thread::spawn(move || produce(&bootstrap, &input, 2_000..42_000))
     };
     let busy = wait_until("the transform to be busy with the second round", Duration::from_secs(60), Duration::from_millis(50), || {
         let d = describe(&bootstrap, "mask");
@@ -287,9 +287,9 @@ fn in_a_three_node_cluster_the_transform_moves_with_the_input_leader_and_loses_n
     eprintln!("killing input leader {leader} at committed/end offsets {}/{}", busy["partitions"][0]["committed_offset"], busy["partitions"][0]["end_offset"]);
     cluster.node(leader).kill();
     writer.join().unwrap();
-    let values = read_output(&cluster.bootstrap(), &output, 1, 12_000, Duration::from_secs(180));
-    let repeats = check_masked(&values, 0..12_000);
-    eprintln!("after killing input leader {leader}: {} outputs for 12000 inputs, {repeats} re-processed", values.len());
+    let values = read_output(&cluster.bootstrap(), &output, 1, 42_000, Duration::from_secs(180));
+    let repeats = check_masked(&values, 0..42_000);
+    eprintln!("after killing input leader {leader}: {} outputs for 42000 inputs, {repeats} re-processed", values.len());
     assert!(repeats <= UNCOMMITTED_TAIL, "{repeats} records were processed twice; at most the uncommitted tail ({UNCOMMITTED_TAIL}) may be");
     let after = wait_caught_up(&cluster.bootstrap(), "mask");
     assert_ne!(after["partitions"][0]["leader"].as_i64().unwrap() as usize, leader, "{after}");

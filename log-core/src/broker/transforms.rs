@@ -17,7 +17,7 @@ use crate::cluster::AdminOp;
 use crate::metadata::{MetadataRecord, OnError, TransformDeployment, TransformState};
 use crate::protocol::extensions::AdminFrame;
 use crate::transform::{
-    validate_name, ManagerDeps, TransformManager, TransformRequest, TransformResponse, TransformView, MAX_PLUGIN_BYTES, TRANSFORM_ADMIN_VERSION,
+    validate_name, LocalProduce, ManagerDeps, TransformManager, TransformRequest, TransformResponse, TransformView, MAX_PLUGIN_BYTES, TRANSFORM_ADMIN_VERSION,
     TRANSFORM_LOGS_TOPIC,
 };
 
@@ -207,6 +207,16 @@ impl Broker {
     pub(super) fn start_transforms(self: &Arc<Self>) {
         let replicas = Arc::clone(&self.replicas);
         let (stops, mut stop_requests) = mpsc::unbounded_channel();
+        let weak = Arc::downgrade(self);
+        let produce: LocalProduce = Arc::new(move |request| {
+            let weak = weak.clone();
+            Box::pin(async move {
+                match weak.upgrade() {
+                    Some(broker) => broker.produce_in_process(request).await,
+                    None => Err("the broker is shutting down".to_string()),
+                }
+            })
+        });
         let deps = ManagerDeps {
             node_id: self.config.node_id,
             cache: Arc::clone(&self.cache),
@@ -215,6 +225,7 @@ impl Broker {
             compile_cache_dir: self.config.data_dir.join("plugin-cache"),
             metrics: self.metrics.transforms.clone(),
             stops,
+            produce,
         };
         *self.transforms.manager.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(TransformManager::start(deps)));
         let broker = Arc::downgrade(self);

@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 
 use super::clients::Clients;
 use super::metrics::TransformMetrics;
+use super::output::LocalProduce;
 use super::runner::{Exit, Runner, StopRequest};
 use crate::broker::Partition;
 use crate::metadata::{MetadataCache, MetadataImage, TransformDeployment, TransformState};
@@ -44,6 +45,8 @@ pub struct ManagerDeps {
     pub metrics: TransformMetrics,
     /// Where runners send deployments that stop themselves (`on-error stop`).
     pub stops: mpsc::UnboundedSender<StopRequest>,
+    /// The broker's produce path, in-process, for outputs to partitions led here.
+    pub produce: LocalProduce,
 }
 
 impl std::fmt::Debug for ManagerDeps {
@@ -163,6 +166,9 @@ impl Manager {
                 clients,
                 metrics: self.deps.metrics.clone(),
                 stops: self.deps.stops.clone(),
+                node_id: self.deps.node_id,
+                cache: Arc::clone(&self.deps.cache),
+                produce: Arc::clone(&self.deps.produce),
             };
             let (stop, stopped) = watch::channel(false);
             let handle = tokio::spawn(runner.run(stopped));

@@ -20,6 +20,7 @@ pub mod admin;
 mod clients;
 mod manager;
 mod metrics;
+mod output;
 mod process;
 mod records;
 mod runner;
@@ -27,6 +28,7 @@ mod runner;
 pub use admin::{StoppedView, TransformRequest, TransformResponse, TransformView, MAX_PLUGIN_BYTES, TRANSFORM_ADMIN_VERSION};
 pub use manager::{ManagerDeps, PartitionLookup, TransformManager};
 pub use metrics::{RunnerLabel, TransformMetrics};
+pub use output::{murmur2, partition_for, LocalProduce};
 
 /// The topic holding every transform's log lines, keyed by transform name.
 pub const TRANSFORM_LOGS_TOPIC: &str = "__fjord_transform_logs";

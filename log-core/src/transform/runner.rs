@@ -13,7 +13,7 @@
 //! partition, when the deployment stops on a failed record, or on an error the manager
 //! answers by starting it again.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,12 +25,13 @@ use rdkafka::producer::{DeliveryFuture, FutureRecord};
 use tokio::sync::{mpsc, watch};
 
 use super::clients::{Clients, Committer};
+use super::output::{check_response, led_here, partition_for, produce_request, LocalProduce, Placed};
 use super::metrics::{RunnerLabel, TransformMetrics};
 use super::process::{process, Processed, Write};
 use super::records::input_records;
 use super::{log_line, TRANSFORM_LOGS_TOPIC};
 use crate::broker::{Isolation, Partition};
-use crate::metadata::{TransformDeployment, TransformState};
+use crate::metadata::{MetadataCache, TransformDeployment, TransformState};
 
 /// Most input records per plugin call.
 const BATCH_RECORDS: usize = 1_000;
@@ -54,7 +55,10 @@ struct InFlight {
     start: i64,
     /// The offset after it: committed once every write is acknowledged.
     end: i64,
+    /// Writes to partitions led by other brokers, through the Kafka producer.
     deliveries: Vec<DeliveryFuture>,
+    /// Writes to partitions led here: one in-process Produce request.
+    local: Option<tokio::task::JoinHandle<Result<(), String>>>,
     outputs: u64,
 }
 
@@ -69,6 +73,8 @@ struct Work {
     acknowledged: watch::Sender<i64>,
     /// What the committer has committed.
     committed: watch::Receiver<i64>,
+    /// Rotates the partition keyless outputs go to, one per batch.
+    sticky: i32,
 }
 
 /// Commits the newest acknowledged offset whenever it moves (one commit at a time, so a
@@ -128,6 +134,12 @@ pub(crate) struct Runner {
     pub(crate) clients: Arc<Clients>,
     pub(crate) metrics: TransformMetrics,
     pub(crate) stops: mpsc::UnboundedSender<StopRequest>,
+    /// This broker.
+    pub(crate) node_id: i32,
+    /// The metadata image: output topics' partitions and their leaders.
+    pub(crate) cache: Arc<MetadataCache>,
+    /// The broker's produce path, for outputs to partitions led here.
+    pub(crate) produce: LocalProduce,
 }
 
 async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, String> {
@@ -194,7 +206,7 @@ impl Runner {
         let (acknowledged, to_commit) = watch::channel(position);
         let (committed_tx, committed) = watch::channel(position);
         let commits = tokio::spawn(commit_loop(committer, topic.clone(), index, to_commit, committed_tx));
-        let mut work = Work { instance: Some(instance), position, in_flight: VecDeque::new(), acknowledged, committed };
+        let mut work = Work { instance: Some(instance), position, in_flight: VecDeque::new(), acknowledged, committed, sticky: index };
         let exit = self.pipeline(&mut work, stop).await;
         // Whatever was acknowledged is committed before the runner ends (the committer's
         // last pass runs once the sender is gone).
@@ -302,15 +314,15 @@ impl Runner {
                     self.log("error", &format!("{dead_letters} record(s) of offsets {start}..{end} failed and went to the dead-letter topic"));
                 }
                 let outputs = (writes.len() - dead_letters) as u64;
-                let mut deliveries = Vec::with_capacity(writes.len());
-                for write in &writes {
-                    if let Err(failed) = self.send(write, &mut deliveries, work, start).await {
+                let (deliveries, local) = match self.dispatch(&writes, work, start).await {
+                    Ok(sent) => sent,
+                    Err(failed) => {
                         self.retry_from(work, failed).await;
                         continue 'read;
                     }
-                }
+                };
                 let end = stop_at.as_ref().map_or(end, |(offset, _)| *offset);
-                work.in_flight.push_back(InFlight { start, end, deliveries, outputs });
+                work.in_flight.push_back(InFlight { start, end, deliveries, local, outputs });
                 work.position = end;
                 if let Some((offset, reason)) = stop_at {
                     if let Err(failed) = self.complete_all(work).await {
@@ -328,26 +340,67 @@ impl Runner {
         }
     }
 
-    /// Hands one write of the chunk starting at `start` to the producer; when its queue is
-    /// full, first waits for the oldest chunk in flight.
-    async fn send(&self, write: &Write, deliveries: &mut Vec<DeliveryFuture>, work: &mut Work, start: i64) -> Result<(), WriteFailed> {
-        let mut record = self.record(write);
-        loop {
-            match self.clients.producer.send_result(record) {
-                Ok(delivery) => {
-                    deliveries.push(delivery);
-                    return Ok(());
-                }
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                    record = back;
-                    if work.in_flight.is_empty() {
-                        await_all(deliveries).await.map_err(|e| WriteFailed { from: start, error: e.to_string() })?;
-                    } else {
-                        self.complete_oldest(work).await?;
+    /// Sends a batch's writes: to partitions led here as one in-process Produce request, to
+    /// the others through the Kafka producer (when its queue is full, the oldest batch in
+    /// flight is waited for first).
+    async fn dispatch(&self, writes: &[Write], work: &mut Work, start: i64) -> Result<(Vec<DeliveryFuture>, Option<tokio::task::JoinHandle<Result<(), String>>>), WriteFailed> {
+        let oldest = |work: &Work| work.in_flight.front().map_or(start, |c| c.start);
+        let image = self.cache.image();
+        work.sticky = work.sticky.wrapping_add(1);
+        let mut local: BTreeMap<(String, i32), Vec<Placed<'_>>> = BTreeMap::new();
+        let mut deliveries = Vec::new();
+        for write in writes {
+            let (topic, key) = match write {
+                Write::Output { topic, record, .. } => (topic, record.key.as_deref()),
+                Write::DeadLetter { topic, record, .. } => (topic, record.key.as_deref()),
+            };
+            let partitions = image.topics.get(topic.as_str()).map_or(0, |t| t.partitions.len() as i32);
+            if partitions == 0 {
+                return Err(WriteFailed { from: oldest(work), error: format!("topic {topic:?} does not exist") });
+            }
+            let partition = partition_for(key, partitions, work.sticky);
+            if led_here(&image, self.node_id, topic, partition) {
+                local.entry((topic.clone(), partition)).or_default().push(self.placed(write));
+                continue;
+            }
+            let mut record = self.record(write).partition(partition);
+            loop {
+                match self.clients.producer.send_result(record) {
+                    Ok(delivery) => {
+                        deliveries.push(delivery);
+                        break;
                     }
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                        record = back;
+                        if work.in_flight.is_empty() {
+                            await_all(&mut deliveries).await.map_err(|e| WriteFailed { from: start, error: e.to_string() })?;
+                        } else {
+                            self.complete_oldest(work).await?;
+                        }
+                    }
+                    Err((e, _)) => return Err(WriteFailed { from: oldest(work), error: e.to_string() }),
                 }
-                // Everything not yet acknowledged is done again: from the oldest chunk in flight.
-                Err((e, _)) => return Err(WriteFailed { from: work.in_flight.front().map_or(start, |c| c.start), error: e.to_string() }),
+            }
+        }
+        if local.is_empty() {
+            return Ok((deliveries, None));
+        }
+        let request = produce_request(&local, 30_000).map_err(|error| WriteFailed { from: oldest(work), error })?;
+        let produce = Arc::clone(&self.produce);
+        Ok((deliveries, Some(tokio::spawn(async move { check_response(produce(request).await) }))))
+    }
+
+    /// A write as the in-process produce path takes it.
+    fn placed<'a>(&self, write: &'a Write) -> Placed<'a> {
+        match write {
+            Write::Output { record, timestamp, .. } => Placed {
+                key: record.key.as_deref(),
+                value: record.value.as_deref(),
+                headers: self.headers(write),
+                timestamp: record.timestamp.unwrap_or(*timestamp),
+            },
+            Write::DeadLetter { record, .. } => {
+                Placed { key: record.key.as_deref(), value: record.value.as_deref(), headers: self.headers(write), timestamp: record.timestamp }
             }
         }
     }
@@ -356,6 +409,10 @@ impl Runner {
     /// the offset to commit. A failed write fails from that chunk on.
     async fn complete_oldest(&self, work: &mut Work) -> Result<(), WriteFailed> {
         let Some(mut chunk) = work.in_flight.pop_front() else { return Ok(()) };
+        if let Some(local) = chunk.local.take() {
+            let answer = local.await.unwrap_or_else(|e| Err(format!("the produce task failed: {e}")));
+            answer.map_err(|error| WriteFailed { from: chunk.start, error })?;
+        }
         await_all(&mut chunk.deliveries).await.map_err(|e| WriteFailed { from: chunk.start, error: e.to_string() })?;
         self.metrics.records_out.get_or_create(&self.label()).inc_by(chunk.outputs);
         work.acknowledged.send_replace(chunk.end);
@@ -386,44 +443,42 @@ impl Runner {
         Exit::Stopped
     }
 
-    fn record<'a>(&self, write: &'a Write) -> FutureRecord<'a, [u8], [u8]> {
+    /// A write's headers: the plugin's (or the input record's, for a dead letter, with why and
+    /// where it came from).
+    fn headers(&self, write: &Write) -> Vec<(String, Option<Vec<u8>>)> {
+        let own = |headers: &[fjord_plugins::Header]| -> Vec<(String, Option<Vec<u8>>)> { headers.iter().map(|h| (h.key.clone(), h.value.clone())).collect() };
         match write {
-            Write::Output { topic, record, timestamp } => {
-                let headers = record.headers.iter().map(|h| (h.key.as_str(), h.value.as_deref()));
-                future_record(topic, record.key.as_deref(), record.value.as_deref(), headers, record.timestamp.unwrap_or(*timestamp))
-            }
-            Write::DeadLetter { topic, record, error } => {
-                let (partition, offset) = (self.partition.index().to_string(), record.offset.to_string());
-                let headers = record.headers.iter().map(|h| (h.key.as_str(), h.value.as_deref())).chain([
-                    ("fjord.transform", Some(self.deployment.name.as_bytes())),
-                    ("fjord.error", Some(error.as_bytes())),
-                    ("fjord.source.topic", Some(self.partition.topic().as_bytes())),
-                    ("fjord.source.partition", Some(partition.as_bytes())),
-                    ("fjord.source.offset", Some(offset.as_bytes())),
+            Write::Output { record, .. } => own(&record.headers),
+            Write::DeadLetter { record, error, .. } => {
+                let mut headers = own(&record.headers);
+                headers.extend([
+                    ("fjord.transform".to_string(), Some(self.deployment.name.as_bytes().to_vec())),
+                    ("fjord.error".to_string(), Some(error.as_bytes().to_vec())),
+                    ("fjord.source.topic".to_string(), Some(self.partition.topic().as_bytes().to_vec())),
+                    ("fjord.source.partition".to_string(), Some(self.partition.index().to_string().into_bytes())),
+                    ("fjord.source.offset".to_string(), Some(record.offset.to_string().into_bytes())),
                 ]);
-                future_record(topic, record.key.as_deref(), record.value.as_deref(), headers, record.timestamp)
+                headers
             }
         }
     }
-}
 
-/// A record for the producer (the headers are copied into it).
-fn future_record<'a, 'h>(
-    topic: &'a str,
-    key: Option<&'a [u8]>,
-    value: Option<&'a [u8]>,
-    headers: impl Iterator<Item = (&'h str, Option<&'h [u8]>)>,
-    timestamp: i64,
-) -> FutureRecord<'a, [u8], [u8]> {
-    let headers = headers.fold(OwnedHeaders::new(), |all, (key, value)| all.insert(Header { key, value }));
-    let mut out = FutureRecord::to(topic).timestamp(timestamp).headers(headers);
-    if let Some(key) = key {
-        out = out.key(key);
+    /// A write as the Kafka producer takes it.
+    fn record<'a>(&self, write: &'a Write) -> FutureRecord<'a, [u8], [u8]> {
+        let (topic, key, value, timestamp) = match write {
+            Write::Output { topic, record, timestamp } => (topic, record.key.as_deref(), record.value.as_deref(), record.timestamp.unwrap_or(*timestamp)),
+            Write::DeadLetter { topic, record, .. } => (topic, record.key.as_deref(), record.value.as_deref(), record.timestamp),
+        };
+        let headers = self.headers(write).iter().fold(OwnedHeaders::new(), |all, (key, value)| all.insert(Header { key, value: value.as_deref() }));
+        let mut out = FutureRecord::to(topic).timestamp(timestamp).headers(headers);
+        if let Some(key) = key {
+            out = out.key(key);
+        }
+        if let Some(value) = value {
+            out = out.payload(value);
+        }
+        out
     }
-    if let Some(value) = value {
-        out = out.payload(value);
-    }
-    out
 }
 
 /// Waits for every delivery; the first failure is the answer.

@@ -37,6 +37,16 @@ struct PartitionWrite {
 type WriteOutcome = (String, i32, Result<(Arc<Partition>, Appended), PartitionError>);
 
 impl Broker {
+    /// A Produce request from inside the broker (a transform's outputs), through the same
+    /// validation and appends as a client's; acks 1 or all.
+    pub(crate) async fn produce_in_process(&self, request: ProduceRequest) -> Result<ProduceResponse, String> {
+        match self.produce(request, 9).await {
+            Produced::Respond(response) => Ok(response),
+            Produced::Silent => Err("acks=0 has no answer; use acks 1 or all".to_string()),
+            Produced::SilentFailure(reason) => Err(reason),
+        }
+    }
+
     pub(super) async fn produce(&self, request: ProduceRequest, _version: i16) -> Produced {
         let acks = request.acks;
         let acks_all = acks == -1;
