@@ -1,8 +1,11 @@
 //! `fjord dev --nodes N`: a local cluster of N nodes, each a `fjord broker` child process
 //! with its own data directory (`DIR/node-<id>`), Kafka listener on consecutive ports from
-//! `--listen`, inter-broker listener 100 ports above it and metrics from 9644 up. Every node
-//! votes in the controller quorum. It prints every node's endpoints; Ctrl-C (or SIGTERM)
-//! stops all of them cleanly (each moves its leadership away, flushes and closes).
+//! `--listen`, inter-broker listener 100 ports above it and metrics on consecutive ports from
+//! `--metrics-listen` (9644 by default). Every node votes in the controller quorum. It prints
+//! every node's endpoints. A node that dies (killed, crashed) is reported and started again
+//! after `RESTART_AFTER` — longer than a broker session, so the cluster fails over first, as
+//! it would in production — while the others keep serving; Ctrl-C (or SIGTERM) stops all of
+//! them cleanly (each moves its leadership away, flushes and closes).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -40,6 +43,27 @@ fn plan(nodes: u16, listen: &str, metrics_base: u16, data_dir: &Path) -> anyhow:
     Ok(out)
 }
 
+/// How long a node that died stays down before it is started again: longer than a broker
+/// session (9 s), so its leadership moves to the others first.
+const RESTART_AFTER: Duration = Duration::from_secs(10);
+
+/// Starts node `p` as a `fjord broker` child process.
+fn start_node(exe: &Path, p: &NodePlan, voters: &str) -> anyhow::Result<Child> {
+    Command::new(exe)
+        .arg("broker")
+        .args(["--node-id", &p.id.to_string()])
+        .args(["--listen", &p.kafka])
+        .args(["--metrics-listen", &p.metrics])
+        .args(["--controller-quorum-voters", voters])
+        .args(["--rpc-listen", &p.rpc])
+        .arg("--data-dir")
+        .arg(&p.data_dir)
+        .env("FJORD_GROUP_INITIAL_REBALANCE_DELAY_MS", "0")
+        .stdin(Stdio::null())
+        .spawn()
+        .with_context(|| format!("could not start node {}", p.id))
+}
+
 /// Runs the cluster until SIGINT or SIGTERM.
 pub fn run(nodes: u16, settings: &BrokerSettings) -> anyhow::Result<()> {
     if nodes < 2 {
@@ -47,26 +71,17 @@ pub fn run(nodes: u16, settings: &BrokerSettings) -> anyhow::Result<()> {
     }
     let data_dir = settings.data_dir.clone().unwrap_or_else(|| PathBuf::from("./fjord-data"));
     let listen = settings.listen.clone().unwrap_or_else(|| "127.0.0.1:9092".into());
-    let plans = plan(nodes, &listen, 9644, &data_dir)?;
+    let metrics_base = match &settings.metrics_listen {
+        Some(address) => address.rsplit_once(':').and_then(|(_, port)| port.parse().ok()).with_context(|| format!("--metrics-listen {address:?} is not HOST:PORT"))?,
+        None => 9644,
+    };
+    let plans = plan(nodes, &listen, metrics_base, &data_dir)?;
     let voters = plans.iter().map(|p| format!("{}@{}", p.id, p.rpc)).collect::<Vec<_>>().join(",");
     let exe = std::env::current_exe().context("cannot find the fjord executable to start the nodes")?;
     let mut children: Vec<(NodePlan, Child)> = Vec::new();
     for p in &plans {
         std::fs::create_dir_all(&p.data_dir).with_context(|| format!("cannot create {}", p.data_dir.display()))?;
-        let child = Command::new(&exe)
-            .arg("broker")
-            .args(["--node-id", &p.id.to_string()])
-            .args(["--listen", &p.kafka])
-            .args(["--metrics-listen", &p.metrics])
-            .args(["--controller-quorum-voters", &voters])
-            .args(["--rpc-listen", &p.rpc])
-            .arg("--data-dir")
-            .arg(&p.data_dir)
-            .env("FJORD_GROUP_INITIAL_REBALANCE_DELAY_MS", "0")
-            .stdin(Stdio::null())
-            .spawn()
-            .with_context(|| format!("could not start node {}", p.id))?;
-        children.push((p.clone(), child));
+        children.push((p.clone(), start_node(&exe, p, &voters)?));
     }
     println!("fjord dev {}: a {nodes}-node cluster. Data under {}", env!("CARGO_PKG_VERSION"), data_dir.display());
     println!();
@@ -80,20 +95,45 @@ pub fn run(nodes: u16, settings: &BrokerSettings) -> anyhow::Result<()> {
     println!("Ready. Press Ctrl-C (or send SIGTERM) to stop every node.");
 
     let stop = crate::interrupt::on_ctrl_c()?;
-    let mut exited = None;
+    // Nodes that died, and when each starts again.
+    let mut restarts: Vec<(usize, Instant)> = Vec::new();
     while !stop.load(std::sync::atomic::Ordering::Acquire) {
-        for (p, child) in &mut children {
+        for (i, (p, child)) in children.iter_mut().enumerate() {
+            if restarts.iter().any(|(r, _)| *r == i) {
+                continue;
+            }
             if let Ok(Some(status)) = child.try_wait() {
-                exited = Some((p.id, status));
+                eprintln!(
+                    "node {} exited ({status}); the other nodes keep serving and fail over its partitions. Starting it again in {} s.",
+                    p.id,
+                    RESTART_AFTER.as_secs()
+                );
+                restarts.push((i, Instant::now() + RESTART_AFTER));
             }
         }
-        if exited.is_some() {
-            break;
+        let now = Instant::now();
+        let mut due = Vec::new();
+        restarts.retain(|(i, at)| {
+            let ready = *at <= now;
+            if ready {
+                due.push(*i);
+            }
+            !ready
+        });
+        for i in due {
+            let (p, child) = &mut children[i];
+            match start_node(&exe, p, &voters) {
+                Ok(started) => {
+                    eprintln!("node {} started again (pid {})", p.id, started.id());
+                    *child = started;
+                }
+                Err(e) => {
+                    eprintln!("node {} could not start again ({e:#}); trying again in {} s", p.id, RESTART_AFTER.as_secs());
+                    restarts.push((i, Instant::now() + RESTART_AFTER));
+                }
+            }
         }
         std::thread::sleep(Duration::from_millis(200));
-    }
-    if let Some((id, status)) = exited {
-        eprintln!("node {id} exited ({status}); stopping the others");
     }
     for (_, child) in &children {
         // SIGTERM: each node shuts down cleanly.

@@ -163,10 +163,11 @@ fn compiled_plugins_are_kept_on_disk_and_reused_by_the_next_host() {
             if path.is_dir() {
                 files(&path, out);
             } else if let Ok(modified) = entry.metadata().and_then(|m| m.modified()) {
-                // Compiled code only: not the usage statistics a cache hit updates, nor the
-                // cleaner's markers.
+                // Compiled code only: not the usage statistics a cache hit updates (nor the
+                // temporary files its worker thread writes them through), nor the cleaner's
+                // markers.
                 let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-                if !name.ends_with(".stats") && !name.starts_with('.') {
+                if !name.ends_with(".stats") && !name.contains(".wip-") && !name.starts_with('.') {
                     out.push((path, modified));
                 }
             }

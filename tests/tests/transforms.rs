@@ -1,9 +1,11 @@
 //! Broker-side WebAssembly transforms end to end, through `fjord transform` and real Kafka
 //! clients: the PII masker deployed on a broker masks what a producer writes; after the
-//! broker is SIGKILLed and restarted (and, in a three-node cluster, after the input
-//! partition's leader is killed) the transform resumes, and no input record is missing from
-//! the output while re-processed ones stay within the uncommitted tail. Bad deployments are
-//! refused with a clear message; a failing record goes to the dead-letter topic.
+//! broker is SIGKILLed mid-stream and restarted (and, in a three-node cluster of `fjord broker`
+//! processes and on `fjord dev --nodes 3`, after the input partition's leader is killed) the
+//! transform resumes, and no input record is missing from the output while re-processed ones
+//! stay within the uncommitted tail (counted and printed). Bad deployments are refused with a
+//! clear message; records the plugin traps, loops or runs out of memory on go to the
+//! dead-letter topic.
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
@@ -121,6 +123,24 @@ fn describe(bootstrap: &str, name: &str) -> serde_json::Value {
     serde_json::from_str(&out.stdout).unwrap()
 }
 
+/// Starts a producer writing `ids` to `input` on another thread and returns once transform
+/// `name` is busy with them (committed past the first round of 2000), the producer still
+/// writing; prints each partition's committed and end offsets at that moment.
+fn second_round_under_way(bootstrap: &str, input: &str, name: &str, ids: std::ops::Range<u64>) -> std::thread::JoinHandle<()> {
+    let writer = {
+        let (bootstrap, input) = (bootstrap.to_string(), input.to_string());
+        std::thread::spawn(move || produce(&bootstrap, &input, ids))
+    };
+    let busy = wait_until("the transform to be busy with the second round", Duration::from_secs(60), Duration::from_millis(50), || {
+        let d = describe(bootstrap, name);
+        let committed: i64 = d["partitions"].as_array()?.iter().filter_map(|p| p["committed_offset"].as_i64()).sum();
+        (committed > 2_500).then_some(d)
+    });
+    let at: Vec<String> = busy["partitions"].as_array().unwrap().iter().map(|p| format!("{}/{}", p["committed_offset"], p["end_offset"])).collect();
+    eprintln!("killing at committed/end offsets {at:?}");
+    writer
+}
+
 /// Waits until the transform has committed everything: lag 0 on every input partition.
 fn wait_caught_up(bootstrap: &str, name: &str) -> serde_json::Value {
     wait_until(&format!("transform {name} to catch up"), Duration::from_secs(120), Duration::from_millis(500), || {
@@ -155,27 +175,23 @@ fn the_masker_masks_a_brokers_records_and_resumes_after_sigkill_without_losing_a
     assert_eq!((d["name"].as_str(), d["input"].as_str(), d["output"].as_str(), d["state"].as_str()), (Some("mask"), Some(input.as_str()), Some(output.as_str()), Some("running")), "{d}");
     let committed: i64 = d["partitions"].as_array().unwrap().iter().map(|p| p["committed_offset"].as_i64().unwrap()).sum();
     assert_eq!(committed, 2_000, "{d}");
+    let metrics = broker.metrics();
+    for name in ["fjord_transform_lag{", "fjord_transform_records_in_total{", "fjord_transform_records_out_total{", "fjord_transform_runners "] {
+        assert!(metrics.contains(name), "/metrics has no {name}:\n{metrics}");
+    }
+    wait_until("/metrics to show the caught-up transform's lag as 0", Duration::from_secs(30), Duration::from_millis(300), || {
+        broker.metrics().contains(r#"fjord_transform_lag{transform="mask",partition="0"} 0"#).then_some(())
+    });
 
     // Kill the broker while a producer writes a second round and the transform works on it;
     // the producer retries what was not acknowledged once the broker is back.
-    let writer = {
-        let bootstrap = bootstrap.clone();
-        let input = input.clone();
-        std::thread::spawn(move || produce(&bootstrap, &input, 2_000..20_000))
-    };
-    let busy = wait_until("the transform to be busy with the second round", Duration::from_secs(60), Duration::from_millis(50), || {
-        let d = describe(&bootstrap, "mask");
-        let committed: i64 = d["partitions"].as_array()?.iter().filter_map(|p| p["committed_offset"].as_i64()).sum();
-        (committed > 2_500).then_some(d)
-    });
-    let busy: Vec<String> = busy["partitions"].as_array().unwrap().iter().map(|p| format!("{}/{}", p["committed_offset"], p["end_offset"])).collect();
-    eprintln!("killing the broker at committed/end offsets {busy:?}");
+    let writer = second_round_under_way(&bootstrap, &input, "mask", 2_000..100_000);
     broker.kill();
     broker.restart();
     writer.join().unwrap();
-    let values = read_output(&bootstrap, &output, 1, 20_000, Duration::from_secs(180));
-    let repeats = check_masked(&values, 0..20_000);
-    eprintln!("after SIGKILL and restart: {} outputs for 20000 inputs, {repeats} re-processed", values.len());
+    let values = read_output(&bootstrap, &output, 1, 100_000, Duration::from_secs(180));
+    let repeats = check_masked(&values, 0..100_000);
+    eprintln!("after SIGKILL and restart: {} outputs for 100000 inputs, {repeats} re-processed", values.len());
     assert!(repeats <= 2 * UNCOMMITTED_TAIL, "{repeats} records were processed twice; at most the uncommitted tail ({UNCOMMITTED_TAIL} per partition) may be");
     wait_caught_up(&bootstrap, "mask");
 
@@ -276,15 +292,7 @@ fn in_a_three_node_cluster_the_transform_moves_with_the_input_leader_and_loses_n
     let before = describe(&bootstrap, "mask");
     let leader = before["partitions"][0]["leader"].as_i64().unwrap() as usize;
 
-    let writer = {
-        let (bootstrap, input) = (bootstrap.clone(), input.clone());
-        std::thread::spawn(move || produce(&bootstrap, &input, 2_000..42_000))
-    };
-    let busy = wait_until("the transform to be busy with the second round", Duration::from_secs(60), Duration::from_millis(50), || {
-        let d = describe(&bootstrap, "mask");
-        (d["partitions"][0]["committed_offset"].as_i64()? > 2_500).then_some(d)
-    });
-    eprintln!("killing input leader {leader} at committed/end offsets {}/{}", busy["partitions"][0]["committed_offset"], busy["partitions"][0]["end_offset"]);
+    let writer = second_round_under_way(&bootstrap, &input, "mask", 2_000..42_000);
     cluster.node(leader).kill();
     writer.join().unwrap();
     let values = read_output(&cluster.bootstrap(), &output, 1, 42_000, Duration::from_secs(180));
@@ -294,4 +302,125 @@ fn in_a_three_node_cluster_the_transform_moves_with_the_input_leader_and_loses_n
     let after = wait_caught_up(&cluster.bootstrap(), "mask");
     assert_ne!(after["partitions"][0]["leader"].as_i64().unwrap() as usize, leader, "{after}");
     cluster.node(leader).restart();
+}
+
+/// `fjord dev --nodes 3` on free loopback ports, stopped (SIGTERM, then SIGKILL for whatever
+/// is left) when dropped.
+struct DevCluster {
+    child: std::process::Child,
+    log: std::path::PathBuf,
+    dir: tempfile::TempDir,
+    kafka: u16,
+}
+
+impl DevCluster {
+    fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let (kafka, metrics) = free_port_ranges();
+        let log = dir.path().join("dev.log");
+        let out = std::fs::File::create(&log).unwrap();
+        let child = Command::new(fjord_bin())
+            .args(["dev", "--nodes", "3", "--listen", &format!("127.0.0.1:{kafka}"), "--metrics-listen", &format!("127.0.0.1:{metrics}"), "--data-dir"])
+            .arg(dir.path().join("data"))
+            .env("FJORD_LOG", "info")
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .unwrap();
+        let dev = Self { child, log, dir, kafka };
+        wait_until("fjord dev --nodes 3 to form its cluster", Duration::from_secs(90), Duration::from_millis(500), || {
+            let mut cmd = Command::new(fjord_bin());
+            cmd.args(["cluster", "describe", "--output", "json", "--timeout", "5s", "-b", &dev.bootstrap()]);
+            let out = run(&mut cmd, None, Duration::from_secs(30));
+            let json: serde_json::Value = serde_json::from_str(&out.stdout).ok()?;
+            (json["brokers"].as_array()?.iter().filter(|b| b["state"] == "alive").count() == 3).then_some(())
+        });
+        dev
+    }
+
+    fn bootstrap(&self) -> String {
+        (0..3).map(|i| format!("127.0.0.1:{}", self.kafka + i)).collect::<Vec<_>>().join(",")
+    }
+
+    /// The pid of node `id`, from the lines `fjord dev` prints ("node N … (pid P)"); the last
+    /// one, after restarts.
+    fn pid(&self, id: usize) -> i32 {
+        let log = std::fs::read_to_string(&self.log).unwrap();
+        log.lines()
+            .filter(|l| l.trim_start().starts_with(&format!("node {id} ")))
+            .filter_map(|l| l.rsplit("pid ").next()?.trim_end_matches(')').trim().parse().ok())
+            .last()
+            .unwrap_or_else(|| panic!("no pid for node {id} in:\n{log}"))
+    }
+}
+
+impl Drop for DevCluster {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().filter(|l| !l.contains("openraft")).take(150).collect();
+            eprintln!("--- the end of fjord dev's output ---\n{}", tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
+        }
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline && matches!(self.child.try_wait(), Ok(None)) {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        for id in 1..=3 {
+            if let Ok(log) = std::fs::read_to_string(&self.log)
+                && log.contains(&format!("node {id} "))
+            {
+                let _ = Command::new("kill").args(["-KILL", &self.pid(id).to_string()]).status();
+            }
+        }
+        let _ = &self.dir;
+    }
+}
+
+/// A base for three consecutive Kafka ports (and their inter-broker ports 100 above) and one
+/// for three metrics ports, all free now.
+fn free_port_ranges() -> (u16, u16) {
+    let free = |port: u16| std::net::TcpListener::bind(("127.0.0.1", port)).is_ok();
+    let mut candidate = 20_000 + (std::process::id() % 2_000) as u16 * 10;
+    loop {
+        let (kafka, metrics) = (candidate, candidate + 300);
+        if (0..3).all(|i| free(kafka + i) && free(kafka + 100 + i) && free(metrics + i)) {
+            return (kafka, metrics);
+        }
+        candidate = candidate.wrapping_add(7).max(20_000);
+    }
+}
+
+#[test]
+fn on_fjord_dev_with_three_nodes_the_transform_survives_killing_the_input_leader() {
+    let dev = DevCluster::start();
+    let bootstrap = dev.bootstrap();
+    let (input, output) = (unique_name("signups"), unique_name("masked"));
+    create_topic(&bootstrap, &input, 1, 3);
+    create_topic(&bootstrap, &output, 1, 3);
+    deploy_masker(&bootstrap, "mask", &input, &output);
+    produce(&bootstrap, &input, 0..2_000);
+    check_masked(&read_output(&bootstrap, &output, 1, 2_000, Duration::from_secs(90)), 0..2_000);
+    let leader = describe(&bootstrap, "mask")["partitions"][0]["leader"].as_i64().unwrap() as usize;
+
+    let writer = second_round_under_way(&bootstrap, &input, "mask", 2_000..42_000);
+    let killed = dev.pid(leader);
+    Command::new("kill").args(["-KILL", &killed.to_string()]).status().unwrap();
+    wait_until("another node to lead the input partition", Duration::from_secs(60), Duration::from_millis(300), || {
+        let mut cmd = Command::new(fjord_bin());
+        cmd.args(["topic", "describe", &input, "--output", "json", "--timeout", "5s", "-b", &bootstrap]);
+        let d: serde_json::Value = serde_json::from_str(&run(&mut cmd, None, Duration::from_secs(30)).stdout).ok()?;
+        let now = d["partitions"][0]["leader"].as_i64()?;
+        (now > 0 && now as usize != leader).then_some(())
+    });
+    writer.join().unwrap();
+    let values = read_output(&bootstrap, &output, 1, 42_000, Duration::from_secs(180));
+    let repeats = check_masked(&values, 0..42_000);
+    eprintln!("fjord dev --nodes 3, input leader {leader} killed: {} outputs for 42000 inputs, {repeats} re-processed", values.len());
+    assert!(repeats <= UNCOMMITTED_TAIL, "{repeats} records were processed twice; at most the uncommitted tail ({UNCOMMITTED_TAIL}) may be");
+    wait_caught_up(&bootstrap, "mask");
+    // fjord dev starts the killed node again and keeps the cluster.
+    wait_until("fjord dev to start the killed node again", Duration::from_secs(60), Duration::from_millis(500), || (dev.pid(leader) != killed).then_some(()));
 }
