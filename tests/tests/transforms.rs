@@ -199,6 +199,11 @@ fn the_masker_masks_a_brokers_records_and_resumes_after_sigkill_without_losing_a
     logs.assert_success();
     assert!(logs.stdout.contains("started on"), "the transform's log tells where each runner started:\n{}", logs.stdout);
 
+    // With its input topic deleted, the deployment is still described (with no partitions).
+    fjord(&bootstrap, &["topic", "delete", &input]).assert_success();
+    let d = describe(&bootstrap, "mask");
+    assert_eq!((d["state"].as_str(), d["partitions"].as_array().map(Vec::len)), (Some("running"), Some(0)), "{d}");
+
     fjord(&bootstrap, &["transform", "delete", "mask"]).assert_success();
     let listed = fjord(&bootstrap, &["transform", "list", "--output", "json"]);
     assert_eq!(listed.stdout.trim(), "[]");

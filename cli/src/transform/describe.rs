@@ -78,12 +78,24 @@ pub fn run(args: DescribeArgs) -> anyhow::Result<()> {
 
 fn progress(client: &ClientArgs, t: TransformView, timeout: std::time::Duration) -> anyhow::Result<Described> {
     let consumer = offsets_client(client, Some(&t.group_id))?;
-    let input = topic(consumer.client(), client, &t.input, timeout)?;
+    // A deleted input topic leaves the deployment with nothing to run on: shown, not an error.
+    let input = match topic(consumer.client(), client, &t.input, timeout) {
+        Ok(input) => input,
+        Err(e) if e.to_string().contains("does not exist") => {
+            eprintln!("Input topic {} does not exist (any more); the transform has nothing to process.", t.input);
+            crate::client::cluster_view::TopicView { name: t.input.clone(), partitions: Vec::new() }
+        }
+        Err(e) => return Err(e),
+    };
     let mut query = TopicPartitionList::new();
     for p in &input.partitions {
         query.add_partition(&t.input, p.id);
     }
-    let committed = consumer.committed_offsets(query, timeout).context("could not fetch the transform's committed offsets")?;
+    let committed = if input.partitions.is_empty() {
+        TopicPartitionList::new()
+    } else {
+        consumer.committed_offsets(query, timeout).context("could not fetch the transform's committed offsets")?
+    };
     let mut partitions = Vec::new();
     for p in &input.partitions {
         let (start, end) = watermarks(&consumer, &t.input, p.id, timeout)?;
