@@ -48,7 +48,8 @@ broker process configured by flags, FJORD_* variables or a TOML file.
 The client commands (topic, produce, consume, group, cluster) work against any \
 Kafka-compatible cluster: point them at it with --bootstrap-server or FJORD_BOOTSTRAP_SERVER \
 (default 127.0.0.1:9092, where `fjord dev` listens). They print tables for people and, with \
---output json, JSON for scripts. Exit status: 0 on success, 1 on failure, 2 on a usage error.";
+--output json, JSON for scripts. `fjord transform` deploys WebAssembly transforms that run \
+inside a Fjord cluster's brokers. Exit status: 0 on success, 1 on failure, 2 on a usage error.";
 
 const EXAMPLES: &str = "\
 Examples:
@@ -62,6 +63,9 @@ Examples:
 
   See a consumer group's lag:
     fjord group describe billing
+
+  Mask e-mail addresses and card numbers in the brokers, from one topic into another:
+    fjord transform deploy mask --wasm target/plugins/mask-pii.wasm --input signups --output signups-masked
 
   Run a broker from a config file:
     fjord broker --config /etc/fjord/broker.toml
@@ -128,13 +132,13 @@ enum Command {
         #[command(subcommand)]
         command: cluster::ClusterCommand,
     },
-    /// Inspect partition logs on disk
     /// Deploy and manage WebAssembly transforms that run inside the brokers
     #[command(subcommand_required = true, arg_required_else_help = true)]
     Transform {
         #[command(subcommand)]
         command: transform::TransformCommand,
     },
+    /// Inspect partition logs on disk
     #[command(subcommand_required = true, arg_required_else_help = true)]
     Log {
         #[command(subcommand)]
