@@ -224,6 +224,12 @@ fn bad_deployments_are_refused_with_the_reason_and_failing_records_go_to_the_dea
     std::fs::remove_file(&junk).ok();
     assert!(!out.status.success());
     assert!(out.stderr.contains("not a valid WebAssembly component"), "{}", out.stderr);
+    // Past the size limit (2 MiB): refused before anything else.
+    let huge = std::env::temp_dir().join(format!("{}.wasm", unique_name("huge")));
+    std::fs::write(&huge, vec![0u8; 3 << 20]).unwrap();
+    let out = fjord(&bootstrap, &["transform", "deploy", "huge", "--wasm", huge.to_str().unwrap(), "--input", &input, "--output", &output]);
+    std::fs::remove_file(&huge).ok();
+    assert!(!out.status.success() && out.stderr.contains("at most 2097152 bytes"), "{}", out.stderr);
     // A plugin refusing its configuration.
     let mask = plugin_path("mask-pii");
     let out = fjord(&bootstrap, &["transform", "deploy", "m", "--wasm", mask.to_str().unwrap(), "--input", &input, "--output", &output, "--config", "bogus=1"]);
