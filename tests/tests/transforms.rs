@@ -141,6 +141,28 @@ fn second_round_under_way(bootstrap: &str, input: &str, name: &str, ids: std::op
     writer
 }
 
+/// On a three-node cluster at `bootstrap`: replicated input and output topics, the masker
+/// deployed, a first round of 2000 records masked; returns the topics and the input leader.
+fn masker_on_three_nodes(bootstrap: &str) -> (String, String, usize) {
+    let (input, output) = (unique_name("signups"), unique_name("masked"));
+    create_topic(bootstrap, &input, 1, 3);
+    create_topic(bootstrap, &output, 1, 3);
+    deploy_masker(bootstrap, "mask", &input, &output);
+    produce(bootstrap, &input, 0..2_000);
+    check_masked(&read_output(bootstrap, &output, 1, 2_000, Duration::from_secs(90)), 0..2_000);
+    let leader = describe(bootstrap, "mask")["partitions"][0]["leader"].as_i64().unwrap() as usize;
+    (input, output, leader)
+}
+
+/// After the input leader was killed during the second round: all 42,000 ids masked in
+/// `output`, re-processed ones (printed) within the uncommitted tail.
+fn check_after_failover(bootstrap: &str, output: &str, what: &str) {
+    let values = read_output(bootstrap, output, 1, 42_000, Duration::from_secs(180));
+    let repeats = check_masked(&values, 0..42_000);
+    eprintln!("{what}: {} outputs for 42000 inputs, {repeats} re-processed", values.len());
+    assert!(repeats <= UNCOMMITTED_TAIL, "{repeats} records were processed twice; at most the uncommitted tail ({UNCOMMITTED_TAIL}) may be");
+}
+
 /// Waits until the transform has committed everything: lag 0 on every input partition.
 fn wait_caught_up(bootstrap: &str, name: &str) -> serde_json::Value {
     wait_until(&format!("transform {name} to catch up"), Duration::from_secs(120), Duration::from_millis(500), || {
@@ -294,22 +316,12 @@ fn in_a_three_node_cluster_the_transform_moves_with_the_input_leader_and_loses_n
     let mut cluster = ClusterProcess::start(3, |b| b);
     cluster.wait_until_all_alive();
     let bootstrap = cluster.bootstrap();
-    let (input, output) = (unique_name("signups"), unique_name("masked"));
-    create_topic(&bootstrap, &input, 1, 3);
-    create_topic(&bootstrap, &output, 1, 3);
-    deploy_masker(&bootstrap, "mask", &input, &output);
-    produce(&bootstrap, &input, 0..2_000);
-    check_masked(&read_output(&bootstrap, &output, 1, 2_000, Duration::from_secs(90)), 0..2_000);
-    let before = describe(&bootstrap, "mask");
-    let leader = before["partitions"][0]["leader"].as_i64().unwrap() as usize;
+    let (input, output, leader) = masker_on_three_nodes(&bootstrap);
 
     let writer = second_round_under_way(&bootstrap, &input, "mask", 2_000..42_000);
     cluster.node(leader).kill();
     writer.join().unwrap();
-    let values = read_output(&cluster.bootstrap(), &output, 1, 42_000, Duration::from_secs(180));
-    let repeats = check_masked(&values, 0..42_000);
-    eprintln!("after killing input leader {leader}: {} outputs for 42000 inputs, {repeats} re-processed", values.len());
-    assert!(repeats <= UNCOMMITTED_TAIL, "{repeats} records were processed twice; at most the uncommitted tail ({UNCOMMITTED_TAIL}) may be");
+    check_after_failover(&cluster.bootstrap(), &output, &format!("after killing input leader {leader}"));
     let after = wait_caught_up(&cluster.bootstrap(), "mask");
     assert_ne!(after["partitions"][0]["leader"].as_i64().unwrap() as usize, leader, "{after}");
     cluster.node(leader).restart();
@@ -408,13 +420,7 @@ fn free_port_ranges() -> (u16, u16) {
 fn on_fjord_dev_with_three_nodes_the_transform_survives_killing_the_input_leader() {
     let dev = DevCluster::start();
     let bootstrap = dev.bootstrap();
-    let (input, output) = (unique_name("signups"), unique_name("masked"));
-    create_topic(&bootstrap, &input, 1, 3);
-    create_topic(&bootstrap, &output, 1, 3);
-    deploy_masker(&bootstrap, "mask", &input, &output);
-    produce(&bootstrap, &input, 0..2_000);
-    check_masked(&read_output(&bootstrap, &output, 1, 2_000, Duration::from_secs(90)), 0..2_000);
-    let leader = describe(&bootstrap, "mask")["partitions"][0]["leader"].as_i64().unwrap() as usize;
+    let (input, output, leader) = masker_on_three_nodes(&bootstrap);
 
     let writer = second_round_under_way(&bootstrap, &input, "mask", 2_000..42_000);
     let killed = dev.pid(leader);
@@ -427,10 +433,7 @@ fn on_fjord_dev_with_three_nodes_the_transform_survives_killing_the_input_leader
         (now > 0 && now as usize != leader).then_some(())
     });
     writer.join().unwrap();
-    let values = read_output(&bootstrap, &output, 1, 42_000, Duration::from_secs(180));
-    let repeats = check_masked(&values, 0..42_000);
-    eprintln!("fjord dev --nodes 3, input leader {leader} killed: {} outputs for 42000 inputs, {repeats} re-processed", values.len());
-    assert!(repeats <= UNCOMMITTED_TAIL, "{repeats} records were processed twice; at most the uncommitted tail ({UNCOMMITTED_TAIL}) may be");
+    check_after_failover(&bootstrap, &output, &format!("fjord dev --nodes 3, input leader {leader} killed"));
     wait_caught_up(&bootstrap, "mask");
     // fjord dev starts the killed node again and keeps the cluster.
     wait_until("fjord dev to start the killed node again", Duration::from_secs(60), Duration::from_millis(500), || (dev.pid(leader) != killed).then_some(()));

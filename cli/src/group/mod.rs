@@ -150,7 +150,7 @@ fn describe_group(
 
 /// The group's committed offsets on the partitions of `topics`, by (topic, partition).
 /// `consumer` must have been created with `group.id` = the group.
-fn committed_offsets(
+pub(crate) fn committed_offsets(
     consumer: &BaseConsumer,
     topics: &[&TopicView],
     timeout: Duration,

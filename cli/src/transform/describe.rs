@@ -2,14 +2,14 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::{Context, bail};
-use fjord_log_core::transform::{StoppedView, TransformRequest, TransformResponse, TransformView};
+use anyhow::bail;
 use rdkafka::consumer::Consumer;
-use rdkafka::{Offset, TopicPartitionList};
+use fjord_log_core::transform::{StoppedView, TransformRequest, TransformResponse, TransformView};
 use serde::Serialize;
 
-use crate::client::cluster_view::{offsets_client, topic, watermarks};
+use crate::client::cluster_view::{TopicView, offsets_client, topics, watermarks};
 use crate::client::{ClientArgs, TimeoutArgs};
+use crate::group::committed_offsets;
 use crate::output::{OutputArgs, TextTable, print_json};
 
 /// Show a transform: its topics, plugin, state and, per input partition, the committed
@@ -79,30 +79,15 @@ pub fn run(args: DescribeArgs) -> anyhow::Result<()> {
 fn progress(client: &ClientArgs, t: TransformView, timeout: std::time::Duration) -> anyhow::Result<Described> {
     let consumer = offsets_client(client, Some(&t.group_id))?;
     // A deleted input topic leaves the deployment with nothing to run on: shown, not an error.
-    let input = match topic(consumer.client(), client, &t.input, timeout) {
-        Ok(input) => input,
-        Err(e) if e.to_string().contains("does not exist") => {
-            eprintln!("Input topic {} does not exist (any more); the transform has nothing to process.", t.input);
-            crate::client::cluster_view::TopicView { name: t.input.clone(), partitions: Vec::new() }
-        }
-        Err(e) => return Err(e),
-    };
-    let mut query = TopicPartitionList::new();
-    for p in &input.partitions {
-        query.add_partition(&t.input, p.id);
-    }
-    let committed = if input.partitions.is_empty() {
-        TopicPartitionList::new()
-    } else {
-        consumer.committed_offsets(query, timeout).context("could not fetch the transform's committed offsets")?
-    };
+    let input = topics(consumer.client(), client, timeout)?.remove(&t.input).unwrap_or_else(|| {
+        eprintln!("Input topic {} does not exist (any more); the transform has nothing to process.", t.input);
+        TopicView { name: t.input.clone(), partitions: Vec::new() }
+    });
+    let committed = committed_offsets(&consumer, &[&input], timeout)?;
     let mut partitions = Vec::new();
     for p in &input.partitions {
         let (start, end) = watermarks(&consumer, &t.input, p.id, timeout)?;
-        let committed_offset = committed.find_partition(&t.input, p.id).and_then(|e| match e.offset() {
-            Offset::Offset(o) if o >= 0 => Some(o),
-            _ => None,
-        });
+        let committed_offset = committed.get(&(t.input.clone(), p.id)).copied();
         // Before its first commit a runner starts at the log start.
         let lag = (end - committed_offset.unwrap_or(start).max(start)).max(0);
         partitions.push(PartitionProgress { partition: p.id, leader: p.leader, committed_offset, log_start_offset: start, end_offset: end, lag });

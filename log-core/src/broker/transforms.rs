@@ -35,10 +35,6 @@ impl std::fmt::Debug for Transforms {
     }
 }
 
-fn refused(code: ResponseError, message: impl Into<String>) -> PartitionError {
-    PartitionError::new(code, message)
-}
-
 fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
@@ -89,9 +85,9 @@ impl Broker {
     /// Checks a deployment — its name, topics and plugin (compiled and initialised with its
     /// config here) — creates its dead-letter and log topics if missing, and records it.
     async fn deploy_transform(&self, request: DeployRequest) -> Result<TransformDeployment, PartitionError> {
-        validate_name(&request.name).map_err(|e| refused(ResponseError::InvalidRequest, e))?;
+        validate_name(&request.name).map_err(|e| PartitionError::new(ResponseError::InvalidRequest, e))?;
         if request.wasm.len() > MAX_PLUGIN_BYTES {
-            return Err(refused(
+            return Err(PartitionError::new(
                 ResponseError::MessageTooLarge,
                 format!("the plugin is {} bytes; a transform's plugin may be at most {MAX_PLUGIN_BYTES} bytes", request.wasm.len()),
             ));
@@ -130,7 +126,7 @@ impl Broker {
             Some(host) => host.clone(),
             None => {
                 let host = PluginHost::with_compile_cache(self.config.data_dir.join("plugin-cache"))
-                    .map_err(|e| refused(ResponseError::UnknownServerError, e.to_string()))?;
+                    .map_err(|e| PartitionError::new(ResponseError::UnknownServerError, e.to_string()))?;
                 self.transforms.host.get_or_init(|| host).clone()
             }
         };
@@ -140,8 +136,8 @@ impl Broker {
             PluginInstance::new(plugin, config).map(drop)
         })
         .await
-        .map_err(|e| refused(ResponseError::UnknownServerError, format!("checking the plugin failed: {e}")))?;
-        checked.map_err(|e| refused(ResponseError::InvalidRequest, e.to_string()))
+        .map_err(|e| PartitionError::new(ResponseError::UnknownServerError, format!("checking the plugin failed: {e}")))?;
+        checked.map_err(|e| PartitionError::new(ResponseError::InvalidRequest, e.to_string()))
     }
 
     /// Creates `topic` with the broker's defaults and `configs` unless it exists.
@@ -176,7 +172,7 @@ impl Broker {
     /// As the controller: records a deployment.
     pub(super) async fn deploy_transform_here(&self, deployment: TransformDeployment) -> Result<(), PartitionError> {
         let _guard = self.controller.lock().await;
-        validate_name(&deployment.name).map_err(|e| refused(ResponseError::InvalidRequest, e))?;
+        validate_name(&deployment.name).map_err(|e| PartitionError::new(ResponseError::InvalidRequest, e))?;
         check_topics(&self.image(), &deployment.input, &deployment.outputs, &deployment.on_error)?;
         self.commit(&[MetadataRecord::DeployTransform { deployment }]).await
     }
@@ -256,21 +252,21 @@ impl Broker {
 }
 
 fn not_found(name: &str) -> PartitionError {
-    refused(ResponseError::ResourceNotFound, format!("no transform named {name:?}; `fjord transform list` shows the deployed ones"))
+    PartitionError::new(ResponseError::ResourceNotFound, format!("no transform named {name:?}; `fjord transform list` shows the deployed ones"))
 }
 
 /// The input and every output exist, and no output (nor the dead-letter topic) is the input.
 fn check_topics(image: &crate::metadata::MetadataImage, input: &str, outputs: &[String], on_error: &OnError) -> Result<(), PartitionError> {
     if outputs.is_empty() {
-        return Err(refused(ResponseError::InvalidRequest, "a transform needs at least one output topic"));
+        return Err(PartitionError::new(ResponseError::InvalidRequest, "a transform needs at least one output topic"));
     }
     for topic in std::iter::once(input).chain(outputs.iter().map(String::as_str)) {
         if !image.topics.contains_key(topic) {
-            return Err(refused(ResponseError::UnknownTopicOrPartition, format!("topic {topic:?} does not exist; create it first (fjord topic create {topic})")));
+            return Err(PartitionError::new(ResponseError::UnknownTopicOrPartition, format!("topic {topic:?} does not exist; create it first (fjord topic create {topic})")));
         }
     }
     if outputs.iter().any(|o| o == input) || on_error.dead_letter_topic() == Some(input) {
-        return Err(refused(ResponseError::InvalidRequest, format!("topic {input:?} is the transform's input; it cannot also be an output or its dead-letter topic (that would loop)")));
+        return Err(PartitionError::new(ResponseError::InvalidRequest, format!("topic {input:?} is the transform's input; it cannot also be an output or its dead-letter topic (that would loop)")));
     }
     Ok(())
 }

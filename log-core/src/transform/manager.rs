@@ -94,15 +94,15 @@ struct Manager {
     running: HashMap<(String, i32), Running>,
     /// Compiled plugins by SHA-256.
     plugins: HashMap<String, Arc<Plugin>>,
-    /// Plugins that did not compile here, by SHA-256 (reported once).
-    broken: HashMap<String, String>,
+    /// SHA-256 of plugins that did not compile here (reported once).
+    broken: HashSet<String>,
     host: Option<PluginHost>,
     clients: Option<Arc<Clients>>,
 }
 
 async fn manage(deps: ManagerDeps, mut stopped: watch::Receiver<bool>) {
     let mut images = deps.cache.subscribe();
-    let mut manager = Manager { deps, running: HashMap::new(), plugins: HashMap::new(), broken: HashMap::new(), host: None, clients: None };
+    let mut manager = Manager { deps, running: HashMap::new(), plugins: HashMap::new(), broken: HashSet::new(), host: None, clients: None };
     loop {
         let image = images.borrow_and_update().clone();
         manager.reconcile(&image).await;
@@ -201,7 +201,7 @@ impl Manager {
         if let Some(plugin) = self.plugins.get(&deployment.wasm_sha256) {
             return Some(Arc::clone(plugin));
         }
-        if self.broken.contains_key(&deployment.wasm_sha256) {
+        if self.broken.contains(&deployment.wasm_sha256) {
             return None;
         }
         let host = match &self.host {
@@ -227,7 +227,7 @@ impl Manager {
             }
             Ok(Err(e)) => {
                 tracing::error!(transform = %deployment.name, error = %e, "the transform's plugin does not compile on this broker; its partitions here are not transformed");
-                self.broken.insert(deployment.wasm_sha256.clone(), e.to_string());
+                self.broken.insert(deployment.wasm_sha256.clone());
                 None
             }
             Err(e) => {

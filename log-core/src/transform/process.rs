@@ -3,7 +3,7 @@
 //! only the records the plugin really fails on meet the deployment's error policy
 //! (dead-letter, skip or stop) and the rest are written as usual.
 
-use fjord_plugins::{InputBatch, InputRecord, OutputRecord, PluginError, PluginInstance};
+use fjord_plugins::{InputBatch, InputRecord, OutputRecord, PluginInstance};
 
 use crate::metadata::{OnError, TransformDeployment};
 
@@ -77,7 +77,7 @@ pub(crate) fn process(instance: &mut PluginInstance, batch: &InputBatch, deploym
 /// One plugin call: its outputs as writes, or why it failed (the plugin's error, or an
 /// output naming a topic the deployment may not write).
 fn call(instance: &mut PluginInstance, batch: &InputBatch, deployment: &TransformDeployment) -> Result<Vec<Write>, String> {
-    let outputs = instance.process(batch).map_err(|e| describe(&e))?;
+    let outputs = instance.process(batch).map_err(|e| e.to_string())?;
     let timestamp = batch.records.iter().map(|r| r.timestamp).max().unwrap_or(0);
     let mut writes = Vec::with_capacity(outputs.len());
     for record in outputs {
@@ -95,8 +95,4 @@ fn call(instance: &mut PluginInstance, batch: &InputBatch, deployment: &Transfor
         writes.push(Write::Output { topic, record, timestamp });
     }
     Ok(writes)
-}
-
-fn describe(error: &PluginError) -> String {
-    error.to_string()
 }
