@@ -8,8 +8,9 @@
 //!                                                              ▼
 //!  TransformManager (manager.rs): a Runner per running deployment × input partition led here
 //!  Runner (runner.rs): local log ─► records.rs ─► process.rs (plugin, error policy)
-//!                      ─► clients.rs (idempotent producer; offsets in the transform's
-//!                         consumer group `fjord-transform-<name>`) ─► commit
+//!                      ─► output.rs (partitions led here: the broker's produce path
+//!                         in-process) / clients.rs (the others: idempotent producer)
+//!                      ─► offsets committed to the consumer group `fjord-transform-<name>`
 //! ```
 //!
 //! Deployments live in the metadata image ([`crate::metadata::TransformDeployment`]); what a
