@@ -30,7 +30,8 @@ impl std::fmt::Debug for PluginHost {
 
 impl PluginHost {
     /// A host with the component model enabled and epoch interruption on, compiling every
-    /// plugin anew.
+    /// plugin anew. With `FJORD_PLUGIN_PERFMAP=1` in the environment, compiled plugin code is
+    /// listed in `/tmp/perf-PID.map`, so `perf record`/`perf report` name plugin functions.
     pub fn new() -> Result<Self, crate::PluginError> {
         Self::build(None)
     }
@@ -47,6 +48,10 @@ impl PluginHost {
         let mut config = Config::new();
         config.wasm_component_model(true);
         config.epoch_interruption(true);
+        // `perf record` can name plugin functions when the JIT writes /tmp/perf-PID.map.
+        if std::env::var_os("FJORD_PLUGIN_PERFMAP").is_some_and(|v| v == "1") {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         if let Some(dir) = cache_dir {
             let mut cache = wasmtime::CacheConfig::new();
             cache.with_directory(&dir);
@@ -54,8 +59,10 @@ impl PluginHost {
             config.cache(Some(cache));
         }
         let engine = Engine::new(&config).map_err(|e| host_error(format!("cannot start the WebAssembly engine: {e}")))?;
-        // No imports at all: a plugin reaches nothing outside its own memory.
-        let linker = Arc::new(Linker::new(&engine));
+        // WASI and nothing else; what an instance reaches through it is its grants' choice.
+        let mut linker = Linker::new(&engine);
+        crate::wasi::link(&mut linker).map_err(|e| host_error(format!("cannot link WASI for plugins: {e:#}")))?;
+        let linker = Arc::new(linker);
         let ticker = Ticker::start(engine.clone())
             .map_err(|e| host_error(format!("cannot start the plugin epoch timer: {e}")))?;
         let ticker = Arc::new(ticker);

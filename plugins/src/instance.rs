@@ -3,16 +3,28 @@
 
 use std::sync::Arc;
 
+use wasmtime::component::ResourceTable;
 use wasmtime::Store;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::bindings::{GuestError, InputBatch, OutputRecord, Transform};
 use crate::host::TICK;
 use crate::limits::Limiter;
-use crate::{Plugin, PluginError};
+use crate::wasi::{self, CapturedStderr, StderrCapture};
+use crate::{Grants, Plugin, PluginError};
 
-/// What a plugin instance's store holds: its memory limiter.
+/// What a plugin instance's store holds: its memory limiter and its WASI context (what its
+/// grants let it reach).
 pub struct InstanceState {
     limiter: Limiter,
+    wasi: WasiCtx,
+    table: ResourceTable,
+}
+
+impl WasiView for InstanceState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
 }
 
 /// A live instance and its store.
@@ -28,19 +40,29 @@ pub struct PluginInstance {
     plugin: Arc<Plugin>,
     config: Vec<(String, String)>,
     live: Option<Live>,
+    /// What it may reach through WASI.
+    grants: Grants,
+    /// The plugin's stderr, when granted: shared by every instance this one starts.
+    stderr: Option<StderrCapture>,
 }
 
 impl std::fmt::Debug for PluginInstance {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PluginInstance").field("plugin", &self.plugin.name()).field("live", &self.live.is_some()).finish_non_exhaustive()
+        f.debug_struct("PluginInstance").field("plugin", &self.plugin.name()).field("grants", &self.grants).field("live", &self.live.is_some()).finish_non_exhaustive()
     }
 }
 
 impl PluginInstance {
     /// Instantiates `plugin` and calls its `init` with `config`; a configuration it refuses is
-    /// [`PluginError::Config`].
+    /// [`PluginError::Config`]. It reaches nothing outside its memory ([`Grants::default`]).
     pub fn new(plugin: Arc<Plugin>, config: Vec<(String, String)>) -> Result<Self, PluginError> {
-        let mut instance = Self { plugin, config, live: None };
+        Self::granted(plugin, config, Grants::default())
+    }
+
+    /// As [`new`](Self::new), the instance granted `grants`.
+    pub fn granted(plugin: Arc<Plugin>, config: Vec<(String, String)>, grants: Grants) -> Result<Self, PluginError> {
+        let stderr = grants.stderr.then(StderrCapture::default);
+        let mut instance = Self { plugin, config, live: None, grants, stderr };
         instance.live = Some(instance.start(None)?);
         Ok(instance)
     }
@@ -48,6 +70,13 @@ impl PluginInstance {
     /// The plugin this is an instance of.
     pub fn plugin(&self) -> &Arc<Plugin> {
         &self.plugin
+    }
+
+    /// What the plugin wrote to stderr since the last call, when it is granted `stderr`
+    /// (otherwise nothing is kept). Kept across failures: a panicking guest's message is here
+    /// after its call fails.
+    pub fn take_stderr(&self) -> CapturedStderr {
+        self.stderr.as_ref().map(StderrCapture::take).unwrap_or_default()
     }
 
     /// Transforms one batch. The batch's offsets are named in any error; an error the plugin
@@ -82,7 +111,12 @@ impl PluginInstance {
     fn start(&self, offsets: Option<(i64, i64)>) -> Result<Live, PluginError> {
         let name = self.plugin.name();
         let limits = self.plugin.limits();
-        let mut store = Store::new(self.plugin.host().engine(), InstanceState { limiter: Limiter::new(limits.memory_bytes) });
+        let state = InstanceState {
+            limiter: Limiter::new(limits.memory_bytes),
+            wasi: wasi::context(self.grants, self.stderr.as_ref()),
+            table: ResourceTable::new(),
+        };
+        let mut store = Store::new(self.plugin.host().engine(), state);
         store.limiter(|state| &mut state.limiter);
         store.set_epoch_deadline(self.budget_ticks());
         let bindings = match self.plugin.pre().instantiate(&mut store) {

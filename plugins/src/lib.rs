@@ -14,19 +14,24 @@
 //!                                         out of memory the next call starts a fresh instance
 //! ```
 //!
-//! A plugin gets no filesystem, network, clock or environment: the linker provides no imports,
-//! so a component that asks for any is refused when it is compiled.
+//! A plugin may import WASI 0.2 (so components built for `wasm32-wasip2` run) and nothing
+//! else, but reaches no filesystem, network, environment or clock through it, and its stderr
+//! is discarded, unless its [`Grants`] say otherwise (`wasi.rs`).
 
 mod bindings;
 mod error;
+mod grants;
 mod host;
 mod instance;
 mod limits;
 mod plugin;
+mod wasi;
 
 pub use bindings::{Header, InputBatch, InputRecord, OutputRecord};
 pub use error::PluginError;
+pub use grants::Grants;
 pub use host::PluginHost;
 pub use instance::PluginInstance;
 pub use limits::PluginLimits;
 pub use plugin::Plugin;
+pub use wasi::{CapturedStderr, STDERR_BYTES};

@@ -7,8 +7,9 @@ use crate::instance::InstanceState;
 use crate::{PluginError, PluginHost, PluginLimits};
 
 /// A plugin compiled for this host and checked against the `fjord:transform` world: it is a
-/// component, it imports nothing the host does not give, and it exports `init` and `process`
-/// with the world's types. Instances are cheap to make from it.
+/// component, it imports nothing but WASI 0.2, and it exports `init` and `process` with the
+/// world's types. Instances are cheap to make from it; what each reaches through WASI is its
+/// [`crate::Grants`]' choice.
 pub struct Plugin {
     name: String,
     limits: PluginLimits,
@@ -35,7 +36,7 @@ impl Plugin {
             ));
         }
         let component = Component::new(host.engine(), bytes).map_err(|e| invalid(format!("{e:#}")))?;
-        let pre = host.linker().instantiate_pre(&component).map_err(|e| wrong_world(format!("{e:#} (plugins may import nothing: no WASI, no host functions)")))?;
+        let pre = host.linker().instantiate_pre(&component).map_err(|e| wrong_world(format!("{e:#} (a plugin may import only WASI 0.2 interfaces, and reaches through them only what its deployment grants)")))?;
         let pre = TransformPre::new(pre).map_err(|e| wrong_world(format!("{e:#}")))?;
         Ok(Self { name: name.to_string(), limits, pre, host: host.clone() })
     }

@@ -1,5 +1,6 @@
 //! The plugin host with real plugins: the examples, and a guest that misbehaves on purpose in
-//! every way the host must survive (plugins/test-guests/misbehave). The `.wasm` files come from
+//! every way the host must survive (plugins/test-guests/misbehave), and one built for WASI that
+//! reaches for what WASI offers (plugins/test-guests-wasi/wasi-probe). The `.wasm` files come from
 //! `./scripts/build-plugins` (the test command runs it first); `FJORD_PLUGINS_DIR` points
 //! elsewhere.
 
@@ -8,7 +9,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use fjord_plugins::{Header, InputBatch, InputRecord, Plugin, PluginError, PluginHost, PluginInstance, PluginLimits};
+use fjord_plugins::{Grants, Header, InputBatch, InputRecord, Plugin, PluginError, PluginHost, PluginInstance, PluginLimits};
 
 fn plugins_dir() -> PathBuf {
     std::env::var_os("FJORD_PLUGINS_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/plugins"))
@@ -132,7 +133,7 @@ fn what_is_not_a_transform_component_is_refused_when_compiled() {
     assert!(matches!(&core, PluginError::Invalid { reason, .. } if reason.contains("core WebAssembly module")), "{core:?}");
     let empty = refused(&wat::parse_str("(component)").unwrap());
     assert!(matches!(empty, PluginError::WrongWorld { .. }), "{empty:?}");
-    let importer = refused(&wat::parse_str(r#"(component (import "wasi:cli/environment@0.2.0" (instance (export "get-environment" (func)))))"#).unwrap());
+    let importer = refused(&wat::parse_str(r#"(component (import "acme:net/sockets@1.0.0" (instance (export "connect" (func)))))"#).unwrap());
     assert!(matches!(&importer, PluginError::WrongWorld { reason, .. } if reason.contains("import")), "{importer:?}");
     assert!(importer.to_string().contains("candidate"), "{importer}");
 }
@@ -218,4 +219,39 @@ fn a_plugin_written_in_c_adds_lineage_headers_and_keeps_the_record() {
     // It refuses what it does not know, like any plugin.
     let refused = PluginInstance::new(plugin, vec![("colour".into(), "blue".into())]).unwrap_err();
     assert!(refused.to_string().contains("unknown setting \"colour\""), "{refused}");
+}
+
+/// A plugin built for wasm32-wasip2 imports WASI; it loads, but reaches nothing unless
+/// granted: no files, no environment, a clock stopped at zero, stderr discarded. With
+/// `clock` and `stderr` granted it reads the time and its stderr is kept, a panic's message
+/// included. Sleeping is refused either way.
+#[test]
+fn a_plugin_built_for_wasi_reaches_only_what_it_is_granted() {
+    let host = PluginHost::new().unwrap();
+    let probe = compile(&host, "test-guests/wasi-probe.wasm", PluginLimits::default());
+    let mut sandboxed = PluginInstance::new(Arc::clone(&probe), vec![]).unwrap();
+    let answers = values(&sandboxed.process(&batch(0, &["clock", "file", "env", "hello"])).unwrap());
+    assert_eq!(answers[0], "0", "no clock without the grant");
+    assert!(answers[1].starts_with("error"), "no files: {answers:?}");
+    assert_eq!(answers[2..], ["0", "hello"]);
+    assert_eq!(sandboxed.take_stderr(), fjord_plugins::CapturedStderr::default(), "stderr is not kept without the grant");
+
+    let granted = Grants::from_names(["stderr", "clock"]).unwrap();
+    let mut logging = PluginInstance::granted(probe, vec![], granted).unwrap();
+    let answers = values(&logging.process(&batch(10, &["clock", "file", "hello"])).unwrap());
+    let now_ms: u128 = answers[0].parse().unwrap();
+    assert!(now_ms > 1_700_000_000_000, "the real clock with the grant: {answers:?}");
+    assert!(answers[1].starts_with("error"), "still no files: {answers:?}");
+    assert_eq!(logging.take_stderr().lines().collect::<Vec<_>>(), ["wasi-probe passed offset 12 of in"]);
+
+    let panicked = logging.process(&batch(20, &["panic"])).unwrap_err();
+    assert!(matches!(panicked, PluginError::Trap { offsets: Some((20, 20)), .. }), "{panicked:?}");
+    let stderr = logging.take_stderr().lines().collect::<Vec<_>>().join("\n");
+    assert!(stderr.contains("wasi-probe was asked to panic at offset 20"), "the panic's message is kept: {stderr}");
+
+    for instance in [&mut sandboxed, &mut logging] {
+        let slept = instance.process(&batch(30, &["sleep"])).unwrap_err();
+        assert!(matches!(&slept, PluginError::Trap { message, .. } if message.contains("may not")), "{slept:?}");
+        assert_eq!(values(&instance.process(&batch(31, &["after"])).unwrap()), ["after"]);
+    }
 }

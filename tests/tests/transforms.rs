@@ -291,6 +291,44 @@ fn bad_deployments_are_refused_with_the_reason_and_failing_records_go_to_the_dea
     }
 }
 
+/// A plugin built for WASI (wasm32-wasip2) deployed with `--allow stderr`: what it writes to
+/// stderr, a panic's message included, is in `fjord transform logs`; its clock stays stopped
+/// (not granted); an unknown grant is refused.
+#[test]
+fn a_wasi_plugins_stderr_is_in_the_transform_log_when_granted() {
+    let broker = BrokerProcess::start();
+    let bootstrap = broker.bootstrap();
+    let (input, output) = (unique_name("in"), unique_name("out"));
+    create_topic(&bootstrap, &input, 1, 1);
+    create_topic(&bootstrap, &output, 1, 1);
+    let probe = plugin_path("test-guests/wasi-probe");
+    let deploy = |extra: &[&str]| {
+        let mut args = vec!["transform", "deploy", "probe", "--wasm", probe.to_str().unwrap(), "--input", &input, "--output", &output];
+        args.extend_from_slice(extra);
+        fjord(&bootstrap, &args)
+    };
+    let refused = deploy(&["--allow", "network"]);
+    assert!(!refused.status.success() && refused.stderr.contains("network"), "{}", refused.stderr);
+    deploy(&["--allow", "stderr", "--on-error", "skip"]).assert_success();
+    let described = describe(&bootstrap, "probe");
+    assert_eq!(described["allow"], serde_json::json!(["stderr"]), "{described}");
+
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new().set("bootstrap.servers", &bootstrap).create().unwrap();
+    for value in ["hello", "clock", "panic", "bye"] {
+        producer.send(BaseRecord::<(), str>::to(&input).payload(value)).unwrap();
+    }
+    producer.flush(Duration::from_secs(30)).unwrap();
+    let out = read_raw(&bootstrap, &output, 3);
+    assert_eq!(out.iter().map(|(v, _)| v.as_str()).collect::<Vec<_>>(), ["hello", "0", "bye"], "the clock reads zero without --allow clock");
+
+    let wanted = [format!("wasi-probe passed offset 0 of {input}"), "wasi-probe was asked to panic at offset 2".to_string(), format!("wasi-probe passed offset 3 of {input}")];
+    let logs = wait_until("the plugin's stderr lines in its log", Duration::from_secs(60), Duration::from_millis(500), || {
+        let logs = fjord(&bootstrap, &["transform", "logs", "probe", "--timeout", "10s"]).stdout;
+        wanted.iter().all(|w| logs.contains(w.as_str())).then_some(logs)
+    });
+    assert!(logs.lines().any(|l| l.contains("stderr") && l.contains("wasi-probe passed offset 0")), "{logs}");
+}
+
 /// Values and headers of `topic`'s partition 0, until `expected` arrived (or 60 s passed).
 fn read_raw(bootstrap: &str, topic: &str, expected: usize) -> Vec<(String, BTreeMap<String, String>)> {
     let consumer: BaseConsumer = ClientConfig::new().set("bootstrap.servers", bootstrap).set("group.id", unique_name("raw")).create().unwrap();

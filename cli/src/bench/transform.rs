@@ -122,6 +122,7 @@ pub fn run(args: TransformBenchArgs) -> anyhow::Result<()> {
             outputs: vec![output.clone()],
             config: args.config.clone(),
             on_error: OnError::Skip,
+            allow: Vec::new(),
             wasm: Arc::from(wasm),
         };
         let mut connection = args.client.rpc_connection(timeout)?;

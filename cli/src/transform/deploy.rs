@@ -20,11 +20,23 @@ pub enum OnErrorArg {
     Stop,
 }
 
+/// What a plugin may be granted beyond its own memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum GrantArg {
+    /// Keep what it writes to stderr, a line at a time, in its log (`fjord transform logs`)
+    Stderr,
+    /// Real wall and monotonic clocks (without it both read zero, the Unix epoch)
+    Clock,
+}
+
 /// Deploy a WebAssembly transform (a component of the fjord:transform world).
 ///
 /// The plugin is checked by the broker (compiled, and its init run with --config) before
 /// anything is recorded: a file that is not a valid plugin is refused with the reason.
 /// Deploying a name again replaces that transform; it resumes from its committed offsets.
+///
+/// A plugin may be built for WASI (`--target wasm32-wasip2`), but it reaches no files,
+/// network, environment or clock and its stderr is discarded unless --allow grants it.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
   Mask e-mail addresses and card numbers from `signups` into `signups-masked`:
@@ -32,7 +44,11 @@ pub enum OnErrorArg {
 
   Keep only paid orders, sending records the plugin fails on to a dead-letter topic:
     fjord transform deploy paid --wasm json-filter.wasm --input orders --output paid-orders \\
-        --config field=status --config equals=paid --on-error dead-letter --dead-letter-topic orders-dlq")]
+        --config field=status --config equals=paid --on-error dead-letter --dead-letter-topic orders-dlq
+
+  Keep a plugin's stderr in its log, and let it read the clock:
+    fjord transform deploy audit --wasm audit.wasm --input orders --output audited --allow stderr --allow clock
+    fjord transform logs audit --follow")]
 pub struct DeployArgs {
     /// The transform's name (letters, digits, '.', '_', '-'); its input offsets are kept in
     /// the consumer group fjord-transform-NAME
@@ -62,6 +78,10 @@ pub struct DeployArgs {
     #[arg(long, value_name = "TOPIC")]
     pub dead_letter_topic: Option<String>,
 
+    /// Grant the plugin something beyond its memory (repeatable); nothing by default
+    #[arg(long = "allow", value_enum, value_name = "GRANT")]
+    pub allow: Vec<GrantArg>,
+
     #[command(flatten)]
     pub client: ClientArgs,
 
@@ -89,6 +109,10 @@ pub fn run(args: DeployArgs) -> anyhow::Result<()> {
         outputs: args.outputs.clone(),
         config: args.config.clone(),
         on_error,
+        allow: args.allow.iter().map(|g| match g {
+            GrantArg::Stderr => "stderr".to_string(),
+            GrantArg::Clock => "clock".to_string(),
+        }).collect(),
         wasm: Arc::from(wasm),
     };
     let TransformResponse::Transform { transform } = super::call(&args.client, args.timeout.timeout, &request)

@@ -41,6 +41,8 @@ struct Described {
     stopped: Option<StoppedView>,
     on_error: String,
     dead_letter_topic: Option<String>,
+    /// What the plugin may reach beyond its memory (`stderr`, `clock`).
+    allow: Vec<String>,
     config: BTreeMap<String, String>,
     group_id: String,
     wasm_sha256: String,
@@ -102,6 +104,7 @@ fn progress(client: &ClientArgs, t: TransformView, timeout: std::time::Duration)
         stopped: t.stopped,
         on_error: t.on_error,
         dead_letter_topic: t.dead_letter_topic,
+        allow: t.allow,
         config: t.config.into_iter().collect(),
         group_id: t.group_id,
         wasm_sha256: t.wasm_sha256,
@@ -124,6 +127,7 @@ fn print_human(d: &Described) -> anyhow::Result<()> {
         Some(topic) => println!("On error:      {} to {topic}", d.on_error),
         None => println!("On error:      {}", d.on_error),
     }
+    println!("Allowed:       {}", if d.allow.is_empty() { "nothing beyond its memory".to_string() } else { d.allow.join(", ") });
     if !d.config.is_empty() {
         let config: Vec<String> = d.config.iter().map(|(k, v)| format!("{k}={v}")).collect();
         println!("Config:        {}", config.join(" "));

@@ -69,7 +69,7 @@ pub fn run(args: LogsArgs) -> anyhow::Result<()> {
         let line: serde_json::Value = serde_json::from_slice(payload).unwrap_or_default();
         let at = line["timestamp_ms"].as_i64().map(|ms| humantime::format_rfc3339_millis(std::time::UNIX_EPOCH + Duration::from_millis(ms as u64)).to_string());
         println!(
-            "{} {:<5} partition {} {}",
+            "{} {:<6} partition {} {}",
             at.unwrap_or_default(),
             line["level"].as_str().unwrap_or("?"),
             line["partition"].as_i64().unwrap_or(-1),

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use fjord_plugins::{Plugin, PluginHost, PluginInstance, PluginLimits};
+use fjord_plugins::{Grants, Plugin, PluginHost, PluginInstance, PluginLimits};
 use kafka_protocol::ResponseError;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
@@ -46,6 +46,7 @@ struct DeployRequest {
     outputs: Vec<String>,
     config: Vec<(String, String)>,
     on_error: OnError,
+    allow: Vec<String>,
     wasm: Arc<[u8]>,
 }
 
@@ -68,8 +69,8 @@ impl Broker {
 
     async fn transform_admin(&self, request: TransformRequest) -> TransformResponse {
         let answer = match request {
-            TransformRequest::Deploy { name, input, outputs, config, on_error, wasm } => self
-                .deploy_transform(DeployRequest { name, input, outputs, config, on_error, wasm })
+            TransformRequest::Deploy { name, input, outputs, config, on_error, allow, wasm } => self
+                .deploy_transform(DeployRequest { name, input, outputs, config, on_error, allow, wasm })
                 .await
                 .map(|d| TransformResponse::Transform { transform: TransformView::from(&d) }),
             TransformRequest::List => Ok(TransformResponse::Transforms { transforms: self.image().transforms.values().map(TransformView::from).collect() }),
@@ -93,7 +94,8 @@ impl Broker {
             ));
         }
         check_topics(&self.image(), &request.input, &request.outputs, &request.on_error)?;
-        self.check_plugin(&request.name, &request.wasm, &request.config).await?;
+        let grants = Grants::from_names(&request.allow).map_err(|e| PartitionError::new(ResponseError::InvalidRequest, e))?;
+        self.check_plugin(&request.name, &request.wasm, &request.config, grants).await?;
         if let Some(topic) = request.on_error.dead_letter_topic() {
             self.ensure_topic(topic, BTreeMap::new()).await?;
         }
@@ -106,6 +108,7 @@ impl Broker {
             outputs: request.outputs,
             config: request.config,
             on_error: request.on_error,
+            allow: grants.names().into_iter().map(str::to_string).collect(),
             wasm: request.wasm,
             deployed_at_ms: now_ms(),
             state: TransformState::Running,
@@ -121,7 +124,7 @@ impl Broker {
 
     /// Compiles the plugin and runs its `init` with `config`: a plugin that would not run is
     /// refused now, not on every broker later.
-    async fn check_plugin(&self, name: &str, wasm: &Arc<[u8]>, config: &[(String, String)]) -> Result<(), PartitionError> {
+    async fn check_plugin(&self, name: &str, wasm: &Arc<[u8]>, config: &[(String, String)], grants: Grants) -> Result<(), PartitionError> {
         let host = match self.transforms.host.get() {
             Some(host) => host.clone(),
             None => {
@@ -133,7 +136,7 @@ impl Broker {
         let (name, wasm, config) = (name.to_string(), Arc::clone(wasm), config.to_vec());
         let checked = tokio::task::spawn_blocking(move || {
             let plugin = Arc::new(Plugin::compile(&host, &name, &wasm, PluginLimits::default())?);
-            PluginInstance::new(plugin, config).map(drop)
+            PluginInstance::granted(plugin, config, grants).map(drop)
         })
         .await
         .map_err(|e| PartitionError::new(ResponseError::UnknownServerError, format!("checking the plugin failed: {e}")))?;

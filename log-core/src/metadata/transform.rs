@@ -82,6 +82,10 @@ pub struct TransformDeployment {
     pub config: Vec<(String, String)>,
     /// What a failed record does.
     pub on_error: OnError,
+    /// What the plugin may reach beyond its memory (`stderr`, `clock`: `fjord_plugins::Grants`
+    /// names); nothing when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow: Vec<String>,
     /// Hex SHA-256 of the plugin.
     pub wasm_sha256: String,
     /// The plugin: a WebAssembly component of the `fjord:transform` world.
@@ -136,6 +140,7 @@ mod tests {
             outputs: vec!["out".into()],
             config: vec![("k".into(), "v".into())],
             on_error: OnError::DeadLetter { topic: "dlq".into() },
+            allow: vec!["stderr".into()],
             wasm_sha256: "00".into(),
             wasm: Arc::from(&b"\0asm\x0d\0\x01\0"[..]),
             deployed_at_ms: 7,

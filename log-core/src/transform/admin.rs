@@ -33,6 +33,9 @@ pub enum TransformRequest {
         config: Vec<(String, String)>,
         /// What a failed record does.
         on_error: OnError,
+        /// What the plugin may reach beyond its memory (`stderr`, `clock`).
+        #[serde(default)]
+        allow: Vec<String>,
         /// The plugin.
         #[serde(with = "crate::metadata::base64_bytes")]
         wasm: Arc<[u8]>,
@@ -94,6 +97,9 @@ pub struct TransformView {
     pub on_error: String,
     /// The dead-letter topic, for `dead-letter`.
     pub dead_letter_topic: Option<String>,
+    /// What the plugin may reach beyond its memory.
+    #[serde(default)]
+    pub allow: Vec<String>,
     /// `running` or `stopped`.
     pub state: String,
     /// Why it stopped, when it did.
@@ -128,6 +134,7 @@ impl From<&TransformDeployment> for TransformView {
             config: d.config.clone(),
             on_error: d.on_error.name().to_string(),
             dead_letter_topic: d.on_error.dead_letter_topic().map(str::to_string),
+            allow: d.allow.clone(),
             state: d.state.name().to_string(),
             stopped: match &d.state {
                 TransformState::Running => None,

@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
-use fjord_plugins::{InputBatch, InputRecord, Plugin, PluginError, PluginInstance};
+use fjord_plugins::{CapturedStderr, Grants, InputBatch, InputRecord, Plugin, PluginError, PluginInstance};
 use kafka_protocol::ResponseError;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
@@ -155,14 +155,30 @@ impl Runner {
     fn log(&self, level: &str, message: &str) {
         let name = &self.deployment.name;
         let partition = self.partition.index();
-        if level == "error" {
+        if matches!(level, "error" | "warn") {
             tracing::warn!(transform = %name, partition, "{message}");
         } else {
             tracing::info!(transform = %name, partition, "{message}");
         }
-        let line = log_line(level, partition, message);
+        self.publish(level, message);
+    }
+
+    /// Writes a line to the transform's log topic only.
+    fn publish(&self, level: &str, message: &str) {
+        let line = log_line(level, self.partition.index(), message);
         // Fire and forget: a log line is not worth holding up the records.
-        let _ = self.clients.producer.send_result(FutureRecord::to(TRANSFORM_LOGS_TOPIC).key(name.as_bytes()).payload(&line));
+        let _ = self.clients.producer.send_result(FutureRecord::to(TRANSFORM_LOGS_TOPIC).key(self.deployment.name.as_bytes()).payload(&line));
+    }
+
+    /// What the plugin wrote to stderr (kept only when the deployment grants `stderr`), to
+    /// the transform's log topic, a line each at level `stderr`.
+    fn log_stderr(&self, stderr: &CapturedStderr) {
+        for line in stderr.lines() {
+            self.publish("stderr", &line);
+        }
+        if stderr.dropped_bytes > 0 {
+            self.log("warn", &format!("the plugin wrote {} more bytes to stderr than one call may log ({} bytes); they were dropped", stderr.dropped_bytes, fjord_plugins::STDERR_BYTES));
+        }
     }
 
     /// Runs until told to stop (`stop` becomes true) or until the runner cannot go on.
@@ -196,8 +212,13 @@ impl Runner {
             Err(e) => return Exit::Failed(e),
         };
         let (plugin, config) = (Arc::clone(&self.plugin), self.deployment.config.clone());
-        let instance = match blocking(move || PluginInstance::new(plugin, config)).await {
-            Ok(Ok(instance)) => instance,
+        // Checked when deployed; a name this broker does not know grants nothing.
+        let grants = Grants::from_names(&self.deployment.allow).unwrap_or_default();
+        let instance = match blocking(move || PluginInstance::granted(plugin, config, grants)).await {
+            Ok(Ok(instance)) => {
+                self.log_stderr(&instance.take_stderr());
+                instance
+            }
             Ok(Err(e @ PluginError::Config { .. })) => return self.stop_deployment(position, e.to_string()),
             Ok(Err(e)) => return Exit::Failed(e.to_string()),
             Err(e) => return Exit::Failed(e),
@@ -293,9 +314,10 @@ impl Runner {
                 let deployment = Arc::clone(&self.deployment);
                 let batch = InputBatch { topic: topic.clone(), partition: index, records: chunk };
                 let Some(mut instance) = work.instance.take() else { return Exit::Failed("the plugin instance was lost".into()) };
-                let (back, processed) = match blocking(move || {
+                let (back, processed, stderr) = match blocking(move || {
                     let processed = process(&mut instance, &batch, &deployment);
-                    (instance, processed)
+                    let stderr = instance.take_stderr();
+                    (instance, processed, stderr)
                 })
                 .await
                 {
@@ -303,6 +325,7 @@ impl Runner {
                     Err(e) => return Exit::Failed(e),
                 };
                 work.instance = Some(back);
+                self.log_stderr(&stderr);
                 self.metrics.records_in.get_or_create(&label).inc_by(count);
                 let Processed { writes, failed, skipped, stop_at } = processed;
                 self.metrics.failed_records.get_or_create(&label).inc_by(failed);

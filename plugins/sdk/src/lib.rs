@@ -11,7 +11,7 @@
 //!     }
 //!     fn process(&mut self, record: Record, out: &mut Vec<Output>) -> Result<(), String> {
 //!         let value = record.value.as_deref().map(|v| v.to_ascii_uppercase());
-//!         out.push(Output::from(&record).with_value(value));
+//!         out.push(Output::forward(record).with_value(value));
 //!         Ok(())
 //!     }
 //! }

@@ -46,9 +46,15 @@ pub struct Output {
 }
 
 impl Output {
-    /// The input's key, value and headers, unchanged, to the default output topic.
+    /// A copy of the input's key, value and headers, to the default output topic.
     pub fn from(record: &Record) -> Self {
         Self { key: record.key.clone(), value: record.value.clone(), headers: record.headers.clone(), timestamp: None, topic: None }
+    }
+
+    /// The input's key, value and headers, moved (not copied), to the default output topic:
+    /// the cheap way to pass a record on, or to keep its key and headers with a new value.
+    pub fn forward(record: Record) -> Self {
+        Self { key: record.key, value: record.value, headers: record.headers, timestamp: None, topic: None }
     }
 
     /// With another value.

@@ -11,7 +11,7 @@ impl Transform for Identity {
     }
 
     fn process(&mut self, record: Record, out: &mut Vec<Output>) -> Result<(), String> {
-        out.push(Output::from(&record));
+        out.push(Output::forward(record));
         Ok(())
     }
 }

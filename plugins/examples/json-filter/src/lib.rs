@@ -74,7 +74,7 @@ impl Transform for JsonFilter {
 
     fn process(&mut self, record: Record, out: &mut Vec<Output>) -> Result<(), String> {
         match json::parse(record.value.as_deref()) {
-            Ok(value) if self.keeps(&value) => out.push(Output::from(&record)),
+            Ok(value) if self.keeps(&value) => out.push(Output::forward(record)),
             Ok(_) => {}
             Err(e) if self.fail_on_invalid => return Err(e),
             Err(_) => {}

@@ -37,7 +37,7 @@ impl Transform for MaskPii {
 
     fn process(&mut self, record: Record, out: &mut Vec<Output>) -> Result<(), String> {
         let masked = record.value.as_deref().map(|value| self.mask_value(value));
-        out.push(Output::from(&record).with_value(masked));
+        out.push(Output::forward(record).with_value(masked));
         Ok(())
     }
 }

@@ -66,7 +66,7 @@ impl Transform for RouteByField {
                 None => self.routes.get(&text).cloned(),
             }
         });
-        let output = Output::from(&record);
+        let output = Output::forward(record);
         out.push(match chosen.or_else(|| self.default.clone()) {
             Some(topic) => output.to_topic(topic),
             None => output,
