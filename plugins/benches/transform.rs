@@ -13,6 +13,11 @@ use std::sync::Arc;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use fjord_plugins::{Header, InputBatch, InputRecord, OutputRecord, Plugin, PluginHost, PluginInstance, PluginLimits};
 
+/// The allocator the broker runs with (cli/src/main.rs): batches of 2 KiB records are
+/// megabytes, which the system allocator would map and unmap on every call.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const BATCH: usize = 1_000;
 
 fn plugin(host: &PluginHost, name: &str) -> PluginInstance {

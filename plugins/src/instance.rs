@@ -7,7 +7,8 @@ use wasmtime::component::ResourceTable;
 use wasmtime::Store;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use crate::bindings::{GuestError, InputBatch, OutputRecord, Transform};
+use crate::bindings::{GuestError, Transform};
+use crate::records::{self, InputBatch, OutputRecord};
 use crate::host::TICK;
 use crate::limits::Limiter;
 use crate::wasi::{self, CapturedStderr, StderrCapture};
@@ -89,15 +90,24 @@ impl PluginInstance {
             Some(live) => live,
             None => self.start(offsets)?,
         };
-        live.store.set_epoch_deadline(self.budget_ticks());
         let name = self.plugin.name();
-        match live.bindings.call_process(&mut live.store, batch) {
+        let failed = |message: String, record_index: Option<u32>| {
+            let offset = record_index.and_then(|i| records.get(i as usize)).map(|r| r.offset);
+            PluginError::Failed { name: name.to_string(), message, record_index, offset }
+        };
+        let packed = match records::pack(batch) {
+            Ok(packed) => packed,
+            Err(message) => {
+                self.live = Some(live);
+                return Err(failed(message, None));
+            }
+        };
+        live.store.set_epoch_deadline(self.budget_ticks());
+        match live.bindings.call_process(&mut live.store, &packed) {
             Ok(answer) => {
                 self.live = Some(live);
-                answer.map_err(|GuestError { message, record_index }| {
-                    let offset = record_index.and_then(|i| records.get(i as usize)).map(|r| r.offset);
-                    PluginError::Failed { name: name.to_string(), message, record_index, offset }
-                })
+                let outputs = answer.map_err(|GuestError { message, record_index }| failed(message, record_index))?;
+                records::unpack(outputs).map_err(|m| failed(format!("the plugin answered with a malformed batch: output record {}: {}", m.record, m.reason), None))
             }
             Err(error) => {
                 let reported = classify(name, &live.store, self.plugin.limits(), error, offsets);

@@ -25,9 +25,10 @@ mod host;
 mod instance;
 mod limits;
 mod plugin;
+mod records;
 mod wasi;
 
-pub use bindings::{Header, InputBatch, InputRecord, OutputRecord};
+pub use records::{Header, InputBatch, InputRecord, OutputRecord};
 pub use error::PluginError;
 pub use grants::Grants;
 pub use host::PluginHost;

@@ -98,6 +98,7 @@ fn a_misbehaving_plugin_is_stopped_reported_and_recovers_while_others_keep_servi
         ("boom", |e| matches!(e, PluginError::OutOfMemory { limit_bytes, offsets: Some((100, 101)), .. } if *limit_bytes == 16 << 20)),
         ("trap", |e| matches!(e, PluginError::Trap { offsets: Some((100, 101)), .. })),
         ("garbage", |e| matches!(e, PluginError::Failed { record_index: Some(u32::MAX), offset: None, .. })),
+        ("malformed", |e| matches!(e, PluginError::Failed { message, .. } if message.contains("malformed batch") && message.contains("outside"))),
     ];
     for (how, expected) in failures {
         let error = bad.process(&batch(100, &["fine", how])).unwrap_err();

@@ -7,9 +7,11 @@
 // plugins/wit/transform.wit by `wit-bindgen c`; ./scripts/build-plugins compiles this with
 // clang for wasm32-wasi (reactor, no WASI calls) and wraps it with `wasm-tools component new`.
 //
-// Ownership follows the component model's C bindings: the arguments belong to this code (it
-// frees them or moves them into the answer), and the answer is freed after the host has read
-// it, so every list in it is allocated with malloc.
+// Batches are packed (every key, value and header of a batch in one byte buffer, records and
+// headers pointing into it), so passing a record on is copying its spans. Ownership follows
+// the component model's C bindings: the arguments belong to this code (it frees them or moves
+// them into the answer), and the answer is freed after the host has read it, so every list in
+// it is allocated with malloc.
 
 #include <stdlib.h>
 #include <string.h>
@@ -71,72 +73,98 @@ bool exports_transform_init(transform_list_tuple2_string_string_t *config, trans
   return ok;
 }
 
-// A header `<prefix><name>` with `value`, both newly allocated.
-static bool make_header(fjord_transform_types_header_t *header, const char *name, const uint8_t *value, size_t value_len) {
-  size_t prefix_len = strlen(prefix), name_len = strlen(name);
-  uint8_t *key = malloc(prefix_len + name_len);
-  uint8_t *bytes = malloc(value_len > 0 ? value_len : 1);
-  if (key == NULL || bytes == NULL) {
-    free(key);
-    free(bytes);
-    return false;
+// The answer's bytes: the input's, moved, with what the new headers need appended.
+typedef struct {
+  transform_list_u8_t bytes;
+  size_t capacity;
+} buffer_t;
+
+// Appends `len` bytes to `buf` and says where they went.
+static bool append(buffer_t *buf, const void *bytes, size_t len, fjord_transform_types_span_t *span) {
+  if (buf->bytes.len + len > buf->capacity) {
+    size_t want = buf->capacity * 2 > buf->bytes.len + len ? buf->capacity * 2 : buf->bytes.len + len + 64;
+    uint8_t *grown = realloc(buf->bytes.ptr, want);
+    if (grown == NULL) return false;
+    buf->bytes.ptr = grown;
+    buf->capacity = want;
   }
-  memcpy(key, prefix, prefix_len);
-  memcpy(key + prefix_len, name, name_len);
-  memcpy(bytes, value, value_len);
-  header->key = (transform_string_t) {key, prefix_len + name_len};
-  header->value = (transform_option_list_u8_t) {true, {bytes, value_len}};
+  memcpy(buf->bytes.ptr + buf->bytes.len, bytes, len);
+  span->offset = (uint32_t) buf->bytes.len;
+  span->len = (uint32_t) len;
+  buf->bytes.len += len;
   return true;
 }
 
-bool exports_transform_process(transform_input_batch_t *batch, transform_list_output_record_t *ret, transform_error_t *err) {
-  fjord_transform_types_list_input_record_t *records = &batch->records;
-  size_t count = records->len;
+// Appends `<prefix><name>`.
+static bool append_name(buffer_t *buf, const char *name, fjord_transform_types_span_t *span) {
+  size_t prefix_len = strlen(prefix), name_len = strlen(name);
+  if (!append(buf, prefix, prefix_len, span)) return false;
+  fjord_transform_types_span_t rest;
+  if (!append(buf, name, name_len, &rest)) return false;
+  span->len += rest.len;
+  return true;
+}
+
+static fjord_transform_types_header_t header(fjord_transform_types_span_t key, fjord_transform_types_span_t value) {
+  return (fjord_transform_types_header_t) {key, {true, value}};
+}
+
+bool exports_transform_process(transform_input_batch_t *batch, transform_output_batch_t *ret, transform_error_t *err) {
+  size_t count = batch->records.len, old_headers = batch->headers.len;
+  // The input's bytes become the answer's, so its records' spans stay valid. A list of
+  // length 0 arrives with no allocation behind it: only a non-empty one is grown in place.
+  buffer_t buf = {batch->data, batch->data.len};
+  if (buf.bytes.len == 0) buf.bytes.ptr = NULL;
+  batch->data = (transform_list_u8_t) {NULL, 0};
+  fjord_transform_types_header_t *headers = malloc((old_headers + 3 * count + 1) * sizeof *headers);
+  fjord_transform_types_output_record_t *out = malloc((count + 1) * sizeof *out);
+  // The names, the topic and the partition are the same for every record: written once.
   char partition[24];
   decimal(batch->partition, partition);
-  transform_output_record_t *out = calloc(count > 0 ? count : 1, sizeof *out);
-  bool ok = out != NULL;
-  size_t done = 0;
-  for (; ok && done < count; done++) {
-    fjord_transform_types_input_record_t *in = &records->ptr[done];
-    transform_output_record_t *o = &out[done];
-    // Room for the record's headers and three more: a list of length 0 arrives with no
-    // allocation behind it, so only a non-empty one is grown in place.
-    size_t headers = in->headers.len;
-    fjord_transform_types_header_t *list = headers > 0 ? realloc(in->headers.ptr, (headers + 3) * sizeof *list) : malloc(3 * sizeof *list);
-    if (list == NULL) {
-      ok = false;
-      break;
-    }
+  fjord_transform_types_span_t topic_name, partition_name, offset_name, topic_value, partition_value;
+  bool ok = headers != NULL && out != NULL && append_name(&buf, "topic", &topic_name) && append_name(&buf, "partition", &partition_name) &&
+            append_name(&buf, "offset", &offset_name) && append(&buf, batch->topic.ptr, batch->topic.len, &topic_value) &&
+            append(&buf, partition, strlen(partition), &partition_value);
+  size_t used = 0;
+  for (size_t i = 0; ok && i < count; i++) {
+    fjord_transform_types_input_record_t *in = &batch->records.ptr[i];
     char offset[24];
     decimal(in->offset, offset);
-    size_t added = 0;
-    added += make_header(&list[headers + added], "topic", batch->topic.ptr, batch->topic.len);
-    added += make_header(&list[headers + added], "partition", (const uint8_t *) partition, strlen(partition));
-    added += make_header(&list[headers + added], "offset", (const uint8_t *) offset, strlen(offset));
-    // The key, value and headers move to the output; what is left of the input is freed below.
-    o->key = in->key;
-    o->value = in->value;
-    o->headers = (fjord_transform_types_list_header_t) {list, headers + added};
-    o->timestamp = (transform_option_s64_t) {true, in->timestamp};
-    o->topic.is_some = false;
-    in->key.is_some = false;
-    in->value.is_some = false;
-    in->headers = (fjord_transform_types_list_header_t) {NULL, 0};
-    if (added < 3) {
+    fjord_transform_types_span_t offset_value;
+    if (!append(&buf, offset, strlen(offset), &offset_value)) {
       ok = false;
-      done++;
       break;
     }
+    size_t first = used;
+    for (uint32_t h = 0; h < in->header_count && in->first_header + h < old_headers; h++) {
+      headers[used++] = batch->headers.ptr[in->first_header + h];
+    }
+    headers[used++] = header(topic_name, topic_value);
+    headers[used++] = header(partition_name, partition_value);
+    headers[used++] = header(offset_name, offset_value);
+    out[i] = (fjord_transform_types_output_record_t) {
+        .key = in->key,
+        .value = in->value,
+        .first_header = (uint32_t) first,
+        .header_count = (uint32_t) (used - first),
+        .timestamp = {true, in->timestamp},
+        .topic = {false, 0},
+    };
   }
   transform_input_batch_free(batch);
   if (!ok) {
-    transform_list_output_record_t partial = {out, done};
-    if (out != NULL) transform_list_output_record_free(&partial);
+    free(buf.bytes.ptr);
+    free(headers);
+    free(out);
     set_error(&err->message, "lineage ran out of memory");
     err->record_index.is_some = false;
     return false;
   }
-  *ret = (transform_list_output_record_t) {out, count};
+  *ret = (transform_output_batch_t) {
+      .data = buf.bytes,
+      .headers = {headers, used},
+      .topics = {NULL, 0},
+      .records = {out, count},
+  };
   return true;
 }

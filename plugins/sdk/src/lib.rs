@@ -63,7 +63,7 @@ macro_rules! transform {
                 fn process(
                     batch: $crate::glue::bindings::fjord::transform::types::InputBatch,
                 ) -> ::std::result::Result<
-                    ::std::vec::Vec<$crate::glue::bindings::fjord::transform::types::OutputRecord>,
+                    $crate::glue::bindings::fjord::transform::types::OutputBatch,
                     $crate::glue::bindings::fjord::transform::types::Error,
                 > {
                     $crate::glue::process::<$t>(batch)

@@ -2,11 +2,14 @@
 //! - `spin`: loops forever (the host's CPU budget must stop it);
 //! - `boom`: allocates until its memory runs out (the host's memory limit must stop it);
 //! - `trap`: panics (a trap);
-//! - `garbage`: answers an error naming a record far outside the batch.
+//! - `garbage`: answers an error naming a record far outside the batch;
+//! - `malformed`: answers an output whose value lies outside the answer's data.
 //!
 //! Any other record passes through unchanged; `init` refuses `refuse=true`.
 
 wit_bindgen::generate!({ world: "transform", path: "../../wit" });
+
+use fjord::transform::types::{OutputRecord, Span};
 
 
 
@@ -20,10 +23,11 @@ impl Guest for Misbehave {
         Ok(())
     }
 
-    fn process(batch: InputBatch) -> Result<Vec<OutputRecord>, Error> {
-        let mut out = Vec::with_capacity(batch.records.len());
-        for record in batch.records {
-            match record.value.as_deref() {
+    fn process(batch: InputBatch) -> Result<OutputBatch, Error> {
+        let mut records = Vec::with_capacity(batch.records.len());
+        for record in &batch.records {
+            let value = record.value.map(|s| &batch.data[s.offset as usize..(s.offset + s.len) as usize]);
+            match value {
                 Some(b"spin") => {
                     let mut n = 0u64;
                     loop {
@@ -39,10 +43,26 @@ impl Guest for Misbehave {
                 }
                 Some(b"trap") => panic!("told to trap"),
                 Some(b"garbage") => return Err(Error { message: String::from("garbage"), record_index: Some(u32::MAX) }),
-                _ => out.push(OutputRecord { key: record.key, value: record.value, headers: record.headers, timestamp: None, topic: None }),
+                Some(b"malformed") => records.push(OutputRecord {
+                    key: None,
+                    value: Some(Span { offset: u32::MAX - 1, len: 100 }),
+                    first_header: 0,
+                    header_count: 0,
+                    timestamp: None,
+                    topic: None,
+                }),
+                // The input's own spans: its bytes and headers are returned as they came.
+                _ => records.push(OutputRecord {
+                    key: record.key,
+                    value: record.value,
+                    first_header: record.first_header,
+                    header_count: record.header_count,
+                    timestamp: None,
+                    topic: None,
+                }),
             }
         }
-        Ok(out)
+        Ok(OutputBatch { data: batch.data, headers: batch.headers, topics: Vec::new(), records })
     }
 }
 
