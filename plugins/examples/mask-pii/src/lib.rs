@@ -1,15 +1,16 @@
 //! `mask-pii`: replaces email addresses with `[EMAIL]`, payment card numbers with `[CARD]` and
 //! phone numbers with `[PHONE]` in each record's value. A value that is a JSON object or
-//! array is masked inside its strings and stays valid JSON; any other value is masked as
-//! text. Keys and headers are left alone.
+//! array is masked inside its strings (not its keys) and stays the same JSON otherwise, byte
+//! for byte; any other value is masked as text. Record keys and headers are left alone.
 //!
 //! Settings (all optional): `emails`, `cards`, `phones` (`true`/`false`, default `true`).
 
+mod json;
 mod scan;
 
-use fjord_plugin_sdk::json;
 use fjord_plugin_sdk::{Config, Output, Record, Transform};
 
+pub use json::mask_json;
 pub use scan::{mask_text, Kinds};
 
 /// The masker, with which kinds of data it masks.
@@ -46,12 +47,8 @@ impl MaskPii {
     fn mask_value(&self, value: &[u8]) -> Vec<u8> {
         let looks_like_json = value.iter().find(|b| !b.is_ascii_whitespace()).is_some_and(|b| matches!(b, b'{' | b'['));
         if looks_like_json {
-            if let Ok(mut parsed) = json::parse(Some(value)) {
-                json::rewrite_strings(&mut parsed, &mut |s| {
-                    let masked = mask_text(s, self.kinds);
-                    (masked != s).then_some(masked)
-                });
-                return json::to_bytes(&parsed);
+            if let Some(masked) = json::mask_json(value, self.kinds) {
+                return masked;
             }
         }
         // Text (or bytes that are not UTF-8: masked where they are, the rest kept).

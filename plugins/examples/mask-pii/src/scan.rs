@@ -2,6 +2,8 @@
 //! pass the Luhn check, or any 16), and phone numbers (10–15 digits, or 8–15 after a `+`),
 //! each replaced whole so that no part of it survives.
 
+use std::borrow::Cow;
+
 /// Which kinds of data to mask.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Kinds {
@@ -12,7 +14,8 @@ pub struct Kinds {
 
 /// `text` with every email address, card number and phone number `kinds` selects replaced by
 /// `[EMAIL]`, `[CARD]` or `[PHONE]`.
-pub fn mask_text(text: &str, kinds: Kinds) -> String {
+/// Borrowed when nothing was found.
+pub fn mask_text(text: &str, kinds: Kinds) -> Cow<'_, str> {
     let bytes = text.as_bytes();
     let mut spans: Vec<(usize, usize, &str)> = Vec::new();
     if kinds.emails {
@@ -31,7 +34,7 @@ pub fn mask_text(text: &str, kinds: Kinds) -> String {
         }
     }
     if spans.is_empty() {
-        return text.to_string();
+        return Cow::Borrowed(text);
     }
     spans.sort_unstable();
     let mut out = String::with_capacity(text.len());
@@ -42,7 +45,7 @@ pub fn mask_text(text: &str, kinds: Kinds) -> String {
         at = end;
     }
     out.push_str(&text[at..]);
-    out
+    Cow::Owned(out)
 }
 
 fn is_local(b: u8) -> bool {
