@@ -85,22 +85,16 @@ impl PluginInstance {
     pub fn process(&mut self, batch: &InputBatch) -> Result<Vec<OutputRecord>, PluginError> {
         let records = &batch.records;
         let offsets = records.first().zip(records.last()).map(|(f, l)| (f.offset, l.offset));
-        // Taken out for the call and put back unless the call may have broken it.
-        let mut live = match self.live.take() {
-            Some(live) => live,
-            None => self.start(offsets)?,
-        };
         let name = self.plugin.name();
         let failed = |message: String, record_index: Option<u32>| {
             let offset = record_index.and_then(|i| records.get(i as usize)).map(|r| r.offset);
             PluginError::Failed { name: name.to_string(), message, record_index, offset }
         };
-        let packed = match records::pack(batch) {
-            Ok(packed) => packed,
-            Err(message) => {
-                self.live = Some(live);
-                return Err(failed(message, None));
-            }
+        let packed = records::pack(batch).map_err(|message| failed(message, None))?;
+        // Taken out for the call and put back unless the call may have broken it.
+        let mut live = match self.live.take() {
+            Some(live) => live,
+            None => self.start(offsets)?,
         };
         live.store.set_epoch_deadline(self.budget_ticks());
         match live.bindings.call_process(&mut live.store, &packed) {

@@ -41,11 +41,12 @@ fn no_waiting() -> wasmtime::Error {
     wasmtime::Error::msg("the plugin tried to sleep or wait on a clock, which plugins may not do: a call must return on its own")
 }
 
-/// The WASI context of one instance, as `grants` allow; stderr goes to `stderr` when given.
+/// The WASI context of one instance, as `grants` allow; stderr goes to `stderr`, which the
+/// instance holds only when `stderr` is granted.
 pub(crate) fn context(grants: Grants, stderr: Option<&StderrCapture>) -> WasiCtx {
     let mut builder = WasiCtxBuilder::new();
     builder.allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false);
-    if let Some(capture) = stderr.filter(|_| grants.stderr) {
+    if let Some(capture) = stderr {
         builder.stderr(capture.clone());
     }
     if !grants.clock {

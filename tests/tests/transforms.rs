@@ -40,6 +40,16 @@ fn deploy_masker(bootstrap: &str, name: &str, input: &str, output: &str) {
     fjord(bootstrap, &["transform", "deploy", name, "--wasm", wasm.to_str().unwrap(), "--input", input, "--output", output]).assert_success();
 }
 
+/// A broker with single-partition topics `in-…` and `out-…`: (broker, bootstrap, input, output).
+fn broker_with_input_and_output() -> (BrokerProcess, String, String, String) {
+    let broker = BrokerProcess::start();
+    let bootstrap = broker.bootstrap();
+    let (input, output) = (unique_name("in"), unique_name("out"));
+    create_topic(&bootstrap, &input, 1, 1);
+    create_topic(&bootstrap, &output, 1, 1);
+    (broker, bootstrap, input, output)
+}
+
 /// A JSON signup holding an e-mail address and a card number, with its id.
 fn signup(id: u64) -> String {
     format!(r#"{{"id":{id},"email":"user{id}@example.com","card":"4111 1111 1111 1111","note":"pay with 5500-0000-0000-0004 or mail me at user{id}@example.com"}}"#)
@@ -233,11 +243,7 @@ fn the_masker_masks_a_brokers_records_and_resumes_after_sigkill_without_losing_a
 
 #[test]
 fn bad_deployments_are_refused_with_the_reason_and_failing_records_go_to_the_dead_letter_topic() {
-    let broker = BrokerProcess::start();
-    let bootstrap = broker.bootstrap();
-    let (input, output) = (unique_name("in"), unique_name("out"));
-    create_topic(&bootstrap, &input, 1, 1);
-    create_topic(&bootstrap, &output, 1, 1);
+    let (_broker, bootstrap, input, output) = broker_with_input_and_output();
 
     // Not a plugin at all.
     let junk = std::env::temp_dir().join(format!("{}.wasm", unique_name("junk")));
@@ -296,11 +302,7 @@ fn bad_deployments_are_refused_with_the_reason_and_failing_records_go_to_the_dea
 /// (not granted); an unknown grant is refused.
 #[test]
 fn a_wasi_plugins_stderr_is_in_the_transform_log_when_granted() {
-    let broker = BrokerProcess::start();
-    let bootstrap = broker.bootstrap();
-    let (input, output) = (unique_name("in"), unique_name("out"));
-    create_topic(&bootstrap, &input, 1, 1);
-    create_topic(&bootstrap, &output, 1, 1);
+    let (_broker, bootstrap, input, output) = broker_with_input_and_output();
     let probe = plugin_path("test-guests/wasi-probe");
     let deploy = |extra: &[&str]| {
         let mut args = vec!["transform", "deploy", "probe", "--wasm", probe.to_str().unwrap(), "--input", &input, "--output", &output];

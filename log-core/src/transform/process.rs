@@ -31,6 +31,16 @@ pub(crate) enum Write {
     },
 }
 
+impl Write {
+    /// Its topic, key, value and timestamp.
+    pub(crate) fn parts(&self) -> (&str, Option<&[u8]>, Option<&[u8]>, i64) {
+        match self {
+            Self::Output { topic, record, timestamp } => (topic, record.key.as_deref(), record.value.as_deref(), record.timestamp.unwrap_or(*timestamp)),
+            Self::DeadLetter { topic, record, .. } => (topic, record.key.as_deref(), record.value.as_deref(), record.timestamp),
+        }
+    }
+}
+
 /// What a batch came to.
 #[derive(Debug, Default)]
 pub(crate) struct Processed {

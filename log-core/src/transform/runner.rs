@@ -373,17 +373,14 @@ impl Runner {
         let mut local: BTreeMap<(String, i32), Vec<Placed<'_>>> = BTreeMap::new();
         let mut deliveries = Vec::new();
         for write in writes {
-            let (topic, key) = match write {
-                Write::Output { topic, record, .. } => (topic, record.key.as_deref()),
-                Write::DeadLetter { topic, record, .. } => (topic, record.key.as_deref()),
-            };
-            let partitions = image.topics.get(topic.as_str()).map_or(0, |t| t.partitions.len() as i32);
+            let (topic, key, _, _) = write.parts();
+            let partitions = image.topics.get(topic).map_or(0, |t| t.partitions.len() as i32);
             if partitions == 0 {
                 return Err(WriteFailed { from: oldest(work), error: format!("topic {topic:?} does not exist") });
             }
             let partition = partition_for(key, partitions, work.sticky);
             if led_here(&image, self.node_id, topic, partition) {
-                local.entry((topic.clone(), partition)).or_default().push(self.placed(write));
+                local.entry((topic.to_string(), partition)).or_default().push(self.placed(write));
                 continue;
             }
             let mut record = self.record(write).partition(partition);
@@ -415,17 +412,8 @@ impl Runner {
 
     /// A write as the in-process produce path takes it.
     fn placed<'a>(&self, write: &'a Write) -> Placed<'a> {
-        match write {
-            Write::Output { record, timestamp, .. } => Placed {
-                key: record.key.as_deref(),
-                value: record.value.as_deref(),
-                headers: self.headers(write),
-                timestamp: record.timestamp.unwrap_or(*timestamp),
-            },
-            Write::DeadLetter { record, .. } => {
-                Placed { key: record.key.as_deref(), value: record.value.as_deref(), headers: self.headers(write), timestamp: record.timestamp }
-            }
-        }
+        let (_, key, value, timestamp) = write.parts();
+        Placed { key, value, headers: self.headers(write), timestamp }
     }
 
     /// Waits for the oldest chunk in flight; once all its writes are acknowledged, its end is
@@ -488,10 +476,7 @@ impl Runner {
 
     /// A write as the Kafka producer takes it.
     fn record<'a>(&self, write: &'a Write) -> FutureRecord<'a, [u8], [u8]> {
-        let (topic, key, value, timestamp) = match write {
-            Write::Output { topic, record, timestamp } => (topic, record.key.as_deref(), record.value.as_deref(), record.timestamp.unwrap_or(*timestamp)),
-            Write::DeadLetter { topic, record, .. } => (topic, record.key.as_deref(), record.value.as_deref(), record.timestamp),
-        };
+        let (topic, key, value, timestamp) = write.parts();
         let headers = self.headers(write).iter().fold(OwnedHeaders::new(), |all, (key, value)| all.insert(Header { key, value: value.as_deref() }));
         let mut out = FutureRecord::to(topic).timestamp(timestamp).headers(headers);
         if let Some(key) = key {

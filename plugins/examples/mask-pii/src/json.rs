@@ -2,6 +2,8 @@
 //! scanned once; each string that is a value (not an object key) is masked in place and
 //! everything else is copied byte for byte (numbers, spacing and key order stay as written).
 
+use std::borrow::Cow;
+
 use fjord_plugin_sdk::json::serde_json;
 
 use crate::scan::{mask_text, Kinds};
@@ -20,29 +22,22 @@ pub fn mask_json(value: &[u8], kinds: Kinds) -> Option<Vec<u8>> {
         if is_key {
             continue;
         }
-        let masked = if escaped {
-            let text: String = serde_json::from_slice(&value[open..=close]).ok()?;
-            match mask_text(&text, kinds) {
-                std::borrow::Cow::Borrowed(_) => continue,
-                std::borrow::Cow::Owned(masked) => serde_json::to_vec(&masked).ok()?,
-            }
+        // Without escapes the raw text is the string.
+        let text: Cow<'_, str> = if escaped {
+            Cow::Owned(serde_json::from_slice(&value[open..=close]).ok()?)
         } else {
-            // No escapes: the raw text is the string, and masking only puts plain labels in
-            // it, so the result needs no escaping either.
-            let text = std::str::from_utf8(&value[open + 1..close]).ok()?;
-            match mask_text(text, kinds) {
-                std::borrow::Cow::Borrowed(_) => continue,
-                std::borrow::Cow::Owned(masked) => {
-                    let mut quoted = Vec::with_capacity(masked.len() + 2);
-                    quoted.push(b'"');
-                    quoted.extend_from_slice(masked.as_bytes());
-                    quoted.push(b'"');
-                    quoted
-                }
-            }
+            Cow::Borrowed(std::str::from_utf8(&value[open + 1..close]).ok()?)
         };
+        let Cow::Owned(masked) = mask_text(&text, kinds) else { continue };
         out.extend_from_slice(&value[copied..open]);
-        out.extend_from_slice(&masked);
+        if escaped {
+            out.extend_from_slice(&serde_json::to_vec(&masked).ok()?);
+        } else {
+            // Masking only puts plain labels into text that needed no escaping.
+            out.push(b'"');
+            out.extend_from_slice(masked.as_bytes());
+            out.push(b'"');
+        }
         copied = close + 1;
     }
     out.extend_from_slice(&value[copied..]);
