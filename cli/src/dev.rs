@@ -2,7 +2,8 @@
 //! data under `./fjord-data`, the Kafka listener on 127.0.0.1:9092, metrics on :9644, and a
 //! group's first rebalance without Kafka's 3-second wait. It prints every endpoint it serves
 //! and shuts down cleanly on Ctrl-C or SIGTERM. Components that land later (connect, SQL,
-//! transforms, mirror) start here too.
+//! transforms, mirror) start here too; a connect worker
+//! (REST API on 127.0.0.1:8083) runs beside the broker.
 
 use std::path::PathBuf;
 
@@ -34,6 +35,10 @@ pub struct DevArgs {
     /// --listen, data under --data-dir/node-<id>) instead of a single node
     #[arg(long, value_name = "N")]
     pub nodes: Option<u16>,
+
+    /// Where the connect worker's REST API listens (Kafka Connect's API; `fjord connect list`)
+    #[arg(long, value_name = "HOST:PORT", env = "FJORD_CONNECT_LISTEN", default_value = "127.0.0.1:8083")]
+    pub connect_listen: std::net::SocketAddr,
 }
 
 /// Runs `fjord dev` until Ctrl-C or SIGTERM.
@@ -47,5 +52,5 @@ pub fn run(args: DevArgs) -> anyhow::Result<()> {
     }
     let dev_defaults = BrokerSettings { group_initial_rebalance_delay_ms: Some(0), ..BrokerSettings::default() };
     let settings = args.settings.or(file).or(dev_defaults).resolve()?;
-    platform::run(settings, Mode::Dev)
+    platform::run(settings, Mode::Dev(platform::DevOptions { connect_listen: args.connect_listen }))
 }

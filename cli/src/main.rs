@@ -9,6 +9,7 @@ mod broker;
 mod broker_settings;
 mod client;
 mod cluster;
+mod connect;
 mod consume;
 mod data_dir;
 mod dev;
@@ -138,6 +139,12 @@ enum Command {
         #[command(subcommand)]
         command: transform::TransformCommand,
     },
+    /// Run connectors that move data between the cluster and files (Kafka Connect's model)
+    #[command(subcommand_required = true, arg_required_else_help = true)]
+    Connect {
+        #[command(subcommand)]
+        command: connect::ConnectCommand,
+    },
     /// Inspect partition logs on disk
     #[command(subcommand_required = true, arg_required_else_help = true)]
     Log {
@@ -168,6 +175,7 @@ fn main() -> ExitCode {
         Command::Cluster { command } => cluster::run(command),
         Command::Bench { command } => bench::run(command),
         Command::Transform { command } => transform::run(command),
+        Command::Connect { command } => connect::run(command),
         Command::Log {
             command: LogCommand::Dump(args),
         } => log_dump::run(args),

@@ -15,13 +15,20 @@ use tokio::sync::watch;
 use crate::broker_settings::Resolved;
 use crate::data_dir::DataDir;
 
-/// How the process introduces itself.
+/// How the process introduces itself, and what runs beside the broker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     /// `fjord broker`: logs only.
     Broker,
-    /// `fjord dev`: also prints the endpoints to stdout for a person to read.
-    Dev,
+    /// `fjord dev`: also a connect worker, and the endpoints printed to stdout for a person.
+    Dev(DevOptions),
+}
+
+/// What `fjord dev` adds to the broker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DevOptions {
+    /// Where the connect worker's REST API listens.
+    pub connect_listen: std::net::SocketAddr,
 }
 
 /// Runs until SIGINT or SIGTERM; returns after a clean shutdown.
@@ -59,6 +66,10 @@ async fn serve(settings: Resolved, mode: Mode, data_dir: &DataDir) -> anyhow::Re
     let metrics = tokio::spawn(crate::metrics_http::serve(metrics_listener, registry, stopped));
 
     let advertised = format!("{}:{}", settings.broker.advertised_host, settings.broker.advertised_port);
+    let connect = match mode {
+        Mode::Dev(dev) => Some(crate::connect::embedded::start(dev.connect_listen, &advertised, data_dir.root()).await?),
+        Mode::Broker => None,
+    };
     match (&server, &settings.broker.cluster) {
         (Some(_), _) => tracing::info!(listen = %settings.listen, advertised = %advertised, metrics = %settings.metrics_listen, "Kafka listener listening; ready for clients"),
         (None, cluster) => tracing::info!(
@@ -67,10 +78,11 @@ async fn serve(settings: Resolved, mode: Mode, data_dir: &DataDir) -> anyhow::Re
             "controller-only node running; Kafka clients connect to the brokers"
         ),
     }
-    if mode == Mode::Dev {
+    if let Some(connect) = &connect {
         println!("fjord dev {} is running. Data in {}", env!("CARGO_PKG_VERSION"), data_dir.root().display());
         println!();
         println!("  Kafka bootstrap server  {advertised}");
+        println!("  Connect REST API        http://{}/connectors", connect.address);
         println!("  Prometheus metrics      http://{}/metrics", settings.metrics_listen);
         println!();
         println!("Try it: echo hello | fjord produce greetings -b {advertised}");
@@ -83,6 +95,11 @@ async fn serve(settings: Resolved, mode: Mode, data_dir: &DataDir) -> anyhow::Re
         _ = terminate.recv() => "SIGTERM",
     };
     tracing::info!("received {received}; shutting down");
+    // Connectors first: source tasks flush what they read to the broker before it stops.
+    let dev = connect.is_some();
+    if let Some(connect) = connect {
+        connect.shutdown().await;
+    }
     // In a cluster, leadership moves to other brokers first (controlled shutdown).
     broker.controlled_shutdown(std::time::Duration::from_secs(10)).await;
     stop.send_replace(true);
@@ -91,7 +108,7 @@ async fn serve(settings: Resolved, mode: Mode, data_dir: &DataDir) -> anyhow::Re
     }
     let _ = metrics.await;
     broker.shutdown().await;
-    if mode == Mode::Dev {
+    if dev {
         println!("fjord dev shut down cleanly.");
     }
     Ok(())

@@ -72,6 +72,7 @@ fn start_dev(data_dir: &Path) -> (Child, String, u16, u16) {
         .args(["dev", "--data-dir"])
         .arg(data_dir)
         .args(["--listen", &format!("127.0.0.1:{kafka}"), "--metrics-listen", &format!("127.0.0.1:{metrics}")])
+        .args(["--connect-listen", "127.0.0.1:0"])
         .env_remove("FJORD_LOG")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

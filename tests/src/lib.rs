@@ -14,6 +14,7 @@
 //!   them so a test can cut the network and heal it.
 //! - [`RawClient`] sends single requests encoded with the `kafka-protocol` crate, for the
 //!   APIs and the hostile inputs client libraries do not produce.
+//! - [`ConnectProcess`] runs a `fjord connect` worker, stopped cleanly or killed.
 //! - [`run`] runs any command with a time limit and captures its output; [`python`],
 //!   [`run_python_check`] and [`kcat`] find the client tools the tests drive.
 //!
@@ -28,6 +29,8 @@
 mod broker;
 mod clients;
 mod cluster;
+mod connect;
+mod http;
 mod kafka_rpc;
 mod netsplit;
 mod power_loss;
@@ -36,6 +39,8 @@ mod rng;
 
 pub use broker::{BrokerBuilder, BrokerProcess, fjord_bin};
 pub use cluster::{ClusterProcess, partition_log_dump};
+pub use connect::ConnectProcess;
+pub use http::{HttpAnswer, http};
 pub use clients::{kcat, kcat_command, plugin_path, python, python_script, run_python_check, unique_name};
 pub use kafka_rpc::{CallError, RawClient};
 pub use netsplit::NetworkSplitter;

@@ -68,7 +68,8 @@ impl Dev {
             .arg("--data-dir")
             .arg(data_dir)
             .args(["--listen", &format!("127.0.0.1:{kafka_port}")])
-            .args(["--metrics-listen", &format!("127.0.0.1:{metrics_port}")]);
+            .args(["--metrics-listen", &format!("127.0.0.1:{metrics_port}")])
+            .args(["--connect-listen", "127.0.0.1:0"]);
         for (key, _) in std::env::vars_os() {
             if key.to_string_lossy().starts_with("FJORD_") {
                 cmd.env_remove(key);

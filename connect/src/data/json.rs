@@ -1,0 +1,343 @@
+//! Connect data as JSON, as Kafka Connect's JsonConverter writes it: values as plain JSON
+//! (bytes as base64 strings), schemas as `{"type": "struct", "fields": [...], "optional": ...}`,
+//! and with `schemas.enable` the envelope `{"schema": ..., "payload": ...}`. Object keys keep
+//! their order both ways.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use serde::de::{MapAccess, SeqAccess, Visitor};
+use serde::ser::{SerializeMap, SerializeSeq};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::data::{Data, Field, Schema, SchemaType, Value};
+
+impl Serialize for Value {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::Null => serializer.serialize_unit(),
+            Self::Boolean(b) => serializer.serialize_bool(*b),
+            Self::Int(i) => serializer.serialize_i64(*i),
+            Self::Float(f) if f.is_finite() => serializer.serialize_f64(*f),
+            Self::Float(_) => serializer.serialize_unit(),
+            Self::String(s) => serializer.serialize_str(s),
+            Self::Bytes(b) => serializer.serialize_str(&BASE64.encode(b)),
+            Self::Array(items) => {
+                let mut seq = serializer.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    seq.serialize_element(item)?;
+                }
+                seq.end()
+            }
+            Self::Map(entries) => {
+                // Connect writes maps with non-string keys as a list of [key, value] pairs.
+                if entries.iter().all(|(k, _)| matches!(k, Self::String(_))) {
+                    let mut map = serializer.serialize_map(Some(entries.len()))?;
+                    for (k, v) in entries {
+                        map.serialize_entry(k, v)?;
+                    }
+                    map.end()
+                } else {
+                    let mut seq = serializer.serialize_seq(Some(entries.len()))?;
+                    for (k, v) in entries {
+                        seq.serialize_element(&[k, v])?;
+                    }
+                    seq.end()
+                }
+            }
+            Self::Struct(fields) => {
+                let mut map = serializer.serialize_map(Some(fields.len()))?;
+                for (k, v) in fields {
+                    map.serialize_entry(k, v)?;
+                }
+                map.end()
+            }
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Value {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ValueVisitor)
+    }
+}
+
+struct ValueVisitor;
+
+impl<'de> Visitor<'de> for ValueVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Boolean(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::Int(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(i64::try_from(v).map(Value::Int).unwrap_or(Value::Float(v as f64)))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::Float(v))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_string()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));
+        while let Some(item) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut fields: Vec<(String, Value)> = Vec::with_capacity(map.size_hint().unwrap_or(0).min(1024));
+        while let Some((k, v)) = map.next_entry::<String, Value>()? {
+            // A repeated key: the last one wins, as in most JSON readers.
+            match fields.iter_mut().find(|(name, _)| *name == k) {
+                Some(slot) => slot.1 = v,
+                None => fields.push((k, v)),
+            }
+        }
+        Ok(Value::Struct(fields))
+    }
+}
+
+/// `value` as compact JSON text.
+pub fn to_json_bytes(value: &Value) -> Vec<u8> {
+    // Serialising this enum cannot fail: every variant maps to JSON.
+    serde_json::to_vec(value).unwrap_or_default()
+}
+
+/// `value` as a `serde_json::Value` (key order becomes serde_json's).
+pub fn to_json_value(value: &Value) -> serde_json::Value {
+    serde_json::to_value(value).unwrap_or(serde_json::Value::Null)
+}
+
+/// Parses JSON text into a value, keeping key order.
+pub fn from_json_bytes(bytes: &[u8]) -> Result<Value, String> {
+    serde_json::from_slice(bytes).map_err(|e| format!("not valid JSON: {e}"))
+}
+
+/// A schema in the JSON form JsonConverter writes.
+pub fn schema_to_value(schema: &Schema) -> Value {
+    let mut out = vec![("type".to_string(), Value::String(schema.kind.name().to_string()))];
+    match schema.kind {
+        SchemaType::Struct => {
+            let fields = schema
+                .fields
+                .iter()
+                .map(|f| {
+                    let Value::Struct(mut inner) = schema_to_value(&f.schema) else { return Value::Null };
+                    inner.push(("field".to_string(), Value::String(f.name.clone())));
+                    Value::Struct(inner)
+                })
+                .collect();
+            out.push(("fields".to_string(), Value::Array(fields)));
+        }
+        SchemaType::Array => {
+            if let Some(items) = &schema.items {
+                out.push(("items".to_string(), schema_to_value(items)));
+            }
+        }
+        SchemaType::Map => {
+            if let Some(keys) = &schema.keys {
+                out.push(("keys".to_string(), schema_to_value(keys)));
+            }
+            if let Some(values) = &schema.items {
+                out.push(("values".to_string(), schema_to_value(values)));
+            }
+        }
+        _ => {}
+    }
+    out.push(("optional".to_string(), Value::Boolean(schema.optional)));
+    if let Some(name) = &schema.name {
+        out.push(("name".to_string(), Value::String(name.clone())));
+    }
+    if let Some(version) = schema.version {
+        out.push(("version".to_string(), Value::Int(i64::from(version))));
+    }
+    if let Some(doc) = &schema.doc {
+        out.push(("doc".to_string(), Value::String(doc.clone())));
+    }
+    if !schema.parameters.is_empty() {
+        let params = schema.parameters.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
+        out.push(("parameters".to_string(), Value::Struct(params)));
+    }
+    if let Some(default) = &schema.default {
+        out.push(("default".to_string(), default.clone()));
+    }
+    Value::Struct(out)
+}
+
+/// Reads a schema from its JSON form.
+pub fn schema_from_value(value: &Value) -> Result<Schema, String> {
+    let Value::Struct(_) = value else { return Err("a schema must be a JSON object".to_string()) };
+    let type_name = match value.field("type") {
+        Some(Value::String(t)) => t.as_str(),
+        _ => return Err("a schema needs a \"type\"".to_string()),
+    };
+    let kind = SchemaType::from_name(type_name).ok_or_else(|| format!("unknown schema type {type_name:?}"))?;
+    let text = |key: &str| match value.field(key) {
+        Some(Value::String(s)) => Some(s.clone()),
+        _ => None,
+    };
+    let mut schema = Schema::of(kind);
+    schema.optional = matches!(value.field("optional"), Some(Value::Boolean(true)));
+    schema.name = text("name");
+    schema.doc = text("doc");
+    schema.version = match value.field("version") {
+        Some(Value::Int(v)) => i32::try_from(*v).ok(),
+        _ => None,
+    };
+    if let Some(Value::Struct(params)) = value.field("parameters") {
+        schema.parameters = params.iter().map(|(k, v)| (k.clone(), v.to_text())).collect();
+    }
+    schema.default = value.field("default").filter(|v| !v.is_null()).cloned();
+    match kind {
+        SchemaType::Struct => {
+            let Some(Value::Array(fields)) = value.field("fields") else { return Err("a struct schema needs \"fields\"".to_string()) };
+            for field in fields {
+                let Some(Value::String(name)) = field.field("field") else { return Err("a struct field needs a \"field\" name".to_string()) };
+                schema.fields.push(Field { name: name.clone(), schema: schema_from_value(field)? });
+            }
+        }
+        SchemaType::Array => {
+            let items = value.field("items").ok_or("an array schema needs \"items\"")?;
+            schema.items = Some(Box::new(schema_from_value(items)?));
+        }
+        SchemaType::Map => {
+            schema.keys = Some(Box::new(schema_from_value(value.field("keys").ok_or("a map schema needs \"keys\"")?)?));
+            schema.items = Some(Box::new(schema_from_value(value.field("values").ok_or("a map schema needs \"values\"")?)?));
+        }
+        _ => {}
+    }
+    Ok(schema)
+}
+
+/// Encodes `data` as JsonConverter does, with or without the schema envelope.
+pub(crate) fn encode(data: &Data, schemas: bool) -> Vec<u8> {
+    if !schemas {
+        return to_json_bytes(&data.value);
+    }
+    let schema = data.schema.as_ref().map(schema_to_value).unwrap_or(Value::Null);
+    to_json_bytes(&Value::Struct(vec![("schema".to_string(), schema), ("payload".to_string(), data.value.clone())]))
+}
+
+/// Decodes JSON text as JsonConverter does. With `schemas`, the text must be the envelope.
+pub(crate) fn decode(bytes: &[u8], schemas: bool) -> Result<Data, String> {
+    let value = from_json_bytes(bytes)?;
+    if !schemas {
+        return Ok(Data::new(None, value));
+    }
+    let Value::Struct(fields) = &value else { return Err(envelope_error()) };
+    if fields.len() != 2 || value.field("schema").is_none() || value.field("payload").is_none() {
+        return Err(envelope_error());
+    }
+    let payload = value.field("payload").cloned().unwrap_or(Value::Null);
+    match value.field("schema") {
+        Some(Value::Null) | None => Ok(Data::new(None, payload)),
+        Some(schema) => {
+            let schema = schema_from_value(schema)?;
+            let value = coerce(payload, &schema)?;
+            Ok(Data::new(Some(schema), value))
+        }
+    }
+}
+
+fn envelope_error() -> String {
+    "with schemas.enable=true, JSON values must be {\"schema\": ..., \"payload\": ...} with no other fields; \
+     set value.converter.schemas.enable=false (or key.converter.schemas.enable=false) to read plain JSON"
+        .to_string()
+}
+
+/// Reads a payload by its schema: base64 text as bytes, integers as floats where a float is
+/// expected, struct fields in the schema's order.
+fn coerce(value: Value, schema: &Schema) -> Result<Value, String> {
+    if value.is_null() {
+        if schema.optional || schema.default.is_some() {
+            return Ok(schema.default.clone().unwrap_or(Value::Null));
+        }
+        return Err(format!("null for a required {} field", schema.kind.name()));
+    }
+    Ok(match (schema.kind, value) {
+        (SchemaType::Bytes, Value::String(s)) => Value::Bytes(BASE64.decode(s.as_bytes()).map_err(|e| format!("bytes field is not base64: {e}"))?),
+        (SchemaType::Float32 | SchemaType::Float64, Value::Int(i)) => Value::Float(i as f64),
+        (kind, v @ Value::Int(_)) if kind.is_integer() => v,
+        (SchemaType::Struct, Value::Struct(mut fields)) => {
+            let mut ordered = Vec::with_capacity(schema.fields.len());
+            for field in &schema.fields {
+                let at = fields.iter().position(|(name, _)| *name == field.name);
+                let v = at.map(|i| fields.swap_remove(i).1).unwrap_or(Value::Null);
+                ordered.push((field.name.clone(), coerce(v, &field.schema).map_err(|e| format!("{}: {e}", field.name))?));
+            }
+            Value::Struct(ordered)
+        }
+        (SchemaType::Array, Value::Array(items)) => match &schema.items {
+            Some(item_schema) => Value::Array(items.into_iter().map(|v| coerce(v, item_schema)).collect::<Result<_, _>>()?),
+            None => Value::Array(items),
+        },
+        (SchemaType::Map, Value::Struct(entries)) => Value::Map(entries.into_iter().map(|(k, v)| (Value::String(k), v)).collect()),
+        (SchemaType::Map, Value::Array(pairs)) => {
+            let mut entries = Vec::with_capacity(pairs.len());
+            for pair in pairs {
+                match pair {
+                    Value::Array(mut kv) if kv.len() == 2 => {
+                        let v = kv.pop().unwrap_or(Value::Null);
+                        let k = kv.pop().unwrap_or(Value::Null);
+                        entries.push((k, v));
+                    }
+                    _ => return Err("a map with non-string keys must be a list of [key, value] pairs".to_string()),
+                }
+            }
+            Value::Map(entries)
+        }
+        (SchemaType::String, v @ Value::String(_)) | (SchemaType::Boolean, v @ Value::Boolean(_)) | (SchemaType::Float32 | SchemaType::Float64, v @ Value::Float(_)) => v,
+        (kind, other) => return Err(format!("expected {} but found {}", kind.name(), String::from_utf8_lossy(&to_json_bytes(&other)))),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_envelope_round_trips_with_order_bytes_and_nested_types() {
+        let text = br#"{"schema":{"type":"struct","fields":[{"type":"int32","optional":false,"field":"id"},{"type":"bytes","optional":true,"field":"blob"},{"type":"array","items":{"type":"double","optional":false},"optional":true,"field":"xs"}],"optional":false,"name":"row"},"payload":{"xs":[1,2.5],"id":7,"blob":"AQI="}}"#;
+        let data = decode(text, true).expect("envelope");
+        assert_eq!(
+            data.value,
+            Value::Struct(vec![
+                ("id".into(), Value::Int(7)),
+                ("blob".into(), Value::Bytes(vec![1, 2])),
+                ("xs".into(), Value::Array(vec![Value::Float(1.0), Value::Float(2.5)]))
+            ])
+        );
+        let again = decode(&encode(&data, true), true).expect("round trip");
+        assert_eq!(again, data);
+    }
+
+    #[test]
+    fn plain_json_keeps_key_order() {
+        let data = decode(br#"{"z":1,"a":{"y":true,"b":null}}"#, false).expect("json");
+        assert_eq!(String::from_utf8_lossy(&encode(&data, false)), r#"{"z":1,"a":{"y":true,"b":null}}"#);
+    }
+
+    #[test]
+    fn a_missing_envelope_says_which_setting_to_change() {
+        let err = decode(br#"{"id": 1}"#, true).unwrap_err();
+        assert!(err.contains("schemas.enable=false"), "{err}");
+        let err = decode(br#"{"schema":{"type":"int32"},"payload":"x"}"#, true).unwrap_err();
+        assert!(err.contains("expected int32"), "{err}");
+    }
+}

@@ -1,0 +1,76 @@
+//! How the runtime reaches the Kafka cluster: bootstrap servers and client properties, and
+//! the producers and consumers built from them (with a connector's `producer.override.*` and
+//! `consumer.override.*` settings applied last).
+
+use rdkafka::ClientConfig;
+use rdkafka::consumer::StreamConsumer;
+use rdkafka::producer::FutureProducer;
+
+use crate::config::ConnectorConfig;
+use crate::error::Result;
+
+/// A Kafka-compatible cluster.
+#[derive(Debug, Clone)]
+pub struct Cluster {
+    pub bootstrap_servers: String,
+    /// librdkafka properties for every client (security settings and such).
+    pub properties: Vec<(String, String)>,
+}
+
+impl Cluster {
+    pub fn new(bootstrap_servers: impl Into<String>) -> Self {
+        Self { bootstrap_servers: bootstrap_servers.into(), properties: Vec::new() }
+    }
+
+    /// A client config for this cluster (bootstrap servers and the worker's properties).
+    pub(crate) fn client(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", &self.bootstrap_servers);
+        config.set("socket.nagle.disable", "true");
+        for (k, v) in &self.properties {
+            config.set(k, v);
+        }
+        config
+    }
+
+    /// A producer for a source connector: idempotent, acks from the whole ISR, ordered.
+    pub(crate) fn producer(&self, connector: &ConnectorConfig) -> Result<FutureProducer> {
+        let mut config = self.client();
+        config.set("client.id", format!("connect-{}", connector.name()));
+        config.set("enable.idempotence", "true");
+        config.set("acks", "all");
+        config.set("linger.ms", "5");
+        config.set("compression.type", "lz4");
+        Ok(with_overrides(config, connector, "producer.override.").create()?)
+    }
+
+    /// A consumer in the connector's group `connect-NAME`, committing only when told.
+    pub(crate) fn consumer(&self, connector: &ConnectorConfig) -> Result<StreamConsumer> {
+        let mut config = self.group_client(connector.name());
+        config.set("client.id", format!("connect-{}", connector.name()));
+        config.set("enable.auto.offset.store", "false");
+        config.set("auto.offset.reset", "earliest");
+        // A task's replacement after a crash gets its partitions within seconds, not the
+        // 45 s librdkafka waits for by default.
+        config.set("session.timeout.ms", "10000");
+        config.set("heartbeat.interval.ms", "1000");
+        Ok(with_overrides(config, connector, "consumer.override.").create()?)
+    }
+
+    /// A client in the sink connector `name`'s consumer group `connect-NAME`, committing only
+    /// when told.
+    pub(crate) fn group_client(&self, name: &str) -> ClientConfig {
+        let mut config = self.client();
+        config.set("group.id", format!("connect-{name}"));
+        config.set("enable.auto.commit", "false");
+        config
+    }
+}
+
+/// The connector's `PREFIX*` settings applied last (what the user says wins).
+fn with_overrides(mut config: ClientConfig, connector: &ConnectorConfig, prefix: &str) -> ClientConfig {
+    for (k, v) in connector.with_prefix(prefix) {
+        config.set(k, v);
+    }
+    config
+}

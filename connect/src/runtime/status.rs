@@ -1,0 +1,51 @@
+//! Connector and task states as Kafka Connect reports them, with Fjord's additions: how often
+//! a task was restarted after failing and when it will be tried next.
+
+use serde::Serialize;
+
+/// A task's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum TaskState {
+    Unassigned,
+    Running,
+    Paused,
+    Failed,
+    Restarting,
+    Stopped,
+}
+
+/// A connector's own state.
+pub type ConnectorState = TaskState;
+
+/// One task's status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TaskStatus {
+    pub id: usize,
+    pub state: TaskState,
+    pub worker_id: String,
+    /// The last failure, while failed or waiting to restart.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace: Option<String>,
+    /// Automatic restarts since the task last ran healthily.
+    pub restarts: u32,
+}
+
+/// A connector's status: its own state and its tasks'.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConnectorStatus {
+    pub name: String,
+    pub connector: ConnectorStateInfo,
+    pub tasks: Vec<TaskStatus>,
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
+/// The connector part of a status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConnectorStateInfo {
+    pub state: ConnectorState,
+    pub worker_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace: Option<String>,
+}
