@@ -27,5 +27,6 @@ pub mod record;
 pub mod registry;
 pub mod rest;
 pub mod runtime;
+pub mod transforms;
 
 pub use error::{ConnectError, Result};

@@ -87,6 +87,17 @@ pub fn common_definition(kind: ConnectorKind) -> ConfigDef {
         KeyDef::optional("key.converter.schemas.enable", KeyType::Boolean, Some("true"), "With the json converter: keys carry the {schema, payload} envelope."),
         KeyDef::optional("value.converter.schemas.enable", KeyType::Boolean, Some("true"), "With the json converter: values carry the {schema, payload} envelope."),
     ];
+    keys.extend([
+        KeyDef::optional("transforms", KeyType::List, None, "Single message transforms to apply, in order (each configured as transforms.NAME.type and its settings).").in_group("Transforms"),
+        KeyDef::optional("predicates", KeyType::List, None, "Predicates that transforms.NAME.predicate may name (predicates.NAME.type and its settings).").in_group("Predicates"),
+        KeyDef::optional("errors.tolerance", KeyType::String, Some("none"), "none: a record that cannot be converted or transformed fails the task; all: it is skipped (or sent to the dead letter topic).")
+            .one_of(&["none", "all"])
+            .in_group("Error Handling"),
+        KeyDef::optional("errors.deadletterqueue.topic.name", KeyType::String, None, "With errors.tolerance=all: the topic failed records are written to, with __connect.errors.* headers.").in_group("Error Handling"),
+        KeyDef::optional("errors.log.enable", KeyType::Boolean, Some("false"), "Log each skipped record.").in_group("Error Handling"),
+        KeyDef::optional("errors.retry.timeout", KeyType::Long, Some("0"), "How long (ms) a failing put, flush or poll is retried before the task fails; -1: for ever.").in_group("Error Handling"),
+        KeyDef::optional("errors.retry.delay.max.ms", KeyType::Long, Some("60000"), "The longest wait between retries.").in_group("Error Handling"),
+    ]);
     if kind == ConnectorKind::Sink {
         keys.push(KeyDef::optional("topics", KeyType::List, None, "The topics to read, comma-separated (or topics.regex)."));
         keys.push(KeyDef::optional("topics.regex", KeyType::String, None, "A regular expression naming the topics to read (instead of topics)."));

@@ -133,3 +133,95 @@ fn a_bad_connector_config_is_refused_before_anything_starts() {
 fn as_strs(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
 }
+
+/// Every record of `topic` from the start: (key, value, headers), waiting until `count` arrived.
+fn read_topic(bootstrap: &str, topic: &str, count: usize) -> Vec<(Option<String>, Option<String>, Vec<(String, String)>)> {
+    use rdkafka::config::ClientConfig;
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::message::{Headers, Message};
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", unique_name("reader"))
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .unwrap();
+    consumer.subscribe(&[topic]).unwrap();
+    let mut records = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while records.len() < count && std::time::Instant::now() < deadline {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
+            let text = |b: Option<&[u8]>| b.map(|b| String::from_utf8_lossy(b).into_owned());
+            let headers = m
+                .headers()
+                .map(|h| h.iter().map(|h| (h.key.to_string(), String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned())).collect())
+                .unwrap_or_default();
+            records.push((text(m.key()), text(m.payload()), headers));
+        }
+    }
+    assert_eq!(records.len(), count, "records of {topic}: {records:?}");
+    records
+}
+
+#[test]
+fn records_that_fail_a_transform_or_converter_go_to_the_dead_letter_topic_with_their_origin() {
+    let broker = BrokerProcess::start();
+    let bootstrap = broker.bootstrap();
+    let (numbers, source_dlq, sink_dlq) = (unique_name("numbers"), unique_name("source-dlq"), unique_name("sink-dlq"));
+    for topic in [&numbers, &source_dlq, &sink_dlq] {
+        run(Command::new(fjord_bin()).args(["topic", "create", topic, "--partitions", "1", "-b", &bootstrap]), None, Duration::from_secs(60)).assert_success();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("numbers.txt");
+    std::fs::write(&input, "1\n2\nnot a number\n3\n").unwrap();
+    let output = dir.path().join("numbers.jsonl");
+    // The source casts each line to int64 (one line fails) and writes JSON with schemas.
+    let source = dir.path().join("source.properties");
+    std::fs::write(
+        &source,
+        format!(
+            "name=numbers\nconnector.class=file-source\nfile={}\ntopic={numbers}\ntransforms=toInt\ntransforms.toInt.type=cast\ntransforms.toInt.spec=int64\nerrors.tolerance=all\nerrors.deadletterqueue.topic.name={source_dlq}\n",
+            input.display()
+        ),
+    )
+    .unwrap();
+    let mut worker = ConnectProcess::start(
+        &["standalone", "-b", &bootstrap, "--rest-listen", "127.0.0.1:0", "--offset-flush-interval", "500ms", "--offsets-file", &dir.path().join("offsets").display().to_string(), &source.display().to_string()],
+        &dir.path().join("worker.log"),
+    );
+    let good = read_topic(&bootstrap, &numbers, 3);
+    let values: Vec<String> = good.iter().map(|(_, v, _)| v.clone().unwrap()).collect();
+    assert_eq!(values, [r#"{"schema":{"type":"int64","optional":false},"payload":1}"#, r#"{"schema":{"type":"int64","optional":false},"payload":2}"#, r#"{"schema":{"type":"int64","optional":false},"payload":3}"#]);
+    let dead = read_topic(&bootstrap, &source_dlq, 1);
+    assert_eq!(dead[0].1.as_deref(), Some("not a number"));
+    let header = |name: &str| dead[0].2.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone()).unwrap_or_else(|| panic!("no header {name} in {:?}", dead[0].2));
+    assert_eq!(header("__connect.errors.stage"), "TRANSFORMATION");
+    assert_eq!(header("__connect.errors.connector.name"), "numbers");
+    assert!(header("__connect.errors.exception.message").contains("cannot cast"), "{dead:?}");
+    assert!(header("__connect.errors.source.offset").contains("\"position\":17"), "{dead:?}");
+
+    // A sink expecting plain JSON objects: the schema envelopes pass (as JSON), a raw line
+    // written by another producer fails the converter and goes to the sink's dead letters.
+    let mut producer = Command::new(fjord_bin());
+    producer.args(["produce", &numbers, "-b", &bootstrap]);
+    run(&mut producer, Some(b"{not json\n"), Duration::from_secs(60)).assert_success();
+    let sink = dir.path().join("sink.json");
+    std::fs::write(
+        &sink,
+        serde_json::json!({"name": "numbers-out", "config": {
+            "connector.class": "file-sink", "topics": numbers, "file": output, "format": "json",
+            "value.converter": "json", "value.converter.schemas.enable": "true",
+            "errors.tolerance": "all", "errors.deadletterqueue.topic.name": sink_dlq, "errors.log.enable": "true"}})
+        .to_string(),
+    )
+    .unwrap();
+    let addr = worker.rest_addr();
+    let body = std::fs::read_to_string(&sink).unwrap();
+    let created = fjord_tests::http(addr, "POST", "/connectors", Some(&body)).unwrap();
+    assert_eq!(created.status, 201, "{}", created.body);
+    let dead = read_topic(&bootstrap, &sink_dlq, 1);
+    assert_eq!(dead[0].1.as_deref(), Some("{not json"));
+    assert!(dead[0].2.iter().any(|(n, v)| n == "__connect.errors.stage" && v == "VALUE_CONVERTER"), "{dead:?}");
+    assert!(dead[0].2.iter().any(|(n, v)| n == "__connect.errors.offset" && v == "3"), "{dead:?}");
+    wait_until("the sink's file", Duration::from_secs(60), Duration::from_millis(100), || (std::fs::read_to_string(&output).unwrap_or_default() == "1\n2\n3\n").then_some(()));
+    worker.stop();
+}

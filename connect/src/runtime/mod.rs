@@ -10,6 +10,7 @@
 
 mod cluster;
 mod configs;
+mod errors;
 mod offsets;
 mod sink;
 mod source;

@@ -1,32 +1,43 @@
-//! Running a sink task: read the connector's topics in its consumer group, convert records,
-//! hand them to the task, and every `offset.flush.interval.ms` (and when the run ends) have
-//! the task make them durable before committing the offsets to the group.
+//! Running a sink task: read the connector's topics in its consumer group, convert and
+//! transform records, hand them to the task, and every `offset.flush.interval.ms` (and when
+//! the run ends) have the task make them durable before committing the offsets to the group.
 //!
 //! A task that keeps its own offsets (with the data, for exactly-once) gets no record below
-//! them, whatever the group's committed offsets say.
+//! them, whatever the group's committed offsets say. Records that cannot be converted or
+//! transformed fail the task, or with `errors.tolerance=all` are skipped or written as they
+//! were to the dead letter topic (acknowledged before their offsets are committed).
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
-use rdkafka::message::{BorrowedMessage, Headers, Message};
+use rdkafka::message::{BorrowedMessage, Header as KafkaHeader, Headers, Message, OwnedHeaders};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::watch;
 
 use crate::connector::SinkTask;
 use crate::converter::Converter;
 use crate::error::{ConnectError, Result};
-use crate::record::{Record, SinkRecord, TopicPartition};
+use crate::record::{Header, Record, SinkRecord, TopicPartition};
+use crate::runtime::errors::{dead_letter_headers, ErrorPolicy, Stage};
 use crate::runtime::{Control, Exit};
+use crate::transforms::{Chain, Position};
 
 /// The most records handed to the task in one `put`.
 const MAX_BATCH: usize = 2000;
 
 pub(crate) struct SinkRun {
+    pub connector: String,
+    pub task: usize,
     pub consumer: StreamConsumer,
+    /// For dead letters, when a dead letter topic is set.
+    pub producer: Option<FutureProducer>,
     pub topics: Topics,
     pub key: Converter,
     pub value: Converter,
+    pub transforms: Chain,
+    pub errors: ErrorPolicy,
     pub flush_interval: Duration,
     pub control: watch::Receiver<Control>,
 }
@@ -36,6 +47,13 @@ pub(crate) struct SinkRun {
 pub(crate) enum Topics {
     Names(Vec<String>),
     Regex(String),
+}
+
+/// Where reading stands: next offsets, and dead letters not yet acknowledged.
+#[derive(Default)]
+struct Progress {
+    next: HashMap<TopicPartition, i64>,
+    dead_letters: Vec<DeliveryFuture>,
 }
 
 pub(crate) async fn run(mut task: Box<dyn SinkTask>, run: SinkRun) -> Result<Exit> {
@@ -51,60 +69,124 @@ pub(crate) async fn run(mut task: Box<dyn SinkTask>, run: SinkRun) -> Result<Exi
         }
     }
     let stored = task.stored_offsets().await?;
-    let mut next: HashMap<TopicPartition, i64> = HashMap::new();
+    let mut progress = Progress::default();
     let mut last_flush = Instant::now();
     loop {
         if *run.control.borrow() != started {
-            flush(&mut task, &run, &next).await?;
+            flush(&mut task, &run, &mut progress).await?;
             return Ok(Exit::Control);
         }
         let wait = run.flush_interval.saturating_sub(last_flush.elapsed()).clamp(Duration::from_millis(1), Duration::from_millis(500));
         let mut batch = Vec::new();
         if let Ok(first) = tokio::time::timeout(wait, run.consumer.recv()).await {
-            take(&run, first?, &stored, &mut next, &mut batch)?;
+            take(&run, first?, &stored, &mut progress, &mut batch)?;
             // What else is already here, without waiting.
             while batch.len() < MAX_BATCH {
                 match tokio::time::timeout(Duration::ZERO, run.consumer.recv()).await {
-                    Ok(message) => take(&run, message?, &stored, &mut next, &mut batch)?,
+                    Ok(message) => take(&run, message?, &stored, &mut progress, &mut batch)?,
                     Err(_) => break,
                 }
             }
         }
         if !batch.is_empty() {
-            task.put(batch).await?;
+            put(&mut task, &run, batch).await?;
         }
         if last_flush.elapsed() >= run.flush_interval {
-            flush(&mut task, &run, &next).await?;
+            flush(&mut task, &run, &mut progress).await?;
             last_flush = Instant::now();
         }
     }
 }
 
-fn take(run: &SinkRun, message: BorrowedMessage<'_>, stored: &HashMap<TopicPartition, i64>, next: &mut HashMap<TopicPartition, i64>, batch: &mut Vec<SinkRecord>) -> Result<()> {
+async fn put(task: &mut Box<dyn SinkTask>, run: &SinkRun, batch: Vec<SinkRecord>) -> Result<()> {
+    if run.errors.retry_timeout == Some(Duration::ZERO) {
+        return task.put(batch).await;
+    }
+    let mut retry = run.errors.retry("put");
+    loop {
+        match task.put(batch.clone()).await {
+            Ok(()) => return Ok(()),
+            Err(e) => retry.after(e).await?,
+        }
+    }
+}
+
+fn take(run: &SinkRun, message: BorrowedMessage<'_>, stored: &HashMap<TopicPartition, i64>, progress: &mut Progress, batch: &mut Vec<SinkRecord>) -> Result<()> {
     let tp = TopicPartition::new(message.topic(), message.partition());
     if stored.get(&tp).is_some_and(|&from| message.offset() < from) {
         return Ok(());
     }
-    let at = format!("{tp} offset {}", message.offset());
-    let key = run.key.decode(message.key()).map_err(|e| ConnectError::Task(format!("key of {at}: {e}")))?;
-    let value = run.value.decode(message.payload()).map_err(|e| ConnectError::Task(format!("value of {at}: {e}")))?;
-    let headers = message
-        .headers()
-        .map(|h| h.iter().map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec))).collect())
-        .unwrap_or_default();
-    let record = Record { topic: tp.topic.clone(), partition: Some(tp.partition), key, value, timestamp: message.timestamp().to_millis(), headers };
-    batch.push(SinkRecord { record, partition: tp.partition, offset: message.offset() });
-    next.insert(tp, message.offset() + 1);
+    progress.next.insert(tp.clone(), message.offset() + 1);
+    let headers: Vec<Header> = message.headers().map(|h| h.iter().map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec))).collect()).unwrap_or_default();
+    let key = match run.key.decode(message.key()) {
+        Ok(k) => k,
+        Err(e) => return failed(run, &message, &headers, Stage::KeyConverter, e, progress),
+    };
+    let value = match run.value.decode(message.payload()) {
+        Ok(v) => v,
+        Err(e) => return failed(run, &message, &headers, Stage::ValueConverter, e, progress),
+    };
+    let record = Record { topic: tp.topic.clone(), partition: Some(tp.partition), key, value, timestamp: message.timestamp().to_millis(), headers: headers.clone() };
+    match run.transforms.apply(record, Position { offset: Some(message.offset()) }) {
+        Ok(Some(record)) => batch.push(SinkRecord { record, partition: tp.partition, offset: message.offset() }),
+        Ok(None) => {}
+        Err(e) => return failed(run, &message, &headers, Stage::Transformation, e, progress),
+    }
     Ok(())
 }
 
-async fn flush(task: &mut Box<dyn SinkTask>, run: &SinkRun, next: &HashMap<TopicPartition, i64>) -> Result<()> {
-    if next.is_empty() {
+/// A record that failed at `stage`: the task fails, or it is skipped or sent, as it was, to
+/// the dead letter topic.
+fn failed(run: &SinkRun, message: &BorrowedMessage<'_>, headers: &[Header], stage: Stage, error: ConnectError, progress: &mut Progress) -> Result<()> {
+    let at = format!("{}-{} offset {}", message.topic(), message.partition(), message.offset());
+    if !run.errors.tolerate_all {
+        return Err(ConnectError::Task(format!("{error} (record at {at}; errors.tolerance=all would skip it)")));
+    }
+    if run.errors.log {
+        tracing::warn!(connector = %run.connector, error = %error, record = %at, "skipping a record (errors.tolerance=all)");
+    }
+    let (Some(topic), Some(producer)) = (&run.errors.dead_letter_topic, &run.producer) else {
+        return Ok(());
+    };
+    let origin = [("topic", message.topic().to_string()), ("partition", message.partition().to_string()), ("offset", message.offset().to_string())];
+    let mut all: Vec<Header> = headers.to_vec();
+    all.extend(dead_letter_headers(&run.connector, run.task, stage, &error, &origin));
+    let mut kafka_headers = OwnedHeaders::new_with_capacity(all.len());
+    for (name, value) in &all {
+        kafka_headers = kafka_headers.insert(KafkaHeader { key: name, value: value.as_deref() });
+    }
+    let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic).headers(kafka_headers);
+    if let Some(key) = message.key() {
+        record = record.key(key);
+    }
+    if let Some(payload) = message.payload() {
+        record = record.payload(payload);
+    }
+    let delivery = producer.send_result(record).map_err(|(e, _)| ConnectError::Task(format!("could not send a dead letter to {topic}: {e}")))?;
+    progress.dead_letters.push(delivery);
+    Ok(())
+}
+
+async fn flush(task: &mut Box<dyn SinkTask>, run: &SinkRun, progress: &mut Progress) -> Result<()> {
+    for delivery in progress.dead_letters.drain(..) {
+        match delivery.await {
+            Ok(Ok(_)) => {}
+            Ok(Err((e, _))) => return Err(ConnectError::Task(format!("the cluster did not accept a dead letter: {e}"))),
+            Err(_) => return Err(ConnectError::Task("the dead letter producer shut down".into())),
+        }
+    }
+    if progress.next.is_empty() {
         return Ok(());
     }
-    task.flush(next).await?;
+    let mut retry = run.errors.retry("flush");
+    loop {
+        match task.flush(&progress.next).await {
+            Ok(()) => break,
+            Err(e) => retry.after(e).await?,
+        }
+    }
     let mut list = TopicPartitionList::new();
-    for (tp, offset) in next {
+    for (tp, offset) in &progress.next {
         list.add_partition_offset(&tp.topic, tp.partition, Offset::Offset(*offset))?;
     }
     // The task's flush made the records durable; the group's offsets follow asynchronously

@@ -14,7 +14,9 @@ use crate::converter::{Converter, Side};
 use crate::error::{ConnectError, Result};
 use crate::offsets::OffsetStore;
 use crate::registry::{ConnectorPlugin, TaskStarter};
+use crate::runtime::errors::ErrorPolicy;
 use crate::runtime::sink::{self, SinkRun, Topics};
+use crate::transforms::Chain;
 use crate::runtime::source::{self, SourceRun};
 use crate::runtime::status::{TaskState, TaskStatus};
 use crate::runtime::{Cluster, Control, TargetState, WorkerSettings};
@@ -97,6 +99,8 @@ async fn run_once(spec: &TaskSpec, control: watch::Receiver<Control>) -> Result<
     let key = Converter::from_config(&config, Side::Key, spec.settings.key_converter)?;
     let value = Converter::from_config(&config, Side::Value, spec.settings.value_converter)?;
     let offsets = if spec.plugin.kind == ConnectorKind::Source { spec.offsets.get(&spec.connector) } else { Vec::new() };
+    let transforms = Chain::from_config(&config)?;
+    let errors = ErrorPolicy::from_config(&config)?;
     let ctx = TaskContext { connector: spec.connector.clone(), task: spec.task, config: config.clone(), offsets };
     match spec.plugin.start {
         TaskStarter::Source(start) => {
@@ -104,9 +108,12 @@ async fn run_once(spec: &TaskSpec, control: watch::Receiver<Control>) -> Result<
             let producer = spec.cluster.producer(&config)?;
             let run = SourceRun {
                 connector: spec.connector.clone(),
+                task: spec.task,
                 producer,
                 key,
                 value,
+                transforms,
+                errors,
                 offsets: spec.offsets.clone(),
                 flush_interval: spec.settings.offset_flush_interval,
                 control,
@@ -117,7 +124,23 @@ async fn run_once(spec: &TaskSpec, control: watch::Receiver<Control>) -> Result<
             let topics = sink_topics(&config)?;
             let task = start(ctx).await?;
             let consumer = spec.cluster.consumer(&config)?;
-            let run = SinkRun { consumer, topics, key, value, flush_interval: spec.settings.offset_flush_interval, control };
+            let producer = match &errors.dead_letter_topic {
+                Some(_) => Some(spec.cluster.producer(&config)?),
+                None => None,
+            };
+            let run = SinkRun {
+                connector: spec.connector.clone(),
+                task: spec.task,
+                consumer,
+                producer,
+                topics,
+                key,
+                value,
+                transforms,
+                errors,
+                flush_interval: spec.settings.offset_flush_interval,
+                control,
+            };
             sink::run(task, run).await
         }
     }

@@ -139,8 +139,11 @@ impl Worker {
                 problems.push(if e.contains(key) { e } else { format!("{key}: {e}") });
             }
         }
-        if let Some(transforms) = config.get("transforms").filter(|t| !t.trim().is_empty()) {
-            problems.push(format!("transforms={transforms}: single message transforms are not available in this build yet; remove the transforms settings"));
+        if let Err(e) = crate::transforms::Chain::from_config(config) {
+            problems.push(e.to_string());
+        }
+        if let Err(e) = crate::runtime::errors::ErrorPolicy::from_config(config) {
+            problems.push(e.to_string());
         }
         Converter::from_config(config, Side::Key, converter::DEFAULT)?;
         Converter::from_config(config, Side::Value, converter::DEFAULT)?;
