@@ -67,6 +67,12 @@ pub trait SinkTask: Send {
     /// Takes records in topic-partition order; may write them now or buffer them.
     fn put(&mut self, records: Vec<SinkRecord>) -> BoxFuture<'_, Result<()>>;
 
+    /// Whether the task holds enough records that it should be flushed now, before the flush
+    /// interval (a sink that buffers until flush bounds its memory this way).
+    fn wants_flush(&self) -> bool {
+        false
+    }
+
     /// Makes every record put so far durable. `offsets` are the next offsets to read per
     /// partition (what the runtime commits after this returns).
     fn flush<'a>(&'a mut self, offsets: &'a HashMap<TopicPartition, i64>) -> BoxFuture<'a, Result<()>>;

@@ -41,9 +41,16 @@ impl Converter {
     /// The converter `config` names for `side`, or `fallback`.
     pub fn from_config(config: &ConnectorConfig, side: Side, fallback: Converter) -> Result<Self> {
         let prefix = side.prefix();
-        let Some(name) = config.get(prefix) else { return Ok(fallback) };
         let schemas_key = format!("{prefix}.schemas.enable");
-        Self::named(name, config.get(&schemas_key)).map_err(|e| ConnectError::Config(format!("{prefix}: {e}")))
+        let schemas = config.get(&schemas_key);
+        let Some(name) = config.get(prefix) else {
+            // The worker's converter, with the connector's schemas.enable when it is JSON.
+            return match (fallback, schemas) {
+                (Self::Json { .. }, Some(_)) => Self::named("json", schemas).map_err(|e| ConnectError::Config(format!("{schemas_key}: {e}"))),
+                _ => Ok(fallback),
+            };
+        };
+        Self::named(name, schemas).map_err(|e| ConnectError::Config(format!("{prefix}: {e}")))
     }
 
     /// The converter called `name`, with `schemas.enable` as given (default true for JSON).
@@ -113,6 +120,15 @@ mod tests {
         assert_eq!(String::from_utf8_lossy(&bytes), r#"{"schema":{"type":"string","optional":false},"payload":"line"}"#);
         let back = Converter::Json { schemas: true }.decode(Some(&bytes))?;
         assert_eq!(back.value, Value::String("line".into()));
+        Ok(())
+    }
+
+    #[test]
+    fn schemas_enable_alone_applies_to_the_workers_json_converter() -> Result<()> {
+        let config = ConnectorConfig::unchecked([("value.converter.schemas.enable".to_string(), "false".to_string())].into_iter().collect());
+        assert_eq!(Converter::from_config(&config, Side::Value, DEFAULT)?, Converter::Json { schemas: false });
+        assert_eq!(Converter::from_config(&config, Side::Key, DEFAULT)?, DEFAULT);
+        assert_eq!(Converter::from_config(&config, Side::Value, Converter::String)?, Converter::String);
         Ok(())
     }
 

@@ -4,7 +4,7 @@
 use crate::config::ConnectorConfig;
 use crate::config::def::{ConfigDef, KeyDef, KeyType};
 use crate::connector::{BoxFuture, ConnectorKind, SinkTask, SourceTask, TaskContext};
-use crate::connectors::{file_sink, file_source};
+use crate::connectors::{file_sink, file_source, postgres_sink};
 use crate::error::{ConnectError, Result};
 
 /// Starts a source task from its context.
@@ -46,7 +46,7 @@ impl ConnectorPlugin {
     }
 }
 
-static PLUGINS: [ConnectorPlugin; 2] = [file_source::PLUGIN, file_sink::PLUGIN];
+static PLUGINS: [ConnectorPlugin; 3] = [file_source::PLUGIN, file_sink::PLUGIN, postgres_sink::PLUGIN];
 
 /// Every connector type this build has.
 pub fn plugins() -> &'static [ConnectorPlugin] {
@@ -60,6 +60,12 @@ pub fn find(class: &str) -> Result<&'static ConnectorPlugin> {
         .iter()
         .find(|p| p.class == class || p.aliases.contains(&class))
         .ok_or_else(|| ConnectError::UnknownClass(class.to_string()))
+}
+
+/// `max` tasks with the same config (sinks whose tasks share the topics' partitions through
+/// their consumer group).
+pub fn copies(config: &ConnectorConfig, max: usize) -> Result<Vec<ConnectorConfig>> {
+    Ok(vec![config.clone(); max.max(1)])
 }
 
 /// One task config, for connectors that run a single task.

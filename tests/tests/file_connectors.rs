@@ -134,8 +134,11 @@ fn as_strs(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
 }
 
-/// Every record of `topic` from the start: (key, value, headers), waiting until `count` arrived.
-fn read_topic(bootstrap: &str, topic: &str, count: usize) -> Vec<(Option<String>, Option<String>, Vec<(String, String)>)> {
+/// A record read back: key, value, headers.
+type Read = (Option<String>, Option<String>, Vec<(String, String)>);
+
+/// Every record of `topic` from the start, waiting until `count` arrived.
+fn read_topic(bootstrap: &str, topic: &str, count: usize) -> Vec<Read> {
     use rdkafka::config::ClientConfig;
     use rdkafka::consumer::{BaseConsumer, Consumer};
     use rdkafka::message::{Headers, Message};

@@ -91,7 +91,7 @@ pub(crate) async fn run(mut task: Box<dyn SinkTask>, run: SinkRun) -> Result<Exi
         if !batch.is_empty() {
             put(&mut task, &run, batch).await?;
         }
-        if last_flush.elapsed() >= run.flush_interval {
+        if last_flush.elapsed() >= run.flush_interval || task.wants_flush() {
             flush(&mut task, &run, &mut progress).await?;
             last_flush = Instant::now();
         }

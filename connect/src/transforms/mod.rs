@@ -20,7 +20,7 @@
 
 mod cast;
 mod debezium;
-mod fields;
+pub(crate) mod fields;
 mod predicates;
 mod routers;
 mod wasm;

@@ -22,11 +22,10 @@ impl TimestampRouter {
     }
 }
 
-/// `millis` (UTC; before 1970 counts as 1970) written by a Java date pattern.
+/// `millis` (UTC) written by a Java date pattern.
 pub(crate) fn format_timestamp(millis: i64, pattern: &str) -> String {
-    let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(millis.max(0).unsigned_abs());
-    // `YYYY-MM-DDTHH:MM:SS.sssZ`: the fields by position.
-    let rfc = humantime::format_rfc3339_millis(at).to_string();
+    // `YYYY-MM-DDTHH:MM:SS.ffffffZ`: the fields by position.
+    let rfc = crate::data::time::format_timestamp_micros(millis.saturating_mul(1000));
     let part = |from: usize, to: usize| rfc.get(from..to).unwrap_or("00").to_string();
     let mut out = String::new();
     let chars: Vec<char> = pattern.chars().collect();
