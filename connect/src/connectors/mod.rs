@@ -3,4 +3,5 @@
 pub mod file_sink;
 pub mod file_source;
 pub mod postgres;
+pub mod postgres_cdc;
 pub mod postgres_sink;
