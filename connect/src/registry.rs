@@ -4,7 +4,7 @@
 use crate::config::ConnectorConfig;
 use crate::config::def::{ConfigDef, KeyDef, KeyType};
 use crate::connector::{BoxFuture, ConnectorKind, SinkTask, SourceTask, TaskContext};
-use crate::connectors::{file_sink, file_source, postgres_cdc, postgres_sink};
+use crate::connectors::{file_sink, file_source, postgres_cdc, postgres_sink, postgres_source};
 use crate::error::{ConnectError, Result};
 
 /// Starts a source task from its context.
@@ -46,7 +46,7 @@ impl ConnectorPlugin {
     }
 }
 
-static PLUGINS: [ConnectorPlugin; 4] = [file_source::PLUGIN, file_sink::PLUGIN, postgres_sink::PLUGIN, postgres_cdc::PLUGIN];
+static PLUGINS: [ConnectorPlugin; 5] = [file_source::PLUGIN, file_sink::PLUGIN, postgres_sink::PLUGIN, postgres_source::PLUGIN, postgres_cdc::PLUGIN];
 
 /// Every connector type this build has.
 pub fn plugins() -> &'static [ConnectorPlugin] {

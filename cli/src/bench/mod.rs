@@ -4,6 +4,7 @@
 //! physical limits measured in the same run, so results can be stated as ratios.
 
 mod baseline;
+mod connect;
 mod consume;
 mod e2e;
 mod host_cpu;
@@ -36,6 +37,12 @@ pub enum BenchCommand {
     Baseline(baseline::BaselineArgs),
     /// Throughput of a broker-side WebAssembly transform beside produce → consume without it
     Transform(transform::TransformBenchArgs),
+    /// Rows/s of the PostgreSQL sink beside a plain COPY of the same rows
+    PostgresSink(connect::SinkBenchArgs),
+    /// Changes/s and commit → topic latency of PostgreSQL change data capture at a steady rate
+    PostgresCdc(connect::CdcBenchArgs),
+    /// Lines/s of the file source beside one producer sending the same lines
+    FileSource(connect::FileBenchArgs),
 }
 
 /// Runs one `fjord bench` subcommand.
@@ -46,6 +53,9 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::E2e(args) => e2e::run(args),
         BenchCommand::Baseline(args) => baseline::run(args),
         BenchCommand::Transform(args) => transform::run(args),
+        BenchCommand::PostgresSink(args) => connect::postgres_sink(args),
+        BenchCommand::PostgresCdc(args) => connect::postgres_cdc(args),
+        BenchCommand::FileSource(args) => connect::file_source(args),
     }
 }
 

@@ -5,3 +5,4 @@ pub mod file_source;
 pub mod postgres;
 pub mod postgres_cdc;
 pub mod postgres_sink;
+pub mod postgres_source;
