@@ -59,6 +59,10 @@ async fn serve(settings: Resolved, mode: Mode, data_dir: &DataDir) -> anyhow::Re
     })?;
     let mut registry = Registry::default();
     broker.metrics().register(&mut registry);
+    let connect_metrics = fjord_connect::runtime::ConnectMetrics::default();
+    if matches!(mode, Mode::Dev(_)) {
+        connect_metrics.register(&mut registry);
+    }
     let registry = Arc::new(registry);
 
     let (stop, stopped) = watch::channel(false);
@@ -67,7 +71,7 @@ async fn serve(settings: Resolved, mode: Mode, data_dir: &DataDir) -> anyhow::Re
 
     let advertised = format!("{}:{}", settings.broker.advertised_host, settings.broker.advertised_port);
     let connect = match mode {
-        Mode::Dev(dev) => Some(crate::connect::embedded::start(dev.connect_listen, &advertised, data_dir.root()).await?),
+        Mode::Dev(dev) => Some(crate::connect::embedded::start(dev.connect_listen, &advertised, data_dir.root(), connect_metrics).await?),
         Mode::Broker => None,
     };
     match (&server, &settings.broker.cluster) {

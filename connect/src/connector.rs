@@ -40,6 +40,8 @@ pub struct TaskContext {
     pub config: ConnectorConfig,
     /// For source tasks: the source offsets stored for this connector, newest per partition.
     pub offsets: Vec<(SourceMap, SourceMap)>,
+    /// Where the task reports what only it knows (change data capture's lag).
+    pub metrics: crate::runtime::TaskMetrics,
 }
 
 /// The running part of a source connector.

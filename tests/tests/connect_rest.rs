@@ -2,8 +2,8 @@
 //! HTTP as curl scripts and consoles drive it: create (201, 409 for a second time), list with
 //! `?expand=`, status, pause/resume (202), restart, stop, offsets (read; altered and reset
 //! only when stopped), config get/put/patch, validate with per-key errors, 400/404 bodies as
-//! `{"error_code", "message"}`, secrets not echoed, and a failing task restarted by itself
-//! with its failure and restart count in the status.
+//! `{"error_code", "message"}`, secrets not echoed, a failing task restarted by itself
+//! with its failure and restart count in the status, and Prometheus metrics on `/metrics`.
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
@@ -107,6 +107,16 @@ fn the_rest_api_answers_as_kafka_connect_does() {
         (o["offsets"][0]["offset"]["position"] == 6).then_some(o)
     });
     assert!(offsets["offsets"][0]["partition"]["inode"].is_u64(), "{offsets}");
+    // Prometheus metrics beside the API.
+    let metrics = http(addr, "GET", "/metrics", None).unwrap();
+    assert_eq!(metrics.status, 200);
+    for series in [
+        r#"fjord_connect_source_records_polled_total{connector="src",task="0"} 3"#,
+        r#"fjord_connect_source_records_written_total{connector="src",task="0"} 3"#,
+        r#"fjord_connect_task_state{connector="src",task="0",state="RUNNING"} 1"#,
+    ] {
+        assert!(metrics.body.contains(series), "no {series} in:\n{}", metrics.body);
+    }
 
     // Pause and resume.
     expect(&call(addr, "PUT", "/connectors/src/pause", None), 202);

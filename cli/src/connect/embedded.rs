@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use fjord_connect::offsets::file::FileOffsetStore;
-use fjord_connect::runtime::{Cluster, ConfigFile, Worker, WorkerSettings};
+use fjord_connect::runtime::{Cluster, ConfigFile, ConnectMetrics, Worker, WorkerSettings};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -23,7 +23,7 @@ pub struct EmbeddedWorker {
 }
 
 /// Starts the worker against the broker at `bootstrap`.
-pub async fn start(listen: SocketAddr, bootstrap: &str, data_root: &Path) -> anyhow::Result<EmbeddedWorker> {
+pub async fn start(listen: SocketAddr, bootstrap: &str, data_root: &Path, metrics: ConnectMetrics) -> anyhow::Result<EmbeddedWorker> {
     let dir = data_root.join("connect");
     std::fs::create_dir_all(&dir).with_context(|| format!("could not create {}", dir.display()))?;
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| {
@@ -32,7 +32,7 @@ pub async fn start(listen: SocketAddr, bootstrap: &str, data_root: &Path) -> any
     let address = listener.local_addr().context("the connect listener has no address")?;
     let offsets = FileOffsetStore::open(&dir.join("offsets.json"))?;
     let configs = ConfigFile::open(&dir.join("connectors.json"))?;
-    let settings = WorkerSettings { worker_id: address.to_string(), ..WorkerSettings::default() };
+    let settings = WorkerSettings { worker_id: address.to_string(), metrics, ..WorkerSettings::default() };
     let worker = Worker::with_config_file(Cluster::new(bootstrap), settings, Arc::new(offsets), configs).await?;
     let (stop_rest, stopped) = oneshot::channel::<()>();
     let rest = tokio::spawn(fjord_connect::rest::serve(listener, worker.clone(), async move {

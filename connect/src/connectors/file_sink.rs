@@ -281,7 +281,7 @@ mod tests {
         for (k, v) in extra {
             entries.insert(k.to_string(), v.to_string());
         }
-        start(TaskContext { connector: "s".into(), task: 0, config: ConnectorConfig::unchecked(entries), offsets: Vec::new() }).await
+        start(TaskContext { connector: "s".into(), task: 0, config: ConnectorConfig::unchecked(entries), offsets: Vec::new(), metrics: crate::runtime::TaskMetrics::detached("s", 0) }).await
     }
 
     #[tokio::test]

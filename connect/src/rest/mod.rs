@@ -6,7 +6,7 @@
 //! `/connectors/{name}` (info, delete), `/config` (get, put, patch), `/status`, `/tasks`,
 //! `/tasks/{id}/status`, `/tasks/{id}/restart`, `/pause`, `/resume`, `/stop`, `/restart`,
 //! `/offsets` (get, patch, delete), `/connector-plugins`, `/connector-plugins/{type}/config`
-//! and `/connector-plugins/{type}/config/validate`.
+//! and `/connector-plugins/{type}/config/validate`; and `/metrics` (Prometheus).
 
 mod connectors;
 mod error;
@@ -39,9 +39,23 @@ pub fn router(worker: Worker) -> Router {
         .route("/connector-plugins", get(plugins::list))
         .route("/connector-plugins/{class}/config", get(plugins::config))
         .route("/connector-plugins/{class}/config/validate", put(plugins::validate))
+        .route("/metrics", get(metrics))
         .fallback(|| async { ApiError::not_found("HTTP 404 Not Found") })
         .method_not_allowed_fallback(|| async { ApiError::new(axum::http::StatusCode::METHOD_NOT_ALLOWED, "HTTP 405 Method Not Allowed") })
         .with_state(worker)
+}
+
+/// The worker's Prometheus metrics (`fjord_connect_*`), beside the API as Kafka Connect
+/// workers are usually scraped.
+async fn metrics(axum::extract::State(worker): axum::extract::State<Worker>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let mut registry = prometheus_client::registry::Registry::default();
+    worker.settings().metrics.register(&mut registry);
+    let mut text = String::new();
+    match prometheus_client::encoding::text::encode(&mut text, &registry) {
+        Ok(()) => ([(axum::http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text).into_response(),
+        Err(e) => ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, format!("could not encode the metrics: {e}")).into_response(),
+    }
 }
 
 /// Serves the API on `listener` until `shutdown` resolves.

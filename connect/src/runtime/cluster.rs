@@ -3,7 +3,7 @@
 //! `consumer.override.*` settings applied last).
 
 use rdkafka::ClientConfig;
-use rdkafka::consumer::StreamConsumer;
+use rdkafka::consumer::BaseConsumer;
 use rdkafka::producer::FutureProducer;
 
 use crate::config::ConnectorConfig;
@@ -45,7 +45,7 @@ impl Cluster {
     }
 
     /// A consumer in the connector's group `connect-NAME`, committing only when told.
-    pub(crate) fn consumer(&self, connector: &ConnectorConfig) -> Result<StreamConsumer> {
+    pub(crate) fn consumer(&self, connector: &ConnectorConfig) -> Result<BaseConsumer> {
         let mut config = self.group_client(connector.name());
         config.set("client.id", format!("connect-{}", connector.name()));
         config.set("enable.auto.offset.store", "false");

@@ -11,6 +11,7 @@
 mod cluster;
 mod configs;
 mod errors;
+mod metrics;
 mod offsets;
 mod sink;
 mod source;
@@ -20,6 +21,7 @@ mod worker;
 
 pub use cluster::Cluster;
 pub use configs::ConfigFile;
+pub use metrics::{ConnectMetrics, TaskMetrics};
 pub use status::{ConnectorState, ConnectorStatus, TaskState, TaskStatus};
 pub use worker::{ConnectorInfo, Worker, WorkerSettings};
 

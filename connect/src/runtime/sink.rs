@@ -8,20 +8,23 @@
 //! were to the dead letter topic (acknowledged before their offsets are committed).
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
-use rdkafka::message::{BorrowedMessage, Header as KafkaHeader, Headers, Message, OwnedHeaders};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{Header as KafkaHeader, Headers, Message, OwnedHeaders, OwnedMessage};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 use crate::connector::SinkTask;
 use crate::converter::Converter;
 use crate::error::{ConnectError, Result};
 use crate::record::{Header, Record, SinkRecord, TopicPartition};
 use crate::runtime::errors::{dead_letter_headers, ErrorPolicy, Stage};
-use crate::runtime::{Control, Exit};
+use crate::runtime::{Control, Exit, TaskMetrics};
 use crate::transforms::{Chain, Position};
 
 /// The most records handed to the task in one `put`.
@@ -30,7 +33,7 @@ const MAX_BATCH: usize = 2000;
 pub(crate) struct SinkRun {
     pub connector: String,
     pub task: usize,
-    pub consumer: StreamConsumer,
+    pub consumer: Arc<BaseConsumer>,
     /// For dead letters, when a dead letter topic is set.
     pub producer: Option<FutureProducer>,
     pub topics: Topics,
@@ -38,6 +41,7 @@ pub(crate) struct SinkRun {
     pub value: Converter,
     pub transforms: Chain,
     pub errors: ErrorPolicy,
+    pub metrics: TaskMetrics,
     pub flush_interval: Duration,
     pub control: watch::Receiver<Control>,
 }
@@ -71,30 +75,83 @@ pub(crate) async fn run(mut task: Box<dyn SinkTask>, run: SinkRun) -> Result<Exi
     let stored = task.stored_offsets().await?;
     let mut progress = Progress::default();
     let mut last_flush = Instant::now();
-    loop {
-        if *run.control.borrow() != started {
-            flush(&mut task, &run, &mut progress).await?;
-            return Ok(Exit::Control);
-        }
-        let wait = run.flush_interval.saturating_sub(last_flush.elapsed()).clamp(Duration::from_millis(1), Duration::from_millis(500));
-        let mut batch = Vec::new();
-        if let Ok(first) = tokio::time::timeout(wait, run.consumer.recv()).await {
-            take(&run, first?, &stored, &mut progress, &mut batch)?;
-            // What else is already here, without waiting.
-            while batch.len() < MAX_BATCH {
-                match tokio::time::timeout(Duration::ZERO, run.consumer.recv()).await {
-                    Ok(message) => take(&run, message?, &stored, &mut progress, &mut batch)?,
-                    Err(_) => break,
+    let reader = Reader::start(run.consumer.clone());
+    let mut messages = reader.messages;
+    let result = async {
+        loop {
+            if *run.control.borrow() != started {
+                flush(&mut task, &run, &mut progress).await?;
+                return Ok(Exit::Control);
+            }
+            let wait = run.flush_interval.saturating_sub(last_flush.elapsed()).clamp(Duration::from_millis(1), Duration::from_millis(500));
+            let mut batch = Vec::new();
+            let waiting = Instant::now();
+            let received = tokio::time::timeout(wait, messages.recv()).await;
+            tracing::trace!(waited = ?waiting.elapsed(), "sink read");
+            match received {
+                Err(_) => {}
+                Ok(None) => return Err(ConnectError::Task("the consumer stopped".into())),
+                Ok(Some(read)) => {
+                    for message in read? {
+                        take(&run, &message, &stored, &mut progress, &mut batch)?;
+                    }
                 }
             }
-        }
-        if !batch.is_empty() {
+            if !batch.is_empty() {
+            run.metrics.metrics.sink_records_put.get_or_create(&run.metrics.label).inc_by(batch.len() as u64);
+            run.metrics.metrics.batch_size.get_or_create(&run.metrics.label).observe(batch.len() as f64);
             put(&mut task, &run, batch).await?;
         }
-        if last_flush.elapsed() >= run.flush_interval || task.wants_flush() {
-            flush(&mut task, &run, &mut progress).await?;
-            last_flush = Instant::now();
+            if last_flush.elapsed() >= run.flush_interval || task.wants_flush() {
+                flush(&mut task, &run, &mut progress).await?;
+                last_flush = Instant::now();
+            }
         }
+    }
+    .await;
+    reader.stop.store(true, Ordering::Relaxed);
+    drop(messages);
+    let _ = tokio::task::spawn_blocking(move || reader.thread.map(std::thread::JoinHandle::join)).await;
+    result
+}
+
+/// A thread polling the consumer in batches (librdkafka's own poll loop: far cheaper per
+/// message than waking an async task for each).
+struct Reader {
+    messages: mpsc::Receiver<Result<Vec<OwnedMessage>, KafkaError>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Reader {
+    fn start(consumer: Arc<BaseConsumer>) -> Self {
+        let (tx, messages) = mpsc::channel(4);
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopping = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("connect-sink-reader".into())
+            .spawn(move || {
+                while !stopping.load(Ordering::Relaxed) {
+                    let mut batch = Vec::new();
+                    let mut wait = Duration::from_millis(100);
+                    while batch.len() < MAX_BATCH {
+                        match consumer.poll(wait) {
+                            Some(Ok(m)) => batch.push(m.detach()),
+                            Some(Err(e)) => {
+                                let _ = tx.blocking_send(Err(e));
+                                return;
+                            }
+                            None => break,
+                        }
+                        wait = Duration::ZERO;
+                    }
+                    if !batch.is_empty() && tx.blocking_send(Ok(batch)).is_err() {
+                        return;
+                    }
+                }
+            })
+            .ok();
+        Self { messages, stop, thread }
     }
 }
 
@@ -111,7 +168,7 @@ async fn put(task: &mut Box<dyn SinkTask>, run: &SinkRun, batch: Vec<SinkRecord>
     }
 }
 
-fn take(run: &SinkRun, message: BorrowedMessage<'_>, stored: &HashMap<TopicPartition, i64>, progress: &mut Progress, batch: &mut Vec<SinkRecord>) -> Result<()> {
+fn take(run: &SinkRun, message: &OwnedMessage, stored: &HashMap<TopicPartition, i64>, progress: &mut Progress, batch: &mut Vec<SinkRecord>) -> Result<()> {
     let tp = TopicPartition::new(message.topic(), message.partition());
     if stored.get(&tp).is_some_and(|&from| message.offset() < from) {
         return Ok(());
@@ -120,24 +177,24 @@ fn take(run: &SinkRun, message: BorrowedMessage<'_>, stored: &HashMap<TopicParti
     let headers: Vec<Header> = message.headers().map(|h| h.iter().map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec))).collect()).unwrap_or_default();
     let key = match run.key.decode(message.key()) {
         Ok(k) => k,
-        Err(e) => return failed(run, &message, &headers, Stage::KeyConverter, e, progress),
+        Err(e) => return failed(run, message, &headers, Stage::KeyConverter, e, progress),
     };
     let value = match run.value.decode(message.payload()) {
         Ok(v) => v,
-        Err(e) => return failed(run, &message, &headers, Stage::ValueConverter, e, progress),
+        Err(e) => return failed(run, message, &headers, Stage::ValueConverter, e, progress),
     };
     let record = Record { topic: tp.topic.clone(), partition: Some(tp.partition), key, value, timestamp: message.timestamp().to_millis(), headers: headers.clone() };
     match run.transforms.apply(record, Position { offset: Some(message.offset()) }) {
         Ok(Some(record)) => batch.push(SinkRecord { record, partition: tp.partition, offset: message.offset() }),
         Ok(None) => {}
-        Err(e) => return failed(run, &message, &headers, Stage::Transformation, e, progress),
+        Err(e) => return failed(run, message, &headers, Stage::Transformation, e, progress),
     }
     Ok(())
 }
 
 /// A record that failed at `stage`: the task fails, or it is skipped or sent, as it was, to
 /// the dead letter topic.
-fn failed(run: &SinkRun, message: &BorrowedMessage<'_>, headers: &[Header], stage: Stage, error: ConnectError, progress: &mut Progress) -> Result<()> {
+fn failed(run: &SinkRun, message: &OwnedMessage, headers: &[Header], stage: Stage, error: ConnectError, progress: &mut Progress) -> Result<()> {
     let at = format!("{}-{} offset {}", message.topic(), message.partition(), message.offset());
     if !run.errors.tolerate_all {
         return Err(ConnectError::Task(format!("{error} (record at {at}; errors.tolerance=all would skip it)")));
@@ -146,8 +203,10 @@ fn failed(run: &SinkRun, message: &BorrowedMessage<'_>, headers: &[Header], stag
         tracing::warn!(connector = %run.connector, error = %error, record = %at, "skipping a record (errors.tolerance=all)");
     }
     let (Some(topic), Some(producer)) = (&run.errors.dead_letter_topic, &run.producer) else {
+        run.metrics.metrics.records_skipped.get_or_create(&run.metrics.label).inc();
         return Ok(());
     };
+    run.metrics.metrics.dead_letters.get_or_create(&run.metrics.label).inc();
     let origin = [("topic", message.topic().to_string()), ("partition", message.partition().to_string()), ("offset", message.offset().to_string())];
     let mut all: Vec<Header> = headers.to_vec();
     all.extend(dead_letter_headers(&run.connector, run.task, stage, &error, &origin));
@@ -179,12 +238,14 @@ async fn flush(task: &mut Box<dyn SinkTask>, run: &SinkRun, progress: &mut Progr
         return Ok(());
     }
     let mut retry = run.errors.retry("flush");
+    let started = Instant::now();
     loop {
         match task.flush(&progress.next).await {
             Ok(()) => break,
             Err(e) => retry.after(e).await?,
         }
     }
+    tracing::debug!(connector = %run.connector, took = ?started.elapsed(), "sink flushed");
     let mut list = TopicPartitionList::new();
     for (tp, offset) in &progress.next {
         list.add_partition_offset(&tp.topic, tp.partition, Offset::Offset(*offset))?;

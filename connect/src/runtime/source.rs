@@ -22,7 +22,7 @@ use crate::error::{ConnectError, Result};
 use crate::offsets::{partition_key, OffsetEntry, OffsetStore};
 use crate::record::{Header, Record, SourceRecord};
 use crate::runtime::errors::{dead_letter_headers, ErrorPolicy, Stage};
-use crate::runtime::{Control, Exit};
+use crate::runtime::{Control, Exit, TaskMetrics};
 use crate::transforms::{Chain, Position};
 
 /// Everything a source run needs besides the task.
@@ -34,6 +34,7 @@ pub(crate) struct SourceRun {
     pub value: Converter,
     pub transforms: Chain,
     pub errors: ErrorPolicy,
+    pub metrics: TaskMetrics,
     pub offsets: Arc<dyn OffsetStore>,
     pub flush_interval: Duration,
     pub control: watch::Receiver<Control>,
@@ -42,6 +43,8 @@ pub(crate) struct SourceRun {
 struct InFlight {
     entry: OffsetEntry,
     topic: String,
+    /// A record of the connector's own (not a dead letter), counted when acknowledged.
+    written: bool,
     /// `None`: nothing was sent (dropped by a transform, or a skipped error).
     delivery: Option<DeliveryFuture>,
 }
@@ -73,6 +76,10 @@ pub(crate) async fn run(mut task: Box<dyn SourceTask>, run: SourceRun) -> Result
                 Err(e) => retry.after(e).await?,
             }
         };
+        if !records.is_empty() {
+            run.metrics.metrics.source_records_polled.get_or_create(&run.metrics.label).inc_by(records.len() as u64);
+            run.metrics.metrics.batch_size.get_or_create(&run.metrics.label).observe(records.len() as f64);
+        }
         for record in records {
             handle(&run, record, &mut in_flight).await?;
         }
@@ -91,7 +98,7 @@ async fn handle(run: &SourceRun, record: SourceRecord, in_flight: &mut VecDeque<
     let record = match run.transforms.apply(record, Position::default()) {
         Ok(Some(record)) => record,
         Ok(None) => {
-            in_flight.push_back(InFlight { entry, topic, delivery: None });
+            in_flight.push_back(InFlight { entry, topic, written: false, delivery: None });
             return Ok(());
         }
         Err(e) => return failed(run, entry, original, Stage::Transformation, e, in_flight).await,
@@ -106,7 +113,7 @@ async fn handle(run: &SourceRun, record: SourceRecord, in_flight: &mut VecDeque<
     };
     let out = Outgoing { topic: &record.topic, key, value, headers: &record.headers, partition: record.partition, timestamp: record.timestamp };
     let delivery = send(run, out, in_flight).await?;
-    in_flight.push_back(InFlight { entry, topic: record.topic, delivery: Some(delivery) });
+    in_flight.push_back(InFlight { entry, topic: record.topic, written: true, delivery: Some(delivery) });
     Ok(())
 }
 
@@ -120,7 +127,8 @@ async fn failed(run: &SourceRun, entry: OffsetEntry, original: Option<Record>, s
         tracing::warn!(connector = %run.connector, error = %error, "skipping a record (errors.tolerance=all)");
     }
     let Some(dlq) = &run.errors.dead_letter_topic else {
-        in_flight.push_back(InFlight { entry, topic: original.topic, delivery: None });
+        run.metrics.metrics.records_skipped.get_or_create(&run.metrics.label).inc();
+        in_flight.push_back(InFlight { entry, topic: original.topic, written: false, delivery: None });
         return Ok(());
     };
     let origin = [
@@ -137,7 +145,8 @@ async fn failed(run: &SourceRun, entry: OffsetEntry, original: Option<Record>, s
     });
     let out = Outgoing { topic: dlq, key: as_bytes(&original.key), value: as_bytes(&original.value), headers: &headers, partition: None, timestamp: original.timestamp };
     let delivery = send(run, out, in_flight).await?;
-    in_flight.push_back(InFlight { entry, topic: dlq.clone(), delivery: Some(delivery) });
+    run.metrics.metrics.dead_letters.get_or_create(&run.metrics.label).inc();
+    in_flight.push_back(InFlight { entry, topic: dlq.clone(), written: false, delivery: Some(delivery) });
     Ok(())
 }
 
@@ -167,6 +176,9 @@ async fn send(run: &SourceRun, out: Outgoing<'_>, in_flight: &mut VecDeque<InFli
                 record = back;
                 match in_flight.pop_front() {
                     Some(oldest) => {
+                        if oldest.written {
+                            run.metrics.metrics.source_records_written.get_or_create(&run.metrics.label).inc();
+                        }
                         let entry = acknowledged(oldest).await?;
                         run.offsets.put(&run.connector, &[entry]);
                     }
@@ -194,10 +206,13 @@ async fn acknowledged(sent: InFlight) -> Result<OffsetEntry> {
 /// partition, and tells the task.
 async fn commit(task: &mut Box<dyn SourceTask>, run: &SourceRun, in_flight: &mut VecDeque<InFlight>) -> Result<()> {
     let mut newest: BTreeMap<String, OffsetEntry> = BTreeMap::new();
+    let mut written = 0;
     while let Some(sent) = in_flight.pop_front() {
+        written += u64::from(sent.written);
         let entry = acknowledged(sent).await?;
         newest.insert(partition_key(&entry.0), entry);
     }
+    run.metrics.metrics.source_records_written.get_or_create(&run.metrics.label).inc_by(written);
     if newest.is_empty() {
         return Ok(());
     }

@@ -19,7 +19,7 @@ use crate::runtime::sink::{self, SinkRun, Topics};
 use crate::transforms::Chain;
 use crate::runtime::source::{self, SourceRun};
 use crate::runtime::status::{TaskState, TaskStatus};
-use crate::runtime::{Cluster, Control, TargetState, WorkerSettings};
+use crate::runtime::{Cluster, ConnectMetrics, Control, TargetState, TaskMetrics, WorkerSettings};
 
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
@@ -38,7 +38,10 @@ pub(crate) struct TaskSpec {
 
 /// Runs the task until its connector is removed.
 pub(crate) async fn supervise(spec: TaskSpec, status: Arc<Mutex<TaskStatus>>, mut control: watch::Receiver<Control>) {
+    let label = ConnectMetrics::task(&spec.connector, spec.task);
+    let metrics = spec.settings.metrics.clone();
     let set = |state: TaskState, trace: Option<String>, restarts: Option<u32>| {
+        metrics.set_state(&label, state);
         let mut s = status.lock().unwrap_or_else(|p| p.into_inner());
         s.state = state;
         s.trace = trace;
@@ -75,6 +78,7 @@ pub(crate) async fn supervise(spec: TaskSpec, status: Arc<Mutex<TaskStatus>>, mu
                 let delay = (Duration::from_secs(1) * 2u32.pow(failures.saturating_sub(1).min(6))).min(MAX_BACKOFF);
                 tracing::error!(connector = %spec.connector, task = spec.task, error = %e, retry_in = ?delay, attempt = failures, "task failed; it restarts by itself after the delay (or on `fjord connect restart`)");
                 set(TaskState::Failed, Some(e.to_string()), Some(failures));
+                metrics.task_restarts.get_or_create(&label).inc();
                 let generation = now.generation;
                 let _ = tokio::time::timeout(delay, async {
                     // Wake early when the connector is told something new.
@@ -101,7 +105,8 @@ async fn run_once(spec: &TaskSpec, control: watch::Receiver<Control>) -> Result<
     let offsets = if spec.plugin.kind == ConnectorKind::Source { spec.offsets.get(&spec.connector) } else { Vec::new() };
     let transforms = Chain::from_config(&config)?;
     let errors = ErrorPolicy::from_config(&config)?;
-    let ctx = TaskContext { connector: spec.connector.clone(), task: spec.task, config: config.clone(), offsets };
+    let task_metrics = TaskMetrics { label: ConnectMetrics::task(&spec.connector, spec.task), metrics: spec.settings.metrics.clone() };
+    let ctx = TaskContext { connector: spec.connector.clone(), task: spec.task, config: config.clone(), offsets, metrics: task_metrics.clone() };
     match spec.plugin.start {
         TaskStarter::Source(start) => {
             let task = start(ctx).await?;
@@ -114,6 +119,7 @@ async fn run_once(spec: &TaskSpec, control: watch::Receiver<Control>) -> Result<
                 value,
                 transforms,
                 errors,
+                metrics: task_metrics,
                 offsets: spec.offsets.clone(),
                 flush_interval: spec.settings.offset_flush_interval,
                 control,
@@ -123,7 +129,7 @@ async fn run_once(spec: &TaskSpec, control: watch::Receiver<Control>) -> Result<
         TaskStarter::Sink(start) => {
             let topics = sink_topics(&config)?;
             let task = start(ctx).await?;
-            let consumer = spec.cluster.consumer(&config)?;
+            let consumer = std::sync::Arc::new(spec.cluster.consumer(&config)?);
             let producer = match &errors.dead_letter_topic {
                 Some(_) => Some(spec.cluster.producer(&config)?),
                 None => None,
@@ -138,6 +144,7 @@ async fn run_once(spec: &TaskSpec, control: watch::Receiver<Control>) -> Result<
                 value,
                 transforms,
                 errors,
+                metrics: task_metrics,
                 flush_interval: spec.settings.offset_flush_interval,
                 control,
             };

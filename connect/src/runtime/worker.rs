@@ -30,6 +30,8 @@ pub struct WorkerSettings {
     pub offset_flush_interval: Duration,
     /// How long a stopping task may take to flush.
     pub shutdown_timeout: Duration,
+    /// Where the worker's tasks count what they do.
+    pub metrics: crate::runtime::ConnectMetrics,
 }
 
 impl Default for WorkerSettings {
@@ -40,6 +42,7 @@ impl Default for WorkerSettings {
             value_converter: converter::DEFAULT,
             offset_flush_interval: Duration::from_secs(5),
             shutdown_timeout: Duration::from_secs(10),
+            metrics: crate::runtime::ConnectMetrics::default(),
         }
     }
 }
@@ -341,7 +344,11 @@ impl Worker {
         }
         self.persist(name, None)?;
         let Some(mut connector) = connectors.remove(name) else { return Err(ConnectError::no_connector(name)) };
+        let tasks = connector.tasks.len();
         self.stop_tasks(&mut connector).await;
+        for task in 0..tasks {
+            self.inner.settings.metrics.forget(&crate::runtime::ConnectMetrics::task(name, task));
+        }
         tracing::info!(connector = %name, "connector deleted");
         Ok(())
     }

@@ -110,6 +110,7 @@ struct CdcTask {
     types: TypeNames,
     resume: Resume,
     max_batch: usize,
+    metrics: crate::runtime::TaskMetrics,
 }
 
 fn replication_config(url: &str, user: Option<&str>, password: Option<&str>, slot: &str, publication: &str) -> Result<ReplicationConfig> {
@@ -162,7 +163,7 @@ fn start(ctx: TaskContext) -> BoxFuture<'static, Result<Box<dyn SourceTask>>> {
                 let lsn = setup::create_slot(&pool, &slot).await?;
                 if initial {
                     let snapshot = Snapshot::begin(&pool, &tables, &prefix).await?;
-                    let task = CdcTask { pool, prefix, db, replication, phase: Some(Phase::Snapshot { snapshot: Box::new(snapshot), held: None, slot_lsn: lsn }), schemas: HashMap::new(), types: TypeNames::default(), resume: Resume { lsn, ..Resume::default() }, max_batch };
+                    let task = CdcTask { pool, prefix, db, replication, phase: Some(Phase::Snapshot { snapshot: Box::new(snapshot), held: None, slot_lsn: lsn }), schemas: HashMap::new(), types: TypeNames::default(), resume: Resume { lsn, ..Resume::default() }, max_batch, metrics: ctx.metrics.clone() };
                     let task: Box<dyn SourceTask> = Box::new(task);
                     return Ok(task);
                 }
@@ -176,7 +177,7 @@ fn start(ctx: TaskContext) -> BoxFuture<'static, Result<Box<dyn SourceTask>>> {
         } else {
             Phase::Streaming(Stream::start(replication.clone(), resume.lsn.max(slot_lsn)).await?)
         };
-        let task: Box<dyn SourceTask> = Box::new(CdcTask { pool, prefix, db, replication, phase: Some(phase), schemas: HashMap::new(), types: TypeNames::default(), resume, max_batch });
+        let task: Box<dyn SourceTask> = Box::new(CdcTask { pool, prefix, db, replication, phase: Some(phase), schemas: HashMap::new(), types: TypeNames::default(), resume, max_batch, metrics: ctx.metrics.clone() });
         Ok(task)
     })
 }
@@ -241,6 +242,7 @@ impl CdcTask {
 
     async fn poll_stream(&mut self, mut stream: Stream) -> Result<Vec<SourceRecord>> {
         let arrived = stream.next(Duration::from_millis(200), self.max_batch).await;
+        let server_end = stream.server_end;
         self.phase = Some(Phase::Streaming(stream));
         let arrived = arrived?;
         for relation in arrived.relations {
@@ -249,9 +251,15 @@ impl CdcTask {
             self.schemas.insert(relation.oid, schema);
         }
         let mut out = Vec::new();
+        let newest = arrived.transactions.last().map(|t| t.commit_ms);
         for txn in arrived.transactions {
             self.records_of(txn, &mut out)?;
         }
+        // Bytes: WAL the slot still holds for us; seconds: how old the newest change passed on
+        // in this poll was (0 when nothing arrived).
+        let behind = server_end.saturating_sub(self.resume.lsn);
+        let seconds = newest.map_or(0.0, |ms| (now_ms() - ms).max(0) as f64 / 1000.0);
+        self.metrics.set_lag(behind, seconds);
         Ok(out)
     }
 

@@ -44,6 +44,8 @@ struct Open {
 pub struct Stream {
     client: ReplicationClient,
     open: Option<Open>,
+    /// The newest WAL position the server reported.
+    pub server_end: u64,
 }
 
 impl std::fmt::Debug for Stream {
@@ -61,17 +63,22 @@ impl Stream {
         let config = config.with_start_lsn(Lsn(start)).with_status_interval(Duration::from_secs(1));
         let client = ReplicationClient::connect(config).await.map_err(|e| ConnectError::Task(format!("could not start the replication stream: {e}")))?;
         tracing::info!(from = %Lsn(start).to_pg_string(), "replication stream started");
-        Ok(Self { client, open: None })
+        Ok(Self { client, open: None, server_end: start })
     }
 
-    /// What arrives within `wait` (returns early once a transaction has committed and
-    /// nothing more is immediately there).
+    /// What arrives within `wait` (returns at most 10 ms after the first transaction
+    /// committed).
     pub async fn next(&mut self, wait: Duration, max_changes: usize) -> Result<Arrived> {
-        let deadline = Instant::now() + wait;
+        let mut deadline = Instant::now() + wait;
         let mut arrived = Arrived::default();
         let mut changes = 0;
         loop {
-            let remaining = if arrived.transactions.is_empty() { deadline.saturating_duration_since(Instant::now()) } else { Duration::from_millis(1) };
+            // Once a transaction is in, gather for at most a few more milliseconds: a busy
+            // stream never pauses, and waiting for a full batch would delay every change.
+            if arrived.transactions.len() == 1 && changes > 0 {
+                deadline = deadline.min(Instant::now() + Duration::from_millis(10));
+            }
+            let remaining = deadline.saturating_duration_since(Instant::now());
             if remaining.is_zero() || changes >= max_changes {
                 return Ok(arrived);
             }
@@ -83,7 +90,8 @@ impl Stream {
             };
             match event {
                 ReplicationEvent::Begin { xid, .. } => self.open = Some(Open { xid, changes: Vec::new() }),
-                ReplicationEvent::XLogData { wal_start, data, .. } => {
+                ReplicationEvent::XLogData { wal_start, wal_end, data, .. } => {
+                    self.server_end = self.server_end.max(wal_end.0);
                     let lsn = wal_start.0;
                     let message = pgoutput::decode(&data).map_err(ConnectError::Task)?;
                     let change = match message {
@@ -113,7 +121,8 @@ impl Stream {
                         });
                     }
                 }
-                ReplicationEvent::KeepAlive { .. } | ReplicationEvent::Message { .. } => {}
+                ReplicationEvent::KeepAlive { wal_end, .. } => self.server_end = self.server_end.max(wal_end.0),
+                ReplicationEvent::Message { .. } => {}
                 ReplicationEvent::StoppedAt { .. } => return Err(ConnectError::Task("the replication stream stopped".into())),
             }
         }

@@ -1,6 +1,7 @@
-//! The statements the sink runs inside its flush transaction: a run of rows as one
-//! `INSERT … SELECT … FROM UNNEST(…)` (upserts with `ON CONFLICT`, later rows of a key
-//! winning) or one `DELETE … WHERE (key) IN (…)`, and the offsets table.
+//! The statements the sink runs inside its flush transaction: a run of rows written by `COPY`
+//! (into the table for inserts; into a temporary staging table, then `INSERT … SELECT … ON
+//! CONFLICT`, for upserts, later rows of a key winning) or one `DELETE … WHERE (key) IN
+//! (SELECT … FROM UNNEST(…))`, and the offsets table.
 
 use std::collections::HashMap;
 
@@ -35,39 +36,91 @@ pub async fn write_run(conn: &mut PgConnection, run: &[Row], info: &TableInfo, u
             arrays[i].push(text);
         }
     }
-    let aliases: Vec<String> = (1..=names.len()).map(|i| format!("c{i}")).collect();
-    let casts: Vec<String> = names
-        .iter()
-        .zip(&aliases)
-        .map(|(name, alias)| {
-            let sql_type = info.sql_type(name).unwrap_or("text");
-            format!("u.{alias}::{sql_type}")
-        })
-        .collect();
-    let params: Vec<String> = (1..=names.len()).map(|i| format!("${i}::text[]")).collect();
-    let source = format!("SELECT {} FROM UNNEST({}) AS u({})", casts.join(", "), params.join(", "), aliases.join(", "));
     let quoted: Vec<String> = names.iter().map(|n| quote(n)).collect();
-    let sql = if first.delete {
-        format!("DELETE FROM {} WHERE ({}) IN ({source})", table.sql(), quoted.join(", "))
-    } else {
-        let mut sql = format!("INSERT INTO {} ({}) {source}", table.sql(), quoted.join(", "));
-        if upsert {
-            let pk: Vec<String> = first.pk.iter().map(|k| quote(k)).collect();
-            let updates: Vec<String> = names.iter().filter(|n| !first.pk.iter().any(|k| k == *n)).map(|n| format!("{0} = EXCLUDED.{0}", quote(n))).collect();
-            if updates.is_empty() {
-                sql.push_str(&format!(" ON CONFLICT ({}) DO NOTHING", pk.join(", ")));
-            } else {
-                sql.push_str(&format!(" ON CONFLICT ({}) DO UPDATE SET {}", pk.join(", "), updates.join(", ")));
+    if first.delete {
+        return delete_rows(conn, table, &names, &quoted, arrays, info).await;
+    }
+    // Rows go in by COPY: straight into the table for inserts, through a temporary staging
+    // table (same columns) for upserts.
+    let target = if upsert { stage(conn, table).await? } else { table.sql() };
+    let mut copy = conn
+        .copy_in_raw(&format!("COPY {target} ({}) FROM STDIN", quoted.join(", ")))
+        .await
+        .map_err(|e| database_error(&format!("could not write rows to {table}"), &e))?;
+    let mut buffer = String::with_capacity(rows.len() * 64);
+    for i in 0..rows.len() {
+        for (c, array) in arrays.iter().enumerate() {
+            if c > 0 {
+                buffer.push('\t');
+            }
+            match &array[i] {
+                None => buffer.push_str("\\N"),
+                Some(text) => copy_escape(text, &mut buffer),
             }
         }
-        sql
-    };
+        buffer.push('\n');
+        if buffer.len() >= 1 << 20 {
+            copy.send(buffer.as_bytes()).await.map_err(|e| database_error(&format!("could not write rows to {table}"), &e))?;
+            buffer.clear();
+        }
+    }
+    copy.send(buffer.as_bytes()).await.map_err(|e| database_error(&format!("could not write rows to {table}"), &e))?;
+    copy.finish().await.map_err(|e| database_error(&format!("could not write rows to {table}"), &e))?;
+    if upsert {
+        let pk: Vec<String> = first.pk.iter().map(|k| quote(k)).collect();
+        let updates: Vec<String> = names.iter().filter(|n| !first.pk.iter().any(|k| k == *n)).map(|n| format!("{0} = EXCLUDED.{0}", quote(n))).collect();
+        let action = if updates.is_empty() { "DO NOTHING".to_string() } else { format!("DO UPDATE SET {}", updates.join(", ")) };
+        let columns = quoted.join(", ");
+        let sql = format!("INSERT INTO {} ({columns}) SELECT {columns} FROM {target} ON CONFLICT ({}) {action}", table.sql(), pk.join(", "));
+        sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut *conn).await.map_err(|e| database_error(&format!("could not upsert rows into {table}"), &e))?;
+        sqlx::query(sqlx::AssertSqlSafe(format!("DROP TABLE {target}"))).execute(&mut *conn).await.map_err(|e| database_error("could not drop the staging table", &e))?;
+    }
+    Ok(())
+}
+
+/// Text as COPY's text format wants it: backslash, tab, newline and carriage return escaped.
+fn copy_escape(text: &str, out: &mut String) {
+    for ch in text.chars() {
+        match ch {
+            '\\' => out.push_str("\\\\"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c => out.push(c),
+        }
+    }
+}
+
+/// A temporary table shaped like `table` as it is now (dropped after the run, or with the
+/// transaction), for upserts by COPY.
+async fn stage(conn: &mut PgConnection, table: &TableName) -> Result<String> {
+    let name = format!("fjord_stage_{:08x}", crc32c::crc32c(table.sql().as_bytes()));
+    let sql = format!("CREATE TEMPORARY TABLE {name} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DROP", table.sql());
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| database_error(&format!("could not create a staging table for {table}"), &e))?;
+    Ok(name)
+}
+
+/// Deletes the rows whose keys the run holds.
+async fn delete_rows(conn: &mut PgConnection, table: &TableName, names: &[&str], quoted: &[String], arrays: Vec<Vec<Option<String>>>, info: &TableInfo) -> Result<()> {
+    let aliases: Vec<String> = (1..=names.len()).map(|i| format!("c{i}")).collect();
+    let casts: Vec<String> = names.iter().zip(&aliases).map(|(name, alias)| format!("u.{alias}::{}", info.sql_type(name).unwrap_or("text"))).collect();
+    let params: Vec<String> = (1..=names.len()).map(|i| format!("${i}::text[]")).collect();
+    let sql = format!(
+        "DELETE FROM {} WHERE ({}) IN (SELECT {} FROM UNNEST({}) AS u({}))",
+        table.sql(),
+        quoted.join(", "),
+        casts.join(", "),
+        params.join(", "),
+        aliases.join(", ")
+    );
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
     for array in arrays {
         query = query.bind(array);
     }
-    let doing = if first.delete { "delete rows from" } else { "write rows to" };
-    query.execute(&mut *conn).await.map_err(|e| database_error(&format!("could not {doing} {table}"), &e))?;
+    query.execute(&mut *conn).await.map_err(|e| database_error(&format!("could not delete rows from {table}"), &e))?;
     Ok(())
 }
 
