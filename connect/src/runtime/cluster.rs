@@ -54,6 +54,10 @@ impl Cluster {
         // 45 s librdkafka waits for by default.
         config.set("session.timeout.ms", "10000");
         config.set("heartbeat.interval.ms", "1000");
+        // librdkafka stops fetching a partition whose local queue is full and, by default, waits
+        // a whole second before fetching again — a sink slower than the broker would stall
+        // that long after every ~100,000 records.
+        config.set("fetch.queue.backoff.ms", "10");
         Ok(with_overrides(config, connector, "consumer.override.").create()?)
     }
 
