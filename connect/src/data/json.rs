@@ -234,21 +234,54 @@ pub(crate) fn encode(data: &Data, schemas: bool) -> Vec<u8> {
     to_json_bytes(&Value::Struct(vec![("schema".to_string(), schema), ("payload".to_string(), data.value.clone())]))
 }
 
+/// The envelope, with its parts left as text until needed.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Envelope<'a> {
+    #[serde(borrow)]
+    schema: &'a serde_json::value::RawValue,
+    #[serde(borrow)]
+    payload: &'a serde_json::value::RawValue,
+}
+
+thread_local! {
+    /// Schemas by their JSON text: the records of a topic mostly carry the same one, and
+    /// parsing it again for every record is most of a record's decoding.
+    static SCHEMAS: std::cell::RefCell<std::collections::HashMap<Box<str>, Option<Schema>>> = std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
+/// The schema written as `text` (`None` for `null`), parsed once per thread.
+fn cached_schema(text: &str) -> Result<Option<Schema>, String> {
+    if let Some(found) = SCHEMAS.with(|cache| cache.borrow().get(text).cloned()) {
+        return Ok(found);
+    }
+    let value = from_json_bytes(text.as_bytes())?;
+    let schema = if value.is_null() { None } else { Some(schema_from_value(&value)?) };
+    SCHEMAS.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if cache.len() >= 256 {
+            cache.clear();
+        }
+        cache.insert(text.into(), schema.clone());
+    });
+    Ok(schema)
+}
+
 /// Decodes JSON text as JsonConverter does. With `schemas`, the text must be the envelope.
 pub(crate) fn decode(bytes: &[u8], schemas: bool) -> Result<Data, String> {
-    let value = from_json_bytes(bytes)?;
     if !schemas {
-        return Ok(Data::new(None, value));
+        return Ok(Data::new(None, from_json_bytes(bytes)?));
     }
-    let Value::Struct(fields) = &value else { return Err(envelope_error()) };
-    if fields.len() != 2 || value.field("schema").is_none() || value.field("payload").is_none() {
-        return Err(envelope_error());
-    }
-    let payload = value.field("payload").cloned().unwrap_or(Value::Null);
-    match value.field("schema") {
-        Some(Value::Null) | None => Ok(Data::new(None, payload)),
+    let envelope: Envelope<'_> = match serde_json::from_slice(bytes) {
+        Ok(envelope) => envelope,
+        // Not JSON at all: say so; JSON of another shape: say what is expected.
+        Err(e) if e.is_syntax() || e.is_eof() => return Err(format!("not valid JSON: {e}")),
+        Err(_) => return Err(envelope_error()),
+    };
+    let payload = from_json_bytes(envelope.payload.get().as_bytes())?;
+    match cached_schema(envelope.schema.get())? {
+        None => Ok(Data::new(None, payload)),
         Some(schema) => {
-            let schema = schema_from_value(schema)?;
             let value = coerce(payload, &schema)?;
             Ok(Data::new(Some(schema), value))
         }
