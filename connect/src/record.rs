@@ -7,6 +7,14 @@ use crate::data::Data;
 /// A source partition or offset: a JSON object, as Kafka Connect stores them.
 pub type SourceMap = serde_json::Map<String, serde_json::Value>;
 
+/// `value` as a source partition or offset (an empty map when it is not a JSON object).
+pub fn source_map(value: serde_json::Value) -> SourceMap {
+    match value {
+        serde_json::Value::Object(map) => map,
+        _ => SourceMap::new(),
+    }
+}
+
 /// A header: name and raw bytes (`None` for a null header value).
 pub type Header = (String, Option<Vec<u8>>);
 

@@ -136,8 +136,10 @@ fn config(pairs: &[(&str, &str)]) -> anyhow::Result<ConnectorConfig> {
     Ok(ConnectorConfig::new(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())?)
 }
 
+/// A name no other benchmark run uses: the process id and a counter.
 fn unique(prefix: &str) -> String {
-    format!("{prefix}_{}_{}", std::process::id(), Instant::now().elapsed().as_nanos() % 1000)
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    format!("{prefix}_{}_{}", std::process::id(), NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
 }
 
 /// Waits for `done` (polled every 50 ms) until `timeout`.

@@ -65,7 +65,7 @@ fn parse_toml(text: &str) -> Result<Value, String> {
 
 /// Java properties: `key=value` or `key: value` lines, `#` and `!` comments, a trailing
 /// backslash continuing a line.
-fn parse_properties(text: &str) -> BTreeMap<String, String> {
+pub(crate) fn parse_properties(text: &str) -> BTreeMap<String, String> {
     let mut entries = BTreeMap::new();
     let mut logical = String::new();
     for line in text.lines() {

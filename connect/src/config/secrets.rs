@@ -56,17 +56,7 @@ fn resolve_value(value: &str) -> Result<String, String> {
 
 fn read_file_key(path: &Path, key: &str) -> Result<String, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    for line in text.lines() {
-        let line = line.trim_start();
-        if line.starts_with('#') || line.starts_with('!') {
-            continue;
-        }
-        if let Some(at) = line.find(['=', ':'])
-            && line[..at].trim() == key {
-                return Ok(line[at + 1..].trim().to_string());
-            }
-    }
-    Err(format!("{} has no key {key:?}", path.display()))
+    crate::config::file::parse_properties(&text).remove(key).ok_or_else(|| format!("{} has no key {key:?}", path.display()))
 }
 
 #[cfg(test)]

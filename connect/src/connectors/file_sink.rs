@@ -89,7 +89,7 @@ fn start(ctx: TaskContext) -> BoxFuture<'static, Result<Box<dyn SinkTask>>> {
         let format = if s.string("format") == Some("json") { Format::Json } else { Format::Lines };
         let roll_size = s.long("roll.size.bytes")?.unwrap_or(0).max(0).unsigned_abs();
         let roll_ms = s.long("roll.interval.ms")?.unwrap_or(0).max(0).unsigned_abs();
-        let output = blocking(move || Output::open(path)).await?;
+        let output = crate::durable::blocking("file sink I/O", move || Output::open(path)).await?;
         let task: Box<dyn SinkTask> = Box::new(FileSinkTask {
             format,
             roll_size,
@@ -99,10 +99,6 @@ fn start(ctx: TaskContext) -> BoxFuture<'static, Result<Box<dyn SinkTask>>> {
         });
         Ok(task)
     })
-}
-
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| ConnectError::Task(format!("file sink I/O stopped: {e}")))?
 }
 
 impl Output {

@@ -24,7 +24,7 @@ use crate::connectors::postgres::text::{schema_for, value_from_text};
 use crate::connectors::postgres::{self, database_error, quote, TableName};
 use crate::data::{Data, Field, Schema, Value};
 use crate::error::{ConnectError, Result};
-use crate::record::{Record, SourceMap, SourceRecord};
+use crate::record::{Record, SourceMap, SourceRecord, source_map};
 use crate::registry::{ConnectorPlugin, TaskStarter};
 
 pub const PLUGIN: ConnectorPlugin = ConnectorPlugin {
@@ -39,10 +39,8 @@ pub const PLUGIN: ConnectorPlugin = ConnectorPlugin {
 };
 
 fn definition() -> ConfigDef {
-    ConfigDef::new(vec![
-        KeyDef::required("connection.url", KeyType::String, "The database: postgres://user@host:5432/db.").in_group("Connection"),
-        KeyDef::optional("connection.user", KeyType::String, None, "The user (overrides the URL's).").in_group("Connection"),
-        KeyDef::optional("connection.password", KeyType::Password, None, "The password (overrides the URL's).").in_group("Connection"),
+    let mut keys = postgres::connection_keys("The database: postgres://user@host:5432/db.").to_vec();
+    keys.extend([
         KeyDef::required("mode", KeyType::String, "How new rows are found: incrementing, timestamp or timestamp+incrementing.")
             .one_of(&["incrementing", "timestamp", "timestamp+incrementing"])
             .in_group("Mode"),
@@ -55,7 +53,8 @@ fn definition() -> ConfigDef {
         KeyDef::required("topic.prefix", KeyType::String, "Topics are this prefix followed by the table name (or this prefix alone for a query).").in_group("Tables"),
         KeyDef::optional("poll.interval.ms", KeyType::Long, Some("1000"), "How long to wait between polls when nothing is new.").in_group("Tables"),
         KeyDef::optional("batch.max.rows", KeyType::Int, Some("1000"), "The most rows read from a table in one poll.").in_group("Tables"),
-    ])
+    ]);
+    ConfigDef::new(keys)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,11 +116,11 @@ fn start(ctx: TaskContext) -> BoxFuture<'static, Result<Box<dyn SourceTask>>> {
         let mut sources = Vec::new();
         for table in tables {
             let name = TableName::parse(table);
-            let partition = map(json!({"table": name.to_string()}));
+            let partition = source_map(json!({"table": name.to_string()}));
             sources.push(describe(&pool, partition, format!("{prefix}{}", name.table), format!("{} AS q", name.sql())).await?);
         }
         if let Some(query) = query {
-            sources.push(describe(&pool, map(json!({"query": query})), prefix.clone(), format!("({query}) AS q")).await?);
+            sources.push(describe(&pool, source_map(json!({"query": query})), prefix.clone(), format!("({query}) AS q")).await?);
         }
         for source in &mut sources {
             for name in [&inc_column, &ts_column].into_iter().flatten() {
@@ -148,9 +147,6 @@ fn start(ctx: TaskContext) -> BoxFuture<'static, Result<Box<dyn SourceTask>>> {
     })
 }
 
-fn map(v: Json) -> SourceMap {
-    v.as_object().cloned().unwrap_or_default()
-}
 
 /// The columns of a table or query: names, SQL types, schemas.
 async fn describe(pool: &PgPool, partition: SourceMap, topic: String, from: String) -> Result<Source> {

@@ -82,11 +82,9 @@ impl OffsetStore for FileOffsetStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::record::source_map as map;
     use serde_json::json;
 
-    fn map(v: serde_json::Value) -> SourceMap {
-        v.as_object().cloned().unwrap_or_default()
-    }
 
     #[test]
     fn flushed_offsets_survive_reopening_and_newer_ones_replace_older() -> Result<()> {

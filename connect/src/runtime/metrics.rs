@@ -26,35 +26,16 @@ pub struct TaskLabel {
 pub struct StateLabel {
     pub connector: String,
     pub task: String,
-    pub state: StateName,
+    pub state: TaskState,
 }
 
-/// A task state as a label value.
-#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
-#[allow(non_camel_case_types)]
-pub enum StateName {
-    UNASSIGNED,
-    RUNNING,
-    PAUSED,
-    FAILED,
-    RESTARTING,
-    STOPPED,
-}
-
-impl From<TaskState> for StateName {
-    fn from(s: TaskState) -> Self {
-        match s {
-            TaskState::Unassigned => Self::UNASSIGNED,
-            TaskState::Running => Self::RUNNING,
-            TaskState::Paused => Self::PAUSED,
-            TaskState::Failed => Self::FAILED,
-            TaskState::Restarting => Self::RESTARTING,
-            TaskState::Stopped => Self::STOPPED,
-        }
+impl EncodeLabelValue for TaskState {
+    fn encode(&self, encoder: &mut prometheus_client::encoding::LabelValueEncoder<'_>) -> Result<(), std::fmt::Error> {
+        std::fmt::Write::write_str(encoder, self.name())
     }
 }
 
-const STATES: [StateName; 6] = [StateName::UNASSIGNED, StateName::RUNNING, StateName::PAUSED, StateName::FAILED, StateName::RESTARTING, StateName::STOPPED];
+const STATES: [TaskState; 6] = [TaskState::Unassigned, TaskState::Running, TaskState::Paused, TaskState::Failed, TaskState::Restarting, TaskState::Stopped];
 
 fn batch_histogram() -> Histogram {
     Histogram::new(exponential_buckets(1.0, 4.0, 9))
@@ -115,10 +96,9 @@ impl ConnectMetrics {
 
     /// Records a task's state (1 for it, 0 for the others).
     pub fn set_state(&self, label: &TaskLabel, state: TaskState) {
-        let now = StateName::from(state);
         for s in STATES {
             let l = StateLabel { connector: label.connector.clone(), task: label.task.clone(), state: s };
-            self.task_state.get_or_create(&l).set(i64::from(s == now));
+            self.task_state.get_or_create(&l).set(i64::from(s == state));
         }
     }
 

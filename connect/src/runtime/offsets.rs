@@ -14,7 +14,8 @@ use serde_json::json;
 use crate::connector::ConnectorKind;
 use crate::error::{ConnectError, Result};
 use crate::offsets::OffsetEntry;
-use crate::record::SourceMap;
+use crate::durable::blocking;
+use crate::record::source_map;
 use crate::runtime::supervisor::sink_topics;
 use crate::runtime::sink::Topics;
 use crate::runtime::{TargetState, Worker};
@@ -32,7 +33,7 @@ impl Worker {
                     return Err(ConnectError::Config(format!("the offsets of a topics.regex sink are its consumer group's: see `fjord group describe connect-{name}`")));
                 };
                 let base = self.group_client_config(name);
-                blocking(move || group_offsets(base, &topics)).await
+                blocking("offsets request", move || group_offsets(base, &topics)).await
             }
         }
     }
@@ -44,7 +45,7 @@ impl Worker {
             ConnectorKind::Source => {
                 self.offset_store().put(name, &entries);
                 let store = self.offset_store().clone();
-                blocking(move || store.flush()).await
+                blocking("offsets request", move || store.flush()).await
             }
             ConnectorKind::Sink => {
                 self.refuse_if_own_offsets(name, plugin)?;
@@ -61,7 +62,7 @@ impl Worker {
                     }
                 }
                 let base = self.group_client_config(name);
-                blocking(move || {
+                blocking("offsets request", move || {
                     let consumer: BaseConsumer = base.create()?;
                     consumer.commit(&list, CommitMode::Sync)?;
                     Ok(())
@@ -78,7 +79,7 @@ impl Worker {
             ConnectorKind::Source => {
                 let store = self.offset_store().clone();
                 let name = name.to_string();
-                blocking(move || store.remove(&name)).await
+                blocking("offsets request", move || store.remove(&name)).await
             }
             ConnectorKind::Sink => {
                 self.refuse_if_own_offsets(name, plugin)?;
@@ -137,16 +138,8 @@ fn group_offsets(base: ClientConfig, topics: &[String]) -> Result<Vec<OffsetEntr
         .elements()
         .iter()
         .filter_map(|e| match e.offset() {
-            Offset::Offset(o) => Some((as_map(json!({"kafka_topic": e.topic(), "kafka_partition": e.partition()})), as_map(json!({"kafka_offset": o})))),
+            Offset::Offset(o) => Some((source_map(json!({"kafka_topic": e.topic(), "kafka_partition": e.partition()})), source_map(json!({"kafka_offset": o})))),
             _ => None,
         })
         .collect())
-}
-
-fn as_map(v: serde_json::Value) -> SourceMap {
-    v.as_object().cloned().unwrap_or_default()
-}
-
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| ConnectError::Task(format!("offsets request stopped: {e}")))?
 }

@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 /// A task's state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum TaskState {
     Unassigned,
@@ -13,6 +13,20 @@ pub enum TaskState {
     Failed,
     Restarting,
     Stopped,
+}
+
+impl TaskState {
+    /// Kafka Connect's name for the state (`RUNNING`, …), as the REST API and metrics write it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Unassigned => "UNASSIGNED",
+            Self::Running => "RUNNING",
+            Self::Paused => "PAUSED",
+            Self::Failed => "FAILED",
+            Self::Restarting => "RESTARTING",
+            Self::Stopped => "STOPPED",
+        }
+    }
 }
 
 /// A connector's own state.

@@ -14,7 +14,7 @@ use crate::config::def::{ConfigDef, KeyDef, KeyType};
 use crate::connector::{BoxFuture, ConnectorKind, SourceTask, TaskContext};
 use crate::data::Data;
 use crate::error::{ConnectError, Result};
-use crate::record::{Record, SourceMap, SourceRecord};
+use crate::record::{Record, SourceMap, SourceRecord, source_map};
 use crate::registry::{ConnectorPlugin, TaskStarter};
 
 use tracker::{Position, Tracker};
@@ -122,8 +122,8 @@ impl SourceTask for FileSourceTask {
                         Err(e) => Data::bytes(e.into_bytes()),
                     };
                     SourceRecord {
-                        source_partition: as_map(partition),
-                        source_offset: as_map(offset),
+                        source_partition: source_map(partition),
+                        source_offset: source_map(offset),
                         record: Record::new(self.settings.topic.clone(), Data::NULL, value),
                     }
                 })
@@ -132,12 +132,6 @@ impl SourceTask for FileSourceTask {
     }
 }
 
-fn as_map(value: serde_json::Value) -> SourceMap {
-    match value {
-        serde_json::Value::Object(map) => map,
-        _ => SourceMap::new(),
-    }
-}
 
 #[cfg(test)]
 mod tests {

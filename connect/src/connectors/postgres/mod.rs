@@ -9,8 +9,18 @@ use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
-use crate::config::def::Settings;
+use crate::config::def::{KeyDef, KeyType, Settings};
 use crate::error::{ConnectError, Result};
+
+/// The connection settings every PostgreSQL connector takes; `url_doc` says what the URL is for.
+pub fn connection_keys(url_doc: &'static str) -> [KeyDef; 3] {
+    [
+        KeyDef::required("connection.url", KeyType::String, url_doc).in_group("Connection"),
+        KeyDef::optional("connection.user", KeyType::String, None, "The user (overrides the URL's).").in_group("Connection"),
+        KeyDef::optional("connection.password", KeyType::Password, None, "The password (overrides the URL's); ${env:NAME} or ${file:path:key} keep it out of the config.")
+            .in_group("Connection"),
+    ]
+}
 
 /// Connection options from `connection.url`, `connection.user` and `connection.password`.
 pub fn connect_options(settings: &Settings<'_>) -> Result<PgConnectOptions> {

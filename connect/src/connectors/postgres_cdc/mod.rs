@@ -28,7 +28,7 @@ use crate::connector::{BoxFuture, ConnectorKind, SourceTask, TaskContext};
 use crate::connectors::postgres::{self, TableName};
 use crate::data::Data;
 use crate::error::{ConnectError, Result};
-use crate::record::{Record, SourceMap, SourceRecord};
+use crate::record::{Record, SourceMap, SourceRecord, source_map};
 use crate::registry::{ConnectorPlugin, TaskStarter};
 
 use envelope::{SourceInfo, TableSchema};
@@ -49,10 +49,8 @@ pub const PLUGIN: ConnectorPlugin = ConnectorPlugin {
 };
 
 fn definition() -> ConfigDef {
-    ConfigDef::new(vec![
-        KeyDef::required("connection.url", KeyType::String, "The database: postgres://user@host:5432/db (the user needs REPLICATION).").in_group("Connection"),
-        KeyDef::optional("connection.user", KeyType::String, None, "The user (overrides the URL's).").in_group("Connection"),
-        KeyDef::optional("connection.password", KeyType::Password, None, "The password (overrides the URL's).").in_group("Connection"),
+    let mut keys = postgres::connection_keys("The database: postgres://user@host:5432/db (the user needs REPLICATION).").to_vec();
+    keys.extend([
         KeyDef::required("topic.prefix", KeyType::String, "Topics are PREFIX.SCHEMA.TABLE.").in_group("Capture"),
         KeyDef::optional("table.include.list", KeyType::List, None, "The tables to capture, as schema.table,...; empty: every table (the publication is then FOR ALL TABLES, which needs a superuser).").in_group("Capture"),
         KeyDef::optional("slot.name", KeyType::String, None, "The replication slot (created when missing; default fjord_ and the connector's name).").in_group("Capture"),
@@ -61,7 +59,8 @@ fn definition() -> ConfigDef {
             .one_of(&["initial", "never"])
             .in_group("Capture"),
         KeyDef::optional("max.batch.size", KeyType::Int, Some("2048"), "The most changes one poll returns (snapshot rows or streamed changes).").in_group("Capture"),
-    ])
+    ]);
+    ConfigDef::new(keys)
 }
 
 fn identifier(name: &str) -> String {
@@ -130,9 +129,6 @@ fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
-fn map(value: Json) -> SourceMap {
-    value.as_object().cloned().unwrap_or_default()
-}
 
 fn start(ctx: TaskContext) -> BoxFuture<'static, Result<Box<dyn SourceTask>>> {
     Box::pin(async move {
@@ -154,25 +150,23 @@ fn start(ctx: TaskContext) -> BoxFuture<'static, Result<Box<dyn SourceTask>>> {
         let tables = if tables.is_empty() { published_tables(&pool, &publication).await? } else { tables };
 
         let stored = ctx.offsets.iter().find(|(p, _)| p.get("server").and_then(Json::as_str) == Some(prefix.as_str())).and_then(|(_, o)| Resume::from_offset(o));
-        let slot_lsn = match setup::slot_position(&pool, &slot).await? {
+        let existing = setup::slot_position(&pool, &slot).await?;
+        let slot_lsn = match existing {
             Some(lsn) => lsn,
             None => {
                 if stored.as_ref().is_some_and(|r| r.snapshot_done) {
                     tracing::warn!(slot = %slot, "the replication slot is gone; changes since the last run may be missing — creating it again{}", if initial { " and taking a new snapshot" } else { "" });
                 }
-                let lsn = setup::create_slot(&pool, &slot).await?;
-                if initial {
-                    let snapshot = Snapshot::begin(&pool, &tables, &prefix).await?;
-                    let task = CdcTask { pool, prefix, db, replication, phase: Some(Phase::Snapshot { snapshot: Box::new(snapshot), held: None, slot_lsn: lsn }), schemas: HashMap::new(), types: TypeNames::default(), resume: Resume { lsn, ..Resume::default() }, max_batch, metrics: ctx.metrics.clone() };
-                    let task: Box<dyn SourceTask> = Box::new(task);
-                    return Ok(task);
-                }
-                lsn
+                setup::create_slot(&pool, &slot).await?
             }
         };
-        let resume = stored.unwrap_or(Resume { lsn: slot_lsn, snapshot_done: !initial, ..Resume::default() });
+        let fresh = Resume { lsn: slot_lsn, snapshot_done: !initial, ..Resume::default() };
+        // A new slot with a snapshot to take: nothing stored before it applies.
+        let resume = if existing.is_none() && initial { fresh } else { stored.unwrap_or(fresh) };
         let phase = if initial && !resume.snapshot_done {
-            tracing::info!("the last snapshot did not finish; taking it again");
+            if existing.is_some() {
+                tracing::info!("the last snapshot did not finish; taking it again");
+            }
             Phase::Snapshot { snapshot: Box::new(Snapshot::begin(&pool, &tables, &prefix).await?), held: None, slot_lsn }
         } else {
             Phase::Streaming(Stream::start(replication.clone(), resume.lsn.max(slot_lsn)).await?)
@@ -193,7 +187,7 @@ async fn published_tables(pool: &PgPool, publication: &str) -> Result<Vec<TableN
 
 impl CdcTask {
     fn partition(&self) -> SourceMap {
-        map(json!({"server": self.prefix}))
+        source_map(json!({"server": self.prefix}))
     }
 
     /// The offset fields that say which transactions the snapshot showed, while a restart
@@ -215,7 +209,7 @@ impl CdcTask {
                     let Some(schema) = snapshot.schema(index) else { continue };
                     let row = schema.row(&cells).map_err(ConnectError::Task)?;
                     let source = SourceInfo { db: self.db.clone(), ts_ms: now, snapshot: "true", tx_id: None, lsn: i64::try_from(slot_lsn).ok() };
-                    let mut offset = map(json!({"lsn": slot_lsn, "snapshot": "running"}));
+                    let mut offset = source_map(json!({"lsn": slot_lsn, "snapshot": "running"}));
                     self.visibility_fields(&mut offset);
                     let key = schema.key(&row);
                     let value = schema.event("r", None, Some(row), &source, now);
@@ -292,7 +286,7 @@ impl CdcTask {
         }
         let count = events.len();
         for (i, (topic, key, value)) in events.into_iter().enumerate().skip(skip) {
-            let mut offset = if i + 1 == count { map(json!({"lsn": txn.end_lsn})) } else { map(json!({"lsn": start_lsn, "txn_end": txn.end_lsn, "event": i})) };
+            let mut offset = if i + 1 == count { source_map(json!({"lsn": txn.end_lsn})) } else { source_map(json!({"lsn": start_lsn, "txn_end": txn.end_lsn, "event": i})) };
             self.visibility_fields(&mut offset);
             out.push(SourceRecord { source_partition: self.partition(), source_offset: offset, record: Record { timestamp: Some(txn.commit_ms), ..Record::new(topic, key, value) } });
         }

@@ -38,10 +38,8 @@ pub const PLUGIN: ConnectorPlugin = ConnectorPlugin {
 };
 
 fn definition() -> ConfigDef {
-    ConfigDef::new(vec![
-        KeyDef::required("connection.url", KeyType::String, "The database: postgres://user@host:5432/db.").in_group("Connection"),
-        KeyDef::optional("connection.user", KeyType::String, None, "The user (overrides the URL's).").in_group("Connection"),
-        KeyDef::optional("connection.password", KeyType::Password, None, "The password (overrides the URL's); ${env:NAME} or ${file:path:key} keep it out of the config.").in_group("Connection"),
+    let mut keys = postgres::connection_keys("The database: postgres://user@host:5432/db.").to_vec();
+    keys.extend([
         KeyDef::optional("table.name.format", KeyType::String, Some("${topic}"), "The table for a record: ${topic} is its topic; schema.table qualifies it; other dots become underscores.").in_group("Writes"),
         KeyDef::optional("insert.mode", KeyType::String, Some("insert"), "insert: plain INSERTs; upsert: INSERT … ON CONFLICT (primary key) DO UPDATE.").one_of(&["insert", "upsert"]).in_group("Writes"),
         KeyDef::optional("pk.mode", KeyType::String, Some("none"), "Where the primary key comes from: none, record_key (the key's fields, or pk.fields for a plain key), record_value (pk.fields of the value).")
@@ -53,7 +51,8 @@ fn definition() -> ConfigDef {
         KeyDef::optional("auto.evolve", KeyType::Boolean, Some("false"), "Add columns the table lacks (as nullable columns).").in_group("DDL"),
         KeyDef::optional("offsets.table.name", KeyType::String, Some("__fjord_connect_offsets"), "The table in the target database holding each partition's next offset, written with the data.").in_group("Writes"),
         KeyDef::optional("max.buffered.records", KeyType::Int, Some("20000"), "Flush once this many records are held (they are written in one transaction at flush).").in_group("Writes"),
-    ])
+    ]);
+    ConfigDef::new(keys)
 }
 
 struct PostgresSink {

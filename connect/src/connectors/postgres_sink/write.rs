@@ -24,7 +24,9 @@ pub async fn write_run(conn: &mut PgConnection, run: &[Row], info: &TableInfo, u
         for (i, row) in run.iter().enumerate() {
             last.insert(row.key_text(), i);
         }
-        run.iter().enumerate().filter(|(i, row)| last.get(&row.key_text()) == Some(i)).map(|(_, r)| r).collect()
+        let mut keep: Vec<usize> = last.into_values().collect();
+        keep.sort_unstable();
+        keep.into_iter().map(|i| &run[i]).collect()
     } else {
         run.iter().collect()
     };
