@@ -145,3 +145,17 @@ pub fn plugin_path(name: &str) -> PathBuf {
     assert!(path.is_file(), "{} is missing: build the plugins with ./scripts/build-plugins (./scripts/test does)", path.display());
     path
 }
+
+/// An rdkafka consumer in a group of its own, reading `topic` from its beginning.
+#[track_caller]
+pub fn topic_reader(bootstrap: &str, topic: &str) -> rdkafka::consumer::BaseConsumer {
+    use rdkafka::consumer::Consumer;
+    let consumer: rdkafka::consumer::BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", unique_name("reader"))
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .unwrap_or_else(|e| panic!("cannot create a consumer: {e}"));
+    consumer.subscribe(&[topic]).unwrap_or_else(|e| panic!("cannot subscribe to {topic}: {e}"));
+    consumer
+}

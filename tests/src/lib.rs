@@ -42,7 +42,7 @@ pub use broker::{BrokerBuilder, BrokerProcess, fjord_bin};
 pub use cluster::{ClusterProcess, partition_log_dump};
 pub use connect::ConnectProcess;
 pub use http::{HttpAnswer, http};
-pub use clients::{kcat, kcat_command, plugin_path, python, python_script, run_python_check, unique_name};
+pub use clients::{kcat, kcat_command, plugin_path, python, python_script, run_python_check, topic_reader, unique_name};
 pub use kafka_rpc::{CallError, RawClient};
 pub use netsplit::NetworkSplitter;
 pub use postgres::{TestDatabase, postgres_url};

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use fjord_tests::{BrokerProcess, ConnectProcess, fjord_bin, run, unique_name, wait_until};
+use fjord_tests::{topic_reader, BrokerProcess, ConnectProcess, fjord_bin, run, unique_name, wait_until};
 
 fn append_lines(path: &Path, lines: std::ops::Range<usize>) {
     let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
@@ -139,16 +139,8 @@ type Read = (Option<String>, Option<String>, Vec<(String, String)>);
 
 /// Every record of `topic` from the start, waiting until `count` arrived.
 fn read_topic(bootstrap: &str, topic: &str, count: usize) -> Vec<Read> {
-    use rdkafka::config::ClientConfig;
-    use rdkafka::consumer::{BaseConsumer, Consumer};
     use rdkafka::message::{Headers, Message};
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", unique_name("reader"))
-        .set("auto.offset.reset", "earliest")
-        .create()
-        .unwrap();
-    consumer.subscribe(&[topic]).unwrap();
+    let consumer = topic_reader(bootstrap, topic);
     let mut records = Vec::new();
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while records.len() < count && std::time::Instant::now() < deadline {

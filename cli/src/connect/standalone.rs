@@ -4,17 +4,15 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use fjord_connect::config::file;
-use fjord_connect::converter::Converter;
 use fjord_connect::offsets::file::FileOffsetStore;
 use fjord_connect::registry;
-use fjord_connect::runtime::{Cluster, Worker, WorkerSettings};
-use tokio::signal::unix::{SignalKind, signal};
+use fjord_connect::runtime::{Cluster, Worker};
 
-use crate::client::{ClientArgs, parse_duration};
+use crate::client::ClientArgs;
+use crate::connect::serve::{Signals, WorkerArgs, serve_until_signal};
 use crate::output::{OutputArgs, print_json};
 
 const AFTER_HELP: &str = "\
@@ -55,31 +53,11 @@ pub struct StandaloneArgs {
     #[arg(value_name = "CONFIG")]
     configs: Vec<PathBuf>,
 
-    /// How often source offsets are stored and sink offsets committed (e.g. 5s)
-    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
-    offset_flush_interval: Duration,
-
-    /// Converter for keys of connectors that do not name one: json, string or bytes
-    #[arg(long, value_name = "NAME", default_value = "json")]
-    key_converter: String,
-
-    /// Converter for values of connectors that do not name one: json, string or bytes
-    #[arg(long, value_name = "NAME", default_value = "json")]
-    value_converter: String,
-
-    /// Address of the REST API (Kafka Connect's: /connectors, /connector-plugins, ...)
-    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:8083", env = "FJORD_CONNECT_REST_LISTEN")]
-    rest_listen: std::net::SocketAddr,
-
-    /// Whether the default JSON converters write and expect the {schema, payload} envelope
-    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
-    schemas_enable: bool,
+    #[command(flatten)]
+    worker: WorkerArgs,
 }
 
 pub fn run(args: StandaloneArgs) -> anyhow::Result<()> {
-    let schemas = args.schemas_enable.to_string();
-    let key_converter = Converter::named(&args.key_converter, Some(&schemas)).map_err(|e| anyhow::anyhow!("--key-converter: {e}"))?;
-    let value_converter = Converter::named(&args.value_converter, Some(&schemas)).map_err(|e| anyhow::anyhow!("--value-converter: {e}"))?;
     let mut configs = Vec::new();
     for path in &args.configs {
         let config = file::load(path)?;
@@ -88,26 +66,11 @@ pub fn run(args: StandaloneArgs) -> anyhow::Result<()> {
     }
     let offsets = FileOffsetStore::open(&args.offsets_file)?;
     let cluster = Cluster { bootstrap_servers: args.client.bootstrap_server.clone(), properties: args.client.properties.clone() };
-    let settings = WorkerSettings {
-        key_converter,
-        value_converter,
-        offset_flush_interval: args.offset_flush_interval,
-        ..WorkerSettings::default()
-    };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("could not start the async runtime")?;
     runtime.block_on(async move {
-        let mut interrupt = signal(SignalKind::interrupt()).context("could not install a SIGINT handler")?;
-        let mut terminate = signal(SignalKind::terminate()).context("could not install a SIGTERM handler")?;
-        let listener = tokio::net::TcpListener::bind(args.rest_listen)
-            .await
-            .with_context(|| format!("could not bind the REST API on {}; is another worker running there? Choose another address with --rest-listen", args.rest_listen))?;
-        let rest_address = listener.local_addr().context("the REST listener has no address")?;
-        let settings = WorkerSettings { worker_id: rest_address.to_string(), ..settings };
-        let worker = Worker::new(cluster, settings, Arc::new(offsets));
-        let (stop_rest, rest_stopped) = tokio::sync::oneshot::channel::<()>();
-        let rest = tokio::spawn(fjord_connect::rest::serve(listener, worker.clone(), async move {
-            let _ = rest_stopped.await;
-        }));
+        let signals = Signals::install()?;
+        let (listener, rest_address) = args.worker.bind().await?;
+        let worker = Worker::new(cluster, args.worker.settings(rest_address)?, Arc::new(offsets));
         for config in configs {
             let name = config.name().to_string();
             worker.create(config).await.with_context(|| format!("could not start connector {name}"))?;
@@ -119,16 +82,7 @@ pub fn run(args: StandaloneArgs) -> anyhow::Result<()> {
             rest = %format!("http://{rest_address}/connectors"),
             "connect worker running; Ctrl-C stops it after the tasks flush"
         );
-        let received = tokio::select! {
-            _ = interrupt.recv() => "SIGINT",
-            _ = terminate.recv() => "SIGTERM",
-        };
-        tracing::info!("received {received}; stopping connectors");
-        let _ = stop_rest.send(());
-        let _ = rest.await;
-        worker.shutdown().await;
-        tracing::info!("connect worker stopped; offsets stored");
-        Ok(())
+        serve_until_signal(listener, worker, signals).await
     })
 }
 

@@ -1,10 +1,12 @@
 //! Where source offsets are kept between runs: per connector, the newest offset of each source
-//! partition. Standalone workers keep them in a local file ([`file::FileOffsetStore`]).
+//! partition. Standalone workers keep them in a local file ([`file::FileOffsetStore`]), workers in a
+//! group in a compacted topic ([`topic::TopicOffsetStore`]).
 //!
 //! Contract: `put` only stages; after `flush` returns, every staged offset survives a crash of
 //! this process or the machine. Offsets are staged only for records the cluster acknowledged.
 
 pub mod file;
+pub mod topic;
 
 use crate::error::Result;
 use crate::record::SourceMap;
@@ -22,6 +24,11 @@ pub trait OffsetStore: Send + Sync + std::fmt::Debug {
     fn flush(&self) -> Result<()>;
     /// Forgets every offset of `connector` (durably).
     fn remove(&self, connector: &str) -> Result<()>;
+    /// Catches up with offsets other workers stored (before a task starts); a store only
+    /// this process writes has nothing to catch up with.
+    fn refresh(&self) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// The key under which a source partition is stored: its JSON text, keys sorted.

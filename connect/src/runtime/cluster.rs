@@ -3,7 +3,8 @@
 //! `consumer.override.*` settings applied last).
 
 use rdkafka::ClientConfig;
-use rdkafka::consumer::BaseConsumer;
+use rdkafka::consumer::{BaseConsumer, ConsumerContext};
+use rdkafka::error::KafkaError;
 use rdkafka::producer::FutureProducer;
 
 use crate::config::ConnectorConfig;
@@ -78,3 +79,18 @@ fn with_overrides(mut config: ClientConfig, connector: &ConnectorConfig, prefix:
     }
     config
 }
+
+/// The context of consumers that read a topic to its end: reaching a partition's end is what
+/// they ask librdkafka to report (`enable.partition.eof`), not an error to log.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct ReadToEnd;
+
+impl rdkafka::ClientContext for ReadToEnd {
+    fn error(&self, error: KafkaError, reason: &str) {
+        if !matches!(error, KafkaError::PartitionEOF(_)) {
+            tracing::warn!(error = %error, reason, "librdkafka reported an error");
+        }
+    }
+}
+
+impl ConsumerContext for ReadToEnd {}

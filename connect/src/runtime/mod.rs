@@ -1,5 +1,6 @@
 //! The connector runtime: a [`Worker`] runs connectors' tasks, each under a supervisor that
-//! restarts it with backoff when it fails.
+//! restarts it with backoff when it fails. A worker runs alone (standalone, `fjord dev`) or
+//! in a group of workers that share connectors and divide tasks (`distributed`).
 //!
 //! ```text
 //! source task ──poll──► records ──converters──► rdkafka producer ──acks──► offsets (store) ──► task.commit
@@ -8,11 +9,14 @@
 //!
 //! Tasks see only records; the runtime owns Kafka clients, converters, offsets and retries.
 
-mod cluster;
+mod assignment;
+pub(crate) mod cluster;
 mod configs;
+mod distributed;
 mod errors;
 mod metrics;
 mod offsets;
+mod running;
 mod sink;
 mod source;
 mod status;
@@ -21,6 +25,7 @@ mod worker;
 
 pub use cluster::Cluster;
 pub use configs::ConfigFile;
+pub use distributed::DistributedSettings;
 pub use metrics::{ConnectMetrics, TaskMetrics};
 pub use status::{ConnectorState, ConnectorStatus, TaskState, TaskStatus};
 pub use worker::{ConnectorInfo, Worker, WorkerSettings};

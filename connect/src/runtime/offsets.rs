@@ -27,7 +27,11 @@ impl Worker {
     pub async fn offsets(&self, name: &str) -> Result<Vec<OffsetEntry>> {
         let (plugin, config) = self.plugin_of(name).await?;
         match plugin.kind {
-            ConnectorKind::Source => Ok(self.offset_store().get(name)),
+            ConnectorKind::Source => {
+                let store = self.offset_store().clone();
+                blocking("offsets request", move || store.refresh()).await?;
+                Ok(self.offset_store().get(name))
+            }
             ConnectorKind::Sink => {
                 let Topics::Names(topics) = sink_topics(&config)? else {
                     return Err(ConnectError::Config(format!("the offsets of a topics.regex sink are its consumer group's: see `fjord group describe connect-{name}`")));

@@ -1,10 +1,10 @@
 //! Connector and task states as Kafka Connect reports them, with Fjord's additions: how often
 //! a task was restarted after failing and when it will be tried next.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A task's state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum TaskState {
     Unassigned,
@@ -33,15 +33,16 @@ impl TaskState {
 pub type ConnectorState = TaskState;
 
 /// One task's status.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskStatus {
     pub id: usize,
     pub state: TaskState,
     pub worker_id: String,
     /// The last failure, while failed or waiting to restart.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace: Option<String>,
     /// Automatic restarts since the task last ran healthily.
+    #[serde(default)]
     pub restarts: u32,
 }
 

@@ -102,7 +102,14 @@ async fn run_once(spec: &TaskSpec, control: watch::Receiver<Control>) -> Result<
     let config = secrets::resolve(&spec.config)?;
     let key = Converter::from_config(&config, Side::Key, spec.settings.key_converter)?;
     let value = Converter::from_config(&config, Side::Value, spec.settings.value_converter)?;
-    let offsets = if spec.plugin.kind == ConnectorKind::Source { spec.offsets.get(&spec.connector) } else { Vec::new() };
+    let offsets = if spec.plugin.kind == ConnectorKind::Source {
+        // In a group, the task may have run on another worker until now: read its offsets.
+        let store = spec.offsets.clone();
+        crate::durable::blocking("reading the stored offsets", move || store.refresh()).await?;
+        spec.offsets.get(&spec.connector)
+    } else {
+        Vec::new()
+    };
     let transforms = Chain::from_config(&config)?;
     let errors = ErrorPolicy::from_config(&config)?;
     let task_metrics = TaskMetrics { label: ConnectMetrics::task(&spec.connector, spec.task), metrics: spec.settings.metrics.clone() };

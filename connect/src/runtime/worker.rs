@@ -1,23 +1,27 @@
 //! A worker: the connectors it runs, their configs, target states and tasks. Creating,
 //! reconfiguring, pausing, resuming, stopping, restarting and deleting connectors all go
-//! through here, whether asked by a config file at start or (later) by the REST API.
+//! through here, whether asked by a config file at start or by the REST API.
+//!
+//! A worker on its own decides each change itself and keeps it in its config file, if it has
+//! one. A worker in a group writes each change to the group's config topic and applies it when
+//! it reads it back, as every other worker of the group does (`runtime::distributed`); a call
+//! returns once this worker has applied its change, so it reads its own writes.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
 use crate::config::ConnectorConfig;
 use crate::converter::{self, Converter, Side};
 use crate::error::{ConnectError, Result};
 use crate::offsets::OffsetStore;
 use crate::registry::{self, ConnectorPlugin};
+use crate::runtime::assignment::Ownership;
+use crate::runtime::distributed::{ConfigRecord, Distributed};
+use crate::runtime::running::{Running, TaskEnv};
 use crate::runtime::status::{ConnectorStateInfo, ConnectorStatus, TaskState, TaskStatus};
-use crate::runtime::supervisor::{self, TaskSpec};
-use crate::runtime::{Cluster, ConfigFile, Control, TargetState};
+use crate::runtime::{Cluster, ConfigFile, TargetState};
 
 /// A worker's own settings.
 #[derive(Debug, Clone)]
@@ -64,52 +68,49 @@ pub struct TaskId {
     pub task: usize,
 }
 
-struct RunningTask {
-    config: ConnectorConfig,
-    status: Arc<Mutex<TaskStatus>>,
-    /// The task's own control: the connector's target state, and its restart generation.
-    control: watch::Sender<Control>,
-    handle: JoinHandle<()>,
-}
-
-struct Connector {
-    config: ConnectorConfig,
-    plugin: &'static ConnectorPlugin,
-    state: TargetState,
-    tasks: Vec<RunningTask>,
+/// Who decides changes.
+pub(crate) enum Mode {
+    /// This worker, keeping its connectors in a file when it has one.
+    Alone(Option<Arc<ConfigFile>>),
+    /// The group, through its config topic.
+    Group(Arc<Distributed>),
 }
 
 /// Runs connectors against one cluster.
 #[derive(Debug, Clone)]
 pub struct Worker {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
-struct Inner {
-    cluster: Cluster,
-    settings: WorkerSettings,
-    offsets: Arc<dyn OffsetStore>,
-    /// Where connectors are kept across restarts, when they are.
-    configs: Option<Arc<ConfigFile>>,
-    connectors: tokio::sync::Mutex<BTreeMap<String, Connector>>,
+pub(crate) struct Inner {
+    pub env: TaskEnv,
+    pub mode: Mode,
+    pub running: tokio::sync::Mutex<Running>,
 }
 
 impl std::fmt::Debug for Inner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Worker").field("cluster", &self.cluster).field("settings", &self.settings).finish_non_exhaustive()
+        f.debug_struct("Worker").field("cluster", &self.env.cluster).field("settings", &self.env.settings).finish_non_exhaustive()
     }
 }
 
 impl Worker {
+    /// A worker on its own, keeping nothing across restarts but source offsets.
     pub fn new(cluster: Cluster, settings: WorkerSettings, offsets: Arc<dyn OffsetStore>) -> Self {
-        Self { inner: Arc::new(Inner { cluster, settings, offsets, configs: None, connectors: tokio::sync::Mutex::new(BTreeMap::new()) }) }
+        Self::build(TaskEnv { cluster, settings, offsets }, Mode::Alone(None), Ownership::All)
     }
 
-    /// A worker that keeps its connectors in `configs` and starts the ones stored there.
+    pub(crate) fn build(env: TaskEnv, mode: Mode, ownership: Ownership) -> Self {
+        let running = tokio::sync::Mutex::new(Running::new(env.clone(), ownership));
+        Self { inner: Arc::new(Inner { env, mode, running }) }
+    }
+
+    /// A worker on its own that keeps its connectors in `configs` and starts the ones stored
+    /// there.
     pub async fn with_config_file(cluster: Cluster, settings: WorkerSettings, offsets: Arc<dyn OffsetStore>, configs: ConfigFile) -> Result<Self> {
         let configs = Arc::new(configs);
         let stored = configs.load();
-        let worker = Self { inner: Arc::new(Inner { cluster, settings, offsets, configs: Some(configs), connectors: tokio::sync::Mutex::new(BTreeMap::new()) }) };
+        let worker = Self::build(TaskEnv { cluster, settings, offsets }, Mode::Alone(Some(configs)), Ownership::All);
         for (config, state) in stored {
             let name = config.name().to_string();
             match worker.create_in_state(config, state).await {
@@ -121,14 +122,14 @@ impl Worker {
     }
 
     fn persist(&self, name: &str, entry: Option<(&ConnectorConfig, TargetState)>) -> Result<()> {
-        match &self.inner.configs {
-            Some(store) => store.save(name, entry),
-            None => Ok(()),
+        match &self.inner.mode {
+            Mode::Alone(Some(store)) => store.save(name, entry),
+            _ => Ok(()),
         }
     }
 
     pub fn settings(&self) -> &WorkerSettings {
-        &self.inner.settings
+        &self.inner.env.settings
     }
 
     /// Checks a config without running it: the connector type exists, every setting it
@@ -164,114 +165,97 @@ impl Worker {
 
     async fn create_in_state(&self, config: ConnectorConfig, state: TargetState) -> Result<ConnectorInfo> {
         let plugin = Self::check(&config)?;
-        let mut connectors = self.inner.connectors.lock().await;
         let name = config.name().to_string();
-        if connectors.contains_key(&name) {
-            return Err(ConnectError::Conflict(format!("Connector {name} already exists")));
+        match &self.inner.mode {
+            Mode::Alone(_) => {
+                let mut running = self.inner.running.lock().await;
+                if running.connectors.contains_key(&name) {
+                    return Err(ConnectError::Conflict(format!("Connector {name} already exists")));
+                }
+                self.persist(&name, Some((&config, state)))?;
+                running.set_connector(&name, config, plugin, state).await?;
+            }
+            Mode::Group(group) => {
+                if self.inner.running.lock().await.connectors.contains_key(&name) {
+                    return Err(ConnectError::Conflict(format!("Connector {name} already exists")));
+                }
+                group.write(ConfigRecord::TargetState { name: name.clone(), state: Some(state) }).await?;
+                group.write_and_wait(ConfigRecord::Connector { name: name.clone(), config: Some(config.entries().clone()) }).await?;
+            }
         }
-        self.persist(&name, Some((&config, state)))?;
-        let mut connector = Connector { config, plugin, state, tasks: Vec::new() };
-        self.start_tasks(&name, &mut connector)?;
-        let info = self.info_of(&name, &connector);
-        connectors.insert(name.clone(), connector);
-        tracing::info!(connector = %name, class = plugin.class, "connector created");
-        Ok(info)
+        self.info(&name).await
     }
 
     /// Creates the connector, or gives an existing one a new config (its tasks restart with
     /// it). Returns the info and whether it was created.
     pub async fn put(&self, config: ConnectorConfig) -> Result<(ConnectorInfo, bool)> {
         let name = config.name().to_string();
-        {
-            let mut connectors = self.inner.connectors.lock().await;
-            if let Some(existing) = connectors.get_mut(&name) {
-                let plugin = Self::check(&config)?;
-                self.persist(&name, Some((&config, existing.state)))?;
-                self.stop_tasks(existing).await;
-                existing.config = config;
-                existing.plugin = plugin;
-                self.start_tasks(&name, existing)?;
-                tracing::info!(connector = %name, "connector reconfigured");
-                return Ok((self.info_of(&name, existing), false));
+        match &self.inner.mode {
+            Mode::Alone(_) => {
+                let mut running = self.inner.running.lock().await;
+                if let Some(state) = running.connectors.get(&name).map(|c| c.state) {
+                    let plugin = Self::check(&config)?;
+                    self.persist(&name, Some((&config, state)))?;
+                    running.set_connector(&name, config, plugin, state).await?;
+                    drop(running);
+                    return Ok((self.info(&name).await?, false));
+                }
+            }
+            Mode::Group(group) => {
+                if self.inner.running.lock().await.connectors.contains_key(&name) {
+                    Self::check(&config)?;
+                    group.write_and_wait(ConfigRecord::Connector { name: name.clone(), config: Some(config.entries().clone()) }).await?;
+                    return Ok((self.info(&name).await?, false));
+                }
             }
         }
         Ok((self.create(config).await?, true))
     }
 
-    fn start_tasks(&self, name: &str, connector: &mut Connector) -> Result<()> {
-        let max = connector.config.tasks_max()?;
-        let task_configs = (connector.plugin.task_configs)(&connector.config, max)?;
-        for (id, config) in task_configs.into_iter().enumerate() {
-            let status = Arc::new(Mutex::new(TaskStatus { id, state: TaskState::Unassigned, worker_id: self.inner.settings.worker_id.clone(), trace: None, restarts: 0 }));
-            let spec = TaskSpec {
-                connector: name.to_string(),
-                task: id,
-                plugin: connector.plugin,
-                config: config.clone(),
-                cluster: self.inner.cluster.clone(),
-                settings: self.inner.settings.clone(),
-                offsets: self.inner.offsets.clone(),
-            };
-            let control = watch::Sender::new(Control { state: connector.state, generation: 0, removed: false });
-            let handle = tokio::spawn(supervisor::supervise(spec, status.clone(), control.subscribe()));
-            connector.tasks.push(RunningTask { config, status, control, handle });
-        }
-        Ok(())
-    }
-
-    /// Ends every task of `connector` (each flushes first), waiting up to the shutdown timeout.
-    async fn stop_tasks(&self, connector: &mut Connector) {
-        for task in &connector.tasks {
-            task.control.send_modify(|c| c.removed = true);
-        }
-        for task in connector.tasks.drain(..) {
-            let mut handle = task.handle;
-            if tokio::time::timeout(self.inner.settings.shutdown_timeout, &mut handle).await.is_err() {
-                tracing::warn!(connector = %connector.config.name(), "a task did not stop in time; abandoning it");
-                handle.abort();
-            }
-        }
-    }
-
-    fn info_of(&self, name: &str, connector: &Connector) -> ConnectorInfo {
-        ConnectorInfo {
-            name: name.to_string(),
-            config: connector.config.clone(),
-            tasks: (0..connector.tasks.len()).map(|task| TaskId { connector: name.to_string(), task }).collect(),
-            kind: connector.plugin.kind.name().to_string(),
-        }
-    }
-
     /// The names of the connectors, sorted.
     pub async fn names(&self) -> Vec<String> {
-        self.inner.connectors.lock().await.keys().cloned().collect()
+        self.inner.running.lock().await.connectors.keys().cloned().collect()
     }
 
     pub async fn info(&self, name: &str) -> Result<ConnectorInfo> {
-        let connectors = self.inner.connectors.lock().await;
-        let connector = connectors.get(name).ok_or_else(|| ConnectError::no_connector(name))?;
-        Ok(self.info_of(name, connector))
+        let running = self.inner.running.lock().await;
+        let connector = running.connectors.get(name).ok_or_else(|| ConnectError::no_connector(name))?;
+        Ok(ConnectorInfo {
+            name: name.to_string(),
+            config: connector.config.clone(),
+            tasks: (0..connector.task_configs.len()).map(|task| TaskId { connector: name.to_string(), task }).collect(),
+            kind: connector.plugin.kind.name().to_string(),
+        })
     }
 
     /// The task configs of a connector.
     pub async fn task_configs(&self, name: &str) -> Result<Vec<ConnectorConfig>> {
-        let connectors = self.inner.connectors.lock().await;
-        let connector = connectors.get(name).ok_or_else(|| ConnectError::no_connector(name))?;
-        Ok(connector.tasks.iter().map(|t| t.config.clone()).collect())
+        let running = self.inner.running.lock().await;
+        let connector = running.connectors.get(name).ok_or_else(|| ConnectError::no_connector(name))?;
+        Ok(connector.task_configs.clone())
     }
 
     pub async fn status(&self, name: &str) -> Result<ConnectorStatus> {
-        let connectors = self.inner.connectors.lock().await;
-        let connector = connectors.get(name).ok_or_else(|| ConnectError::no_connector(name))?;
-        let tasks: Vec<TaskStatus> = connector.tasks.iter().map(|t| t.status.lock().unwrap_or_else(|p| p.into_inner()).clone()).collect();
+        let running = self.inner.running.lock().await;
+        let connector = running.connectors.get(name).ok_or_else(|| ConnectError::no_connector(name))?;
+        let tasks: Vec<TaskStatus> = (0..connector.task_configs.len())
+            .map(|id| match (connector.running.get(&id), &self.inner.mode) {
+                (Some(task), _) => task.status(),
+                (None, Mode::Group(group)) => group.task_status(name, id),
+                (None, Mode::Alone(_)) => TaskStatus { id, state: TaskState::Unassigned, worker_id: String::new(), trace: None, restarts: 0 },
+            })
+            .collect();
         let state = match connector.state {
             TargetState::Running => TaskState::Running,
             TargetState::Paused => TaskState::Paused,
             TargetState::Stopped => TaskState::Stopped,
         };
+        // No connector instance runs apart from the tasks: the connector is shown where its
+        // first task runs.
+        let worker_id = tasks.first().map(|t| t.worker_id.clone()).filter(|w| !w.is_empty()).unwrap_or_else(|| self.settings().worker_id.clone());
         Ok(ConnectorStatus {
             name: name.to_string(),
-            connector: ConnectorStateInfo { state, worker_id: self.inner.settings.worker_id.clone(), trace: None },
+            connector: ConnectorStateInfo { state, worker_id, trace: None },
             tasks: if state == TaskState::Stopped { Vec::new() } else { tasks },
             kind: connector.plugin.kind.name().to_string(),
         })
@@ -279,85 +263,102 @@ impl Worker {
 
     /// Sets a connector's target state (pause, resume, stop).
     pub async fn set_state(&self, name: &str, state: TargetState) -> Result<()> {
-        let mut connectors = self.inner.connectors.lock().await;
-        let connector = connectors.get_mut(name).ok_or_else(|| ConnectError::no_connector(name))?;
-        self.persist(name, Some((&connector.config, state)))?;
-        connector.state = state;
-        for task in &connector.tasks {
-            task.control.send_modify(|c| c.state = state);
+        match &self.inner.mode {
+            Mode::Alone(_) => {
+                let mut running = self.inner.running.lock().await;
+                let config = running.connectors.get(name).map(|c| c.config.clone()).ok_or_else(|| ConnectError::no_connector(name))?;
+                self.persist(name, Some((&config, state)))?;
+                running.set_state(name, state);
+            }
+            Mode::Group(group) => {
+                self.info(name).await?;
+                group.write_and_wait(ConfigRecord::TargetState { name: name.to_string(), state: Some(state) }).await?;
+            }
         }
-        tracing::info!(connector = %name, ?state, "connector target state changed");
         Ok(())
     }
 
     /// Restarts a connector's tasks (all, or only the failed ones); the connector itself has
     /// no separate instance to restart here.
     pub async fn restart(&self, name: &str, only_failed: bool) -> Result<ConnectorStatus> {
-        {
-            let connectors = self.inner.connectors.lock().await;
-            let connector = connectors.get(name).ok_or_else(|| ConnectError::no_connector(name))?;
-            for task in &connector.tasks {
-                let failed = task.status.lock().unwrap_or_else(|p| p.into_inner()).state == TaskState::Failed;
-                if !only_failed || failed {
-                    task.control.send_modify(|c| c.generation += 1);
-                }
-            }
-        }
+        self.restart_tasks(name, None, only_failed).await?;
         self.status(name).await
     }
 
     /// Restarts one task.
     pub async fn restart_task(&self, name: &str, task: usize) -> Result<()> {
-        let connectors = self.inner.connectors.lock().await;
-        let connector = connectors.get(name).ok_or_else(|| ConnectError::no_connector(name))?;
-        let running = connector.tasks.get(task).ok_or_else(|| ConnectError::NotFound(format!("Task {name}-{task} not found")))?;
-        running.control.send_modify(|c| c.generation += 1);
+        let tasks = self.info(name).await?.tasks.len();
+        if task >= tasks {
+            return Err(ConnectError::NotFound(format!("Task {name}-{task} not found")));
+        }
+        self.restart_tasks(name, Some(task), false).await
+    }
+
+    async fn restart_tasks(&self, name: &str, task: Option<usize>, only_failed: bool) -> Result<()> {
+        match &self.inner.mode {
+            Mode::Alone(_) => {
+                let mut running = self.inner.running.lock().await;
+                if !running.connectors.contains_key(name) {
+                    return Err(ConnectError::no_connector(name));
+                }
+                running.restart(name, task, only_failed);
+            }
+            Mode::Group(group) => {
+                self.info(name).await?;
+                group.write_and_wait(ConfigRecord::Restart { name: name.to_string(), task, only_failed }).await?;
+            }
+        }
         Ok(())
     }
 
     /// A connector's target state.
     pub async fn target_state(&self, name: &str) -> Result<TargetState> {
-        let connectors = self.inner.connectors.lock().await;
-        Ok(connectors.get(name).ok_or_else(|| ConnectError::no_connector(name))?.state)
+        let running = self.inner.running.lock().await;
+        Ok(running.connectors.get(name).ok_or_else(|| ConnectError::no_connector(name))?.state)
     }
 
     /// The kind of a connector and its config.
     pub async fn plugin_of(&self, name: &str) -> Result<(&'static ConnectorPlugin, ConnectorConfig)> {
-        let connectors = self.inner.connectors.lock().await;
-        let connector = connectors.get(name).ok_or_else(|| ConnectError::no_connector(name))?;
+        let running = self.inner.running.lock().await;
+        let connector = running.connectors.get(name).ok_or_else(|| ConnectError::no_connector(name))?;
         Ok((connector.plugin, connector.config.clone()))
     }
 
     pub(crate) fn cluster(&self) -> &Cluster {
-        &self.inner.cluster
+        &self.inner.env.cluster
     }
 
     pub(crate) fn offset_store(&self) -> &Arc<dyn OffsetStore> {
-        &self.inner.offsets
+        &self.inner.env.offsets
     }
 
     /// Stops and forgets a connector (its stored source offsets stay, as in Kafka Connect).
     pub async fn delete(&self, name: &str) -> Result<()> {
-        let mut connectors = self.inner.connectors.lock().await;
-        if !connectors.contains_key(name) {
-            return Err(ConnectError::no_connector(name));
+        match &self.inner.mode {
+            Mode::Alone(_) => {
+                let mut running = self.inner.running.lock().await;
+                if !running.connectors.contains_key(name) {
+                    return Err(ConnectError::no_connector(name));
+                }
+                self.persist(name, None)?;
+                running.remove_connector(name).await;
+            }
+            Mode::Group(group) => {
+                let tasks = self.info(name).await?.tasks.len();
+                group.write(ConfigRecord::TargetState { name: name.to_string(), state: None }).await?;
+                group.write_and_wait(ConfigRecord::Connector { name: name.to_string(), config: None }).await?;
+                group.forget_statuses(name, tasks).await;
+            }
         }
-        self.persist(name, None)?;
-        let Some(mut connector) = connectors.remove(name) else { return Err(ConnectError::no_connector(name)) };
-        let tasks = connector.tasks.len();
-        self.stop_tasks(&mut connector).await;
-        for task in 0..tasks {
-            self.inner.settings.metrics.forget(&crate::runtime::ConnectMetrics::task(name, task));
-        }
-        tracing::info!(connector = %name, "connector deleted");
         Ok(())
     }
 
-    /// Stops every connector, letting each task flush.
+    /// Stops every connector, letting each task flush; a worker in a group leaves it, and
+    /// the others take over its tasks.
     pub async fn shutdown(&self) {
-        let mut connectors = self.inner.connectors.lock().await;
-        for (_, mut connector) in std::mem::take(&mut *connectors) {
-            self.stop_tasks(&mut connector).await;
+        if let Mode::Group(group) = &self.inner.mode {
+            group.leave().await;
         }
+        self.inner.running.lock().await.shutdown().await;
     }
 }
