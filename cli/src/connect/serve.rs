@@ -15,10 +15,15 @@ use crate::client::parse_duration;
 
 /// Flags of a worker process.
 #[derive(Debug, clap::Args)]
-pub struct WorkerArgs {
+pub struct WorkerProcessArgs {
     /// Address of the REST API (Kafka Connect's: /connectors, /connector-plugins, ...)
     #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:8083", env = "FJORD_CONNECT_REST_LISTEN")]
     pub rest_listen: SocketAddr,
+
+    /// How statuses name this worker (default: the REST address, with the machine's host name
+    /// when it listens on all interfaces)
+    #[arg(long, value_name = "HOST:PORT", env = "FJORD_CONNECT_REST_ADVERTISED_ADDRESS")]
+    rest_advertised_address: Option<String>,
 
     /// How often source offsets are stored and sink offsets committed (e.g. 5s)
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
@@ -37,13 +42,18 @@ pub struct WorkerArgs {
     schemas_enable: bool,
 }
 
-impl WorkerArgs {
+impl WorkerProcessArgs {
     /// The worker's settings, named by its REST address.
     pub fn settings(&self, rest_address: SocketAddr) -> anyhow::Result<WorkerSettings> {
         let schemas = self.schemas_enable.to_string();
         let key_converter = Converter::named(&self.key_converter, Some(&schemas)).map_err(|e| anyhow::anyhow!("--key-converter: {e}"))?;
         let value_converter = Converter::named(&self.value_converter, Some(&schemas)).map_err(|e| anyhow::anyhow!("--value-converter: {e}"))?;
-        Ok(WorkerSettings { worker_id: rest_address.to_string(), key_converter, value_converter, offset_flush_interval: self.offset_flush_interval, ..WorkerSettings::default() })
+        let worker_id = match &self.rest_advertised_address {
+            Some(advertised) => advertised.clone(),
+            None if rest_address.ip().is_unspecified() => format!("{}:{}", host_name(), rest_address.port()),
+            None => rest_address.to_string(),
+        };
+        Ok(WorkerSettings { worker_id, key_converter, value_converter, offset_flush_interval: self.offset_flush_interval, ..WorkerSettings::default() })
     }
 
     /// Binds the REST API's address (before the worker starts, so a taken port fails fast).
@@ -54,6 +64,11 @@ impl WorkerArgs {
         let address = listener.local_addr().context("the REST listener has no address")?;
         Ok((listener, address))
     }
+}
+
+/// The machine's host name, as the kernel has it.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).ok().filter(|h| !h.is_empty()).unwrap_or_else(|| "localhost".into())
 }
 
 /// The process's signals, installed before anything slow starts.

@@ -12,7 +12,7 @@ use fjord_connect::registry;
 use fjord_connect::runtime::{Cluster, Worker};
 
 use crate::client::ClientArgs;
-use crate::connect::serve::{Signals, WorkerArgs, serve_until_signal};
+use crate::connect::serve::{Signals, WorkerProcessArgs, serve_until_signal};
 use crate::output::{OutputArgs, print_json};
 
 const AFTER_HELP: &str = "\
@@ -54,7 +54,7 @@ pub struct StandaloneArgs {
     configs: Vec<PathBuf>,
 
     #[command(flatten)]
-    worker: WorkerArgs,
+    worker: WorkerProcessArgs,
 }
 
 pub fn run(args: StandaloneArgs) -> anyhow::Result<()> {

@@ -7,7 +7,7 @@ use anyhow::Context;
 use fjord_connect::runtime::{Cluster, DistributedSettings, Worker};
 
 use crate::client::ClientArgs;
-use crate::connect::serve::{Signals, WorkerArgs, serve_until_signal};
+use crate::connect::serve::{Signals, WorkerProcessArgs, serve_until_signal};
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -34,7 +34,7 @@ pub struct GroupWorkerArgs {
     group_id: String,
 
     #[command(flatten)]
-    worker: WorkerArgs,
+    worker: WorkerProcessArgs,
 
     /// Topic of connector configs and target states (default: GROUP-configs; one partition)
     #[arg(long, value_name = "TOPIC")]
