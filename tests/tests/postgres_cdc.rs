@@ -7,6 +7,8 @@
 //!   ends with a table equal to the source, column types included;
 //! - a snapshot taken while rows are being inserted switches to streaming with no gap and no
 //!   overlap: every row appears exactly once;
+//! - a quiet captured table does not hold back the WAL that other tables write: the slot's
+//!   confirmed position moves past it, and the next change of the captured table still arrives;
 //! - a user without REPLICATION gets an error that says how to grant it.
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
@@ -169,6 +171,40 @@ fn a_snapshot_taken_during_inserts_switches_to_streaming_with_no_gap_and_no_over
     let want: Vec<i64> = (1..=32_000).collect();
     assert_eq!(ids.len(), want.len(), "every row exactly once (snapshot reads plus streamed inserts)");
     assert_eq!(ids, want);
+    drop(connect);
+    drop(broker);
+}
+
+#[test]
+fn a_quiet_captured_table_does_not_hold_back_the_wal_other_tables_write() {
+    let db = TestDatabase::create("cdcidle");
+    db.query("CREATE TABLE watched (id bigint PRIMARY KEY, body text)");
+    db.query("CREATE TABLE busy (id bigint PRIMARY KEY, body text)");
+    db.query("INSERT INTO watched VALUES (1, 'before')");
+    let broker = BrokerProcess::start();
+    let bootstrap = broker.bootstrap();
+    let prefix = unique_name("idle").replace('-', "_");
+    let slot = format!("idle_{}", db.name);
+    let dir = tempfile::tempdir().unwrap();
+    let cdc = dir.path().join("cdc.properties");
+    std::fs::write(&cdc, format!("name=watched-cdc\nconnector.class=postgres-cdc\nconnection.url={}\ntopic.prefix={prefix}\ntable.include.list=public.watched\nslot.name={slot}\n", db.url)).unwrap();
+    let connect = worker(&bootstrap, dir.path(), &[&cdc]);
+    let topic = format!("{prefix}.public.watched");
+    events(&bootstrap, &topic, |evs| evs.iter().any(|e| e["after"]["id"] == 1));
+
+    // WAL written by a table the connector does not capture only.
+    db.query("INSERT INTO busy SELECT i, repeat('x', 200) FROM generate_series(1, 20000) AS i");
+    let written = db.query("SELECT pg_current_wal_lsn()");
+    let confirmed = format!("SELECT coalesce(confirmed_flush_lsn >= '{written}', false) FROM pg_replication_slots WHERE slot_name = '{slot}'");
+    wait_until("the slot's confirmed position to pass the other table's writes", Duration::from_secs(60), Duration::from_millis(200), || {
+        (db.query(&confirmed) == "t").then_some(())
+    });
+
+    // Nothing of the captured table was skipped with it.
+    db.query("INSERT INTO watched VALUES (2, 'after')");
+    let seen = events(&bootstrap, &topic, |evs| evs.iter().any(|e| e["after"]["id"] == 2));
+    let ids: Vec<i64> = seen.iter().filter_map(|e| e["after"]["id"].as_i64()).collect();
+    assert_eq!(ids, vec![1, 2], "{seen:?}");
     drop(connect);
     drop(broker);
 }

@@ -110,6 +110,12 @@ struct CdcTask {
     resume: Resume,
     max_batch: usize,
     metrics: crate::runtime::TaskMetrics,
+    /// The newest LSN among the offsets of records handed to the runtime, and the newest the
+    /// cluster acknowledged: while they are equal nothing is in flight.
+    sent_lsn: u64,
+    acknowledged_lsn: u64,
+    /// The newest position confirmed to the server.
+    confirmed_lsn: u64,
 }
 
 fn replication_config(url: &str, user: Option<&str>, password: Option<&str>, slot: &str, publication: &str) -> Result<ReplicationConfig> {
@@ -171,7 +177,7 @@ fn start(ctx: TaskContext) -> BoxFuture<'static, Result<Box<dyn SourceTask>>> {
         } else {
             Phase::Streaming(Stream::start(replication.clone(), resume.lsn.max(slot_lsn)).await?)
         };
-        let task: Box<dyn SourceTask> = Box::new(CdcTask { pool, prefix, db, replication, phase: Some(phase), schemas: HashMap::new(), types: TypeNames::default(), resume, max_batch, metrics: ctx.metrics.clone() });
+        let task: Box<dyn SourceTask> = Box::new(CdcTask { pool, prefix, db, replication, phase: Some(phase), schemas: HashMap::new(), types: TypeNames::default(), resume, max_batch, metrics: ctx.metrics.clone(), sent_lsn: 0, acknowledged_lsn: 0, confirmed_lsn: 0 });
         Ok(task)
     })
 }
@@ -249,12 +255,35 @@ impl CdcTask {
         for txn in arrived.transactions {
             self.records_of(txn, &mut out)?;
         }
+        let sent = out.iter().filter_map(|r| r.source_offset.get("lsn").and_then(Json::as_u64)).max();
+        self.sent_lsn = self.sent_lsn.max(sent.unwrap_or(0));
+        if out.is_empty() {
+            self.confirm_idle();
+        }
         // Bytes: WAL the slot still holds for us; seconds: how old the newest change passed on
         // in this poll was (0 when nothing arrived).
-        let behind = server_end.saturating_sub(self.resume.lsn);
+        let behind = server_end.saturating_sub(self.resume.lsn.max(self.confirmed_lsn));
         let seconds = newest.map_or(0.0, |ms| (now_ms() - ms).max(0) as f64 / 1000.0);
         self.metrics.set_lag(behind, seconds);
         Ok(out)
+    }
+
+    /// With nothing in flight and no transaction half received, confirms the position of the
+    /// server's last keepalive, so that the slot lets go of WAL written for tables this
+    /// connector does not capture (otherwise a quiet captured table would keep the server's
+    /// WAL growing for as long as other tables change).
+    fn confirm_idle(&mut self) {
+        let Some(Phase::Streaming(stream)) = &self.phase else { return };
+        if self.resume.visibility.as_ref().is_some_and(|v| stream.idle_end > v.wal_lsn) {
+            // Every transaction from now on commits after the snapshot's position.
+            self.resume.visibility = None;
+        }
+        let settled = self.acknowledged_lsn >= self.sent_lsn && self.resume.partial.is_none() && self.resume.visibility.is_none();
+        tracing::trace!(settled, idle_end = stream.idle_end, confirmed = self.confirmed_lsn, "idle replication stream");
+        if settled && stream.idle_end > self.confirmed_lsn.max(self.resume.lsn) {
+            stream.confirm(stream.idle_end);
+            self.confirmed_lsn = stream.idle_end;
+        }
     }
 
     /// The records of one committed transaction, skipping what the snapshot showed or a
@@ -347,9 +376,14 @@ impl SourceTask for CdcTask {
     fn commit<'a>(&'a mut self, acknowledged: &'a [(SourceMap, SourceMap)]) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
             let lsn = acknowledged.iter().filter_map(|(_, o)| o.get("lsn").and_then(Json::as_u64)).max();
-            if let (Some(lsn), Some(Phase::Streaming(stream))) = (lsn, &self.phase) {
-                stream.confirm(lsn);
+            if let Some(lsn) = lsn {
+                self.acknowledged_lsn = self.acknowledged_lsn.max(lsn);
             }
+            if let (Some(lsn), Some(Phase::Streaming(stream))) = (lsn, &self.phase)
+                && lsn > self.confirmed_lsn {
+                    stream.confirm(lsn);
+                    self.confirmed_lsn = lsn;
+                }
             Ok(())
         })
     }

@@ -46,6 +46,9 @@ pub struct Stream {
     open: Option<Open>,
     /// The newest WAL position the server reported.
     pub server_end: u64,
+    /// The newest position a keepalive reported between transactions: every transaction
+    /// committed before it has been sent in full, and any later one commits after it.
+    pub idle_end: u64,
 }
 
 impl std::fmt::Debug for Stream {
@@ -63,7 +66,7 @@ impl Stream {
         let config = config.with_start_lsn(Lsn(start)).with_status_interval(Duration::from_secs(1));
         let client = ReplicationClient::connect(config).await.map_err(|e| ConnectError::Task(format!("could not start the replication stream: {e}")))?;
         tracing::info!(from = %Lsn(start).to_pg_string(), "replication stream started");
-        Ok(Self { client, open: None, server_end: start })
+        Ok(Self { client, open: None, server_end: start, idle_end: start })
     }
 
     /// What arrives within `wait` (returns at most 10 ms after the first transaction
@@ -121,7 +124,12 @@ impl Stream {
                         });
                     }
                 }
-                ReplicationEvent::KeepAlive { wal_end, .. } => self.server_end = self.server_end.max(wal_end.0),
+                ReplicationEvent::KeepAlive { wal_end, .. } => {
+                    self.server_end = self.server_end.max(wal_end.0);
+                    if self.open.is_none() {
+                        self.idle_end = self.idle_end.max(wal_end.0);
+                    }
+                }
                 ReplicationEvent::Message { .. } => {}
                 ReplicationEvent::StoppedAt { .. } => return Err(ConnectError::Task("the replication stream stopped".into())),
             }
