@@ -9,6 +9,8 @@
 //!   overlap: every row appears exactly once;
 //! - a quiet captured table does not hold back the WAL that other tables write: the slot's
 //!   confirmed position moves past it, and the next change of the captured table still arrives;
+//! - `sslmode=require` in the connection URL encrypts every connection, the replication
+//!   stream's included;
 //! - a user without REPLICATION gets an error that says how to grant it.
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
@@ -205,6 +207,35 @@ fn a_quiet_captured_table_does_not_hold_back_the_wal_other_tables_write() {
     let seen = events(&bootstrap, &topic, |evs| evs.iter().any(|e| e["after"]["id"] == 2));
     let ids: Vec<i64> = seen.iter().filter_map(|e| e["after"]["id"].as_i64()).collect();
     assert_eq!(ids, vec![1, 2], "{seen:?}");
+    drop(connect);
+    drop(broker);
+}
+
+#[test]
+fn sslmode_require_encrypts_every_connection_the_replication_stream_included() {
+    let db = TestDatabase::create("cdctls");
+    assert_eq!(db.query("SHOW ssl"), "on", "this test needs a PostgreSQL with TLS (Debian's packages turn it on)");
+    db.query("CREATE TABLE secrets (id bigint PRIMARY KEY, body text)");
+    db.query("INSERT INTO secrets VALUES (1, 'one')");
+    let broker = BrokerProcess::start();
+    let bootstrap = broker.bootstrap();
+    let prefix = unique_name("tls").replace('-', "_");
+    let dir = tempfile::tempdir().unwrap();
+    let cdc = dir.path().join("cdc.properties");
+    std::fs::write(&cdc, format!("name=tls-cdc\nconnector.class=postgres-cdc\nconnection.url={}?sslmode=require\ntopic.prefix={prefix}\ntable.include.list=public.secrets\n", db.url)).unwrap();
+    let connect = worker(&bootstrap, dir.path(), &[&cdc]);
+    let topic = format!("{prefix}.public.secrets");
+    events(&bootstrap, &topic, |evs| evs.iter().any(|e| e["after"]["id"] == 1));
+    db.query("INSERT INTO secrets VALUES (2, 'two')");
+    events(&bootstrap, &topic, |evs| evs.iter().any(|e| e["after"]["id"] == 2));
+    let connections = format!(
+        "SELECT a.backend_type, s.ssl FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid) WHERE a.application_name LIKE 'fjord-connect%' AND a.datname = '{}' ORDER BY 1",
+        db.name
+    );
+    let rows = db.query(&connections);
+    assert!(rows.lines().any(|l| l == "walsender|t"), "the replication stream is encrypted: {rows}");
+    assert!(rows.lines().any(|l| l == "client backend|t"), "the query connection is encrypted: {rows}");
+    assert!(rows.lines().all(|l| l.ends_with("|t")), "no connection in the clear: {rows}");
     drop(connect);
     drop(broker);
 }

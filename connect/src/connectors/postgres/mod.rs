@@ -1,5 +1,6 @@
 //! What the PostgreSQL connectors share: connecting (a `postgres://` URL, with
-//! `connection.user` / `connection.password` overriding its parts), quoting identifiers,
+//! `connection.user` / `connection.password` overriding its parts, and TLS as libpq's
+//! `sslmode` and friends in its query say), quoting identifiers,
 //! table names, and turning Connect values into PostgreSQL's text input and back.
 
 pub mod text;
@@ -33,6 +34,31 @@ pub fn connect_options(settings: &Settings<'_>) -> Result<PgConnectOptions> {
         options = options.password(password);
     }
     Ok(options.application_name("fjord-connect"))
+}
+
+/// TLS for the replication connection from the URL's libpq parameters, as sqlx reads them
+/// for the others: `sslmode` (`disable`, `allow`/`prefer` — the default: TLS when the server
+/// offers it —, `require`, `verify-ca`, `verify-full`), `sslrootcert`, `sslcert` and `sslkey`.
+pub fn replication_tls(url: &url::Url, host: &str) -> Result<pgwire_replication::TlsConfig> {
+    use pgwire_replication::{SslMode, TlsConfig};
+    let param = |key: &str| url.query_pairs().find(|(k, _)| k == key).map(|(_, v)| v.into_owned());
+    let root = param("sslrootcert").map(std::path::PathBuf::from);
+    let mut tls = match param("sslmode").as_deref().unwrap_or("prefer") {
+        "disable" => TlsConfig::disabled(),
+        "allow" | "prefer" => TlsConfig { mode: SslMode::Prefer, ..TlsConfig::default() },
+        "require" => TlsConfig::require(),
+        "verify-ca" => TlsConfig::verify_ca(root),
+        "verify-full" => TlsConfig::verify_full(root).with_sni_hostname(host),
+        other => {
+            return Err(ConnectError::Config(format!("connection.url: sslmode={other} is not one of disable, allow, prefer, require, verify-ca, verify-full")));
+        }
+    };
+    match (param("sslcert"), param("sslkey")) {
+        (Some(cert), Some(key)) => tls = tls.with_client_cert(cert, key),
+        (None, None) => {}
+        _ => return Err(ConnectError::Config("connection.url: sslcert and sslkey go together (a client certificate and its key)".into())),
+    }
+    Ok(tls)
 }
 
 /// A small pool to the database (`connections` at most).

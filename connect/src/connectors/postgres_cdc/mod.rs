@@ -125,8 +125,10 @@ fn replication_config(url: &str, user: Option<&str>, password: Option<&str>, slo
     let user = user.map(str::to_string).unwrap_or_else(|| decode(parsed.username()));
     let password = password.map(str::to_string).or_else(|| parsed.password().map(decode)).unwrap_or_default();
     let database = parsed.path().trim_start_matches('/').to_string();
+    let tls = postgres::replication_tls(&parsed, &host)?;
     Ok(ReplicationConfig::new(host, if user.is_empty() { "postgres".to_string() } else { user }, password, database, slot, publication)
         .with_port(parsed.port().unwrap_or(5432))
+        .with_tls(tls)
         .with_options("-c DateStyle=ISO -c TimeZone=UTC -c IntervalStyle=postgres -c extra_float_digits=3")
         .with_application_name("fjord-connect-cdc"))
 }
