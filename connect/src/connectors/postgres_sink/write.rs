@@ -1,6 +1,7 @@
-//! The statements the sink runs inside its flush transaction: a run of rows written by `COPY`
-//! (into the table for inserts; into a temporary staging table, then `INSERT … SELECT … ON
-//! CONFLICT`, for upserts, later rows of a key winning) or one `DELETE … WHERE (key) IN
+//! The statements the sink runs inside its flush transaction: a long run of rows written by
+//! `COPY` (into the table for inserts; into a temporary staging table, then `INSERT … SELECT …
+//! ON CONFLICT`, for upserts, later rows of a key winning), a short one by a single `INSERT …
+//! SELECT FROM UNNEST` (with `ON CONFLICT` for upserts) or one `DELETE … WHERE (key) IN
 //! (SELECT … FROM UNNEST(…))`, and the offsets table.
 
 use std::collections::HashMap;
@@ -42,6 +43,11 @@ pub async fn write_run(conn: &mut PgConnection, run: &[Row], info: &TableInfo, u
     if first.delete {
         return delete_rows(conn, table, &names, &quoted, arrays, info).await;
     }
+    let conflict = upsert.then(|| on_conflict(first, &names));
+    if rows.len() < COPY_FROM_ROWS {
+        // A short run (a change stream interleaves deletes with upserts): one statement.
+        return insert_rows(conn, table, &names, &quoted, arrays, info, conflict.as_deref()).await;
+    }
     // Rows go in by COPY: straight into the table for inserts, through a temporary staging
     // table (same columns) for upserts.
     let target = if upsert { stage(conn, table).await? } else { table.sql() };
@@ -68,15 +74,44 @@ pub async fn write_run(conn: &mut PgConnection, run: &[Row], info: &TableInfo, u
     }
     copy.send(buffer.as_bytes()).await.map_err(|e| database_error(&format!("could not write rows to {table}"), &e))?;
     copy.finish().await.map_err(|e| database_error(&format!("could not write rows to {table}"), &e))?;
-    if upsert {
-        let pk: Vec<String> = first.pk.iter().map(|k| quote(k)).collect();
-        let updates: Vec<String> = names.iter().filter(|n| !first.pk.iter().any(|k| k == *n)).map(|n| format!("{0} = EXCLUDED.{0}", quote(n))).collect();
-        let action = if updates.is_empty() { "DO NOTHING".to_string() } else { format!("DO UPDATE SET {}", updates.join(", ")) };
+    if let Some(conflict) = conflict {
         let columns = quoted.join(", ");
-        let sql = format!("INSERT INTO {} ({columns}) SELECT {columns} FROM {target} ON CONFLICT ({}) {action}", table.sql(), pk.join(", "));
+        let sql = format!("INSERT INTO {} ({columns}) SELECT {columns} FROM {target} {conflict}", table.sql());
         sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut *conn).await.map_err(|e| database_error(&format!("could not upsert rows into {table}"), &e))?;
         sqlx::query(sqlx::AssertSqlSafe(format!("DROP TABLE {target}"))).execute(&mut *conn).await.map_err(|e| database_error("could not drop the staging table", &e))?;
     }
+    Ok(())
+}
+
+/// Runs of at least this many rows go in by COPY; shorter ones by one `INSERT … SELECT FROM
+/// UNNEST`, which needs no staging table and one round trip.
+const COPY_FROM_ROWS: usize = 1000;
+
+/// An upsert's `ON CONFLICT (key) DO UPDATE SET …` (or `DO NOTHING` when every column is key).
+fn on_conflict(first: &Row, names: &[&str]) -> String {
+    let pk: Vec<String> = first.pk.iter().map(|k| quote(k)).collect();
+    let updates: Vec<String> = names.iter().filter(|n| !first.pk.iter().any(|k| k == *n)).map(|n| format!("{0} = EXCLUDED.{0}", quote(n))).collect();
+    let action = if updates.is_empty() { "DO NOTHING".to_string() } else { format!("DO UPDATE SET {}", updates.join(", ")) };
+    format!("ON CONFLICT ({}) {action}", pk.join(", "))
+}
+
+/// `SELECT u.c1::type, … FROM UNNEST($1::text[], …) AS u(c1, …)`: the run's columns as text
+/// arrays (one parameter each), cast to the table's column types.
+fn unnest_select(names: &[&str], info: &TableInfo) -> String {
+    let aliases: Vec<String> = (1..=names.len()).map(|i| format!("c{i}")).collect();
+    let casts: Vec<String> = names.iter().zip(&aliases).map(|(name, alias)| format!("u.{alias}::{}", info.sql_type(name).unwrap_or("text"))).collect();
+    let params: Vec<String> = (1..=names.len()).map(|i| format!("${i}::text[]")).collect();
+    format!("SELECT {} FROM UNNEST({}) AS u({})", casts.join(", "), params.join(", "), aliases.join(", "))
+}
+
+/// Inserts (or upserts, with `conflict`) a short run in one statement.
+async fn insert_rows(conn: &mut PgConnection, table: &TableName, names: &[&str], quoted: &[String], arrays: Vec<Vec<Option<String>>>, info: &TableInfo, conflict: Option<&str>) -> Result<()> {
+    let sql = format!("INSERT INTO {} ({}) {} {}", table.sql(), quoted.join(", "), unnest_select(names, info), conflict.unwrap_or_default());
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for array in arrays {
+        query = query.bind(array);
+    }
+    query.execute(&mut *conn).await.map_err(|e| database_error(&format!("could not write rows to {table}"), &e))?;
     Ok(())
 }
 
@@ -107,17 +142,7 @@ async fn stage(conn: &mut PgConnection, table: &TableName) -> Result<String> {
 
 /// Deletes the rows whose keys the run holds.
 async fn delete_rows(conn: &mut PgConnection, table: &TableName, names: &[&str], quoted: &[String], arrays: Vec<Vec<Option<String>>>, info: &TableInfo) -> Result<()> {
-    let aliases: Vec<String> = (1..=names.len()).map(|i| format!("c{i}")).collect();
-    let casts: Vec<String> = names.iter().zip(&aliases).map(|(name, alias)| format!("u.{alias}::{}", info.sql_type(name).unwrap_or("text"))).collect();
-    let params: Vec<String> = (1..=names.len()).map(|i| format!("${i}::text[]")).collect();
-    let sql = format!(
-        "DELETE FROM {} WHERE ({}) IN (SELECT {} FROM UNNEST({}) AS u({}))",
-        table.sql(),
-        quoted.join(", "),
-        casts.join(", "),
-        params.join(", "),
-        aliases.join(", ")
-    );
+    let sql = format!("DELETE FROM {} WHERE ({}) IN ({})", table.sql(), quoted.join(", "), unnest_select(names, info));
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
     for array in arrays {
         query = query.bind(array);
