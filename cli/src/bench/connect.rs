@@ -154,6 +154,22 @@ async fn until(what: &str, timeout: Duration, mut done: impl AsyncFnMut() -> any
     Ok(())
 }
 
+/// Fails unless `topic` holds `rows` records: a producer's flush also ends when its records
+/// expired unsent (no broker there), which must not pass for a load written.
+fn check_acknowledged(client: &ClientArgs, topic: &str, rows: u64, timeout: Duration) -> anyhow::Result<()> {
+    let consumer: BaseConsumer = client.config().create()?;
+    let metadata = consumer.fetch_metadata(Some(topic), timeout)?;
+    let mut stored: i64 = 0;
+    for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
+        let (low, high) = consumer.fetch_watermarks(topic, partition.id(), timeout)?;
+        stored += high - low;
+    }
+    if u64::try_from(stored).unwrap_or(0) != rows {
+        bail!("the cluster at {} holds {stored} of the {rows} records produced to {topic}; is the broker running there?", client.bootstrap_server);
+    }
+    Ok(())
+}
+
 pub fn postgres_sink(args: SinkBenchArgs) -> anyhow::Result<()> {
     let topic = unique("fjord-bench-sink");
     let (copy_table, sink_table) = (unique("fjord_bench_copy"), unique("fjord_bench_sink"));
@@ -172,6 +188,7 @@ pub fn postgres_sink(args: SinkBenchArgs) -> anyhow::Result<()> {
         }
     }
     producer.flush(args.common.timeout)?;
+    check_acknowledged(&args.common.client, &topic, args.rows, args.common.timeout)?;
     eprintln!("Produced {} rows to {topic}.", args.rows);
     let dir = tempfile_dir()?;
     runtime()?.block_on(async {

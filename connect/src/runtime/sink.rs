@@ -137,6 +137,10 @@ impl Reader {
                     while batch.len() < MAX_BATCH {
                         match consumer.poll(wait) {
                             Some(Ok(m)) => batch.push(m.detach()),
+                            Some(Err(e)) if passing(&e) => {
+                                tracing::warn!(error = %e, "the sink's consumer reported a passing error; librdkafka retries by itself");
+                                break;
+                            }
                             Some(Err(e)) => {
                                 let _ = tx.blocking_send(Err(e));
                                 return;
@@ -152,6 +156,31 @@ impl Reader {
             })
             .ok();
         Self { messages, stop, thread }
+    }
+}
+
+/// Errors a consumer reports while librdkafka recovers by itself (a broker restarting or
+/// moving a partition's leadership, a topic not created yet): the task keeps reading, as a
+/// Java consumer would, instead of failing.
+fn passing(error: &KafkaError) -> bool {
+    use rdkafka::types::RDKafkaErrorCode as Code;
+    match error {
+        KafkaError::PartitionEOF(_) => true,
+        KafkaError::MessageConsumption(code) => matches!(
+            code,
+            Code::BrokerTransportFailure
+                | Code::AllBrokersDown
+                | Code::Resolve
+                | Code::OperationTimedOut
+                | Code::RequestTimedOut
+                | Code::NetworkException
+                | Code::LeaderNotAvailable
+                | Code::NotLeaderForPartition
+                | Code::UnknownTopicOrPartition
+                | Code::CoordinatorNotAvailable
+                | Code::NotCoordinator
+        ),
+        _ => false,
     }
 }
 
