@@ -53,14 +53,38 @@ pub(crate) enum Topics {
     Regex(String),
 }
 
-/// Where reading stands: next offsets, and dead letters not yet acknowledged.
+/// Where reading stands: next offsets, and dead letters not yet acknowledged. The reader
+/// thread fills one per batch it decodes; the task's loop adds each to its own as it puts
+/// the batch's records.
 #[derive(Default)]
 struct Progress {
     next: HashMap<TopicPartition, i64>,
     dead_letters: Vec<DeliveryFuture>,
 }
 
-pub(crate) async fn run(mut task: Box<dyn SinkTask>, run: SinkRun) -> Result<Exit> {
+/// A batch the reader thread decoded: the records for `put`, and the progress they make.
+#[derive(Default)]
+struct Decoded {
+    records: Vec<SinkRecord>,
+    progress: Progress,
+}
+
+/// What turns consumed messages into sink records, shared with the reader thread so that the
+/// next batches are converted and transformed while the task writes the previous ones.
+struct Decoder {
+    connector: String,
+    task: usize,
+    producer: Option<FutureProducer>,
+    key: Converter,
+    value: Converter,
+    transforms: Chain,
+    errors: ErrorPolicy,
+    metrics: TaskMetrics,
+    /// A task's own stored offsets: records below them are skipped.
+    stored: HashMap<TopicPartition, i64>,
+}
+
+pub(crate) async fn run(mut task: Box<dyn SinkTask>, mut run: SinkRun) -> Result<Exit> {
     let started = *run.control.borrow();
     match &run.topics {
         Topics::Names(names) => {
@@ -72,11 +96,21 @@ pub(crate) async fn run(mut task: Box<dyn SinkTask>, run: SinkRun) -> Result<Exi
             run.consumer.subscribe(&[pattern.as_str()])?;
         }
     }
-    let stored = task.stored_offsets().await?;
+    let decoder = Decoder {
+        connector: run.connector.clone(),
+        task: run.task,
+        producer: run.producer.clone(),
+        key: run.key,
+        value: run.value,
+        transforms: std::mem::take(&mut run.transforms),
+        errors: run.errors.clone(),
+        metrics: run.metrics.clone(),
+        stored: task.stored_offsets().await?,
+    };
     let mut progress = Progress::default();
     let mut last_flush = Instant::now();
-    let reader = Reader::start(run.consumer.clone());
-    let mut messages = reader.messages;
+    let reader = Reader::start(run.consumer.clone(), decoder);
+    let mut messages = reader.batches;
     let result = async {
         loop {
             if *run.control.borrow() != started {
@@ -91,10 +125,11 @@ pub(crate) async fn run(mut task: Box<dyn SinkTask>, run: SinkRun) -> Result<Exi
             match received {
                 Err(_) => {}
                 Ok(None) => return Err(ConnectError::Task("the consumer stopped".into())),
-                Ok(Some(read)) => {
-                    for message in read? {
-                        take(&run, &message, &stored, &mut progress, &mut batch)?;
-                    }
+                Ok(Some(decoded)) => {
+                    let decoded = decoded?;
+                    progress.next.extend(decoded.progress.next);
+                    progress.dead_letters.extend(decoded.progress.dead_letters);
+                    batch = decoded.records;
                 }
             }
             if !batch.is_empty() {
@@ -116,16 +151,20 @@ pub(crate) async fn run(mut task: Box<dyn SinkTask>, run: SinkRun) -> Result<Exi
 }
 
 /// A thread polling the consumer in batches (librdkafka's own poll loop: far cheaper per
-/// message than waking an async task for each).
+/// message than waking an async task for each) and decoding them, so that conversion and
+/// transforms of the next batches overlap the task's writes of the previous ones.
 struct Reader {
-    messages: mpsc::Receiver<Result<Vec<OwnedMessage>, KafkaError>>,
+    batches: mpsc::Receiver<Result<Decoded>>,
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
+/// Decoded batches the reader may hold ahead of the task.
+const BATCHES_AHEAD: usize = 16;
+
 impl Reader {
-    fn start(consumer: Arc<BaseConsumer>) -> Self {
-        let (tx, messages) = mpsc::channel(4);
+    fn start(consumer: Arc<BaseConsumer>, decoder: Decoder) -> Self {
+        let (tx, batches) = mpsc::channel(BATCHES_AHEAD);
         let stop = Arc::new(AtomicBool::new(false));
         let stopping = stop.clone();
         let thread = std::thread::Builder::new()
@@ -142,20 +181,26 @@ impl Reader {
                                 break;
                             }
                             Some(Err(e)) => {
-                                let _ = tx.blocking_send(Err(e));
+                                let _ = tx.blocking_send(Err(e.into()));
                                 return;
                             }
                             None => break,
                         }
                         wait = Duration::ZERO;
                     }
-                    if !batch.is_empty() && tx.blocking_send(Ok(batch)).is_err() {
+                    if batch.is_empty() {
+                        continue;
+                    }
+                    let mut decoded = Decoded::default();
+                    let result = batch.iter().try_for_each(|message| take(&decoder, message, &mut decoded)).map(|()| decoded);
+                    let failed = result.is_err();
+                    if tx.blocking_send(result).is_err() || failed {
                         return;
                     }
                 }
             })
             .ok();
-        Self { messages, stop, thread }
+        Self { batches, stop, thread }
     }
 }
 
@@ -197,11 +242,12 @@ async fn put(task: &mut Box<dyn SinkTask>, run: &SinkRun, batch: Vec<SinkRecord>
     }
 }
 
-fn take(run: &SinkRun, message: &OwnedMessage, stored: &HashMap<TopicPartition, i64>, progress: &mut Progress, batch: &mut Vec<SinkRecord>) -> Result<()> {
+fn take(run: &Decoder, message: &OwnedMessage, decoded: &mut Decoded) -> Result<()> {
     let tp = TopicPartition::new(message.topic(), message.partition());
-    if stored.get(&tp).is_some_and(|&from| message.offset() < from) {
+    if run.stored.get(&tp).is_some_and(|&from| message.offset() < from) {
         return Ok(());
     }
+    let (progress, batch) = (&mut decoded.progress, &mut decoded.records);
     progress.next.insert(tp.clone(), message.offset() + 1);
     let headers: Vec<Header> = message.headers().map(|h| h.iter().map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec))).collect()).unwrap_or_default();
     let key = match run.key.decode(message.key()) {
@@ -223,7 +269,7 @@ fn take(run: &SinkRun, message: &OwnedMessage, stored: &HashMap<TopicPartition, 
 
 /// A record that failed at `stage`: the task fails, or it is skipped or sent, as it was, to
 /// the dead letter topic.
-fn failed(run: &SinkRun, message: &OwnedMessage, headers: &[Header], stage: Stage, error: ConnectError, progress: &mut Progress) -> Result<()> {
+fn failed(run: &Decoder, message: &OwnedMessage, headers: &[Header], stage: Stage, error: ConnectError, progress: &mut Progress) -> Result<()> {
     let at = format!("{}-{} offset {}", message.topic(), message.partition(), message.offset());
     if !run.errors.tolerate_all {
         return Err(ConnectError::Task(format!("{error} (record at {at}; errors.tolerance=all would skip it)")));
