@@ -392,6 +392,7 @@ pub fn file_source(args: FileBenchArgs) -> anyhow::Result<()> {
     }
     producer.flush(args.common.timeout)?;
     let produce_secs = started.elapsed().as_secs_f64();
+    check_acknowledged(&args.common.client, &plain, args.lines, args.common.timeout)?;
     eprintln!("producer: {} lines in {produce_secs:.2} s.", args.lines);
     let lines = args.lines;
     let connector_secs = runtime()?.block_on(async {

@@ -12,12 +12,13 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{DeliveryResult, Message};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
-use rdkafka::{ClientConfig, ClientContext, Offset, TopicPartitionList};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use serde_json::Value;
 
 use crate::error::{ConnectError, Result};
 use crate::offsets::{OffsetEntry, OffsetStore, partition_key};
 use crate::record::SourceMap;
+use crate::runtime::Cluster;
 use crate::runtime::cluster::ReadToEnd;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -67,25 +68,11 @@ impl std::fmt::Debug for TopicOffsetStore {
 
 impl TopicOffsetStore {
     /// Opens the store on `topic` (which exists, with `partitions` partitions) and reads it.
-    pub fn open(client: ClientConfig, topic: &str, partitions: i32) -> Result<Self> {
-        let mut producer_config = client.clone();
-        producer_config.set("enable.idempotence", "true");
-        producer_config.set("acks", "all");
-        producer_config.set("linger.ms", "0");
+    pub fn open(cluster: &Cluster, topic: &str, partitions: i32) -> Result<Self> {
+        let mut producer_config = cluster.internal_producer();
         producer_config.set("partitioner", "murmur2_random");
         let producer = producer_config.create_with_context(Deliveries::default())?;
-        let mut consumer_config = client;
-        consumer_config.set("enable.partition.eof", "true");
-        // librdkafka assigns partitions only to a consumer with a group id; this one never
-        // joins the group nor commits to it.
-        consumer_config.set("group.id", format!("{topic}-reader"));
-        consumer_config.set("enable.auto.commit", "false");
-        let consumer: BaseConsumer<ReadToEnd> = consumer_config.create_with_context(ReadToEnd)?;
-        let mut list = TopicPartitionList::new();
-        for partition in 0..partitions {
-            list.add_partition_offset(topic, partition, Offset::Beginning)?;
-        }
-        consumer.assign(&list)?;
+        let consumer = cluster.topic_reader(topic, partitions)?;
         let store = Self {
             topic: topic.to_string(),
             producer,

@@ -2,8 +2,8 @@
 //! the producers and consumers built from them (with a connector's `producer.override.*` and
 //! `consumer.override.*` settings applied last).
 
-use rdkafka::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, ConsumerContext};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use rdkafka::error::KafkaError;
 use rdkafka::producer::FutureProducer;
 
@@ -60,6 +60,34 @@ impl Cluster {
         // that long after every ~100,000 records.
         config.set("fetch.queue.backoff.ms", "10");
         Ok(with_overrides(config, connector, "consumer.override.").create()?)
+    }
+
+    /// A producer's config for the runtime's own topics (a group's configs, offsets and
+    /// states): idempotent, acks from the whole ISR, sent at once.
+    pub(crate) fn internal_producer(&self) -> ClientConfig {
+        let mut config = self.client();
+        config.set("enable.idempotence", "true");
+        config.set("acks", "all");
+        config.set("linger.ms", "0");
+        config
+    }
+
+    /// A consumer reading every partition of `topic` (it has `partitions`) from the beginning,
+    /// reporting each partition's end. It joins no group and commits nothing (librdkafka wants
+    /// a group id for assigning partitions all the same).
+    pub(crate) fn topic_reader(&self, topic: &str, partitions: i32) -> Result<BaseConsumer<ReadToEnd>> {
+        let mut config = self.client();
+        config.set("enable.partition.eof", "true");
+        config.set("enable.auto.commit", "false");
+        config.set("group.id", format!("{topic}-reader"));
+        config.set("client.id", format!("connect-reader-{topic}"));
+        let consumer: BaseConsumer<ReadToEnd> = config.create_with_context(ReadToEnd)?;
+        let mut list = TopicPartitionList::new();
+        for partition in 0..partitions {
+            list.add_partition_offset(topic, partition, Offset::Beginning)?;
+        }
+        consumer.assign(&list)?;
+        Ok(consumer)
     }
 
     /// A client in the sink connector `name`'s consumer group `connect-NAME`, committing only

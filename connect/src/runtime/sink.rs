@@ -119,10 +119,7 @@ pub(crate) async fn run(mut task: Box<dyn SinkTask>, mut run: SinkRun) -> Result
             }
             let wait = run.flush_interval.saturating_sub(last_flush.elapsed()).clamp(Duration::from_millis(1), Duration::from_millis(500));
             let mut batch = Vec::new();
-            let waiting = Instant::now();
-            let received = tokio::time::timeout(wait, messages.recv()).await;
-            tracing::trace!(waited = ?waiting.elapsed(), "sink read");
-            match received {
+            match tokio::time::timeout(wait, messages.recv()).await {
                 Err(_) => {}
                 Ok(None) => return Err(ConnectError::Task("the consumer stopped".into())),
                 Ok(Some(decoded)) => {
@@ -133,10 +130,10 @@ pub(crate) async fn run(mut task: Box<dyn SinkTask>, mut run: SinkRun) -> Result
                 }
             }
             if !batch.is_empty() {
-            run.metrics.metrics.sink_records_put.get_or_create(&run.metrics.label).inc_by(batch.len() as u64);
-            run.metrics.metrics.batch_size.get_or_create(&run.metrics.label).observe(batch.len() as f64);
-            put(&mut task, &run, batch).await?;
-        }
+                run.metrics.metrics.sink_records_put.get_or_create(&run.metrics.label).inc_by(batch.len() as u64);
+                run.metrics.metrics.batch_size.get_or_create(&run.metrics.label).observe(batch.len() as f64);
+                put(&mut task, &run, batch).await?;
+            }
             if last_flush.elapsed() >= run.flush_interval || task.wants_flush() {
                 flush(&mut task, &run, &mut progress).await?;
                 last_flush = Instant::now();

@@ -219,6 +219,6 @@ async fn commit(task: &mut Box<dyn SourceTask>, run: &SourceRun, in_flight: &mut
     let entries: Vec<OffsetEntry> = newest.into_values().collect();
     run.offsets.put(&run.connector, &entries);
     let store = run.offsets.clone();
-    tokio::task::spawn_blocking(move || store.flush()).await.map_err(|e| ConnectError::Task(format!("offset flush stopped: {e}")))??;
+    crate::durable::blocking("offset flush", move || store.flush()).await?;
     task.commit(&entries).await
 }

@@ -29,6 +29,13 @@ impl TaskState {
     }
 }
 
+impl TaskStatus {
+    /// A task no worker has reported running yet.
+    pub fn unassigned(id: usize) -> Self {
+        Self { id, state: TaskState::Unassigned, worker_id: String::new(), trace: None, restarts: 0 }
+    }
+}
+
 /// A connector's own state.
 pub type ConnectorState = TaskState;
 

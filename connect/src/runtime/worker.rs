@@ -242,7 +242,7 @@ impl Worker {
             .map(|id| match (connector.running.get(&id), &self.inner.mode) {
                 (Some(task), _) => task.status(),
                 (None, Mode::Group(group)) => group.task_status(name, id),
-                (None, Mode::Alone(_)) => TaskStatus { id, state: TaskState::Unassigned, worker_id: String::new(), trace: None, restarts: 0 },
+                (None, Mode::Alone(_)) => TaskStatus::unassigned(id),
             })
             .collect();
         let state = match connector.state {

@@ -36,7 +36,7 @@ use crate::error::{ConnectError, Result};
 use crate::offsets::topic::TopicOffsetStore;
 use crate::runtime::assignment::Ownership;
 use crate::runtime::running::TaskEnv;
-use crate::runtime::status::{TaskState, TaskStatus};
+use crate::runtime::status::TaskStatus;
 use crate::runtime::worker::Mode;
 use crate::runtime::{Cluster, TargetState, Worker, WorkerSettings};
 
@@ -110,14 +110,11 @@ impl Worker {
     pub async fn join_group(cluster: Cluster, settings: WorkerSettings, group: DistributedSettings) -> Result<Worker> {
         let layout = topics::ensure(&cluster, &group).await?;
         let offsets = {
-            let (client, topic) = (cluster.client(), group.offset_topic.clone());
+            let (reach, topic) = (cluster.clone(), group.offset_topic.clone());
             let partitions = group.offset_partitions;
-            crate::durable::blocking("reading the offsets topic", move || TopicOffsetStore::open(client, &topic, partitions)).await?
+            crate::durable::blocking("reading the offsets topic", move || TopicOffsetStore::open(&reach, &topic, partitions)).await?
         };
-        let mut producer_config = cluster.client();
-        producer_config.set("enable.idempotence", "true");
-        producer_config.set("acks", "all");
-        producer_config.set("linger.ms", "0");
+        let mut producer_config = cluster.internal_producer();
         producer_config.set("client.id", format!("connect-worker-{}", settings.worker_id));
         let distributed = Arc::new(Distributed {
             settings: group.clone(),
@@ -185,13 +182,18 @@ impl Worker {
 impl Distributed {
     /// Writes a record to the config topic; returns its offset.
     pub async fn write(&self, record: ConfigRecord) -> Result<i64> {
-        let key = record.key();
-        let payload = record.payload();
-        let mut message = FutureRecord::<String, Vec<u8>>::to(&self.settings.config_topic).key(&key);
-        if let Some(payload) = &payload {
+        self.send(&self.settings.config_topic, &record.key(), record.payload().as_deref())
+            .await
+            .map_err(|e| ConnectError::Task(format!("could not write to the config topic {}: {e}", self.settings.config_topic)))
+    }
+
+    /// Sends a record (`None`: a tombstone) to one of the group's topics; returns its offset.
+    async fn send(&self, topic: &str, key: &str, payload: Option<&[u8]>) -> Result<i64, rdkafka::error::KafkaError> {
+        let mut message = FutureRecord::<str, [u8]>::to(topic).key(key);
+        if let Some(payload) = payload {
             message = message.payload(payload);
         }
-        let delivery = self.producer.send(message, TIMEOUT).await.map_err(|(e, _)| ConnectError::Task(format!("could not write to the config topic {}: {e}", self.settings.config_topic)))?;
+        let delivery = self.producer.send(message, TIMEOUT).await.map_err(|(e, _)| e)?;
         Ok(delivery.offset)
     }
 
@@ -208,18 +210,13 @@ impl Distributed {
     /// A task that runs on another worker, as that worker last published it.
     pub fn task_status(&self, connector: &str, task: usize) -> TaskStatus {
         let statuses = self.statuses.lock().unwrap_or_else(|p| p.into_inner());
-        statuses
-            .get(&(connector.to_string(), task))
-            .cloned()
-            .unwrap_or(TaskStatus { id: task, state: TaskState::Unassigned, worker_id: String::new(), trace: None, restarts: 0 })
+        statuses.get(&(connector.to_string(), task)).cloned().unwrap_or_else(|| TaskStatus::unassigned(task))
     }
 
     /// Forgets the published states of a deleted connector's tasks.
     pub async fn forget_statuses(&self, connector: &str, tasks: usize) {
         for task in 0..tasks {
-            let key = records::status_key(connector, task);
-            let message = FutureRecord::<String, Vec<u8>>::to(&self.settings.status_topic).key(&key);
-            if let Err((e, _)) = self.producer.send(message, TIMEOUT).await {
+            if let Err(e) = self.send(&self.settings.status_topic, &records::status_key(connector, task), None).await {
                 tracing::warn!(connector, task, error = %e, "could not forget a deleted task's status");
             }
             self.statuses.lock().unwrap_or_else(|p| p.into_inner()).remove(&(connector.to_string(), task));
@@ -313,13 +310,11 @@ async fn publish_statuses(worker: Worker, group: Arc<Distributed>) {
                 continue;
             }
             let Ok(payload) = serde_json::to_vec(status) else { continue };
-            let key = records::status_key(&task.0, task.1);
-            let message = FutureRecord::to(&group.settings.status_topic).key(&key).payload(&payload);
-            match group.producer.send(message, TIMEOUT).await {
+            match group.send(&group.settings.status_topic, &records::status_key(&task.0, task.1), Some(&payload)).await {
                 Ok(_) => {
                     published.insert(task.clone(), status.clone());
                 }
-                Err((e, _)) => tracing::warn!(connector = %task.0, task = task.1, error = %e, "could not publish a task's state; retrying"),
+                Err(e) => tracing::warn!(connector = %task.0, task = task.1, error = %e, "could not publish a task's state; retrying"),
             }
         }
         published.retain(|task, _| now.contains_key(task));

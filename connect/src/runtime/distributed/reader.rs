@@ -7,14 +7,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
-use rdkafka::{Offset, TopicPartitionList};
 
 use crate::error::Result;
 use crate::runtime::Cluster;
-use crate::runtime::cluster::ReadToEnd;
 
 /// What a reader hands on.
 pub(crate) enum Read<'a> {
@@ -26,19 +23,7 @@ pub(crate) enum Read<'a> {
 
 /// Starts a thread reading `partitions` partitions of `topic` until `stop` is set.
 pub(crate) fn spawn(cluster: &Cluster, topic: &str, partitions: i32, stop: Arc<AtomicBool>, mut handle: impl FnMut(Read<'_>) + Send + 'static) -> Result<std::thread::JoinHandle<()>> {
-    let mut config = cluster.client();
-    config.set("enable.partition.eof", "true");
-    // librdkafka assigns partitions only to a consumer with a group id; this one never joins
-    // the group nor commits to it.
-    config.set("group.id", format!("{topic}-reader"));
-    config.set("enable.auto.commit", "false");
-    config.set("client.id", format!("connect-reader-{topic}"));
-    let consumer: BaseConsumer<ReadToEnd> = config.create_with_context(ReadToEnd)?;
-    let mut list = TopicPartitionList::new();
-    for partition in 0..partitions {
-        list.add_partition_offset(topic, partition, Offset::Beginning)?;
-    }
-    consumer.assign(&list)?;
+    let consumer = cluster.topic_reader(topic, partitions)?;
     let topic = topic.to_string();
     let thread = std::thread::Builder::new()
         .name(format!("connect-read-{topic}"))
