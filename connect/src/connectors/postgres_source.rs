@@ -72,7 +72,7 @@ struct Source {
     /// `(SELECT …) AS q` or `table AS q`, for FROM.
     from: String,
     columns: Vec<(String, String, Schema)>,
-    schema: Schema,
+    schema: std::sync::Arc<Schema>,
     incrementing: Option<i64>,
     timestamp: Option<String>,
 }
@@ -160,7 +160,7 @@ async fn describe(pool: &PgPool, partition: SourceMap, topic: String, from: Stri
         columns.push((column.name().to_string(), sql_type, schema));
     }
     let fields = columns.iter().map(|(n, _, s)| Field { name: n.clone(), schema: s.clone() }).collect();
-    let schema = Schema::structure(Some(&topic), fields);
+    let schema = std::sync::Arc::new(Schema::structure(Some(&topic), fields));
     Ok(Source { partition, topic, from, columns, schema, incrementing: None, timestamp: None })
 }
 
@@ -234,7 +234,7 @@ impl QuerySource {
         if let Some(t) = &source.timestamp {
             offset.insert("timestamp".into(), json!(t));
         }
-        let value = Data::new(Some(source.schema.clone()), Value::Struct(fields));
+        let value = Data::shared(Some(source.schema.clone()), Value::Struct(fields));
         Ok(SourceRecord { source_partition: source.partition.clone(), source_offset: offset, record: Record::new(source.topic.clone(), Data::NULL, value) })
     }
 }

@@ -9,6 +9,8 @@ use serde::de::{MapAccess, SeqAccess, Visitor};
 use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use std::sync::Arc;
+
 use crate::data::{Data, Field, Schema, SchemaType, Value};
 
 impl Serialize for Value {
@@ -230,7 +232,7 @@ pub(crate) fn encode(data: &Data, schemas: bool) -> Vec<u8> {
     if !schemas {
         return to_json_bytes(&data.value);
     }
-    let schema = data.schema.as_ref().map(schema_to_value).unwrap_or(Value::Null);
+    let schema = data.schema.as_deref().map(schema_to_value).unwrap_or(Value::Null);
     to_json_bytes(&Value::Struct(vec![("schema".to_string(), schema), ("payload".to_string(), data.value.clone())]))
 }
 
@@ -247,16 +249,19 @@ struct Envelope<'a> {
 thread_local! {
     /// Schemas by their JSON text: the records of a topic mostly carry the same one, and
     /// parsing it again for every record is most of a record's decoding.
-    static SCHEMAS: std::cell::RefCell<std::collections::HashMap<Box<str>, Option<Schema>>> = std::cell::RefCell::new(std::collections::HashMap::new());
+    static SCHEMAS: std::cell::RefCell<std::collections::HashMap<Box<str>, Option<Arc<Schema>>>> = std::cell::RefCell::new(std::collections::HashMap::new());
+    /// The envelope's start (`{"schema":…,"payload":`) as the last record wrote it, with its
+    /// schema: a record that starts with the same bytes needs no scan of its schema at all.
+    static LAST_PREFIX: std::cell::RefCell<Option<(Box<[u8]>, Option<Arc<Schema>>)>> = const { std::cell::RefCell::new(None) };
 }
 
 /// The schema written as `text` (`None` for `null`), parsed once per thread.
-fn cached_schema(text: &str) -> Result<Option<Schema>, String> {
+fn cached_schema(text: &str) -> Result<Option<Arc<Schema>>, String> {
     if let Some(found) = SCHEMAS.with(|cache| cache.borrow().get(text).cloned()) {
         return Ok(found);
     }
     let value = from_json_bytes(text.as_bytes())?;
-    let schema = if value.is_null() { None } else { Some(schema_from_value(&value)?) };
+    let schema = if value.is_null() { None } else { Some(Arc::new(schema_from_value(&value)?)) };
     SCHEMAS.with(|cache| {
         let mut cache = cache.borrow_mut();
         if cache.len() >= 256 {
@@ -267,10 +272,31 @@ fn cached_schema(text: &str) -> Result<Option<Schema>, String> {
     Ok(schema)
 }
 
+const SCHEMA_KEY: &[u8] = br#"{"schema":"#;
+const PAYLOAD_KEY: &[u8] = br#","payload":"#;
+
+/// The payload's text and the schema, when `bytes` starts exactly as the last envelope did
+/// (compact, schema first) and ends with its closing brace.
+fn same_prefix(bytes: &[u8]) -> Option<(&[u8], Option<Arc<Schema>>)> {
+    LAST_PREFIX.with(|last| {
+        let last = last.borrow();
+        let (prefix, schema) = last.as_ref()?;
+        let payload = bytes.strip_prefix(&prefix[..])?.strip_suffix(b"}")?;
+        Some((payload, schema.clone()))
+    })
+}
+
 /// Decodes JSON text as JsonConverter does. With `schemas`, the text must be the envelope.
 pub(crate) fn decode(bytes: &[u8], schemas: bool) -> Result<Data, String> {
     if !schemas {
         return Ok(Data::new(None, from_json_bytes(bytes)?));
+    }
+    // The payload must still be exactly one JSON value; when it is not, the full parse below
+    // says what is wrong.
+    if let Some((payload, schema)) = same_prefix(bytes)
+        && let Ok(payload) = from_json_bytes(payload)
+    {
+        return with_schema(payload, schema);
     }
     let envelope: Envelope<'_> = match serde_json::from_slice(bytes) {
         Ok(envelope) => envelope,
@@ -278,12 +304,22 @@ pub(crate) fn decode(bytes: &[u8], schemas: bool) -> Result<Data, String> {
         Err(e) if e.is_syntax() || e.is_eof() => return Err(format!("not valid JSON: {e}")),
         Err(_) => return Err(envelope_error()),
     };
+    let schema_text = envelope.schema.get();
+    let schema = cached_schema(schema_text)?;
     let payload = from_json_bytes(envelope.payload.get().as_bytes())?;
-    match cached_schema(envelope.schema.get())? {
+    let prefix = [SCHEMA_KEY, schema_text.as_bytes(), PAYLOAD_KEY].concat();
+    if bytes.starts_with(&prefix) {
+        LAST_PREFIX.with(|last| *last.borrow_mut() = Some((prefix.into_boxed_slice(), schema.clone())));
+    }
+    with_schema(payload, schema)
+}
+
+fn with_schema(payload: Value, schema: Option<Arc<Schema>>) -> Result<Data, String> {
+    match schema {
         None => Ok(Data::new(None, payload)),
         Some(schema) => {
             let value = coerce(payload, &schema)?;
-            Ok(Data::new(Some(schema), value))
+            Ok(Data::shared(Some(schema), value))
         }
     }
 }
@@ -307,6 +343,17 @@ fn coerce(value: Value, schema: &Schema) -> Result<Value, String> {
         (SchemaType::Bytes, Value::String(s)) => Value::Bytes(BASE64.decode(s.as_bytes()).map_err(|e| format!("bytes field is not base64: {e}"))?),
         (SchemaType::Float32 | SchemaType::Float64, Value::Int(i)) => Value::Float(i as f64),
         (kind, v @ Value::Int(_)) if kind.is_integer() => v,
+        // Fields already in the schema's order (as most writers put them): kept as they are.
+        (SchemaType::Struct, Value::Struct(fields))
+            if fields.len() == schema.fields.len() && fields.iter().zip(&schema.fields).all(|((name, _), field)| *name == field.name) =>
+        {
+            let mut ordered = Vec::with_capacity(fields.len());
+            for ((name, v), field) in fields.into_iter().zip(&schema.fields) {
+                let v = coerce(v, &field.schema).map_err(|e| format!("{name}: {e}"))?;
+                ordered.push((name, v));
+            }
+            Value::Struct(ordered)
+        }
         (SchemaType::Struct, Value::Struct(mut fields)) => {
             let mut ordered = Vec::with_capacity(schema.fields.len());
             for field in &schema.fields {

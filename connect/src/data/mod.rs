@@ -11,6 +11,8 @@ pub mod time;
 pub use json::{from_json_bytes, schema_from_value, schema_to_value, to_json_bytes, to_json_value};
 pub use schema::{Field, Schema, SchemaType, logical};
 
+use std::sync::Arc;
+
 /// A value in Connect's model.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
@@ -51,10 +53,12 @@ impl Value {
     }
 }
 
-/// A value with the schema it was written with, if any (schemaless JSON has none).
+/// A value with the schema it was written with, if any (schemaless JSON has none). The schema
+/// is shared: the records of a topic mostly carry the same one, and a transform that changes
+/// it copies it first (`Arc::make_mut`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Data {
-    pub schema: Option<Schema>,
+    pub schema: Option<Arc<Schema>>,
     pub value: Value,
 }
 
@@ -63,17 +67,22 @@ impl Data {
     pub const NULL: Data = Data { schema: None, value: Value::Null };
 
     pub fn new(schema: Option<Schema>, value: Value) -> Self {
+        Self { schema: schema.map(Arc::new), value }
+    }
+
+    /// A value with a schema already shared by other records.
+    pub fn shared(schema: Option<Arc<Schema>>, value: Value) -> Self {
         Self { schema, value }
     }
 
     /// A string with Connect's string schema.
     pub fn string(s: impl Into<String>) -> Self {
-        Self { schema: Some(Schema::of(SchemaType::String)), value: Value::String(s.into()) }
+        Self::new(Some(Schema::of(SchemaType::String)), Value::String(s.into()))
     }
 
     /// Bytes with Connect's bytes schema.
     pub fn bytes(b: Vec<u8>) -> Self {
-        Self { schema: Some(Schema::of(SchemaType::Bytes)), value: Value::Bytes(b) }
+        Self::new(Some(Schema::of(SchemaType::Bytes)), Value::Bytes(b))
     }
 
     pub fn is_null(&self) -> bool {

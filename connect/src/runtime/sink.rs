@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::error::KafkaError;
-use rdkafka::message::{Header as KafkaHeader, Headers, Message, OwnedHeaders, OwnedMessage};
+use rdkafka::message::{Header as KafkaHeader, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::{mpsc, watch};
@@ -67,6 +67,32 @@ struct Progress {
 struct Decoded {
     records: Vec<SinkRecord>,
     progress: Progress,
+    /// The partition of the last message taken and its next offset, kept out of
+    /// `progress.next` until the partition changes or the batch ends (one lookup per run of a
+    /// partition's messages rather than one per message).
+    current: Option<(TopicPartition, i64)>,
+}
+
+impl Decoded {
+    /// Records that `message`'s partition has been read up to `next`; the partition's name.
+    fn advance(&mut self, topic: &str, partition: i32, next: i64) -> &TopicPartition {
+        if self.current.as_ref().is_some_and(|(tp, _)| tp.partition != partition || tp.topic != topic)
+            && let Some((tp, next)) = self.current.take()
+        {
+            self.progress.next.insert(tp, next);
+        }
+        let current = self.current.get_or_insert_with(|| (TopicPartition::new(topic, partition), next));
+        current.1 = next;
+        &current.0
+    }
+
+    /// The batch, its progress complete.
+    fn finish(mut self) -> Self {
+        if let Some((tp, next)) = self.current.take() {
+            self.progress.next.insert(tp, next);
+        }
+        self
+    }
 }
 
 /// What turns consumed messages into sink records, shared with the reader thread so that the
@@ -168,11 +194,19 @@ impl Reader {
             .name("connect-sink-reader".into())
             .spawn(move || {
                 while !stopping.load(Ordering::Relaxed) {
-                    let mut batch = Vec::new();
+                    // Each message is decoded as it is polled, straight from librdkafka's buffer.
+                    let mut decoded = Decoded::default();
+                    let mut polled = 0;
                     let mut wait = Duration::from_millis(100);
-                    while batch.len() < MAX_BATCH {
+                    while polled < MAX_BATCH {
                         match consumer.poll(wait) {
-                            Some(Ok(m)) => batch.push(m.detach()),
+                            Some(Ok(message)) => {
+                                polled += 1;
+                                if let Err(e) = take(&decoder, &message, &mut decoded) {
+                                    let _ = tx.blocking_send(Err(e));
+                                    return;
+                                }
+                            }
                             Some(Err(e)) if passing(&e) => {
                                 tracing::warn!(error = %e, "the sink's consumer reported a passing error; librdkafka retries by itself");
                                 break;
@@ -185,13 +219,10 @@ impl Reader {
                         }
                         wait = Duration::ZERO;
                     }
-                    if batch.is_empty() {
+                    if polled == 0 {
                         continue;
                     }
-                    let mut decoded = Decoded::default();
-                    let result = batch.iter().try_for_each(|message| take(&decoder, message, &mut decoded)).map(|()| decoded);
-                    let failed = result.is_err();
-                    if tx.blocking_send(result).is_err() || failed {
+                    if tx.blocking_send(Ok(decoded.finish())).is_err() {
                         return;
                     }
                 }
@@ -239,13 +270,13 @@ async fn put(task: &mut Box<dyn SinkTask>, run: &SinkRun, batch: Vec<SinkRecord>
     }
 }
 
-fn take(run: &Decoder, message: &OwnedMessage, decoded: &mut Decoded) -> Result<()> {
-    let tp = TopicPartition::new(message.topic(), message.partition());
-    if run.stored.get(&tp).is_some_and(|&from| message.offset() < from) {
+fn take(run: &Decoder, message: &impl Message, decoded: &mut Decoded) -> Result<()> {
+    if !run.stored.is_empty() && run.stored.get(&TopicPartition::new(message.topic(), message.partition())).is_some_and(|&from| message.offset() < from) {
         return Ok(());
     }
+    let tp = decoded.advance(message.topic(), message.partition(), message.offset() + 1);
+    let (topic, partition) = (tp.topic.clone(), tp.partition);
     let (progress, batch) = (&mut decoded.progress, &mut decoded.records);
-    progress.next.insert(tp.clone(), message.offset() + 1);
     let headers: Vec<Header> = message.headers().map(|h| h.iter().map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec))).collect()).unwrap_or_default();
     let key = match run.key.decode(message.key()) {
         Ok(k) => k,
@@ -255,9 +286,9 @@ fn take(run: &Decoder, message: &OwnedMessage, decoded: &mut Decoded) -> Result<
         Ok(v) => v,
         Err(e) => return failed(run, message, &headers, Stage::ValueConverter, e, progress),
     };
-    let record = Record { topic: tp.topic.clone(), partition: Some(tp.partition), key, value, timestamp: message.timestamp().to_millis(), headers: headers.clone() };
+    let record = Record { topic, partition: Some(partition), key, value, timestamp: message.timestamp().to_millis(), headers: headers.clone() };
     match run.transforms.apply(record, Position { offset: Some(message.offset()) }) {
-        Ok(Some(record)) => batch.push(SinkRecord { record, partition: tp.partition, offset: message.offset() }),
+        Ok(Some(record)) => batch.push(SinkRecord { record, partition, offset: message.offset() }),
         Ok(None) => {}
         Err(e) => return failed(run, message, &headers, Stage::Transformation, e, progress),
     }
@@ -266,7 +297,7 @@ fn take(run: &Decoder, message: &OwnedMessage, decoded: &mut Decoded) -> Result<
 
 /// A record that failed at `stage`: the task fails, or it is skipped or sent, as it was, to
 /// the dead letter topic.
-fn failed(run: &Decoder, message: &OwnedMessage, headers: &[Header], stage: Stage, error: ConnectError, progress: &mut Progress) -> Result<()> {
+fn failed(run: &Decoder, message: &impl Message, headers: &[Header], stage: Stage, error: ConnectError, progress: &mut Progress) -> Result<()> {
     let at = format!("{}-{} offset {}", message.topic(), message.partition(), message.offset());
     if !run.errors.tolerate_all {
         return Err(ConnectError::Task(format!("{error} (record at {at}; errors.tolerance=all would skip it)")));

@@ -89,7 +89,7 @@ impl Transform for Cast {
             match field {
                 None => {
                     data.value = cast(&data.value, *to)?;
-                    if let Some(schema) = data.schema.as_mut() {
+                    if let Some(schema) = data.schema.as_mut().map(std::sync::Arc::make_mut) {
                         cast_schema(schema, *to);
                     }
                 }
@@ -100,7 +100,7 @@ impl Transform for Cast {
                     if let Some((_, value)) = fields.iter_mut().find(|(n, _)| n == name) {
                         *value = cast(value, *to).map_err(|e| format!("{name}: {e}"))?;
                     }
-                    if let Some(field) = data.schema.as_mut().and_then(|s| s.fields.iter_mut().find(|f| f.name == *name)) {
+                    if let Some(field) = data.schema.as_mut().map(std::sync::Arc::make_mut).and_then(|s| s.fields.iter_mut().find(|f| f.name == *name)) {
                         cast_schema(&mut field.schema, *to);
                     }
                 }

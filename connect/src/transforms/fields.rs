@@ -27,7 +27,7 @@ pub(crate) fn kind_of(value: &Value) -> &'static str {
 fn with_struct(data: &mut Data, what: &str, f: impl FnOnce(&mut Vec<(String, Value)>, Option<&mut Schema>) -> Result<(), String>) -> Result<(), String> {
     match &mut data.value {
         Value::Null => Ok(()),
-        Value::Struct(fields) => f(fields, data.schema.as_mut().filter(|s| s.kind == SchemaType::Struct)),
+        Value::Struct(fields) => f(fields, data.schema.as_mut().filter(|s| s.kind == SchemaType::Struct).map(std::sync::Arc::make_mut)),
         other => Err(format!("{what} needs a struct or JSON object, but the record has {}", kind_of(other))),
     }
 }

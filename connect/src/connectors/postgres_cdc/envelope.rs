@@ -29,8 +29,8 @@ pub struct TableSchema {
     pub table: String,
     pub columns: Vec<(String, Schema)>,
     key_columns: Vec<usize>,
-    key_schema: Option<Schema>,
-    envelope_schema: Schema,
+    key_schema: Option<std::sync::Arc<Schema>>,
+    envelope_schema: std::sync::Arc<Schema>,
     prefix: String,
 }
 
@@ -64,13 +64,13 @@ impl TableSchema {
             relation.columns.iter().zip(sql_types).map(|(c, sql_type)| (c.name.clone(), schema_for(sql_type, !c.key))).collect();
         let key_columns: Vec<usize> = relation.columns.iter().enumerate().filter(|(_, c)| c.key).map(|(i, _)| i).collect();
         let key_schema = (!key_columns.is_empty()).then(|| {
-            Schema::structure(
+            std::sync::Arc::new(Schema::structure(
                 Some(&format!("{base}.Key")),
                 key_columns.iter().map(|&i| Field { name: columns[i].0.clone(), schema: columns[i].1.clone() }).collect(),
-            )
+            ))
         });
         let row_schema = Schema::structure(Some(&format!("{base}.Value")), columns.iter().map(|(n, s)| Field { name: n.clone(), schema: s.clone() }).collect()).into_optional();
-        let envelope_schema = Schema::structure(
+        let envelope_schema = std::sync::Arc::new(Schema::structure(
             Some(&format!("{base}.Envelope")),
             vec![
                 Field { name: "before".into(), schema: row_schema.clone() },
@@ -79,7 +79,7 @@ impl TableSchema {
                 Field { name: "op".into(), schema: Schema::of(SchemaType::String) },
                 Field { name: "ts_ms".into(), schema: Schema::optional(SchemaType::Int64) },
             ],
-        );
+        ));
         Self {
             topic: base,
             schema: relation.schema.clone(),
@@ -112,7 +112,7 @@ impl TableSchema {
         let Some(schema) = &self.key_schema else { return Data::NULL };
         let Value::Struct(fields) = row else { return Data::NULL };
         let key = self.key_columns.iter().filter_map(|&i| fields.get(i).cloned()).collect();
-        Data::new(Some(schema.clone()), Value::Struct(key))
+        Data::shared(Some(schema.clone()), Value::Struct(key))
     }
 
     /// The change event.
@@ -136,7 +136,7 @@ impl TableSchema {
             ("op".into(), Value::String(op.into())),
             ("ts_ms".into(), Value::Int(now_ms)),
         ]);
-        Data::new(Some(self.envelope_schema.clone()), value)
+        Data::shared(Some(self.envelope_schema.clone()), value)
     }
 }
 

@@ -3,12 +3,16 @@
 //! schemas (`auto.create`, `auto.evolve`). Writes are batched: each run of rows for one table
 //! and operation is one statement over `UNNEST`ed arrays (`INSERT … SELECT … ON CONFLICT …`).
 //!
+//! Plain inserts into a table already described are streamed: the transaction and a `COPY`
+//! open once enough rows are held, and each `put` feeds it (`stream`).
+//!
 //! Exactly once: records are held until flush, then written in one transaction together with
 //! the next offset of each partition, kept in the target database (`offsets.table.name`); on
 //! start the task resumes from those offsets. A flush that finds another task moved a
 //! partition's offset past what it holds (after a rebalance) rolls back and restarts.
 
 mod rows;
+mod stream;
 mod table;
 mod write;
 
@@ -24,6 +28,7 @@ use crate::record::{SinkRecord, TopicPartition};
 use crate::registry::{ConnectorPlugin, TaskStarter};
 
 use rows::{PkMode, Row, RowBuilder};
+use stream::CopyStream;
 use table::TableInfo;
 
 pub const PLUGIN: ConnectorPlugin = ConnectorPlugin {
@@ -64,6 +69,8 @@ struct PostgresSink {
     auto_evolve: bool,
     max_buffered: usize,
     buffered: Vec<Row>,
+    /// The open transaction already holding the first buffered rows, when they are streamed.
+    stream: Option<CopyStream>,
     /// The first offset put since the last flush, per partition.
     first_offsets: HashMap<TopicPartition, i64>,
     /// Offsets stored by the last flush.
@@ -88,13 +95,13 @@ fn start(ctx: TaskContext) -> BoxFuture<'static, Result<Box<dyn SinkTask>>> {
         if delete_enabled && pk_mode != PkMode::RecordKey {
             return Err(ConnectError::Config("delete.enabled=true needs pk.mode=record_key (a tombstone has only its key)".into()));
         }
-        let builder = RowBuilder {
-            table_format: s.string("table.name.format").unwrap_or("${topic}").to_string(),
+        let builder = RowBuilder::new(
+            s.string("table.name.format").unwrap_or("${topic}").to_string(),
             upsert,
             pk_mode,
-            pk_fields: s.list("pk.fields").into_iter().map(str::to_string).collect(),
+            s.list("pk.fields").into_iter().map(str::to_string).collect(),
             delete_enabled,
-        };
+        );
         let options = postgres::connect_options(&s)?;
         let pool = postgres::pool(options, 2).await?;
         let task: Box<dyn SinkTask> = Box::new(PostgresSink {
@@ -106,6 +113,7 @@ fn start(ctx: TaskContext) -> BoxFuture<'static, Result<Box<dyn SinkTask>>> {
             auto_evolve: s.bool("auto.evolve")?,
             max_buffered: usize::try_from(s.long("max.buffered.records")?.unwrap_or(20_000).max(1)).unwrap_or(20_000),
             buffered: Vec::new(),
+            stream: None,
             first_offsets: HashMap::new(),
             committed: HashMap::new(),
             tables: HashMap::new(),
@@ -127,14 +135,16 @@ impl SinkTask for PostgresSink {
 
     fn put(&mut self, records: Vec<SinkRecord>) -> BoxFuture<'_, Result<()>> {
         Box::pin(async move {
-            for record in &records {
-                let tp = TopicPartition::new(record.record.topic.clone(), record.partition);
-                self.first_offsets.entry(tp).or_insert(record.offset);
-                let at = || format!("{}-{} offset {}", record.record.topic, record.partition, record.offset);
-                if let Some(row) = self.builder.row(record).map_err(|e| ConnectError::Task(format!("record at {}: {e}", at())))? {
+            self.buffered.reserve(records.len());
+            for record in records {
+                if !self.first_offsets.keys().any(|tp| tp.partition == record.partition && tp.topic == record.record.topic) {
+                    self.first_offsets.insert(TopicPartition::new(record.record.topic.clone(), record.partition), record.offset);
+                }
+                if let Some(row) = self.builder.row(record).map_err(ConnectError::Task)? {
                     self.buffered.push(row);
                 }
             }
+            self.feed_stream().await;
             Ok(())
         })
     }
@@ -166,14 +176,47 @@ impl SinkTask for PostgresSink {
     }
 }
 
+/// Plain inserts start streaming once this many rows are held.
+const STREAM_FROM_ROWS: usize = 1000;
+
 impl PostgresSink {
+    /// Streams what `put` buffered, opening the stream once enough plain inserts into a known
+    /// table are held.
+    async fn feed_stream(&mut self) {
+        if self.stream.is_none() {
+            let Some(first) = self.buffered.first() else { return };
+            let known = self.tables.get(&*first.table).is_some_and(|info| first.shape.columns.iter().all(|(n, _)| info.sql_type(n).is_some()));
+            if self.builder.upsert || first.delete || !known || self.buffered.len() < STREAM_FROM_ROWS {
+                return;
+            }
+            self.stream = Some(CopyStream::start(&self.pool, first));
+        }
+        if let Some(stream) = &mut self.stream {
+            stream.feed(&self.buffered).await;
+        }
+    }
+
     async fn write_all(&mut self, offsets: &HashMap<TopicPartition, i64>) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(|e| database_error("could not start a transaction", &e))?;
+        // The streamed transaction, with the rows it already holds; a stream that failed is
+        // rolled back and every row written again here.
+        let (mut tx, streamed) = match self.stream.take() {
+            Some(stream) => {
+                let rows = stream.rows;
+                match stream.finish().await {
+                    Ok(tx) => (tx, rows),
+                    Err(e) => {
+                        tracing::debug!(error = %e, "the streamed COPY failed; writing the rows again");
+                        (self.pool.begin().await.map_err(|e| database_error("could not start a transaction", &e))?, 0)
+                    }
+                }
+            }
+            None => (self.pool.begin().await.map_err(|e| database_error("could not start a transaction", &e))?, 0),
+        };
         write::check_offsets(&mut tx, &self.offsets_table, &self.connector, &self.first_offsets).await?;
         // Held aside while the runs are written, and put back whatever happens (a failed
         // flush is retried with the same rows).
         let buffered = std::mem::take(&mut self.buffered);
-        let written = self.write_runs(&mut tx, &buffered).await;
+        let written = self.write_runs(&mut tx, buffered.get(streamed..).unwrap_or_default()).await;
         self.buffered = buffered;
         written?;
         write::store_offsets(&mut tx, &self.offsets_table, &self.connector, offsets).await?;
@@ -197,13 +240,12 @@ impl PostgresSink {
     /// writes.
     async fn table_for(&mut self, conn: &mut sqlx::PgConnection, run: &[Row]) -> Result<TableInfo> {
         let first = &run[0];
-        let table = &first.table;
+        let table: &TableName = &first.table;
         if !self.tables.contains_key(table) {
             let info = match table::describe(conn, table).await? {
                 Some(info) => info,
                 None if self.auto_create && !first.delete => {
-                    let columns: Vec<_> = first.columns.iter().map(|(n, s, _)| (n.clone(), s.clone())).collect();
-                    table::create(conn, table, &columns, &first.pk).await?;
+                    table::create(conn, table, &first.shape.columns, &first.shape.pk).await?;
                     table::describe(conn, table).await?.ok_or_else(|| ConnectError::Task(format!("table {table} was created but cannot be found")))?
                 }
                 None => return Err(ConnectError::Task(format!("table {table} does not exist; create it or set auto.create=true"))),
@@ -211,7 +253,7 @@ impl PostgresSink {
             self.tables.insert(table.clone(), info);
         }
         let info = self.tables.get(table).cloned().unwrap_or_default();
-        let missing: Vec<_> = first.columns.iter().filter(|(n, _, _)| info.sql_type(n).is_none()).map(|(n, s, _)| (n.clone(), s.clone())).collect();
+        let missing: Vec<_> = first.shape.columns.iter().filter(|(n, _)| info.sql_type(n).is_none()).cloned().collect();
         if missing.is_empty() {
             return Ok(info);
         }

@@ -12,13 +12,15 @@ use crate::connectors::postgres::text::value_to_text;
 use crate::connectors::postgres::{database_error, quote, TableName};
 use crate::connectors::postgres_sink::rows::Row;
 use crate::connectors::postgres_sink::table::TableInfo;
+use crate::data::{Schema, Value};
 use crate::error::{ConnectError, Result};
 use crate::record::TopicPartition;
 
 /// Writes `run` (rows of one table, operation and column list) to the table described by `info`.
 pub async fn write_run(conn: &mut PgConnection, run: &[Row], info: &TableInfo, upsert: bool) -> Result<()> {
     let first = &run[0];
-    let table = &first.table;
+    let table: &TableName = &first.table;
+    let columns = &first.shape.columns;
     // With upserts, only the last row of each key counts (one statement may not touch a row twice).
     let rows: Vec<&Row> = if upsert || first.delete {
         let mut last: HashMap<Vec<Option<String>>, usize> = HashMap::new();
@@ -31,20 +33,20 @@ pub async fn write_run(conn: &mut PgConnection, run: &[Row], info: &TableInfo, u
     } else {
         run.iter().collect()
     };
-    let names: Vec<&str> = first.columns.iter().map(|(n, _, _)| n.as_str()).collect();
-    let mut arrays: Vec<Vec<Option<String>>> = vec![Vec::with_capacity(rows.len()); names.len()];
-    for row in &rows {
-        for (i, (name, schema, value)) in row.columns.iter().enumerate() {
-            let text = value_to_text(value, Some(schema)).map_err(|e| ConnectError::Task(format!("{table}.{name}: {e}")))?;
-            arrays[i].push(text);
-        }
-    }
+    let names: Vec<&str> = columns.iter().map(|(n, _)| n.as_str()).collect();
     let quoted: Vec<String> = names.iter().map(|n| quote(n)).collect();
-    if first.delete {
-        return delete_rows(conn, table, &names, &quoted, arrays, info).await;
-    }
     let conflict = upsert.then(|| on_conflict(first, &names));
-    if rows.len() < COPY_FROM_ROWS {
+    if first.delete || rows.len() < COPY_FROM_ROWS {
+        let mut arrays: Vec<Vec<Option<String>>> = vec![Vec::with_capacity(rows.len()); names.len()];
+        for row in &rows {
+            for (i, ((name, schema), value)) in row.shape.columns.iter().zip(&row.values).enumerate() {
+                let text = value_to_text(value, Some(schema)).map_err(|e| ConnectError::Task(format!("{table}.{name}: {e}")))?;
+                arrays[i].push(text);
+            }
+        }
+        if first.delete {
+            return delete_rows(conn, table, &names, &quoted, arrays, info).await;
+        }
         // A short run (a change stream interleaves deletes with upserts): one statement.
         return insert_rows(conn, table, &names, &quoted, arrays, info, conflict.as_deref()).await;
     }
@@ -55,18 +57,9 @@ pub async fn write_run(conn: &mut PgConnection, run: &[Row], info: &TableInfo, u
         .copy_in_raw(&format!("COPY {target} ({}) FROM STDIN", quoted.join(", ")))
         .await
         .map_err(|e| database_error(&format!("could not write rows to {table}"), &e))?;
-    let mut buffer = String::with_capacity(rows.len() * 64);
-    for i in 0..rows.len() {
-        for (c, array) in arrays.iter().enumerate() {
-            if c > 0 {
-                buffer.push('\t');
-            }
-            match &array[i] {
-                None => buffer.push_str("\\N"),
-                Some(text) => copy_escape(text, &mut buffer),
-            }
-        }
-        buffer.push('\n');
+    let mut buffer = String::with_capacity((rows.len() * 64).min(2 << 20));
+    for chunk in rows.chunks(4096) {
+        copy_rows(chunk.iter().copied(), table, &mut buffer)?;
         if buffer.len() >= 1 << 20 {
             copy.send(buffer.as_bytes()).await.map_err(|e| database_error(&format!("could not write rows to {table}"), &e))?;
             buffer.clear();
@@ -89,8 +82,8 @@ const COPY_FROM_ROWS: usize = 1000;
 
 /// An upsert's `ON CONFLICT (key) DO UPDATE SET …` (or `DO NOTHING` when every column is key).
 fn on_conflict(first: &Row, names: &[&str]) -> String {
-    let pk: Vec<String> = first.pk.iter().map(|k| quote(k)).collect();
-    let updates: Vec<String> = names.iter().filter(|n| !first.pk.iter().any(|k| k == *n)).map(|n| format!("{0} = EXCLUDED.{0}", quote(n))).collect();
+    let pk: Vec<String> = first.shape.pk.iter().map(|k| quote(k)).collect();
+    let updates: Vec<String> = names.iter().filter(|n| !first.shape.pk.iter().any(|k| k == *n)).map(|n| format!("{0} = EXCLUDED.{0}", quote(n))).collect();
     let action = if updates.is_empty() { "DO NOTHING".to_string() } else { format!("DO UPDATE SET {}", updates.join(", ")) };
     format!("ON CONFLICT ({}) {action}", pk.join(", "))
 }
@@ -115,17 +108,53 @@ async fn insert_rows(conn: &mut PgConnection, table: &TableName, names: &[&str],
     Ok(())
 }
 
+/// Rows as lines of COPY's text format, appended to `out`.
+pub fn copy_rows<'a>(rows: impl IntoIterator<Item = &'a Row>, table: &TableName, out: &mut String) -> Result<()> {
+    for row in rows {
+        for (c, ((name, schema), value)) in row.shape.columns.iter().zip(&row.values).enumerate() {
+            if c > 0 {
+                out.push('\t');
+            }
+            copy_field(value, schema, out).map_err(|e| ConnectError::Task(format!("{table}.{name}: {e}")))?;
+        }
+        out.push('\n');
+    }
+    Ok(())
+}
+
+/// A value as one field of COPY's text format (`\N` for NULL): integers and strings written
+/// straight into the buffer, other values through their text form.
+fn copy_field(value: &Value, schema: &Schema, out: &mut String) -> std::result::Result<(), String> {
+    match value {
+        Value::Null => out.push_str("\\N"),
+        // Logical types on integers (dates, times, timestamps) have their own text.
+        Value::Int(i) if schema.name.is_none() => {
+            use std::fmt::Write as _;
+            let _ = write!(out, "{i}");
+        }
+        Value::String(s) => copy_escape(s, out),
+        other => match value_to_text(other, Some(schema))? {
+            None => out.push_str("\\N"),
+            Some(text) => copy_escape(&text, out),
+        },
+    }
+    Ok(())
+}
+
 /// Text as COPY's text format wants it: backslash, tab, newline and carriage return escaped.
 fn copy_escape(text: &str, out: &mut String) {
-    for ch in text.chars() {
-        match ch {
-            '\\' => out.push_str("\\\\"),
-            '\t' => out.push_str("\\t"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            c => out.push(c),
-        }
+    let mut rest = text;
+    while let Some(at) = rest.find(['\\', '\t', '\n', '\r']) {
+        out.push_str(&rest[..at]);
+        out.push_str(match rest.as_bytes()[at] {
+            b'\\' => "\\\\",
+            b'\t' => "\\t",
+            b'\n' => "\\n",
+            _ => "\\r",
+        });
+        rest = &rest[at + 1..];
     }
+    out.push_str(rest);
 }
 
 /// A temporary table shaped like `table` as it is now (dropped after the run, or with the
