@@ -148,3 +148,49 @@ fn a_postgres_sink_with_a_bad_config_or_a_missing_table_says_what_to_do() {
     assert!(status["tasks"][0]["trace"].as_str().unwrap().contains("auto.create"), "{status}");
     worker.stop();
 }
+
+/// Plain inserts stream into an open transaction as they arrive; a value PostgreSQL refuses in
+/// the middle of a streamed batch fails the task with the column named, and what the table holds
+/// is exactly the batches committed with their offsets, nothing of the refused one.
+#[test]
+fn a_value_postgresql_refuses_mid_stream_fails_the_task_and_commits_nothing_of_its_batch() {
+    let db = TestDatabase::create("sinkstream");
+    db.query("CREATE TABLE amounts (id bigint, amount numeric(12,2))");
+    let broker = BrokerProcess::start();
+    let bootstrap = broker.bootstrap();
+    let topic = unique_name("amounts");
+    let schema = json!({"type": "struct", "optional": false, "fields": [{"field": "id", "type": "int64", "optional": false}, {"field": "amount", "type": "string", "optional": true}]});
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new().set("bootstrap.servers", &bootstrap).set("linger.ms", "5").create().unwrap();
+    let bad = 7_321;
+    for id in 0..12_000u32 {
+        let amount = if id == bad { "not a number".to_string() } else { format!("{}.{:02}", id, id % 100) };
+        let v = json!({"schema": schema, "payload": {"id": id, "amount": amount}}).to_string();
+        producer.send(BaseRecord::<str, String>::to(&topic).payload(&v)).map_err(|(e, _)| e).unwrap();
+    }
+    producer.flush(Duration::from_secs(30)).unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("amounts.json");
+    std::fs::write(&config, json!({"name": "amounts", "config": {
+        "connector.class": "postgres-sink", "connection.url": db.url, "topics": topic, "table.name.format": "amounts",
+        "max.buffered.records": "3000", "errors.retry.timeout": "0"}}).to_string()).unwrap();
+    let mut worker = ConnectProcess::start(
+        &["standalone", "-b", &bootstrap, "--rest-listen", "127.0.0.1:0", "--offsets-file", &dir.path().join("o").display().to_string(), &config.display().to_string()],
+        &dir.path().join("worker.log"),
+    );
+    let addr = worker.rest_addr();
+    let status = wait_until("the task to fail on the refused value", Duration::from_secs(120), Duration::from_millis(100), || {
+        let s = fjord_tests::http(addr, "GET", "/connectors/amounts/status", None).ok()?.json();
+        s["tasks"][0]["trace"].as_str().is_some_and(|t| t.contains("not a number")).then_some(s)
+    });
+    let trace = status["tasks"][0]["trace"].as_str().unwrap().to_string();
+    assert!(trace.contains("amounts"), "the error names the table: {trace}");
+    worker.stop();
+    let stored = stored_total(&db, "amounts");
+    let rows: i64 = db.query("SELECT count(*) FROM amounts").parse().unwrap();
+    assert!(stored >= 3000 && stored <= i64::from(bad), "whole batches before the refused value were committed (stored {stored})");
+    assert_eq!(rows, stored, "the table holds exactly the committed offsets' rows");
+    let max: i64 = db.query("SELECT coalesce(max(id), -1) FROM amounts").parse().unwrap();
+    assert_eq!(max + 1, stored, "in order, nothing of the refused batch");
+    drop(broker);
+}

@@ -344,15 +344,13 @@ fn coerce(value: Value, schema: &Schema) -> Result<Value, String> {
         (SchemaType::Float32 | SchemaType::Float64, Value::Int(i)) => Value::Float(i as f64),
         (kind, v @ Value::Int(_)) if kind.is_integer() => v,
         // Fields already in the schema's order (as most writers put them): kept as they are.
-        (SchemaType::Struct, Value::Struct(fields))
+        (SchemaType::Struct, Value::Struct(mut fields))
             if fields.len() == schema.fields.len() && fields.iter().zip(&schema.fields).all(|((name, _), field)| *name == field.name) =>
         {
-            let mut ordered = Vec::with_capacity(fields.len());
-            for ((name, v), field) in fields.into_iter().zip(&schema.fields) {
-                let v = coerce(v, &field.schema).map_err(|e| format!("{name}: {e}"))?;
-                ordered.push((name, v));
+            for ((name, v), field) in fields.iter_mut().zip(&schema.fields) {
+                *v = coerce(std::mem::replace(v, Value::Null), &field.schema).map_err(|e| format!("{name}: {e}"))?;
             }
-            Value::Struct(ordered)
+            Value::Struct(fields)
         }
         (SchemaType::Struct, Value::Struct(mut fields)) => {
             let mut ordered = Vec::with_capacity(schema.fields.len());

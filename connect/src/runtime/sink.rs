@@ -195,7 +195,7 @@ impl Reader {
             .spawn(move || {
                 while !stopping.load(Ordering::Relaxed) {
                     // Each message is decoded as it is polled, straight from librdkafka's buffer.
-                    let mut decoded = Decoded::default();
+                    let mut decoded = Decoded { records: Vec::with_capacity(MAX_BATCH), ..Decoded::default() };
                     let mut polled = 0;
                     let mut wait = Duration::from_millis(100);
                     while polled < MAX_BATCH {

@@ -176,7 +176,7 @@ impl SinkTask for PostgresSink {
     }
 }
 
-/// Plain inserts start streaming once this many rows are held.
+/// Plain inserts start streaming once this many rows (or `max.buffered.records`) are held.
 const STREAM_FROM_ROWS: usize = 1000;
 
 impl PostgresSink {
@@ -186,7 +186,7 @@ impl PostgresSink {
         if self.stream.is_none() {
             let Some(first) = self.buffered.first() else { return };
             let known = self.tables.get(&*first.table).is_some_and(|info| first.shape.columns.iter().all(|(n, _)| info.sql_type(n).is_some()));
-            if self.builder.upsert || first.delete || !known || self.buffered.len() < STREAM_FROM_ROWS {
+            if self.builder.upsert || first.delete || !known || self.buffered.len() < STREAM_FROM_ROWS.min(self.max_buffered) {
                 return;
             }
             self.stream = Some(CopyStream::start(&self.pool, first));

@@ -31,8 +31,9 @@ pub struct Shape {
 pub struct Row {
     pub table: Arc<TableName>,
     pub shape: Arc<Shape>,
-    /// One value per column of the shape, in its order.
-    pub values: Vec<Value>,
+    /// One value per column of the shape, in its order, with the name the record gave it (the
+    /// record's own string, kept rather than dropped and copied).
+    pub cells: Vec<(String, Value)>,
     pub delete: bool,
 }
 
@@ -51,7 +52,7 @@ impl Row {
             .iter()
             .map(|k| {
                 let at = self.shape.columns.iter().position(|(n, _)| n == k)?;
-                crate::connectors::postgres::text::value_to_text(self.values.get(at)?, Some(&self.shape.columns[at].1)).ok().flatten()
+                crate::connectors::postgres::text::value_to_text(&self.cells.get(at)?.1, Some(&self.shape.columns[at].1)).ok().flatten()
             })
             .collect()
     }
@@ -147,7 +148,7 @@ impl RowBuilder {
                 (table, shape)
             }
         };
-        Ok(Some(Row { table, shape, values: columns.into_iter().map(|(_, v)| v).collect(), delete }))
+        Ok(Some(Row { table, shape, cells: columns, delete }))
     }
 
     /// The shape of rows with these columns, the first `key_count` of them from the key.

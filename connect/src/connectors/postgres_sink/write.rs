@@ -39,7 +39,7 @@ pub async fn write_run(conn: &mut PgConnection, run: &[Row], info: &TableInfo, u
     if first.delete || rows.len() < COPY_FROM_ROWS {
         let mut arrays: Vec<Vec<Option<String>>> = vec![Vec::with_capacity(rows.len()); names.len()];
         for row in &rows {
-            for (i, ((name, schema), value)) in row.shape.columns.iter().zip(&row.values).enumerate() {
+            for (i, ((name, schema), value)) in row.shape.columns.iter().zip(row.cells.iter().map(|c| &c.1)).enumerate() {
                 let text = value_to_text(value, Some(schema)).map_err(|e| ConnectError::Task(format!("{table}.{name}: {e}")))?;
                 arrays[i].push(text);
             }
@@ -111,7 +111,7 @@ async fn insert_rows(conn: &mut PgConnection, table: &TableName, names: &[&str],
 /// Rows as lines of COPY's text format, appended to `out`.
 pub fn copy_rows<'a>(rows: impl IntoIterator<Item = &'a Row>, table: &TableName, out: &mut String) -> Result<()> {
     for row in rows {
-        for (c, ((name, schema), value)) in row.shape.columns.iter().zip(&row.values).enumerate() {
+        for (c, ((name, schema), value)) in row.shape.columns.iter().zip(row.cells.iter().map(|c| &c.1)).enumerate() {
             if c > 0 {
                 out.push('\t');
             }
