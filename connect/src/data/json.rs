@@ -250,9 +250,10 @@ thread_local! {
     /// Schemas by their JSON text: the records of a topic mostly carry the same one, and
     /// parsing it again for every record is most of a record's decoding.
     static SCHEMAS: std::cell::RefCell<std::collections::HashMap<Box<str>, Option<Arc<Schema>>>> = std::cell::RefCell::new(std::collections::HashMap::new());
-    /// The envelope's start (`{"schema":…,"payload":`) as the last record wrote it, with its
-    /// schema: a record that starts with the same bytes needs no scan of its schema at all.
-    static LAST_PREFIX: std::cell::RefCell<Option<(Box<[u8]>, Option<Arc<Schema>>)>> = const { std::cell::RefCell::new(None) };
+    /// The envelope's start (`{"schema":…,"payload":`) as the last few records wrote it (a
+    /// key's and a value's, a few topics'), with its schema: a record that starts with the same
+    /// bytes needs no scan of its schema at all.
+    static PREFIXES: std::cell::RefCell<Vec<(Box<[u8]>, Option<Arc<Schema>>)>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// The schema written as `text` (`None` for `null`), parsed once per thread.
@@ -275,15 +276,33 @@ fn cached_schema(text: &str) -> Result<Option<Arc<Schema>>, String> {
 const SCHEMA_KEY: &[u8] = br#"{"schema":"#;
 const PAYLOAD_KEY: &[u8] = br#","payload":"#;
 
-/// The payload's text and the schema, when `bytes` starts exactly as the last envelope did
+/// Envelope starts remembered per thread.
+const PREFIXES_KEPT: usize = 4;
+
+/// The payload's text and the schema, when `bytes` starts exactly as a recent envelope did
 /// (compact, schema first) and ends with its closing brace.
 fn same_prefix(bytes: &[u8]) -> Option<(&[u8], Option<Arc<Schema>>)> {
-    LAST_PREFIX.with(|last| {
-        let last = last.borrow();
-        let (prefix, schema) = last.as_ref()?;
-        let payload = bytes.strip_prefix(&prefix[..])?.strip_suffix(b"}")?;
-        Some((payload, schema.clone()))
+    PREFIXES.with(|prefixes| {
+        let prefixes = prefixes.borrow();
+        prefixes.iter().find_map(|(prefix, schema)| {
+            let payload = bytes.strip_prefix(&prefix[..])?.strip_suffix(b"}")?;
+            Some((payload, schema.clone()))
+        })
     })
+}
+
+/// Remembers an envelope's start, the oldest one giving way.
+fn remember_prefix(prefix: Vec<u8>, schema: Option<Arc<Schema>>) {
+    PREFIXES.with(|prefixes| {
+        let mut prefixes = prefixes.borrow_mut();
+        if prefixes.iter().any(|(known, _)| **known == *prefix) {
+            return;
+        }
+        if prefixes.len() >= PREFIXES_KEPT {
+            prefixes.pop();
+        }
+        prefixes.insert(0, (prefix.into_boxed_slice(), schema));
+    });
 }
 
 /// Decodes JSON text as JsonConverter does. With `schemas`, the text must be the envelope.
@@ -309,7 +328,7 @@ pub(crate) fn decode(bytes: &[u8], schemas: bool) -> Result<Data, String> {
     let payload = from_json_bytes(envelope.payload.get().as_bytes())?;
     let prefix = [SCHEMA_KEY, schema_text.as_bytes(), PAYLOAD_KEY].concat();
     if bytes.starts_with(&prefix) {
-        LAST_PREFIX.with(|last| *last.borrow_mut() = Some((prefix.into_boxed_slice(), schema.clone())));
+        remember_prefix(prefix, schema.clone());
     }
     with_schema(payload, schema)
 }
@@ -403,6 +422,27 @@ mod tests {
         );
         let again = decode(&encode(&data, true), true).expect("round trip");
         assert_eq!(again, data);
+    }
+
+    #[test]
+    fn records_that_repeat_an_envelopes_start_decode_as_the_first_did() {
+        let key = |id: i64| format!(r#"{{"schema":{{"type":"int64","optional":false}},"payload":{id}}}"#);
+        let value = |id: i64, tail: &str| format!(r#"{{"schema":{{"type":"struct","fields":[{{"type":"int64","optional":false,"field":"id"}},{{"type":"string","optional":true,"field":"name"}}],"optional":false}},"payload":{{"id":{id},"name":"n{id}"}}{tail}}}"#);
+        let mut schemas = Vec::new();
+        for id in 0..3 {
+            // Keys and values alternate, as a sink decodes them.
+            let k = decode(key(id).as_bytes(), true).expect("key");
+            assert_eq!(k.value, Value::Int(id));
+            let v = decode(value(id, "").as_bytes(), true).expect("value");
+            assert_eq!(v.value, Value::Struct(vec![("id".into(), Value::Int(id)), ("name".into(), Value::String(format!("n{id}")))]));
+            schemas.push(v.schema.expect("a schema"));
+        }
+        assert!(schemas.windows(2).all(|w| Arc::ptr_eq(&w[0], &w[1])), "one schema shared by every record");
+        // The same start with more after the payload is still refused as the envelope's error.
+        let err = decode(value(3, r#","extra":1"#).as_bytes(), true).unwrap_err();
+        assert!(err.contains("schemas.enable=false"), "{err}");
+        let err = decode(value(4, " 5").as_bytes(), true).unwrap_err();
+        assert!(err.contains("not valid JSON"), "{err}");
     }
 
     #[test]
