@@ -199,6 +199,7 @@ impl PostgresSink {
     async fn write_all(&mut self, offsets: &HashMap<TopicPartition, i64>) -> Result<()> {
         // The streamed transaction, with the rows it already holds; a stream that failed is
         // rolled back and every row written again here.
+        let started = std::time::Instant::now();
         let (mut tx, streamed) = match self.stream.take() {
             Some(stream) => {
                 let rows = stream.rows;
@@ -212,6 +213,7 @@ impl PostgresSink {
             }
             None => (self.pool.begin().await.map_err(|e| database_error("could not start a transaction", &e))?, 0),
         };
+        let stream_finished = started.elapsed();
         write::check_offsets(&mut tx, &self.offsets_table, &self.connector, &self.first_offsets).await?;
         // Held aside while the runs are written, and put back whatever happens (a failed
         // flush is retried with the same rows).
@@ -220,7 +222,10 @@ impl PostgresSink {
         self.buffered = buffered;
         written?;
         write::store_offsets(&mut tx, &self.offsets_table, &self.connector, offsets).await?;
-        tx.commit().await.map_err(|e| database_error("could not commit", &e))
+        let written = started.elapsed();
+        tx.commit().await.map_err(|e| database_error("could not commit", &e))?;
+        tracing::debug!(rows = self.buffered.len(), streamed, ?stream_finished, ?written, took = ?started.elapsed(), "rows committed");
+        Ok(())
     }
 
     async fn write_runs(&mut self, conn: &mut sqlx::PgConnection, rows: &[Row]) -> Result<()> {
