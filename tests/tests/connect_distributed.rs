@@ -41,7 +41,7 @@ fn connector_names(prefix: &str) -> Vec<String> {
     let (mut even, mut odd) = (Vec::new(), Vec::new());
     for i in 0.. {
         let name = format!("{prefix}-{i}");
-        let bucket = if partition_of(&name) % 2 == 0 { &mut even } else { &mut odd };
+        let bucket = if partition_of(&name).is_multiple_of(2) { &mut even } else { &mut odd };
         if bucket.len() < 2 {
             bucket.push(name);
         }

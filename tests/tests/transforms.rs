@@ -412,7 +412,7 @@ impl DevCluster {
         log.lines()
             .filter(|l| l.trim_start().starts_with(&format!("node {id} ")))
             .filter_map(|l| l.rsplit("pid ").next()?.trim_end_matches(')').trim().parse().ok())
-            .last()
+            .next_back()
             .unwrap_or_else(|| panic!("no pid for node {id} in:\n{log}"))
     }
 }

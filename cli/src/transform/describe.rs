@@ -71,7 +71,7 @@ pub fn run(args: DescribeArgs) -> anyhow::Result<()> {
     let TransformResponse::Transform { transform } = super::call(&args.client, timeout, &TransformRequest::Describe { name: args.name.clone() })? else {
         bail!("the broker answered the description with something else");
     };
-    let described = progress(&args.client, transform, timeout)?;
+    let described = progress(&args.client, *transform, timeout)?;
     if args.output.json() {
         return print_json(&described);
     }

@@ -253,7 +253,7 @@ thread_local! {
     /// The envelope's start (`{"schema":…,"payload":`) as the last few records wrote it (a
     /// key's and a value's, a few topics'), with its schema: a record that starts with the same
     /// bytes needs no scan of its schema at all.
-    static PREFIXES: std::cell::RefCell<Vec<(Box<[u8]>, Option<Arc<Schema>>)>> = const { std::cell::RefCell::new(Vec::new()) };
+    static PREFIXES: std::cell::RefCell<Vec<KnownPrefix>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// The schema written as `text` (`None` for `null`), parsed once per thread.
@@ -275,6 +275,9 @@ fn cached_schema(text: &str) -> Result<Option<Arc<Schema>>, String> {
 
 const SCHEMA_KEY: &[u8] = br#"{"schema":"#;
 const PAYLOAD_KEY: &[u8] = br#","payload":"#;
+
+/// An envelope's start, through `"payload":`, and the schema it holds.
+type KnownPrefix = (Box<[u8]>, Option<Arc<Schema>>);
 
 /// Envelope starts remembered per thread.
 const PREFIXES_KEPT: usize = 4;

@@ -72,10 +72,10 @@ impl Broker {
             TransformRequest::Deploy { name, input, outputs, config, on_error, allow, wasm } => self
                 .deploy_transform(DeployRequest { name, input, outputs, config, on_error, allow, wasm })
                 .await
-                .map(|d| TransformResponse::Transform { transform: TransformView::from(&d) }),
+                .map(|d| TransformResponse::Transform { transform: Box::new(TransformView::from(&d)) }),
             TransformRequest::List => Ok(TransformResponse::Transforms { transforms: self.image().transforms.values().map(TransformView::from).collect() }),
             TransformRequest::Describe { name } => match self.image().transforms.get(&name) {
-                Some(d) => Ok(TransformResponse::Transform { transform: TransformView::from(d) }),
+                Some(d) => Ok(TransformResponse::Transform { transform: Box::new(TransformView::from(d)) }),
                 None => Err(not_found(&name)),
             },
             TransformRequest::Delete { name } => self.delete_transform(&name).await.map(|()| TransformResponse::Deleted { name }),

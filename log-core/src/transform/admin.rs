@@ -60,8 +60,8 @@ pub enum TransformRequest {
 pub enum TransformResponse {
     /// Deployed, or one deployment described.
     Transform {
-        /// The deployment.
-        transform: TransformView,
+        /// The deployment (boxed: it is far larger than the other answers).
+        transform: Box<TransformView>,
     },
     /// Every deployment.
     Transforms {
