@@ -5,6 +5,8 @@
 //! them, `rewrite` keeps the old row with `__deleted=true`); truncate events are dropped.
 //! `add.fields=op,table,lsn,source.ts_ms` copies envelope fields into the row as `__op`, ...
 
+use std::sync::{Arc, Mutex};
+
 use crate::data::{Data, Field, Schema, SchemaType, Value};
 use crate::error::{ConnectError, Result};
 use crate::record::Record;
@@ -21,6 +23,7 @@ enum DeleteMode {
 pub struct ExtractNewRecordState {
     deletes: DeleteMode,
     add_fields: Vec<String>,
+    last_schema: Mutex<Option<RowSchema>>,
 }
 
 impl ExtractNewRecordState {
@@ -35,7 +38,7 @@ impl ExtractNewRecordState {
             Some("rewrite") => DeleteMode::Rewrite,
             Some(other) => return Err(ConnectError::Config(format!("transforms.{}.delete.tombstone.handling.mode {other:?}: use tombstone, drop or rewrite", settings.name))),
         };
-        Ok(Self { deletes, add_fields: settings.list("add.fields") })
+        Ok(Self { deletes, add_fields: settings.list("add.fields"), last_schema: Mutex::new(None) })
     }
 
     fn envelope_field(value: &Value, path: &str) -> Value {
@@ -51,11 +54,11 @@ impl Transform for ExtractNewRecordState {
         if record.value.is_null() {
             return Ok(Some(record));
         }
-        let envelope = record.value.value.clone();
-        let Some(Value::String(op)) = envelope.field("op") else {
-            return Err("the value is not a change event: it has no \"op\" field (is this a CDC topic?)".to_string());
+        let op = match record.value.value.field("op") {
+            Some(Value::String(op)) => op.as_str(),
+            _ => return Err("the value is not a change event: it has no \"op\" field (is this a CDC topic?)".to_string()),
         };
-        let (state_field, deleted) = match op.as_str() {
+        let (state_field, deleted) = match op {
             "c" | "u" | "r" => ("after", false),
             "d" => match self.deletes {
                 DeleteMode::Drop => return Ok(None),
@@ -68,31 +71,64 @@ impl Transform for ExtractNewRecordState {
             "t" => return Ok(None),
             other => return Err(format!("unknown change event op {other:?}")),
         };
-        let state = envelope.field(state_field).cloned().unwrap_or(Value::Null);
+        // The envelope's fields to copy, read before the state is moved out of it.
+        let added: Vec<(String, Value)> = self.add_fields.iter().map(|path| (format!("__{}", path.replace('.', "_")), Self::envelope_field(&record.value.value, path))).collect();
+        let Value::Struct(envelope) = &mut record.value.value else {
+            return Err(format!("the change event's {state_field} is not a row"));
+        };
+        let state = envelope.iter().position(|(name, _)| name == state_field).map(|at| envelope.swap_remove(at).1).unwrap_or(Value::Null);
         let Value::Struct(mut fields) = state else {
             return Err(format!("the change event's {state_field} is not a row"));
         };
-        let mut schema = record.value.schema.as_ref().and_then(|s| s.field(state_field).cloned());
-        let mut add = |name: String, value: Value, field_schema: Schema| {
-            fields.push((name.clone(), value));
-            if let Some(s) = schema.as_mut() {
-                s.fields.push(Field { name, schema: field_schema });
-            }
-        };
-        for path in &self.add_fields {
-            let name = format!("__{}", path.replace('.', "_"));
-            let value = Self::envelope_field(&envelope, path);
-            let field_schema = match &value {
-                Value::Int(_) => Schema::optional(SchemaType::Int64),
-                Value::Boolean(_) => Schema::optional(SchemaType::Boolean),
-                _ => Schema::optional(SchemaType::String),
-            };
-            add(name, value, field_schema);
-        }
+        let kinds: Vec<SchemaType> = added.iter().map(|(_, value)| added_kind(value)).collect();
+        let schema = record.value.schema.as_ref().and_then(|envelope_schema| self.row_schema(envelope_schema, state_field, deleted, &added, kinds));
+        fields.extend(added);
         if deleted {
-            add("__deleted".to_string(), Value::String("true".to_string()), Schema::optional(SchemaType::String));
+            fields.push(("__deleted".to_string(), Value::String("true".to_string())));
         }
-        record.value = Data::new(schema, Value::Struct(fields));
+        record.value = Data::shared(schema, Value::Struct(fields));
         Ok(Some(record))
     }
 }
+
+/// The schema type of a copied envelope field.
+fn added_kind(value: &Value) -> SchemaType {
+    match value {
+        Value::Int(_) => SchemaType::Int64,
+        Value::Boolean(_) => SchemaType::Boolean,
+        _ => SchemaType::String,
+    }
+}
+
+/// The row schema last made, and what it was made from: records of one table share their
+/// envelope's schema, so theirs is made once, not copied per record.
+#[derive(Debug)]
+struct RowSchema {
+    envelope: Arc<Schema>,
+    state_field: &'static str,
+    deleted: bool,
+    kinds: Vec<SchemaType>,
+    row: Arc<Schema>,
+}
+
+impl ExtractNewRecordState {
+    /// The schema of the row taken from `state_field` of events with `envelope`'s schema, with
+    /// the copied fields (of these kinds) and `__deleted` when rewritten.
+    fn row_schema(&self, envelope: &Arc<Schema>, state_field: &'static str, deleted: bool, added: &[(String, Value)], kinds: Vec<SchemaType>) -> Option<Arc<Schema>> {
+        let mut last = self.last_schema.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(made) = last.as_ref().filter(|m| Arc::ptr_eq(&m.envelope, envelope) && m.state_field == state_field && m.deleted == deleted && m.kinds == kinds) {
+            return Some(made.row.clone());
+        }
+        let mut row = envelope.field(state_field)?.clone();
+        for ((name, _), kind) in added.iter().zip(&kinds) {
+            row.fields.push(Field { name: name.clone(), schema: Schema::optional(*kind) });
+        }
+        if deleted {
+            row.fields.push(Field { name: "__deleted".to_string(), schema: Schema::optional(SchemaType::String) });
+        }
+        let row = Arc::new(row);
+        *last = Some(RowSchema { envelope: envelope.clone(), state_field, deleted, kinds, row: row.clone() });
+        Some(row)
+    }
+}
+

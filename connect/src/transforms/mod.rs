@@ -315,6 +315,51 @@ mod tests {
     }
 
     #[test]
+    fn unwrapped_rows_of_one_table_share_one_schema_with_the_added_fields() -> Result<()> {
+        let chain = chain(&[
+            ("transforms", "unwrap"),
+            ("transforms.unwrap.type", "extract-new-record-state"),
+            ("transforms.unwrap.add.fields", "op,source.lsn"),
+            ("transforms.unwrap.delete.tombstone.handling.mode", "rewrite"),
+        ])?;
+        let row_schema = Schema::structure(Some("t.Value"), vec![Field { name: "id".into(), schema: Schema::of(SchemaType::Int32) }]).into_optional();
+        let source_schema = Schema::structure(None, vec![Field { name: "lsn".into(), schema: Schema::optional(SchemaType::Int64) }]);
+        let envelope = std::sync::Arc::new(Schema::structure(
+            Some("t.Envelope"),
+            vec![
+                Field { name: "before".into(), schema: row_schema.clone() },
+                Field { name: "after".into(), schema: row_schema },
+                Field { name: "source".into(), schema: source_schema },
+                Field { name: "op".into(), schema: Schema::of(SchemaType::String) },
+            ],
+        ));
+        let event = |op: &str, id: i64| {
+            let (before, after) = if op == "d" { (Value::Struct(vec![("id".into(), Value::Int(id))]), Value::Null) } else { (Value::Null, Value::Struct(vec![("id".into(), Value::Int(id))])) };
+            let value = Value::Struct(vec![
+                ("before".into(), before),
+                ("after".into(), after),
+                ("source".into(), Value::Struct(vec![("lsn".into(), Value::Int(40 + id))])),
+                ("op".into(), Value::String(op.into())),
+            ]);
+            Record::new("db.public.t", Data::NULL, Data::shared(Some(envelope.clone()), value))
+        };
+        let first = chain.apply(event("c", 1), Position::default())?.expect("kept");
+        let second = chain.apply(event("u", 2), Position::default())?.expect("kept");
+        assert_eq!(second.value.value, Value::Struct(vec![("id".into(), Value::Int(2)), ("__op".into(), Value::String("u".into())), ("__source_lsn".into(), Value::Int(42))]));
+        let (a, b) = (first.value.schema.expect("schema"), second.value.schema.expect("schema"));
+        assert!(std::sync::Arc::ptr_eq(&a, &b), "one row schema for the table's events");
+        let names: Vec<&str> = a.fields.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["id", "__op", "__source_lsn"]);
+        assert_eq!(a.field("__source_lsn").map(|s| s.kind), Some(SchemaType::Int64));
+        // A rewritten delete keeps the old row and says so, with its own schema.
+        let deleted = chain.apply(event("d", 3), Position::default())?.expect("rewritten");
+        assert_eq!(deleted.value.value.field("__deleted"), Some(&Value::String("true".into())));
+        assert_eq!(deleted.value.value.field("id"), Some(&Value::Int(3)));
+        assert!(deleted.value.schema.expect("schema").field("__deleted").is_some());
+        Ok(())
+    }
+
+    #[test]
     fn bad_settings_and_bad_records_say_what_is_wrong() {
         let err = chain(&[("transforms", "x"), ("transforms.x.type", "no-such")]).unwrap_err().to_string();
         assert!(err.contains("not a known transform") && err.contains("insert-field"), "{err}");
