@@ -16,7 +16,7 @@ use crate::platform::{self, Mode};
 Examples:
   fjord dev
   fjord dev --data-dir /tmp/fjord --listen 127.0.0.1:19092
-  fjord dev --nodes 3                  # a 3-node cluster on 9092, 9093, 9094
+  fjord dev --nodes 3                  # a 3-node cluster on 9092, 9093, 9094 and a connect worker
   FJORD_LOG=debug fjord dev
 
 Any `fjord broker` setting can be given too (see `fjord broker --help`). Stop with Ctrl-C (or \
@@ -48,7 +48,7 @@ pub fn run(args: DevArgs) -> anyhow::Result<()> {
         None => BrokerSettings::default(),
     };
     if let Some(nodes) = args.nodes {
-        return crate::dev_cluster::run(nodes, &args.settings.or(file));
+        return crate::dev_cluster::run(nodes, &args.settings.or(file), args.connect_listen);
     }
     let dev_defaults = BrokerSettings { group_initial_rebalance_delay_ms: Some(0), ..BrokerSettings::default() };
     let settings = args.settings.or(file).or(dev_defaults).resolve()?;

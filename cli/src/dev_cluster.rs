@@ -1,12 +1,16 @@
 //! `fjord dev --nodes N`: a local cluster of N nodes, each a `fjord broker` child process
 //! with its own data directory (`DIR/node-<id>`), Kafka listener on consecutive ports from
 //! `--listen`, inter-broker listener 100 ports above it and metrics on consecutive ports from
-//! `--metrics-listen` (9644 by default). Every node votes in the controller quorum. It prints
-//! every node's endpoints. A node that dies (killed, crashed) is reported and started again
-//! after `RESTART_AFTER` — longer than a broker session, so the cluster fails over first, as
-//! it would in production — while the others keep serving; Ctrl-C (or SIGTERM) stops all of
-//! them cleanly (each moves its leadership away, flushes and closes).
+//! `--metrics-listen` (9644 by default). Every node votes in the controller quorum. A connect
+//! worker (`fjord connect worker --group-id fjord-dev`, REST API on `--connect-listen`) runs
+//! beside them as one more child, its internal topics replicated across the nodes. It prints
+//! every endpoint. A node or the worker that dies (killed, crashed) is reported and started
+//! again after `RESTART_AFTER` — longer than a broker session, so the cluster fails over first,
+//! as it would in production — while the others keep serving; Ctrl-C (or SIGTERM) stops the
+//! worker (its tasks flush), then every node cleanly (each moves its leadership away, flushes
+//! and closes).
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -64,8 +68,22 @@ fn start_node(exe: &Path, p: &NodePlan, voters: &str) -> anyhow::Result<Child> {
         .with_context(|| format!("could not start node {}", p.id))
 }
 
-/// Runs the cluster until SIGINT or SIGTERM.
-pub fn run(nodes: u16, settings: &BrokerSettings) -> anyhow::Result<()> {
+/// The connect worker's group in `fjord dev --nodes`.
+const CONNECT_GROUP: &str = "fjord-dev";
+
+/// Starts the connect worker as a `fjord connect worker` child process.
+fn start_worker(exe: &Path, bootstrap: &str, listen: SocketAddr, replication_factor: u16) -> anyhow::Result<Child> {
+    Command::new(exe)
+        .args(["connect", "worker", "--bootstrap-server", bootstrap, "--group-id", CONNECT_GROUP])
+        .args(["--rest-listen", &listen.to_string()])
+        .args(["--replication-factor", &replication_factor.to_string()])
+        .stdin(Stdio::null())
+        .spawn()
+        .context("could not start the connect worker")
+}
+
+/// Runs the cluster and a connect worker until SIGINT or SIGTERM.
+pub fn run(nodes: u16, settings: &BrokerSettings, connect_listen: SocketAddr) -> anyhow::Result<()> {
     if nodes < 2 {
         bail!("--nodes must be at least 2 (leave it out for a single node)");
     }
@@ -89,6 +107,11 @@ pub fn run(nodes: u16, settings: &BrokerSettings) -> anyhow::Result<()> {
         println!("  node {}  Kafka {}  inter-broker {}  metrics http://{}/metrics  (pid {})", p.id, p.kafka, p.rpc, p.metrics, child.id());
     }
     let bootstrap = plans.iter().map(|p| p.kafka.clone()).collect::<Vec<_>>().join(",");
+    let replication = nodes.min(3);
+    // The worker creates its topics replicated across the nodes: it starts once they are up.
+    wait_for_brokers(&bootstrap, usize::from(nodes), Duration::from_secs(60));
+    let mut worker = start_worker(&exe, &bootstrap, connect_listen, replication)?;
+    println!("  connect worker  REST http://{connect_listen}/connectors  group {CONNECT_GROUP}  (pid {})", worker.id());
     println!();
     println!("Bootstrap servers: {bootstrap}");
     println!("Try it: fjord topic create orders --partitions 3 --replication-factor 3 -b {bootstrap}");
@@ -97,7 +120,27 @@ pub fn run(nodes: u16, settings: &BrokerSettings) -> anyhow::Result<()> {
     let stop = crate::interrupt::on_ctrl_c()?;
     // Nodes that died, and when each starts again.
     let mut restarts: Vec<(usize, Instant)> = Vec::new();
+    let mut worker_restart: Option<Instant> = None;
     while !stop.load(std::sync::atomic::Ordering::Acquire) {
+        if worker_restart.is_none()
+            && let Ok(Some(status)) = worker.try_wait()
+        {
+            eprintln!("the connect worker exited ({status}); starting it again in {} s (its connectors are kept in the cluster).", RESTART_AFTER.as_secs());
+            worker_restart = Some(Instant::now() + RESTART_AFTER);
+        }
+        if worker_restart.is_some_and(|at| at <= Instant::now()) {
+            worker_restart = None;
+            match start_worker(&exe, &bootstrap, connect_listen, replication) {
+                Ok(started) => {
+                    eprintln!("connect worker started again (pid {})", started.id());
+                    worker = started;
+                }
+                Err(e) => {
+                    eprintln!("the connect worker could not start again ({e:#}); trying again in {} s", RESTART_AFTER.as_secs());
+                    worker_restart = Some(Instant::now() + RESTART_AFTER);
+                }
+            }
+        }
         for (i, (p, child)) in children.iter_mut().enumerate() {
             if restarts.iter().any(|(r, _)| *r == i) {
                 continue;
@@ -135,6 +178,10 @@ pub fn run(nodes: u16, settings: &BrokerSettings) -> anyhow::Result<()> {
         }
         std::thread::sleep(Duration::from_millis(200));
     }
+    // The worker first, while the cluster it flushes to is still up.
+    if worker_restart.is_none() {
+        stop_child("the connect worker", &mut worker);
+    }
     for (_, child) in &children {
         // SIGTERM: each node shuts down cleanly.
         let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
@@ -156,6 +203,38 @@ pub fn run(nodes: u16, settings: &BrokerSettings) -> anyhow::Result<()> {
     }
     println!("fjord dev cluster shut down.");
     Ok(())
+}
+
+/// Waits until the cluster's metadata lists `nodes` brokers (or `timeout` passes: the worker
+/// then starts anyway, and is started again if it cannot join yet).
+fn wait_for_brokers(bootstrap: &str, nodes: usize, timeout: Duration) {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let deadline = Instant::now() + timeout;
+    let Ok(client) = rdkafka::ClientConfig::new().set("bootstrap.servers", bootstrap).set("log_level", "3").create::<BaseConsumer>() else { return };
+    while Instant::now() < deadline {
+        if client.fetch_metadata(None, Duration::from_secs(2)).is_ok_and(|m| m.brokers().len() >= nodes) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// Sends SIGTERM to `child` and waits up to 30 s for it to exit, then kills it.
+fn stop_child(what: &str, child: &mut Child) {
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) => return,
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(100)),
+            _ => {
+                eprintln!("{what} did not stop within 30 s; killing it");
+                let _ = child.kill();
+                let _ = child.wait();
+                return;
+            }
+        }
+    }
 }
 
 #[cfg(test)]

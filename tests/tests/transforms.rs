@@ -367,30 +367,33 @@ fn in_a_three_node_cluster_the_transform_moves_with_the_input_leader_and_loses_n
     cluster.node(leader).restart();
 }
 
-/// `fjord dev --nodes 3` on free loopback ports, stopped (SIGTERM, then SIGKILL for whatever
-/// is left) when dropped.
+/// `fjord dev --nodes 3` on free loopback ports (its connect worker's REST API too), stopped
+/// (SIGTERM, then SIGKILL for whatever is left) when dropped.
 struct DevCluster {
     child: std::process::Child,
     log: std::path::PathBuf,
     dir: tempfile::TempDir,
     kafka: u16,
+    connect: std::net::SocketAddr,
 }
 
 impl DevCluster {
     fn start() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let (kafka, metrics) = free_port_ranges();
+        let connect: std::net::SocketAddr = format!("127.0.0.1:{}", metrics + 3).parse().unwrap();
         let log = dir.path().join("dev.log");
         let out = std::fs::File::create(&log).unwrap();
         let child = Command::new(fjord_bin())
-            .args(["dev", "--nodes", "3", "--listen", &format!("127.0.0.1:{kafka}"), "--metrics-listen", &format!("127.0.0.1:{metrics}"), "--data-dir"])
+            .args(["dev", "--nodes", "3", "--listen", &format!("127.0.0.1:{kafka}"), "--metrics-listen", &format!("127.0.0.1:{metrics}")])
+            .args(["--connect-listen", &connect.to_string(), "--data-dir"])
             .arg(dir.path().join("data"))
             .env("FJORD_LOG", "info")
             .stdout(out.try_clone().unwrap())
             .stderr(out)
             .spawn()
             .unwrap();
-        let dev = Self { child, log, dir, kafka };
+        let dev = Self { child, log, dir, kafka, connect };
         wait_until("fjord dev --nodes 3 to form its cluster", Duration::from_secs(90), Duration::from_millis(500), || {
             let mut cmd = Command::new(fjord_bin());
             cmd.args(["cluster", "describe", "--output", "json", "--timeout", "5s", "-b", &dev.bootstrap()]);
@@ -415,6 +418,15 @@ impl DevCluster {
             .next_back()
             .unwrap_or_else(|| panic!("no pid for node {id} in:\n{log}"))
     }
+
+    /// The pid of the connect worker, from the line `fjord dev` prints for it; the last one.
+    fn worker_pid(&self) -> Option<i32> {
+        let log = std::fs::read_to_string(&self.log).ok()?;
+        log.lines()
+            .filter(|l| l.trim_start().starts_with("connect worker ") || l.starts_with("connect worker started again"))
+            .filter_map(|l| l.rsplit("pid ").next()?.trim_end_matches(')').trim().parse().ok())
+            .next_back()
+    }
 }
 
 impl Drop for DevCluster {
@@ -438,18 +450,21 @@ impl Drop for DevCluster {
                 let _ = Command::new("kill").args(["-KILL", &self.pid(id).to_string()]).status();
             }
         }
+        if let Some(worker) = self.worker_pid() {
+            let _ = Command::new("kill").args(["-KILL", &worker.to_string()]).status();
+        }
         let _ = &self.dir;
     }
 }
 
 /// A base for three consecutive Kafka ports (and their inter-broker ports 100 above) and one
-/// for three metrics ports, all free now.
+/// for three metrics ports and the connect worker's REST port after them, all free now.
 fn free_port_ranges() -> (u16, u16) {
     let free = |port: u16| std::net::TcpListener::bind(("127.0.0.1", port)).is_ok();
     let mut candidate = 20_000 + (std::process::id() % 2_000) as u16 * 10;
     loop {
         let (kafka, metrics) = (candidate, candidate + 300);
-        if (0..3).all(|i| free(kafka + i) && free(kafka + 100 + i) && free(metrics + i)) {
+        if (0..3).all(|i| free(kafka + i) && free(kafka + 100 + i) && free(metrics + i)) && free(metrics + 3) {
             return (kafka, metrics);
         }
         candidate = candidate.wrapping_add(7).max(20_000);
@@ -460,6 +475,16 @@ fn free_port_ranges() -> (u16, u16) {
 fn on_fjord_dev_with_three_nodes_the_transform_survives_killing_the_input_leader() {
     let dev = DevCluster::start();
     let bootstrap = dev.bootstrap();
+    // Its connect worker answers Kafka Connect's REST API, its state replicated on all three.
+    let connectors = wait_until("the connect worker's REST API", Duration::from_secs(90), Duration::from_millis(500), || {
+        let answer = fjord_tests::http(dev.connect, "GET", "/connectors", None).ok()?;
+        (answer.status == 200).then(|| answer.json())
+    });
+    assert_eq!(connectors, serde_json::json!([]));
+    let configs = fjord(&bootstrap, &["topic", "describe", "fjord-dev-configs", "--output", "json"]);
+    configs.assert_success();
+    let configs: serde_json::Value = serde_json::from_str(&configs.stdout).unwrap();
+    assert_eq!(configs["replication_factor"], 3, "{configs}");
     let (input, output, leader) = masker_on_three_nodes(&bootstrap);
 
     let writer = second_round_under_way(&bootstrap, &input, "mask", 2_000..42_000);

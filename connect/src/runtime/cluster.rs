@@ -115,7 +115,8 @@ pub(crate) struct ReadToEnd;
 
 impl rdkafka::ClientContext for ReadToEnd {
     fn error(&self, error: KafkaError, reason: &str) {
-        if !matches!(error, KafkaError::PartitionEOF(_)) {
+        // librdkafka reports a partition's end as a global error to the client's error callback.
+        if !matches!(error, KafkaError::PartitionEOF(_) | KafkaError::Global(rdkafka::types::RDKafkaErrorCode::PartitionEOF)) {
             tracing::warn!(error = %error, reason, "librdkafka reported an error");
         }
     }
