@@ -96,113 +96,121 @@ pub fn run(nodes: u16, settings: &BrokerSettings, connect_listen: SocketAddr) ->
     let plans = plan(nodes, &listen, metrics_base, &data_dir)?;
     let voters = plans.iter().map(|p| format!("{}@{}", p.id, p.rpc)).collect::<Vec<_>>().join(",");
     let exe = std::env::current_exe().context("cannot find the fjord executable to start the nodes")?;
-    let mut children: Vec<(NodePlan, Child)> = Vec::new();
+    let mut nodes_running: Vec<Supervised> = Vec::new();
     for p in &plans {
         std::fs::create_dir_all(&p.data_dir).with_context(|| format!("cannot create {}", p.data_dir.display()))?;
-        children.push((p.clone(), start_node(&exe, p, &voters)?));
+        let (exe, p, voters) = (exe.clone(), p.clone(), voters.clone());
+        nodes_running.push(Supervised::start(format!("node {}", p.id), "the other nodes keep serving and fail over its partitions.", move || start_node(&exe, &p, &voters))?);
     }
     println!("fjord dev {}: a {nodes}-node cluster. Data under {}", env!("CARGO_PKG_VERSION"), data_dir.display());
     println!();
-    for (p, child) in &children {
-        println!("  node {}  Kafka {}  inter-broker {}  metrics http://{}/metrics  (pid {})", p.id, p.kafka, p.rpc, p.metrics, child.id());
+    for (p, node) in plans.iter().zip(&nodes_running) {
+        println!("  node {}  Kafka {}  inter-broker {}  metrics http://{}/metrics  (pid {})", p.id, p.kafka, p.rpc, p.metrics, node.child.id());
     }
     let bootstrap = plans.iter().map(|p| p.kafka.clone()).collect::<Vec<_>>().join(",");
     let replication = nodes.min(3);
     // The worker creates its topics replicated across the nodes: it starts once they are up.
     wait_for_brokers(&bootstrap, usize::from(nodes), Duration::from_secs(60));
-    let mut worker = start_worker(&exe, &bootstrap, connect_listen, replication)?;
-    println!("  connect worker  REST http://{connect_listen}/connectors  group {CONNECT_GROUP}  (pid {})", worker.id());
+    let mut worker = {
+        let (exe, bootstrap) = (exe.clone(), bootstrap.clone());
+        Supervised::start("connect worker".to_string(), "its connectors are kept in the cluster.", move || start_worker(&exe, &bootstrap, connect_listen, replication))?
+    };
+    println!("  connect worker  REST http://{connect_listen}/connectors  group {CONNECT_GROUP}  (pid {})", worker.child.id());
     println!();
     println!("Bootstrap servers: {bootstrap}");
     println!("Try it: fjord topic create orders --partitions 3 --replication-factor 3 -b {bootstrap}");
     println!("Ready. Press Ctrl-C (or send SIGTERM) to stop every node.");
 
     let stop = crate::interrupt::on_ctrl_c()?;
-    // Nodes that died, and when each starts again.
-    let mut restarts: Vec<(usize, Instant)> = Vec::new();
-    let mut worker_restart: Option<Instant> = None;
     while !stop.load(std::sync::atomic::Ordering::Acquire) {
-        if worker_restart.is_none()
-            && let Ok(Some(status)) = worker.try_wait()
-        {
-            eprintln!("the connect worker exited ({status}); starting it again in {} s (its connectors are kept in the cluster).", RESTART_AFTER.as_secs());
-            worker_restart = Some(Instant::now() + RESTART_AFTER);
-        }
-        if worker_restart.is_some_and(|at| at <= Instant::now()) {
-            worker_restart = None;
-            match start_worker(&exe, &bootstrap, connect_listen, replication) {
-                Ok(started) => {
-                    eprintln!("connect worker started again (pid {})", started.id());
-                    worker = started;
-                }
-                Err(e) => {
-                    eprintln!("the connect worker could not start again ({e:#}); trying again in {} s", RESTART_AFTER.as_secs());
-                    worker_restart = Some(Instant::now() + RESTART_AFTER);
-                }
-            }
-        }
-        for (i, (p, child)) in children.iter_mut().enumerate() {
-            if restarts.iter().any(|(r, _)| *r == i) {
-                continue;
-            }
-            if let Ok(Some(status)) = child.try_wait() {
-                eprintln!(
-                    "node {} exited ({status}); the other nodes keep serving and fail over its partitions. Starting it again in {} s.",
-                    p.id,
-                    RESTART_AFTER.as_secs()
-                );
-                restarts.push((i, Instant::now() + RESTART_AFTER));
-            }
-        }
-        let now = Instant::now();
-        let mut due = Vec::new();
-        restarts.retain(|(i, at)| {
-            let ready = *at <= now;
-            if ready {
-                due.push(*i);
-            }
-            !ready
-        });
-        for i in due {
-            let (p, child) = &mut children[i];
-            match start_node(&exe, p, &voters) {
-                Ok(started) => {
-                    eprintln!("node {} started again (pid {})", p.id, started.id());
-                    *child = started;
-                }
-                Err(e) => {
-                    eprintln!("node {} could not start again ({e:#}); trying again in {} s", p.id, RESTART_AFTER.as_secs());
-                    restarts.push((i, Instant::now() + RESTART_AFTER));
-                }
-            }
+        worker.tend();
+        for node in &mut nodes_running {
+            node.tend();
         }
         std::thread::sleep(Duration::from_millis(200));
     }
     // The worker first, while the cluster it flushes to is still up.
-    if worker_restart.is_none() {
-        stop_child("the connect worker", &mut worker);
+    worker.terminate();
+    worker.wait_or_kill(Instant::now() + STOP_WITHIN);
+    // SIGTERM: each node shuts down cleanly.
+    for node in &nodes_running {
+        node.terminate();
     }
-    for (_, child) in &children {
-        // SIGTERM: each node shuts down cleanly.
-        let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let deadline = Instant::now() + STOP_WITHIN;
+    for node in &mut nodes_running {
+        node.wait_or_kill(deadline);
     }
-    let deadline = Instant::now() + Duration::from_secs(30);
-    for (p, child) in &mut children {
-        loop {
-            match child.try_wait() {
-                Ok(Some(_)) => break,
-                Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(100)),
-                _ => {
-                    eprintln!("node {} did not stop within 30 s; killing it", p.id);
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    break;
+    println!("fjord dev cluster shut down.");
+    Ok(())
+}
+
+/// How long a child has to stop after SIGTERM before it is killed.
+const STOP_WITHIN: Duration = Duration::from_secs(30);
+
+/// A child process `fjord dev` keeps running: reported and started again `RESTART_AFTER`
+/// after it dies.
+struct Supervised {
+    /// How messages name it ("node 2", "connect worker").
+    name: String,
+    /// What its death means, for the message that reports it.
+    when_down: &'static str,
+    start: Box<dyn Fn() -> anyhow::Result<Child>>,
+    child: Child,
+    /// When it starts again, while it is down.
+    restart_at: Option<Instant>,
+}
+
+impl Supervised {
+    fn start(name: String, when_down: &'static str, start: impl Fn() -> anyhow::Result<Child> + 'static) -> anyhow::Result<Self> {
+        let child = start()?;
+        Ok(Self { name, when_down, start: Box::new(start), child, restart_at: None })
+    }
+
+    /// Notices that the child exited, and starts it again once that is due.
+    fn tend(&mut self) {
+        if self.restart_at.is_none()
+            && let Ok(Some(status)) = self.child.try_wait()
+        {
+            eprintln!("{} exited ({status}); {} Starting it again in {} s.", self.name, self.when_down, RESTART_AFTER.as_secs());
+            self.restart_at = Some(Instant::now() + RESTART_AFTER);
+        }
+        if self.restart_at.is_some_and(|at| at <= Instant::now()) {
+            match (self.start)() {
+                Ok(started) => {
+                    eprintln!("{} started again (pid {})", self.name, started.id());
+                    self.child = started;
+                    self.restart_at = None;
+                }
+                Err(e) => {
+                    eprintln!("{} could not start again ({e:#}); trying again in {} s", self.name, RESTART_AFTER.as_secs());
+                    self.restart_at = Some(Instant::now() + RESTART_AFTER);
                 }
             }
         }
     }
-    println!("fjord dev cluster shut down.");
-    Ok(())
+
+    /// Sends SIGTERM to the child, unless it is down.
+    fn terminate(&self) {
+        if self.restart_at.is_none() {
+            let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        }
+    }
+
+    /// Waits for the child to exit until `deadline`, then kills it.
+    fn wait_or_kill(&mut self, deadline: Instant) {
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(_)) => return,
+                Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(100)),
+                _ => {
+                    eprintln!("{} did not stop within {} s; killing it", self.name, STOP_WITHIN.as_secs());
+                    let _ = self.child.kill();
+                    let _ = self.child.wait();
+                    return;
+                }
+            }
+        }
+    }
 }
 
 /// Waits until the cluster's metadata lists `nodes` brokers (or `timeout` passes: the worker
@@ -216,24 +224,6 @@ fn wait_for_brokers(bootstrap: &str, nodes: usize, timeout: Duration) {
             return;
         }
         std::thread::sleep(Duration::from_millis(250));
-    }
-}
-
-/// Sends SIGTERM to `child` and waits up to 30 s for it to exit, then kills it.
-fn stop_child(what: &str, child: &mut Child) {
-    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        match child.try_wait() {
-            Ok(Some(_)) => return,
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(100)),
-            _ => {
-                eprintln!("{what} did not stop within 30 s; killing it");
-                let _ = child.kill();
-                let _ = child.wait();
-                return;
-            }
-        }
     }
 }
 

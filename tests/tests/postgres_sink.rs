@@ -64,6 +64,14 @@ fn stored_total(db: &TestDatabase, connector: &str) -> i64 {
     db.try_query(&format!("SELECT coalesce(sum(next_offset), 0) FROM __fjord_connect_offsets WHERE connector = '{connector}'")).ok().and_then(|s| s.parse().ok()).unwrap_or(0)
 }
 
+/// `fjord connect standalone` running `config`, its offsets and log in `dir`.
+fn standalone(bootstrap: &str, dir: &std::path::Path, config: &std::path::Path) -> ConnectProcess {
+    ConnectProcess::start(
+        &["standalone", "-b", bootstrap, "--rest-listen", "127.0.0.1:0", "--offsets-file", &dir.join("o").display().to_string(), &config.display().to_string()],
+        &dir.join("worker.log"),
+    )
+}
+
 #[test]
 fn the_postgres_sink_upserts_deletes_and_appends_exactly_once_across_a_sigkill() {
     let db = TestDatabase::create("sink");
@@ -124,10 +132,7 @@ fn a_postgres_sink_with_a_bad_config_or_a_missing_table_says_what_to_do() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("bad.properties");
     std::fs::write(&config, format!("name=bad\nconnector.class=postgres-sink\nconnection.url={}\ntopics={topic}\ninsert.mode=upsert\n", db.url)).unwrap();
-    let mut worker = ConnectProcess::start(
-        &["standalone", "-b", &bootstrap, "--rest-listen", "127.0.0.1:0", "--offsets-file", &dir.path().join("o").display().to_string(), &config.display().to_string()],
-        &dir.path().join("worker.log"),
-    );
+    let mut worker = standalone(&bootstrap, dir.path(), &config);
     let addr = worker.rest_addr();
     let status = wait_until("the task to fail", Duration::from_secs(60), Duration::from_millis(100), || {
         let s = fjord_tests::http(addr, "GET", "/connectors/bad/status", None).ok()?.json();
@@ -174,10 +179,7 @@ fn a_value_postgresql_refuses_mid_stream_fails_the_task_and_commits_nothing_of_i
     std::fs::write(&config, json!({"name": "amounts", "config": {
         "connector.class": "postgres-sink", "connection.url": db.url, "topics": topic, "table.name.format": "amounts",
         "max.buffered.records": "3000", "errors.retry.timeout": "0"}}).to_string()).unwrap();
-    let mut worker = ConnectProcess::start(
-        &["standalone", "-b", &bootstrap, "--rest-listen", "127.0.0.1:0", "--offsets-file", &dir.path().join("o").display().to_string(), &config.display().to_string()],
-        &dir.path().join("worker.log"),
-    );
+    let mut worker = standalone(&bootstrap, dir.path(), &config);
     let addr = worker.rest_addr();
     let status = wait_until("the task to fail on the refused value", Duration::from_secs(120), Duration::from_millis(100), || {
         let s = fjord_tests::http(addr, "GET", "/connectors/amounts/status", None).ok()?.json();

@@ -80,8 +80,7 @@ impl Transform for ExtractNewRecordState {
         let Value::Struct(mut fields) = state else {
             return Err(format!("the change event's {state_field} is not a row"));
         };
-        let kinds: Vec<SchemaType> = added.iter().map(|(_, value)| added_kind(value)).collect();
-        let schema = record.value.schema.as_ref().and_then(|envelope_schema| self.row_schema(envelope_schema, state_field, deleted, &added, kinds));
+        let schema = record.value.schema.as_ref().and_then(|envelope_schema| self.row_schema(envelope_schema, state_field, deleted, &added));
         fields.extend(added);
         if deleted {
             fields.push(("__deleted".to_string(), Value::String("true".to_string())));
@@ -113,8 +112,9 @@ struct RowSchema {
 
 impl ExtractNewRecordState {
     /// The schema of the row taken from `state_field` of events with `envelope`'s schema, with
-    /// the copied fields (of these kinds) and `__deleted` when rewritten.
-    fn row_schema(&self, envelope: &Arc<Schema>, state_field: &'static str, deleted: bool, added: &[(String, Value)], kinds: Vec<SchemaType>) -> Option<Arc<Schema>> {
+    /// the copied fields (typed by their values) and `__deleted` when rewritten.
+    fn row_schema(&self, envelope: &Arc<Schema>, state_field: &'static str, deleted: bool, added: &[(String, Value)]) -> Option<Arc<Schema>> {
+        let kinds: Vec<SchemaType> = added.iter().map(|(_, value)| added_kind(value)).collect();
         let mut last = self.last_schema.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(made) = last.as_ref().filter(|m| Arc::ptr_eq(&m.envelope, envelope) && m.state_field == state_field && m.deleted == deleted && m.kinds == kinds) {
             return Some(made.row.clone());

@@ -200,17 +200,16 @@ impl PostgresSink {
         // The streamed transaction, with the rows it already holds; a stream that failed is
         // rolled back and every row written again here.
         let started = std::time::Instant::now();
-        let (mut tx, streamed) = match self.stream.take() {
-            Some(stream) => {
-                let rows = stream.rows;
-                match stream.finish().await {
-                    Ok(tx) => (tx, rows),
-                    Err(e) => {
-                        tracing::debug!(error = %e, "the streamed COPY failed; writing the rows again");
-                        (self.pool.begin().await.map_err(|e| database_error("could not start a transaction", &e))?, 0)
-                    }
-                }
+        let mut streamed_tx = None;
+        if let Some(stream) = self.stream.take() {
+            let rows = stream.rows;
+            match stream.finish().await {
+                Ok(tx) => streamed_tx = Some((tx, rows)),
+                Err(e) => tracing::debug!(error = %e, "the streamed COPY failed; writing the rows again"),
             }
+        }
+        let (mut tx, streamed) = match streamed_tx {
+            Some(found) => found,
             None => (self.pool.begin().await.map_err(|e| database_error("could not start a transaction", &e))?, 0),
         };
         let stream_finished = started.elapsed();
@@ -222,9 +221,9 @@ impl PostgresSink {
         self.buffered = buffered;
         written?;
         write::store_offsets(&mut tx, &self.offsets_table, &self.connector, offsets).await?;
-        let written = started.elapsed();
+        let offsets_stored = started.elapsed();
         tx.commit().await.map_err(|e| database_error("could not commit", &e))?;
-        tracing::debug!(rows = self.buffered.len(), streamed, ?stream_finished, ?written, took = ?started.elapsed(), "rows committed");
+        tracing::debug!(rows = self.buffered.len(), streamed, ?stream_finished, ?offsets_stored, took = ?started.elapsed(), "rows committed");
         Ok(())
     }
 

@@ -26,6 +26,19 @@ pub struct Shape {
     pub pk: Vec<String>,
 }
 
+impl Shape {
+    /// The columns' names, in order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.columns.iter().map(|(name, _)| name.as_str())
+    }
+
+    /// Whether rows of these two shapes write the same columns (one statement can take both;
+    /// each row's values are written by its own shape's schemas).
+    pub fn same_columns(a: &Arc<Shape>, b: &Arc<Shape>) -> bool {
+        Arc::ptr_eq(a, b) || a.names().eq(b.names())
+    }
+}
+
 /// One row to write or delete.
 #[derive(Debug, Clone)]
 pub struct Row {
@@ -40,9 +53,8 @@ pub struct Row {
 impl Row {
     /// Whether `other` can go in the same statement (same table, operation and columns).
     pub fn same_statement(&self, other: &Row) -> bool {
-        self.delete == other.delete
-            && (Arc::ptr_eq(&self.table, &other.table) || self.table == other.table)
-            && (Arc::ptr_eq(&self.shape, &other.shape) || self.shape.columns.iter().map(|c| &c.0).eq(other.shape.columns.iter().map(|c| &c.0)))
+        // `Arc`'s equality compares pointers first.
+        self.delete == other.delete && self.table == other.table && Shape::same_columns(&self.shape, &other.shape)
     }
 
     /// The primary key's values as text (to find repeats of a key in one batch).
@@ -134,7 +146,7 @@ impl RowBuilder {
                     && last.topic == topic
                     && same_schema(last.key_schema.as_ref(), key_schema.as_ref())
                     && same_schema(last.value_schema.as_ref(), value_schema.as_ref())
-                    && last.shape.columns.iter().map(|c| &c.0).eq(columns.iter().map(|c| &c.0)) =>
+                    && last.shape.names().eq(columns.iter().map(|c| c.0.as_str())) =>
             {
                 (last.table.clone(), last.shape.clone())
             }

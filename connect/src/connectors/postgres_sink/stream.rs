@@ -37,7 +37,7 @@ impl CopyStream {
     /// already known to have every column).
     pub fn start(pool: &PgPool, first: &Row) -> Self {
         let (tx, mut rx) = mpsc::channel::<Vec<u8>>(CHUNKS_AHEAD);
-        let columns: Vec<String> = first.shape.columns.iter().map(|(n, _)| quote(n)).collect();
+        let columns: Vec<String> = first.shape.names().map(quote).collect();
         let statement = format!("COPY {} ({}) FROM STDIN", first.table.sql(), columns.join(", "));
         let pool = pool.clone();
         let table = first.table.clone();
@@ -76,7 +76,7 @@ impl CopyStream {
     }
 
     fn accepts(&self, row: &Row) -> bool {
-        !row.delete && (Arc::ptr_eq(&row.shape, &self.shape) || row.shape.columns == self.shape.columns) && *row.table == *self.table
+        !row.delete && row.table == self.table && Shape::same_columns(&row.shape, &self.shape)
     }
 
     /// Ends the COPY: the transaction holding its rows.

@@ -20,7 +20,6 @@ use crate::record::TopicPartition;
 pub async fn write_run(conn: &mut PgConnection, run: &[Row], info: &TableInfo, upsert: bool) -> Result<()> {
     let first = &run[0];
     let table: &TableName = &first.table;
-    let columns = &first.shape.columns;
     // With upserts, only the last row of each key counts (one statement may not touch a row twice).
     let rows: Vec<&Row> = if upsert || first.delete {
         let mut last: HashMap<Vec<Option<String>>, usize> = HashMap::new();
@@ -33,7 +32,7 @@ pub async fn write_run(conn: &mut PgConnection, run: &[Row], info: &TableInfo, u
     } else {
         run.iter().collect()
     };
-    let names: Vec<&str> = columns.iter().map(|(n, _)| n.as_str()).collect();
+    let names: Vec<&str> = first.shape.names().collect();
     let quoted: Vec<String> = names.iter().map(|n| quote(n)).collect();
     let conflict = upsert.then(|| on_conflict(first, &names));
     if first.delete || rows.len() < COPY_FROM_ROWS {
