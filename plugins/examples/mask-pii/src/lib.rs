@@ -5,6 +5,7 @@
 //!
 //! Settings (all optional): `emails`, `cards`, `phones` (`true`/`false`, default `true`).
 
+mod find;
 mod json;
 mod scan;
 

@@ -4,6 +4,8 @@
 
 use std::borrow::Cow;
 
+use crate::find::{find, AtSign, NumberStart};
+
 /// Which kinds of data to mask.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Kinds {
@@ -60,7 +62,11 @@ fn is_domain(b: u8) -> bool {
 fn emails(bytes: &[u8]) -> Vec<(usize, usize)> {
     let mut found = Vec::new();
     let mut from = 0;
-    while let Some(at) = bytes[from..].iter().position(|&b| b == b'@').map(|p| p + from) {
+    loop {
+        let at = find::<AtSign>(bytes, from);
+        if at == bytes.len() {
+            break;
+        }
         from = at + 1;
         let mut start = at;
         while start > 0 && is_local(bytes[start - 1]) {
@@ -105,12 +111,12 @@ struct Shape {
 /// parentheses), not touching letters or digits on either side: (start, end, digits, shape).
 fn number_runs(bytes: &[u8]) -> Vec<(usize, usize, Vec<u8>, Shape)> {
     let mut runs = Vec::new();
-    let mut i = 0;
+    let mut i = find::<NumberStart>(bytes, 0);
     while i < bytes.len() {
         let b = bytes[i];
         let starts = b.is_ascii_digit() || (matches!(b, b'+' | b'(') && bytes.get(i + 1).is_some_and(u8::is_ascii_digit));
         if !starts || (i > 0 && (bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'_')) {
-            i += 1;
+            i = find::<NumberStart>(bytes, i + 1);
             continue;
         }
         let start = i;
@@ -161,7 +167,7 @@ fn number_runs(bytes: &[u8]) -> Vec<(usize, usize, Vec<u8>, Shape)> {
         if !touches_word && !digits.is_empty() {
             runs.push((start, end, digits, shape));
         }
-        i = end.max(start + 1);
+        i = find::<NumberStart>(bytes, end.max(start + 1));
     }
     runs
 }
