@@ -9,10 +9,11 @@ use std::borrow::Cow;
 use fjord_plugin_sdk::json::serde_json;
 
 use crate::find::{find, InString};
-use crate::scan::{mask_text, Kinds};
+use crate::scan::{find_pii, mask_text, write_masked, Kinds};
 
-/// `value` with the strings in it masked, or `None` when it is not JSON (or not UTF-8).
-pub fn mask_json(value: &[u8], kinds: Kinds) -> Option<Vec<u8>> {
+/// `value` with the strings in it masked (`Some(None)` when nothing needed masking), or `None`
+/// when it is not JSON (or not UTF-8).
+pub fn mask_json(value: &[u8], kinds: Kinds) -> Option<Option<Vec<u8>>> {
     let mut masked = Masked { value, out: Vec::new(), copied: 0 };
     // The open containers, innermost last: `{` or `[`.
     let mut open: Vec<u8> = Vec::new();
@@ -84,31 +85,44 @@ impl Masked<'_> {
     /// Masks the string opening at `open`, if anything in it needs masking.
     fn string(&mut self, open: usize, string: &JsonString, kinds: Kinds) -> Option<()> {
         let raw = &self.value[open..=string.close];
-        // Without escapes the raw text is the string.
-        let text: Cow<'_, str> = if string.escaped { Cow::Owned(serde_json::from_slice(raw).ok()?) } else { Cow::Borrowed(std::str::from_utf8(&raw[1..raw.len() - 1]).ok()?) };
-        let Cow::Owned(masked) = mask_text(&text, kinds) else { return Some(()) };
-        if self.out.capacity() == 0 {
-            self.out.reserve(self.value.len());
-        }
-        self.out.extend_from_slice(&self.value[self.copied..open]);
         if string.escaped {
+            // Unescaped, masked, and escaped again.
+            let text: String = serde_json::from_slice(raw).ok()?;
+            let Cow::Owned(masked) = mask_text(&text, kinds) else { return Some(()) };
+            self.copy_to(open);
             self.out.extend_from_slice(&serde_json::to_vec(&masked).ok()?);
         } else {
-            // Masking only puts plain labels into text that needed no escaping.
+            // Without escapes the raw text is the string (checked to be UTF-8 as it was read),
+            // and masking only puts plain labels into it.
+            let text = &raw[1..raw.len() - 1];
+            let spans = find_pii(text, kinds);
+            if spans.is_empty() {
+                return Some(());
+            }
+            self.copy_to(open);
             self.out.push(b'"');
-            self.out.extend_from_slice(masked.as_bytes());
+            write_masked(text, &spans, &mut self.out);
             self.out.push(b'"');
         }
         self.copied = string.close + 1;
         Some(())
     }
 
-    fn finish(mut self) -> Vec<u8> {
+    /// Copies the input up to `to` (not masked) to the output.
+    fn copy_to(&mut self, to: usize) {
+        if self.out.capacity() == 0 {
+            self.out.reserve(self.value.len());
+        }
+        self.out.extend_from_slice(&self.value[self.copied..to]);
+    }
+
+    /// The masked text, or `None` when nothing was masked.
+    fn finish(mut self) -> Option<Vec<u8>> {
         if self.copied == 0 {
-            return self.value.to_vec();
+            return None;
         }
         self.out.extend_from_slice(&self.value[self.copied..]);
-        self.out
+        Some(self.out)
     }
 }
 
@@ -229,7 +243,7 @@ mod tests {
     const ALL: Kinds = Kinds { emails: true, cards: true, phones: true };
 
     fn masked(text: &str) -> Option<String> {
-        mask_json(text.as_bytes(), ALL).map(|b| String::from_utf8(b).unwrap_or_default())
+        mask_json(text.as_bytes(), ALL).map(|b| b.map_or_else(|| text.to_string(), |b| String::from_utf8(b).unwrap_or_default()))
     }
 
     #[test]

@@ -37,15 +37,19 @@ impl Transform for MaskPii {
         Ok(Self { kinds: Kinds { emails: flag(config, "emails")?, cards: flag(config, "cards")?, phones: flag(config, "phones")? } })
     }
 
-    fn process(&mut self, record: Record, out: &mut Vec<Output>) -> Result<(), String> {
-        let masked = record.value.as_deref().map(|value| self.mask_value(value));
-        out.push(Output::forward(record).with_value(masked));
+    fn process(&mut self, mut record: Record, out: &mut Vec<Output>) -> Result<(), String> {
+        // A value with nothing to mask is passed on as it is, not copied.
+        if let Some(masked) = record.value.as_deref().and_then(|value| self.mask_value(value)) {
+            record.value = Some(masked);
+        }
+        out.push(Output::forward(record));
         Ok(())
     }
 }
 
 impl MaskPii {
-    fn mask_value(&self, value: &[u8]) -> Vec<u8> {
+    /// The masked value, or `None` when nothing in it needed masking.
+    fn mask_value(&self, value: &[u8]) -> Option<Vec<u8>> {
         let looks_like_json = value.iter().find(|b| !b.is_ascii_whitespace()).is_some_and(|b| matches!(b, b'{' | b'['));
         if looks_like_json {
             if let Some(masked) = json::mask_json(value, self.kinds) {
@@ -57,14 +61,25 @@ impl MaskPii {
     }
 }
 
-/// Masks the UTF-8 stretches of `value`, keeping the bytes that are not UTF-8 as they are.
-fn mask_bytes(value: &[u8], kinds: Kinds) -> Vec<u8> {
-    let mut out = Vec::with_capacity(value.len());
+/// Masks the UTF-8 stretches of `value`, keeping the bytes that are not UTF-8 as they are;
+/// `None` when nothing was masked.
+fn mask_bytes(value: &[u8], kinds: Kinds) -> Option<Vec<u8>> {
+    let mut out: Option<Vec<u8>> = None;
+    let mut copied = 0;
+    let mut at = 0;
     for chunk in value.utf8_chunks() {
-        out.extend_from_slice(mask_text(chunk.valid(), kinds).as_bytes());
-        out.extend_from_slice(chunk.invalid());
+        let spans = scan::find_pii(chunk.valid().as_bytes(), kinds);
+        if !spans.is_empty() {
+            let out = out.get_or_insert_with(|| Vec::with_capacity(value.len()));
+            out.extend_from_slice(&value[copied..at]);
+            scan::write_masked(chunk.valid().as_bytes(), &spans, out);
+            copied = at + chunk.valid().len();
+        }
+        at += chunk.valid().len() + chunk.invalid().len();
     }
-    out
+    let mut out = out?;
+    out.extend_from_slice(&value[copied..]);
+    Some(out)
 }
 
 fjord_plugin_sdk::transform!(MaskPii);
@@ -92,6 +107,12 @@ mod tests {
         assert_eq!(v["user"]["card"], "[CARD]");
         assert_eq!(v["notes"][0], "tel [PHONE]");
         assert_eq!(v["n"], 4111111111111111u64, "numbers are not strings: left alone");
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_are_kept_around_what_is_masked() {
+        assert_eq!(super::mask_bytes(b"\xffcall 555-123-4567\xfe ok", super::Kinds { emails: true, cards: true, phones: true }).as_deref(), Some(&b"\xffcall [PHONE]\xfe ok"[..]));
+        assert_eq!(super::mask_bytes(b"\xffnothing here\xfe", super::Kinds { emails: true, cards: true, phones: true }), None);
     }
 
     #[test]

@@ -18,36 +18,65 @@ pub struct Kinds {
 /// `[EMAIL]`, `[CARD]` or `[PHONE]`.
 /// Borrowed when nothing was found.
 pub fn mask_text(text: &str, kinds: Kinds) -> Cow<'_, str> {
-    let bytes = text.as_bytes();
-    let mut spans: Vec<(usize, usize, &str)> = Vec::new();
+    let spans = find_pii(text.as_bytes(), kinds);
+    if spans.is_empty() {
+        return Cow::Borrowed(text);
+    }
+    let mut out = Vec::with_capacity(text.len());
+    write_masked(text.as_bytes(), &spans, &mut out);
+    // Whole UTF-8 stretches were replaced by ASCII labels, so this is UTF-8 still.
+    Cow::Owned(String::from_utf8(out).unwrap_or_default())
+}
+
+/// A stretch of text to replace: start, end, and the label that replaces it.
+pub type Span = (usize, usize, &'static str);
+
+/// Writes `text` to `out` with each of `spans` (in order, not overlapping) replaced by its
+/// label.
+pub fn write_masked(text: &[u8], spans: &[Span], out: &mut Vec<u8>) {
+    let mut at = 0;
+    for &(start, end, label) in spans {
+        out.extend_from_slice(&text[at..start]);
+        out.extend_from_slice(label.as_bytes());
+        at = end;
+    }
+    out.extend_from_slice(&text[at..]);
+}
+
+/// The email addresses, card numbers and phone numbers `kinds` selects in `text` (UTF-8), in
+/// order; each starts and ends on an ASCII character. Empty (and not allocated) when there
+/// are none.
+pub fn find_pii(text: &[u8], kinds: Kinds) -> Vec<Span> {
+    let bytes = text;
+    let mut spans: Vec<Span> = Vec::new();
     if kinds.emails {
-        spans.extend(emails(bytes).into_iter().map(|(s, e)| (s, e, "[EMAIL]")));
+        emails(bytes, &mut spans);
     }
     if kinds.cards || kinds.phones {
-        for (start, end, digits, shape) in number_runs(bytes) {
-            if spans.iter().any(|&(s, e, _)| start < e && s < end) {
+        let emails = spans.len();
+        let mut at = find::<NumberStart>(bytes, 0);
+        while at < bytes.len() {
+            let Some(run) = number_run(bytes, at) else {
+                at = find::<NumberStart>(bytes, at + 1);
+                continue;
+            };
+            let (start, end) = (at, run.end);
+            // The runs starting inside this one end where it does: none of them is a number.
+            at = find::<NumberStart>(bytes, run.end.max(start + 1));
+            if run.in_word || spans[..emails].iter().any(|&(s, e, _)| start < e && s < end) {
                 continue;
             }
-            if kinds.cards && shape.card_separators && (13..=19).contains(&digits.len()) && (digits.len() == 16 || luhn(&digits)) {
+            if kinds.cards && run.is_card() {
                 spans.push((start, end, "[CARD]"));
-            } else if kinds.phones && is_phone(&digits, &shape) {
+            } else if kinds.phones && run.is_phone() {
                 spans.push((start, end, "[PHONE]"));
             }
         }
     }
-    if spans.is_empty() {
-        return Cow::Borrowed(text);
+    if !spans.is_sorted() {
+        spans.sort_unstable();
     }
-    spans.sort_unstable();
-    let mut out = String::with_capacity(text.len());
-    let mut at = 0;
-    for (start, end, label) in spans {
-        out.push_str(&text[at..start]);
-        out.push_str(label);
-        at = end;
-    }
-    out.push_str(&text[at..]);
-    Cow::Owned(out)
+    spans
 }
 
 fn is_local(b: u8) -> bool {
@@ -58,9 +87,8 @@ fn is_domain(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-')
 }
 
-/// Byte ranges of the email addresses in `bytes`.
-fn emails(bytes: &[u8]) -> Vec<(usize, usize)> {
-    let mut found = Vec::new();
+/// Adds the email addresses in `bytes` to `found`, in order.
+fn emails(bytes: &[u8], found: &mut Vec<Span>) {
     let mut from = 0;
     loop {
         let at = find::<AtSign>(bytes, from);
@@ -87,122 +115,137 @@ fn emails(bytes: &[u8]) -> Vec<(usize, usize)> {
             let tld = &domain[dot + 1..];
             tld.len() >= 2 && tld.iter().all(u8::is_ascii_alphabetic) && dot > 0
         });
-        if start < at && tld_ok && found.last().is_none_or(|&(_, e)| e <= start) {
-            found.push((start, end));
+        if start < at && tld_ok && found.last().is_none_or(|&(_, e, _)| e <= start) {
+            found.push((start, end, "[EMAIL]"));
             from = end;
         }
     }
-    found
 }
 
-/// How a run of digits was written.
-#[derive(Debug, Default)]
-struct Shape {
+/// A run of digits with the separators phone and card numbers use (space, dash, dot,
+/// parentheses), as written: what tells a card or phone number from other numbers.
+#[derive(Debug)]
+struct NumberRun {
+    /// Where it ends (after its last digit).
+    end: usize,
+    digits: usize,
+    /// The Luhn sums of the digits at even and odd positions from the left, as they are and
+    /// doubled (which of them count depends on the parity of the last digit's position).
+    plain: [u32; 2],
+    doubled: [u32; 2],
     plus: bool,
     /// Only spaces and dashes between the digits (how card numbers are written).
     card_separators: bool,
-    /// The digit groups' lengths, and whether dots separated them.
-    groups: Vec<usize>,
+    /// How many digit groups, and the lengths of the first three.
+    groups: usize,
+    first_groups: [usize; 3],
     dots: bool,
     other_separators: bool,
+    /// A letter or digit comes right after it: it is part of a word, not a number.
+    in_word: bool,
 }
 
-/// Runs of digits with the separators phone and card numbers use (space, dash, dot,
-/// parentheses), not touching letters or digits on either side: (start, end, digits, shape).
-fn number_runs(bytes: &[u8]) -> Vec<(usize, usize, Vec<u8>, Shape)> {
-    let mut runs = Vec::new();
-    let mut i = find::<NumberStart>(bytes, 0);
-    while i < bytes.len() {
-        let b = bytes[i];
-        let starts = b.is_ascii_digit() || (matches!(b, b'+' | b'(') && bytes.get(i + 1).is_some_and(u8::is_ascii_digit));
-        if !starts || (i > 0 && (bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'_')) {
-            i = find::<NumberStart>(bytes, i + 1);
-            continue;
-        }
-        let start = i;
-        let mut shape = Shape { plus: b == b'+', card_separators: true, ..Shape::default() };
-        let mut digits = Vec::new();
-        let mut group = 0;
-        let mut end = i;
-        let mut pending_separators = 0;
-        // Separators count only once a digit follows them (a sentence's full stop does not).
-        let mut pending = Shape { card_separators: true, ..Shape::default() };
-        if matches!(b, b'+' | b'(') {
-            shape.other_separators |= b == b'(';
-            shape.card_separators &= b != b'(';
+/// Separators seen since the last digit: they count only once a digit follows them (a
+/// sentence's full stop does not).
+#[derive(Default)]
+struct Separators {
+    count: usize,
+    dots: bool,
+    other: bool,
+    not_card: bool,
+}
+
+/// The number run starting at `start` (a digit, or `+` or `(` before one), unless it starts
+/// inside a word.
+fn number_run(bytes: &[u8], start: usize) -> Option<NumberRun> {
+    let first = bytes[start];
+    let starts = first.is_ascii_digit() || (matches!(first, b'+' | b'(') && bytes.get(start + 1).is_some_and(u8::is_ascii_digit));
+    if !starts || (start > 0 && (bytes[start - 1].is_ascii_alphanumeric() || bytes[start - 1] == b'_')) {
+        return None;
+    }
+    let mut run = NumberRun {
+        end: start,
+        digits: 0,
+        plain: [0; 2],
+        doubled: [0; 2],
+        plus: first == b'+',
+        card_separators: first != b'(',
+        groups: 0,
+        first_groups: [0; 3],
+        dots: false,
+        other_separators: first == b'(',
+        in_word: false,
+    };
+    let mut i = if first.is_ascii_digit() { start } else { start + 1 };
+    let mut group = 0;
+    let mut pending = Separators::default();
+    while let Some(&c) = bytes.get(i) {
+        if c.is_ascii_digit() {
+            run.dots |= pending.dots;
+            run.other_separators |= pending.other;
+            run.card_separators &= !pending.not_card;
+            pending = Separators::default();
+            let d = u32::from(c - b'0');
+            let doubled = if d * 2 > 9 { d * 2 - 9 } else { d * 2 };
+            run.plain[run.digits % 2] += d;
+            run.doubled[run.digits % 2] += doubled;
+            run.digits += 1;
+            group += 1;
             i += 1;
-        }
-        while i < bytes.len() {
-            let c = bytes[i];
-            if c.is_ascii_digit() {
-                shape.dots |= pending.dots;
-                shape.other_separators |= pending.other_separators;
-                shape.card_separators &= pending.card_separators;
-                pending = Shape { card_separators: true, ..Shape::default() };
-                digits.push(c);
-                group += 1;
-                pending_separators = 0;
-                i += 1;
-                end = i;
-            } else if matches!(c, b' ' | b'-' | b'.' | b'(' | b')') && pending_separators < 2 {
-                if group > 0 {
-                    shape.groups.push(group);
-                    group = 0;
-                }
-                pending.dots |= c == b'.';
-                pending.other_separators |= matches!(c, b'(' | b')');
-                pending.card_separators &= matches!(c, b' ' | b'-');
-                pending_separators += 1;
-                i += 1;
-            } else {
-                break;
+            run.end = i;
+        } else if matches!(c, b' ' | b'-' | b'.' | b'(' | b')') && pending.count < 2 {
+            if group > 0 {
+                run.push_group(group);
+                group = 0;
             }
+            pending.dots |= c == b'.';
+            pending.other |= matches!(c, b'(' | b')');
+            pending.not_card |= !matches!(c, b' ' | b'-');
+            pending.count += 1;
+            i += 1;
+        } else {
+            break;
         }
-        if group > 0 {
-            shape.groups.push(group);
-        }
-        // A closing parenthesis right after the digits belongs to the number only when it
-        // opened with one; a letter or digit right after means this is part of a word.
-        let touches_word = bytes.get(end).is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_');
-        if !touches_word && !digits.is_empty() {
-            runs.push((start, end, digits, shape));
-        }
-        i = find::<NumberStart>(bytes, end.max(start + 1));
     }
-    runs
+    if group > 0 {
+        run.push_group(group);
+    }
+    run.in_word = bytes.get(run.end).is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_');
+    Some(run)
 }
 
-fn is_phone(digits: &[u8], shape: &Shape) -> bool {
-    let count = digits.len();
-    let long_enough = if shape.plus { (8..=15).contains(&count) } else { (10..=15).contains(&count) };
-    if !long_enough {
-        return false;
+impl NumberRun {
+    fn push_group(&mut self, len: usize) {
+        if let Some(slot) = self.first_groups.get_mut(self.groups) {
+            *slot = len;
+        }
+        self.groups += 1;
     }
-    // Dotted runs are phone numbers only as 3.3.4 (an IPv4 address or a decimal is not).
-    if shape.dots && !shape.plus {
-        return shape.groups == [3, 3, 4];
-    }
-    // A single unbroken run of digits is a phone number only with a leading +.
-    shape.plus || shape.groups.len() > 1 || shape.other_separators
-}
 
-/// The Luhn checksum card numbers carry.
-fn luhn(digits: &[u8]) -> bool {
-    let sum: u32 = digits
-        .iter()
-        .rev()
-        .enumerate()
-        .map(|(i, d)| {
-            let d = u32::from(d - b'0');
-            if i % 2 == 1 {
-                let doubled = d * 2;
-                if doubled > 9 { doubled - 9 } else { doubled }
-            } else {
-                d
-            }
-        })
-        .sum();
-    sum.is_multiple_of(10)
+    /// 13–19 digits written plainly or with spaces or dashes that pass the Luhn check, or
+    /// any 16.
+    fn is_card(&self) -> bool {
+        self.card_separators && (13..=19).contains(&self.digits) && (self.digits == 16 || self.luhn())
+    }
+
+    /// The Luhn checksum card numbers carry: from the right, every second digit doubled.
+    fn luhn(&self) -> bool {
+        let last = (self.digits - 1) % 2;
+        (self.plain[last] + self.doubled[1 - last]).is_multiple_of(10)
+    }
+
+    fn is_phone(&self) -> bool {
+        let long_enough = if self.plus { (8..=15).contains(&self.digits) } else { (10..=15).contains(&self.digits) };
+        if !long_enough {
+            return false;
+        }
+        // Dotted runs are phone numbers only as 3.3.4 (an IPv4 address or a decimal is not).
+        if self.dots && !self.plus {
+            return self.groups == 3 && self.first_groups == [3, 3, 4];
+        }
+        // A single unbroken run of digits is a phone number only with a leading +.
+        self.plus || self.groups > 1 || self.other_separators
+    }
 }
 
 #[cfg(test)]
@@ -213,7 +256,7 @@ mod tests {
 
     #[test]
     fn cards_in_every_common_layout() {
-        for card in ["4111111111111111", "4111 1111 1111 1111", "4111-1111-1111-1111", "378282246310005", "6011000990139424"] {
+        for card in ["4111111111111111", "4111 1111 1111 1111", "4111-1111-1111-1111", "378282246310005", "6011000990139424", "4222222222222", "30569309025904", "6304000000000000000"] {
             assert_eq!(mask_text(&format!("card: {card}."), ALL), "card: [CARD].", "{card}");
         }
     }
@@ -235,5 +278,7 @@ mod tests {
     fn long_plain_digit_runs_that_are_not_cards_stay() {
         assert_eq!(mask_text("id 1796001619342", ALL), "id 1796001619342", "a 13-digit timestamp fails Luhn");
         assert_eq!(mask_text("v1.2.3 and 10.0.0.1", ALL), "v1.2.3 and 10.0.0.1");
+        assert_eq!(mask_text("4111 1111 1111 1111x and +1 415 555 0100abc", ALL), "4111 1111 1111 1111x and +1 415 555 0100abc", "parts of words");
+        assert_eq!(mask_text("4222222222223 and 30569309025905", ALL), "4222222222223 and 30569309025905", "13 and 14 digits failing Luhn");
     }
 }
