@@ -20,12 +20,22 @@ metrics=${METRICS_LISTEN:-127.0.0.1:9644}
 work=$(mktemp -d)
 db="fjord_example_$$"
 export EXAMPLE_DB_URL="${server%/*}/$db"
+# Replication slots are named across the whole server: one per run, so that a slot an earlier
+# run could not drop does not stop this one.
+export EXAMPLE_SLOT="fjord_orders_cdc_$$"
 export EXAMPLE_OUT="$work/orders.jsonl"
 export FJORD_CONNECT_URL="http://$connect"
 dev_pid=""
 cleanup() {
     [[ -n "$dev_pid" ]] && kill -INT "$dev_pid" 2>/dev/null && wait "$dev_pid" 2>/dev/null || true
-    psql "$server" -XAtqc "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = '$db'" >/dev/null 2>&1 || true
+    # The slot's walsender can outlive fjord dev by a moment; a slot still in use cannot be
+    # dropped, and a database with a slot cannot be either.
+    for _ in $(seq 1 50); do
+        psql "$server" -XAtqc "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE database = '$db' AND active_pid IS NOT NULL" >/dev/null 2>&1 || true
+        psql "$server" -XAtqc "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = '$db' AND NOT active" >/dev/null 2>&1 || true
+        [[ "$(psql "$server" -XAtqc "SELECT count(*) FROM pg_replication_slots WHERE database = '$db'" 2>/dev/null)" == 0 ]] && break
+        sleep 0.2
+    done
     psql "$server" -XAtqc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
     rm -rf "$work"
 }
