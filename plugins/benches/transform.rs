@@ -1,6 +1,7 @@
 //! Plugin calls against the same logic in native Rust, in one run: records per second of the
 //! `identity` and `mask-pii` plugins on batches of 1,000 records of 200 B and 2 KiB, beside a
-//! native identity (the same copies the host makes) and the native masker (`mask_pii`).
+//! native identity (the same copies the host makes) and the native masker (`mask_pii`) given
+//! the same records (a copy of each, as the SDK hands a plugin).
 //!
 //! `./scripts/build-plugins` first, then `cargo bench -p fjord-plugins --bench transform`.
 //! Results and ratios: docs/benchmarks.md, "WebAssembly plugins".
@@ -67,7 +68,15 @@ fn transforms(c: &mut Criterion) {
         let sdk_records: Vec<fjord_plugin_sdk::Record> = records
             .records
             .iter()
-            .map(|r| fjord_plugin_sdk::Record { key: r.key.clone(), value: r.value.clone(), topic: records.topic.clone(), offset: r.offset, ..Default::default() })
+            .map(|r| fjord_plugin_sdk::Record {
+                key: r.key.clone(),
+                value: r.value.clone(),
+                headers: r.headers.iter().map(|h| (h.key.clone(), h.value.clone())).collect(),
+                timestamp: r.timestamp,
+                topic: records.topic.clone(),
+                partition: records.partition,
+                offset: r.offset,
+            })
             .collect();
         let mut group = c.benchmark_group(format!("transform_{size}B"));
         group.throughput(Throughput::Elements(BATCH as u64));

@@ -43,17 +43,20 @@ pub fn write_masked(text: &[u8], spans: &[Span], out: &mut Vec<u8>) {
     out.extend_from_slice(&text[at..]);
 }
 
-/// The email addresses, card numbers and phone numbers `kinds` selects in `text` (UTF-8), in
-/// order; each starts and ends on an ASCII character. Empty (and not allocated) when there
-/// are none.
-pub fn find_pii(text: &[u8], kinds: Kinds) -> Vec<Span> {
-    let bytes = text;
+/// The email addresses, card numbers and phone numbers `kinds` selects in `bytes` (UTF-8
+/// text), in order; each starts and ends on an ASCII character. Empty (and not allocated) when
+/// there are none.
+pub fn find_pii(bytes: &[u8], kinds: Kinds) -> Vec<Span> {
     let mut spans: Vec<Span> = Vec::new();
     if kinds.emails {
         emails(bytes, &mut spans);
     }
     if kinds.cards || kinds.phones {
         let emails = spans.len();
+        // Runs starting before this are parts of a longer run that was not a number: only a
+        // card number written as one is looked for in them ("paid 20 4111 1111 1111 1111"),
+        // not a phone number (lists of small numbers would look like phone numbers).
+        let mut inside_until = 0;
         let mut at = find::<NumberStart>(bytes, 0);
         while at < bytes.len() {
             let Some(run) = number_run(bytes, at) else {
@@ -61,16 +64,28 @@ pub fn find_pii(text: &[u8], kinds: Kinds) -> Vec<Span> {
                 continue;
             };
             let (start, end) = (at, run.end);
-            // The runs starting inside this one end where it does: none of them is a number.
-            at = find::<NumberStart>(bytes, run.end.max(start + 1));
-            if run.in_word || spans[..emails].iter().any(|&(s, e, _)| start < e && s < end) {
-                continue;
-            }
-            if kinds.cards && run.is_card() {
-                spans.push((start, end, "[CARD]"));
-            } else if kinds.phones && run.is_phone() {
-                spans.push((start, end, "[PHONE]"));
-            }
+            let overlaps_email = spans[..emails].iter().any(|&(s, e, _)| start < e && s < end);
+            let label = if run.in_word || run.too_long || overlaps_email {
+                None
+            } else if kinds.cards && run.is_card() {
+                Some("[CARD]")
+            } else if kinds.phones && start >= inside_until && run.is_phone() {
+                Some("[PHONE]")
+            } else {
+                None
+            };
+            at = match label {
+                Some(label) => {
+                    spans.push((start, end, label));
+                    find::<NumberStart>(bytes, end)
+                }
+                // The runs starting inside a word's end where it does: none is a number.
+                None if run.in_word => find::<NumberStart>(bytes, end.max(start + 1)),
+                None => {
+                    inside_until = inside_until.max(end);
+                    find::<NumberStart>(bytes, run.first_group_end.max(start + 1))
+                }
+            };
         }
     }
     if !spans.is_sorted() {
@@ -136,14 +151,22 @@ struct NumberRun {
     plus: bool,
     /// Only spaces and dashes between the digits (how card numbers are written).
     card_separators: bool,
-    /// How many digit groups, and the lengths of the first three.
+    /// How many digit groups, the lengths of the first three, and the shortest.
     groups: usize,
     first_groups: [usize; 3],
+    shortest_group: usize,
     dots: bool,
     other_separators: bool,
     /// A letter or digit comes right after it: it is part of a word, not a number.
     in_word: bool,
+    /// It has more digits than any card or phone number: reading stopped there.
+    too_long: bool,
+    /// Where its first group of digits ends.
+    first_group_end: usize,
 }
+
+/// The most digits a card number has (phone numbers have at most 15).
+const MAX_DIGITS: usize = 19;
 
 /// Separators seen since the last digit: they count only once a digit follows them (a
 /// sentence's full stop does not).
@@ -172,15 +195,22 @@ fn number_run(bytes: &[u8], start: usize) -> Option<NumberRun> {
         card_separators: first != b'(',
         groups: 0,
         first_groups: [0; 3],
+        shortest_group: usize::MAX,
         dots: false,
         other_separators: first == b'(',
         in_word: false,
+        too_long: false,
+        first_group_end: start,
     };
     let mut i = if first.is_ascii_digit() { start } else { start + 1 };
     let mut group = 0;
     let mut pending = Separators::default();
     while let Some(&c) = bytes.get(i) {
         if c.is_ascii_digit() {
+            if run.digits == MAX_DIGITS {
+                run.too_long = true;
+                break;
+            }
             run.dots |= pending.dots;
             run.other_separators |= pending.other;
             run.card_separators &= !pending.not_card;
@@ -210,22 +240,26 @@ fn number_run(bytes: &[u8], start: usize) -> Option<NumberRun> {
     if group > 0 {
         run.push_group(group);
     }
-    run.in_word = bytes.get(run.end).is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_');
+    run.in_word = !run.too_long && bytes.get(run.end).is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_');
     Some(run)
 }
 
 impl NumberRun {
     fn push_group(&mut self, len: usize) {
+        if self.groups == 0 {
+            self.first_group_end = self.end;
+        }
+        self.shortest_group = self.shortest_group.min(len);
         if let Some(slot) = self.first_groups.get_mut(self.groups) {
             *slot = len;
         }
         self.groups += 1;
     }
 
-    /// 13–19 digits written plainly or with spaces or dashes that pass the Luhn check, or
-    /// any 16.
+    /// 13–19 digits that pass the Luhn check, or any 16, written unbroken or in groups of
+    /// three or more (4-4-4-4, 4-6-5, 4-4-4-4-3) separated by spaces or dashes.
     fn is_card(&self) -> bool {
-        self.card_separators && (13..=19).contains(&self.digits) && (self.digits == 16 || self.luhn())
+        self.card_separators && (self.groups == 1 || self.shortest_group >= 3) && (13..=19).contains(&self.digits) && (self.digits == 16 || self.luhn())
     }
 
     /// The Luhn checksum card numbers carry: from the right, every second digit doubled.
@@ -280,5 +314,14 @@ mod tests {
         assert_eq!(mask_text("v1.2.3 and 10.0.0.1", ALL), "v1.2.3 and 10.0.0.1");
         assert_eq!(mask_text("4111 1111 1111 1111x and +1 415 555 0100abc", ALL), "4111 1111 1111 1111x and +1 415 555 0100abc", "parts of words");
         assert_eq!(mask_text("4222222222223 and 30569309025905", ALL), "4222222222223 and 30569309025905", "13 and 14 digits failing Luhn");
+    }
+
+    #[test]
+    fn a_number_right_after_another_is_still_found() {
+        assert_eq!(mask_text("paid 20 4111 1111 1111 1111 today", ALL), "paid 20 [CARD] today");
+        assert_eq!(mask_text("ids 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22", ALL), "ids 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22");
+        assert_eq!(mask_text("12 34 56 78 12 34 56 78", ALL), "12 34 56 78 12 34 56 78", "not a card's layout");
+        let digits = "1234567890".repeat(10);
+        assert_eq!(mask_text(&format!("n {digits} +1 415 555 0100"), ALL), format!("n {digits} [PHONE]"), "a long digit string is not a number, what follows it may be");
     }
 }
