@@ -222,11 +222,26 @@ fn a_group_of_three_loses_a_member_and_the_others_finish_with_exact_commits() {
                     return mine;
                 }
             }
+            // Everything this member knows, so that a timeout says which condition never held.
+            let seen_count = seen.lock().map_or(0, |s| s.len());
+            let done_flags: Vec<bool> = done.iter().map(|d| d.load(Ordering::SeqCst)).collect();
+            let ends: Vec<(i32, Option<i64>, Option<Offset>)> = c
+                .assignment()
+                .map(|a| {
+                    let commits = c.committed(Duration::from_secs(10)).ok();
+                    a.elements()
+                        .iter()
+                        .map(|e| {
+                            let high = c.fetch_watermarks(e.topic(), e.partition(), Duration::from_secs(10)).ok().map(|(_, h)| h);
+                            let committed = commits.as_ref().and_then(|c| c.find_partition(e.topic(), e.partition())).map(|c| c.offset());
+                            (e.partition(), high, committed)
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
             panic!(
-                "member {member} timed out; it consumed {mine}; last commit error {last_commit_error:?}; all seen: {}, seen {}; assignment {:?}; positions {:?}",
+                "member {member} timed out; it consumed {mine}; last commit error {last_commit_error:?}; all seen: {}, seen {seen_count}; done {done_flags:?}; positions {:?}; (partition, high watermark, committed) {ends:?}",
                 all_seen.load(Ordering::SeqCst),
-                seen.lock().unwrap().len(),
-                c.assignment().map(|a| a.elements().iter().map(|e| e.partition()).collect::<Vec<_>>()),
                 c.position().map(|a| a.elements().iter().map(|e| (e.partition(), e.offset())).collect::<Vec<_>>())
             );
         }));

@@ -20,6 +20,7 @@ use sqlx::{Column as _, Executor as _, PgPool, Row, SqlSafeStr as _, Statement a
 
 use crate::config::def::{ConfigDef, KeyDef, KeyType};
 use crate::connector::{BoxFuture, ConnectorKind, SourceTask, TaskContext};
+use crate::connectors::postgres::decimal::DecimalMode;
 use crate::connectors::postgres::text::{schema_for, value_from_text};
 use crate::connectors::postgres::{self, database_error, quote, TableName};
 use crate::data::{Data, Field, Schema, Value};
@@ -156,7 +157,8 @@ async fn describe(pool: &PgPool, partition: SourceMap, topic: String, from: Stri
     let mut columns = Vec::new();
     for column in statement.columns() {
         let sql_type = column.type_info().name().to_ascii_lowercase();
-        let schema = schema_for(&sql_type, true);
+        // Numerics as their text, as this connector has always written them.
+        let schema = schema_for(&sql_type, true, DecimalMode::String);
         columns.push((column.name().to_string(), sql_type, schema));
     }
     let fields = columns.iter().map(|(n, _, s)| Field { name: n.clone(), schema: s.clone() }).collect();

@@ -3,6 +3,7 @@
 //! `sslmode` and friends in its query say), quoting identifiers,
 //! table names, and turning Connect values into PostgreSQL's text input and back.
 
+pub mod decimal;
 pub mod text;
 
 use std::str::FromStr;

@@ -1,11 +1,12 @@
 //! PostgreSQL values as text, both ways. Sources read every column as PostgreSQL's text output
 //! and turn it into Connect data by the column's type (Debezium's representation: dates as
 //! days, timestamps as microseconds, JSON and UUIDs as strings with Debezium's logical names,
-//! numerics as strings); each field's schema carries the column's SQL type as the parameter
+//! numerics as `decimal.handling.mode` says, `decimal.rs`); each field's schema carries the column's SQL type as the parameter
 //! `__debezium.source.column.type`. Sinks write Connect data as text that PostgreSQL casts to
 //! the column's type, and create columns of the type that parameter (or the schema) says.
 
 use crate::data::time::{format_date, format_time_micros, format_timestamp_micros, parse_date, parse_time_micros, parse_timestamp_micros};
+use crate::connectors::postgres::decimal::{self, DecimalMode, VARIABLE_SCALE};
 use crate::data::{self, Schema, SchemaType, Value, logical};
 
 /// The schema parameter carrying a column's SQL type (Debezium's name for it).
@@ -24,8 +25,8 @@ pub mod debezium {
 }
 
 /// The Connect schema (optional or not) for a column of SQL type `sql_type` (as
-/// `format_type` or `pg_type.typname` writes it).
-pub fn schema_for(sql_type: &str, optional: bool) -> Schema {
+/// `format_type` or `pg_type.typname` writes it), numerics as `decimals` says.
+pub fn schema_for(sql_type: &str, optional: bool, decimals: DecimalMode) -> Schema {
     let base = sql_type.split('(').next().unwrap_or(sql_type).trim();
     let mut schema = match base {
         "smallint" | "int2" => Schema::of(SchemaType::Int16),
@@ -41,6 +42,7 @@ pub fn schema_for(sql_type: &str, optional: bool) -> Schema {
         "timestamp with time zone" | "timestamptz" => Schema::of(SchemaType::String).named(debezium::ZONED_TIMESTAMP),
         "json" | "jsonb" => Schema::of(SchemaType::String).named(debezium::JSON),
         "uuid" => Schema::of(SchemaType::String).named(debezium::UUID),
+        "numeric" | "decimal" => decimal::schema(sql_type, decimals),
         _ => Schema::of(SchemaType::String),
     };
     schema.optional = optional;
@@ -64,6 +66,7 @@ pub fn value_from_text(text: Option<&str>, schema: &Schema) -> Result<Value, Str
             "-infinity" => i64::MIN,
             _ => parse_timestamp_micros(text).ok_or_else(bad)?,
         }),
+        (SchemaType::Bytes, Some(logical::DECIMAL)) | (SchemaType::Struct, Some(VARIABLE_SCALE)) => decimal::precise_value(text, schema).ok_or_else(bad)?,
         (SchemaType::String, Some(debezium::ZONED_TIMESTAMP)) => match parse_timestamp_micros(text) {
             Some(micros) => Value::String(format_timestamp_micros(micros)),
             None => Value::String(text.to_string()),
@@ -97,7 +100,7 @@ pub fn column_type(schema: &Schema) -> String {
         Some(logical::TIME | debezium::TIME | debezium::MICRO_TIME) => Some("time"),
         Some(logical::TIMESTAMP | debezium::TIMESTAMP | debezium::MICRO_TIMESTAMP) => Some("timestamp"),
         Some(debezium::ZONED_TIMESTAMP) => Some("timestamptz"),
-        Some(logical::DECIMAL) => Some("numeric"),
+        Some(logical::DECIMAL | VARIABLE_SCALE) => Some("numeric"),
         Some(debezium::JSON) => Some("jsonb"),
         Some(debezium::UUID) => Some("uuid"),
         _ => None,
@@ -135,6 +138,13 @@ pub fn value_to_text(value: &Value, schema: Option<&Schema>) -> Result<Option<St
             let scale = schema.and_then(|s| s.parameters.iter().find(|(k, _)| k == "scale")).and_then(|(_, v)| v.parse::<u32>().ok()).unwrap_or(0);
             decimal_text(b, scale)
         }
+        (Value::Struct(fields), Some(VARIABLE_SCALE)) => {
+            let field = |name: &str| fields.iter().find(|(n, _)| n == name).map(|(_, v)| v);
+            match (field("scale"), field("value")) {
+                (Some(Value::Int(scale)), Some(Value::Bytes(b))) => decimal_text(b, u32::try_from(*scale).map_err(|_| format!("a decimal's scale of {scale}"))?),
+                _ => return Err("a VariableScaleDecimal without its scale and value".into()),
+            }
+        }
         (Value::Int(i), _) => i.to_string(),
         (Value::Float(f), _) if f.is_nan() => "NaN".to_string(),
         (Value::Float(f), _) if f.is_infinite() => if *f > 0.0 { "Infinity" } else { "-Infinity" }.to_string(),
@@ -154,7 +164,7 @@ pub fn value_to_text(value: &Value, schema: Option<&Schema>) -> Result<Option<St
 }
 
 /// A Connect Decimal (big-endian two's complement unscaled value) as decimal text.
-fn decimal_text(bytes: &[u8], scale: u32) -> String {
+pub(crate) fn decimal_text(bytes: &[u8], scale: u32) -> String {
     let negative = bytes.first().is_some_and(|b| b & 0x80 != 0);
     // Magnitude: two's complement negated when negative.
     let mut magnitude: Vec<u8> = if negative { bytes.iter().map(|b| !b).collect() } else { bytes.to_vec() };
@@ -203,14 +213,18 @@ mod tests {
             ("timestamp without time zone", "2026-11-30 09:05:07.123456", "2026-11-30T09:05:07.123456Z"),
             ("timestamp with time zone", "2026-11-30 11:05:07+02", "2026-11-30T09:05:07.000000Z"),
             ("numeric(10,2)", "12.50", "12.50"),
+            ("numeric(10,2)", "-0.05", "-0.05"),
+            ("numeric", "-1234.00500", "-1234.00500"),
             ("bytea", "\\x00ff", "\\x00ff"),
             ("boolean", "t", "true"),
             ("jsonb", "{\"a\": 1}", "{\"a\": 1}"),
         ] {
-            let schema = schema_for(sql_type, true);
-            let value = value_from_text(Some(text), &schema).expect(sql_type);
-            assert_eq!(value_to_text(&value, Some(&schema)).expect(sql_type).as_deref(), Some(again), "{sql_type}");
-            assert_eq!(column_type(&schema), sql_type);
+            for mode in [DecimalMode::Precise, DecimalMode::String] {
+                let schema = schema_for(sql_type, true, mode);
+                let value = value_from_text(Some(text), &schema).expect(sql_type);
+                assert_eq!(value_to_text(&value, Some(&schema)).expect(sql_type).as_deref(), Some(again), "{sql_type}");
+                assert_eq!(column_type(&schema), sql_type);
+            }
         }
     }
 

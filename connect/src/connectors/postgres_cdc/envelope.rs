@@ -5,6 +5,7 @@
 //! the key is the primary key's columns (null for tables without one); the topic is
 //! `PREFIX.SCHEMA.TABLE`.
 
+use crate::connectors::postgres::decimal::DecimalMode;
 use crate::connectors::postgres::text::{schema_for, value_from_text};
 use crate::connectors::postgres_cdc::pgoutput::{Cell, Relation};
 use crate::data::{Data, Field, Schema, SchemaType, Value};
@@ -57,11 +58,12 @@ fn source_schema() -> Schema {
 }
 
 impl TableSchema {
-    /// The schemas of `relation`, each column's SQL type given (`format_type`'s text).
-    pub fn new(prefix: &str, relation: &Relation, sql_types: &[String]) -> Self {
+    /// The schemas of `relation`, each column's SQL type given (`format_type`'s text), numerics
+    /// as `decimals` says.
+    pub fn new(prefix: &str, relation: &Relation, sql_types: &[String], decimals: DecimalMode) -> Self {
         let base = format!("{prefix}.{}.{}", relation.schema, relation.table);
         let columns: Vec<(String, Schema)> =
-            relation.columns.iter().zip(sql_types).map(|(c, sql_type)| (c.name.clone(), schema_for(sql_type, !c.key))).collect();
+            relation.columns.iter().zip(sql_types).map(|(c, sql_type)| (c.name.clone(), schema_for(sql_type, !c.key, decimals))).collect();
         let key_columns: Vec<usize> = relation.columns.iter().enumerate().filter(|(_, c)| c.key).map(|(i, _)| i).collect();
         let key_schema = (!key_columns.is_empty()).then(|| {
             std::sync::Arc::new(Schema::structure(
@@ -146,5 +148,39 @@ pub fn mark_last_snapshot_record(event: &mut Data) {
     let Some((_, Value::Struct(source))) = fields.iter_mut().find(|(n, _)| n == "source") else { return };
     if let Some((_, flag)) = source.iter_mut().find(|(n, _)| n == "snapshot") {
         *flag = Value::String("last".into());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::connectors::postgres::text::decimal_text;
+    use crate::connectors::postgres_cdc::pgoutput::Column;
+    use crate::data::logical;
+
+    fn accounts(decimals: DecimalMode) -> TableSchema {
+        let column = |name: &str, key: bool| Column { name: name.into(), type_oid: 0, type_modifier: -1, key };
+        let relation = Relation { oid: 1, schema: "public".into(), table: "accounts".into(), columns: vec![column("id", true), column("balance", false), column("rate", false)] };
+        TableSchema::new("shop", &relation, &["integer".into(), "numeric(12,2)".into(), "numeric".into()], decimals)
+    }
+
+    #[test]
+    fn numerics_are_connect_decimals_by_default_as_in_debezium() {
+        let table = accounts(DecimalMode::parse(None));
+        let balance = &table.columns[1].1;
+        assert_eq!((balance.kind, balance.name.as_deref()), (SchemaType::Bytes, Some(logical::DECIMAL)));
+        assert_eq!(table.columns[2].1.name.as_deref(), Some(crate::connectors::postgres::decimal::VARIABLE_SCALE));
+        let row = table.row(&[Cell::Text("7".into()), Cell::Text("-12.34".into()), Cell::Text("0.5".into())]).unwrap();
+        let Value::Struct(fields) = row else { panic!("a row is a struct") };
+        let Value::Bytes(bytes) = &fields[1].1 else { panic!("balance as bytes: {:?}", fields[1]) };
+        assert_eq!(decimal_text(bytes, 2), "-12.34");
+    }
+
+    #[test]
+    fn decimal_handling_mode_string_and_double_keep_text_and_floats() {
+        let row = accounts(DecimalMode::String).row(&[Cell::Text("7".into()), Cell::Text("-12.34".into()), Cell::Text("NaN".into())]).unwrap();
+        assert_eq!(row, Value::Struct(vec![("id".into(), Value::Int(7)), ("balance".into(), Value::String("-12.34".into())), ("rate".into(), Value::String("NaN".into()))]));
+        let row = accounts(DecimalMode::Double).row(&[Cell::Text("7".into()), Cell::Text("-12.5".into()), Cell::Null]).unwrap();
+        assert_eq!(row, Value::Struct(vec![("id".into(), Value::Int(7)), ("balance".into(), Value::Float(-12.5)), ("rate".into(), Value::Null)]));
     }
 }

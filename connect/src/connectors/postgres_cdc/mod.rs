@@ -25,6 +25,7 @@ use sqlx::PgPool;
 
 use crate::config::def::{ConfigDef, KeyDef, KeyType};
 use crate::connector::{BoxFuture, ConnectorKind, SourceTask, TaskContext};
+use crate::connectors::postgres::decimal::DecimalMode;
 use crate::connectors::postgres::{self, TableName};
 use crate::data::Data;
 use crate::error::{ConnectError, Result};
@@ -59,6 +60,14 @@ fn definition() -> ConfigDef {
             .one_of(&["initial", "never"])
             .in_group("Capture"),
         KeyDef::optional("max.batch.size", KeyType::Int, Some("2048"), "The most changes one poll returns (snapshot rows or streamed changes).").in_group("Capture"),
+        KeyDef::optional(
+            "decimal.handling.mode",
+            KeyType::String,
+            Some("precise"),
+            "numeric columns as precise: Connect Decimal (bytes, with the column's scale; a numeric without a declared scale as Debezium's VariableScaleDecimal), double: 64-bit floats, string: their text. As Debezium's setting.",
+        )
+        .one_of(&["precise", "double", "string"])
+        .in_group("Capture"),
     ]);
     ConfigDef::new(keys)
 }
@@ -102,6 +111,7 @@ enum Phase {
 struct CdcTask {
     pool: PgPool,
     prefix: String,
+    decimals: DecimalMode,
     db: String,
     replication: ReplicationConfig,
     phase: Option<Phase>,
@@ -149,6 +159,7 @@ fn start(ctx: TaskContext) -> BoxFuture<'static, Result<Box<dyn SourceTask>>> {
         let tables: Vec<TableName> = s.list("table.include.list").into_iter().map(TableName::parse).collect();
         let initial = s.string("snapshot.mode") != Some("never");
         let max_batch = usize::try_from(s.long("max.batch.size")?.unwrap_or(2048).max(1)).unwrap_or(2048);
+        let decimals = DecimalMode::parse(s.string("decimal.handling.mode"));
         let options = postgres::connect_options(&s)?.options([("DateStyle", "ISO"), ("TimeZone", "UTC"), ("IntervalStyle", "postgres"), ("extra_float_digits", "3")]);
         let db = options.get_database().unwrap_or("postgres").to_string();
         let replication = replication_config(s.require("connection.url")?, s.string("connection.user"), s.string("connection.password"), &slot, &publication)?;
@@ -175,11 +186,11 @@ fn start(ctx: TaskContext) -> BoxFuture<'static, Result<Box<dyn SourceTask>>> {
             if existing.is_some() {
                 tracing::info!("the last snapshot did not finish; taking it again");
             }
-            Phase::Snapshot { snapshot: Box::new(Snapshot::begin(&pool, &tables, &prefix).await?), held: None, slot_lsn }
+            Phase::Snapshot { snapshot: Box::new(Snapshot::begin(&pool, &tables, &prefix, decimals).await?), held: None, slot_lsn }
         } else {
             Phase::Streaming(Stream::start(replication.clone(), resume.lsn.max(slot_lsn)).await?)
         };
-        let task: Box<dyn SourceTask> = Box::new(CdcTask { pool, prefix, db, replication, phase: Some(phase), schemas: HashMap::new(), types: TypeNames::default(), resume, max_batch, metrics: ctx.metrics.clone(), sent_lsn: 0, acknowledged_lsn: 0, confirmed_lsn: 0 });
+        let task: Box<dyn SourceTask> = Box::new(CdcTask { pool, prefix, decimals, db, replication, phase: Some(phase), schemas: HashMap::new(), types: TypeNames::default(), resume, max_batch, metrics: ctx.metrics.clone(), sent_lsn: 0, acknowledged_lsn: 0, confirmed_lsn: 0 });
         Ok(task)
     })
 }
@@ -249,7 +260,7 @@ impl CdcTask {
         let arrived = arrived?;
         for relation in arrived.relations {
             let types = self.types.of(&self.pool, &relation.columns).await?;
-            let schema = TableSchema::new(&self.prefix, &relation, &types);
+            let schema = TableSchema::new(&self.prefix, &relation, &types, self.decimals);
             self.schemas.insert(relation.oid, schema);
         }
         let mut out = Vec::new();

@@ -6,6 +6,7 @@
 use sqlx::pool::PoolConnection;
 use sqlx::{PgPool, Postgres, Row};
 
+use crate::connectors::postgres::decimal::DecimalMode;
 use crate::connectors::postgres::{database_error, quote, TableName};
 use crate::connectors::postgres_cdc::envelope::TableSchema;
 use crate::connectors::postgres_cdc::pgoutput::Cell;
@@ -34,7 +35,7 @@ async fn run(conn: &mut PoolConnection<Postgres>, sql: String, doing: &str) -> R
 
 impl Snapshot {
     /// Opens the snapshot transaction over `tables`.
-    pub async fn begin(pool: &PgPool, tables: &[TableName], prefix: &str) -> Result<Self> {
+    pub async fn begin(pool: &PgPool, tables: &[TableName], prefix: &str, decimals: DecimalMode) -> Result<Self> {
         let mut conn = pool.acquire().await.map_err(|e| database_error("could not connect for the snapshot", &e))?;
         run(&mut conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY".to_string(), "could not start the snapshot").await?;
         // The first statement takes the snapshot; the WAL position is read after it.
@@ -48,7 +49,7 @@ impl Snapshot {
         let mut schemas = Vec::with_capacity(tables.len());
         for table in tables {
             let (rel, types) = relation(&mut conn, table).await?;
-            schemas.push((table.clone(), TableSchema::new(prefix, &rel, &types)));
+            schemas.push((table.clone(), TableSchema::new(prefix, &rel, &types, decimals)));
         }
         tracing::info!(tables = schemas.len(), snapshot = %visibility.text(), "snapshot started");
         Ok(Self { conn, tables: schemas, current: 0, cursor_open: false, visibility })
