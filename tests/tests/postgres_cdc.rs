@@ -15,7 +15,7 @@
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -68,8 +68,9 @@ fn events(bootstrap: &str, topic: &str, mut done: impl FnMut(&[Value]) -> bool) 
 #[test]
 fn changes_stream_in_commit_order_through_a_sigkill_and_replay_into_an_equal_table() {
     let db = TestDatabase::create("cdc");
-    db.query("CREATE TABLE accounts (id integer PRIMARY KEY, owner text NOT NULL, balance numeric(12,2), version integer NOT NULL, opened date, updated timestamptz, note jsonb)");
-    db.query("INSERT INTO accounts SELECT i, 'owner ' || i, i * 1.5, 1, date '2020-01-01' + i, timestamptz '2026-01-01 00:00:00+00' + i * interval '1 second', jsonb_build_object('n', i) FROM generate_series(1, 300) AS i");
+    // `rate`, a numeric without a declared scale, holds values of several scales.
+    db.query("CREATE TABLE accounts (id integer PRIMARY KEY, owner text NOT NULL, balance numeric(12,2), version integer NOT NULL, opened date, updated timestamptz, note jsonb, rate numeric)");
+    db.query("INSERT INTO accounts SELECT i, 'owner ' || i, i * 1.5, 1, date '2020-01-01' + i, timestamptz '2026-01-01 00:00:00+00' + i * interval '1 second', jsonb_build_object('n', i), round(i::numeric / 7 - 20, i % 6) FROM generate_series(1, 300) AS i");
     let broker = BrokerProcess::start();
     let bootstrap = broker.bootstrap();
     let prefix = unique_name("shop").replace('-', "_");
@@ -88,7 +89,7 @@ fn changes_stream_in_commit_order_through_a_sigkill_and_replay_into_an_equal_tab
     let mut sql = String::new();
     for t in 0..1500 {
         let id = 1 + (t * 7919) % 300;
-        sql.push_str(&format!("BEGIN; UPDATE accounts SET balance = balance + 1, version = version + 1, updated = now() WHERE id = {id};"));
+        sql.push_str(&format!("BEGIN; UPDATE accounts SET balance = balance + 1, version = version + 1, updated = now(), rate = rate * -1.5 WHERE id = {id};"));
         if t % 5 == 0 {
             sql.push_str(&format!("INSERT INTO accounts VALUES ({}, 'new', 0, 1, NULL, now(), '{{\"k\": [1, 2]}}');", 1000 + t));
         }
@@ -119,9 +120,19 @@ fn changes_stream_in_commit_order_through_a_sigkill_and_replay_into_an_equal_tab
         finals.iter().all(|(id, v)| last.get(id) == Some(v))
     });
     let mut versions: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+    let mut variable_scales = BTreeSet::new();
     for e in &seen {
         assert!(["r", "c", "u", "d"].contains(&e["op"].as_str().unwrap()), "{e}");
         assert_eq!(e["source"]["connector"], "postgresql");
+        // Numerics as Debezium's default, decimal.handling.mode=precise: a Decimal's bytes in
+        // base64, and a VariableScaleDecimal's scale and bytes.
+        if let Some(balance) = e["after"]["balance"].as_str() {
+            assert!(!balance.contains('.'), "balance as Decimal bytes, not text: {e}");
+        }
+        if e["after"]["rate"].is_object() {
+            assert!(e["after"]["rate"]["scale"].is_i64() && e["after"]["rate"]["value"].is_string(), "rate as a VariableScaleDecimal: {e}");
+            variable_scales.insert(e["after"]["rate"]["scale"].as_i64());
+        }
         if let Some(v) = e["after"]["version"].as_i64() {
             let list = versions.entry(e["after"]["id"].as_i64().unwrap()).or_default();
             // A change repeated after the kill is the same change again, never a jump back.
@@ -130,6 +141,7 @@ fn changes_stream_in_commit_order_through_a_sigkill_and_replay_into_an_equal_tab
             }
         }
     }
+    assert!(variable_scales.len() > 3, "rates of several scales: {variable_scales:?}");
     for (id, list) in &versions {
         // From the version the snapshot read (changes before it are in it) to the last.
         let want: Vec<i64> = (list[0]..=*list.last().unwrap()).collect();
@@ -138,7 +150,7 @@ fn changes_stream_in_commit_order_through_a_sigkill_and_replay_into_an_equal_tab
 
     // The replayed table equals the source, types included.
     let columns = |table: &str| db.query(&format!("SELECT string_agg(column_name || ' ' || data_type, ', ' ORDER BY ordinal_position) FROM information_schema.columns WHERE table_name = '{table}'"));
-    let rows = |table: &str| db.try_query(&format!("SELECT id, owner, balance, version, opened, updated, note FROM {table} ORDER BY id"));
+    let rows = |table: &str| db.try_query(&format!("SELECT id, owner, balance, version, opened, updated, note, rate FROM {table} ORDER BY id"));
     wait_until("the copy to equal the source", Duration::from_secs(120), Duration::from_millis(300), || (rows("accounts_copy").ok() == rows("accounts").ok()).then_some(()));
     assert_eq!(columns("accounts_copy"), columns("accounts"));
     connect.stop();
