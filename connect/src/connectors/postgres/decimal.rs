@@ -93,18 +93,38 @@ pub fn precise_value(text: &str, schema: &Schema) -> Option<Value> {
 /// Decimal digits as the shortest big-endian two's complement bytes of the integer they spell
 /// (negated when `negative`).
 fn twos_complement(negative: bool, digits: impl Iterator<Item = u8>) -> Vec<u8> {
-    // Little-endian base-256 magnitude, built digit by digit.
-    let mut magnitude: Vec<u8> = Vec::new();
-    for digit in digits {
-        let mut carry = u32::from(digit - b'0');
-        for byte in &mut magnitude {
-            let product = u32::from(*byte) * 10 + carry;
-            *byte = (product & 0xff) as u8;
-            carry = product >> 8;
+    // The magnitude in little-endian 32-bit limbs, nine digits at a time (a numeric may have
+    // thousands of digits).
+    let mut limbs: Vec<u32> = Vec::new();
+    let mut chunk = 0u64;
+    let mut chunk_digits = 0u32;
+    /// `limbs` × 10^`chunk_digits` + `chunk`.
+    fn push(limbs: &mut Vec<u32>, chunk: u64, chunk_digits: u32) {
+        let mut carry = chunk;
+        let factor = 10u64.pow(chunk_digits);
+        for limb in limbs.iter_mut() {
+            let product = u64::from(*limb) * factor + carry;
+            *limb = product as u32;
+            carry = product >> 32;
         }
         if carry > 0 {
-            magnitude.push(carry as u8);
+            limbs.push(carry as u32);
         }
+    }
+    for digit in digits {
+        chunk = chunk * 10 + u64::from(digit - b'0');
+        chunk_digits += 1;
+        if chunk_digits == 9 {
+            push(&mut limbs, chunk, chunk_digits);
+            (chunk, chunk_digits) = (0, 0);
+        }
+    }
+    if chunk_digits > 0 {
+        push(&mut limbs, chunk, chunk_digits);
+    }
+    let mut magnitude: Vec<u8> = limbs.iter().flat_map(|limb| limb.to_le_bytes()).collect();
+    while magnitude.last() == Some(&0) {
+        magnitude.pop();
     }
     if negative && magnitude.iter().any(|&b| b != 0) {
         // Two's complement: invert, add one.
@@ -159,7 +179,8 @@ mod tests {
     #[test]
     fn every_value_reads_back_as_the_text_it_came_from() {
         let s = fixed(3);
-        for text in ["0.000", "1.000", "-1.000", "127.999", "-128.000", "32767.123", "-99999999.999", "123456789012345678901234567890.125"] {
+        let long = format!("-{}.001", "9876543210".repeat(40));
+        for text in ["0.000", "1.000", "-1.000", "127.999", "-128.000", "32767.123", "-99999999.999", "123456789012345678901234567890.125", "4294967.295", "-4294967.296", &long] {
             let Some(Value::Bytes(bytes)) = precise_value(text, &s) else { panic!("{text}") };
             assert_eq!(decimal_text(&bytes, 3), text);
         }
