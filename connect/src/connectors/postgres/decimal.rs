@@ -4,6 +4,8 @@
 //! declared scale Debezium's `VariableScaleDecimal`, a struct of the value's own scale and
 //! bytes; `double`, a 64-bit float; or `string`, the text PostgreSQL prints.
 //!
+//! The sink turns a Decimal back into text ([`to_text`]) that PostgreSQL reads exactly.
+//!
 //! `NaN` and the infinities have no exact form: `precise` gives null for them (as Debezium
 //! does), `double` the float, `string` the text.
 
@@ -80,7 +82,7 @@ pub fn precise_value(text: &str, schema: &Schema) -> Option<Value> {
         let unscaled = twos_complement(negative, whole.bytes().chain(fraction.bytes()));
         return Some(Value::Struct(vec![("scale".into(), Value::Int(i64::from(own_scale))), ("value".into(), Value::Bytes(unscaled))]));
     }
-    let scale = schema.parameters.iter().find(|(k, _)| k == "scale").and_then(|(_, v)| v.parse::<u32>().ok()).unwrap_or(0);
+    let scale = scale_of(schema);
     // PostgreSQL prints a column's declared scale; pad or refuse to round, never guess.
     if own_scale > scale && fraction.bytes().skip(scale as usize).any(|b| b != b'0') {
         return None;
@@ -127,16 +129,7 @@ fn twos_complement(negative: bool, digits: impl Iterator<Item = u8>) -> Vec<u8> 
         magnitude.pop();
     }
     if negative && magnitude.iter().any(|&b| b != 0) {
-        // Two's complement: invert, add one.
-        let mut carry = true;
-        for byte in &mut magnitude {
-            *byte = !*byte;
-            if carry {
-                let (sum, overflow) = byte.overflowing_add(1);
-                *byte = sum;
-                carry = overflow;
-            }
-        }
+        negate(magnitude.iter_mut());
         if magnitude.last().is_none_or(|&top| top & 0x80 == 0) {
             magnitude.push(0xff);
         }
@@ -151,10 +144,78 @@ fn twos_complement(negative: bool, digits: impl Iterator<Item = u8>) -> Vec<u8> 
     magnitude
 }
 
+/// A Decimal schema's scale (0 when it names none).
+pub fn scale_of(schema: &Schema) -> u32 {
+    schema.parameters.iter().find(|(k, _)| k == "scale").and_then(|(_, v)| v.parse().ok()).unwrap_or(0)
+}
+
+/// Two's complement negation of an integer's bytes, given least significant first.
+fn negate<'a>(least_significant_first: impl Iterator<Item = &'a mut u8>) {
+    let mut carry = true;
+    for byte in least_significant_first {
+        *byte = !*byte;
+        if carry {
+            let (sum, overflow) = byte.overflowing_add(1);
+            *byte = sum;
+            carry = overflow;
+        }
+    }
+}
+
+/// The most bytes a Decimal may have: PostgreSQL's numeric holds at most 147,455 digits
+/// (about 61 KiB of binary); longer bytes are refused rather than converted at length.
+const MAX_DECIMAL_BYTES: usize = 64 * 1024;
+
+/// A Connect Decimal (big-endian two's complement unscaled value) as decimal text.
+pub fn to_text(bytes: &[u8], scale: u32) -> Result<String, String> {
+    if bytes.len() > MAX_DECIMAL_BYTES {
+        return Err(format!("a decimal of {} bytes is longer than any PostgreSQL numeric", bytes.len()));
+    }
+    let negative = bytes.first().is_some_and(|b| b & 0x80 != 0);
+    let mut magnitude = bytes.to_vec();
+    if negative {
+        negate(magnitude.iter_mut().rev());
+    }
+    // Big-endian 32-bit limbs, divided by 10^9 for nine digits at a time.
+    let pad = (4 - magnitude.len() % 4) % 4;
+    let padded: Vec<u8> = std::iter::repeat_n(0, pad).chain(magnitude).collect();
+    let mut limbs: Vec<u32> = padded.chunks_exact(4).map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]])).collect();
+    let mut digits: Vec<u8> = Vec::new();
+    while limbs.iter().any(|&l| l != 0) {
+        let mut remainder = 0u64;
+        for limb in limbs.iter_mut() {
+            let acc = (remainder << 32) | u64::from(*limb);
+            *limb = (acc / 1_000_000_000) as u32;
+            remainder = acc % 1_000_000_000;
+        }
+        let first_nonzero = limbs.iter().position(|&l| l != 0).unwrap_or(limbs.len());
+        limbs.drain(..first_nonzero);
+        // Nine digits, least significant first (the last chunk's leading zeros trimmed below).
+        for _ in 0..9 {
+            digits.push(b'0' + (remainder % 10) as u8);
+            remainder /= 10;
+        }
+    }
+    while digits.last() == Some(&b'0') {
+        digits.pop();
+    }
+    let scale = usize::try_from(scale).unwrap_or(0);
+    while digits.len() <= scale {
+        digits.push(b'0');
+    }
+    let mut text: String = digits.iter().rev().map(|&d| char::from(d)).collect();
+    if scale > 0 {
+        text.insert(text.len() - scale, '.');
+    }
+    if negative {
+        text.insert(0, '-');
+    }
+    Ok(text)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::connectors::postgres::text::decimal_text;
 
     fn fixed(scale: u32) -> Schema {
         schema(&format!("numeric(12,{scale})"), DecimalMode::Precise)
@@ -182,8 +243,19 @@ mod tests {
         let long = format!("-{}.001", "9876543210".repeat(40));
         for text in ["0.000", "1.000", "-1.000", "127.999", "-128.000", "32767.123", "-99999999.999", "123456789012345678901234567890.125", "4294967.295", "-4294967.296", &long] {
             let Some(Value::Bytes(bytes)) = precise_value(text, &s) else { panic!("{text}") };
-            assert_eq!(decimal_text(&bytes, 3).unwrap(), text);
+            assert_eq!(to_text(&bytes, 3).unwrap(), text);
         }
+    }
+
+    #[test]
+    fn connect_decimals_are_written_exactly() {
+        assert_eq!(to_text(&[0x04, 0xD2], 2).unwrap(), "12.34");
+        assert_eq!(to_text(&[0xFB, 0x2E], 2).unwrap(), "-12.34");
+        assert_eq!(to_text(&[0x05], 3).unwrap(), "0.005");
+        assert_eq!(to_text(&[0x3B, 0x9A, 0xCA, 0x00], 0).unwrap(), "1000000000");
+        assert_eq!(to_text(&[0x00], 2).unwrap(), "0.00");
+        assert_eq!(to_text(&[], 0).unwrap(), "0");
+        assert!(to_text(&vec![0x7f; 100_000], 0).unwrap_err().contains("longer than any PostgreSQL numeric"));
     }
 
     #[test]

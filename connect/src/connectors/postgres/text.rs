@@ -135,13 +135,12 @@ pub fn value_to_text(value: &Value, schema: Option<&Schema>) -> Result<Option<St
         (Value::Int(ms), Some(logical::TIMESTAMP | debezium::TIMESTAMP)) => format_timestamp_micros(ms.saturating_mul(1000)),
         (Value::Int(us), Some(debezium::MICRO_TIMESTAMP)) => format_timestamp_micros(*us),
         (Value::Bytes(b), Some(logical::DECIMAL)) => {
-            let scale = schema.and_then(|s| s.parameters.iter().find(|(k, _)| k == "scale")).and_then(|(_, v)| v.parse::<u32>().ok()).unwrap_or(0);
-            decimal_text(b, scale)?
+            decimal::to_text(b, schema.map_or(0, decimal::scale_of))?
         }
         (Value::Struct(fields), Some(VARIABLE_SCALE)) => {
             let field = |name: &str| fields.iter().find(|(n, _)| n == name).map(|(_, v)| v);
             match (field("scale"), field("value")) {
-                (Some(Value::Int(scale)), Some(Value::Bytes(b))) => decimal_text(b, u32::try_from(*scale).map_err(|_| format!("a decimal's scale of {scale}"))?)?,
+                (Some(Value::Int(scale)), Some(Value::Bytes(b))) => decimal::to_text(b, u32::try_from(*scale).map_err(|_| format!("a decimal's scale of {scale}"))?)?,
                 _ => return Err("a VariableScaleDecimal without its scale and value".into()),
             }
         }
@@ -161,64 +160,6 @@ pub fn value_to_text(value: &Value, schema: Option<&Schema>) -> Result<Option<St
         }
         (other @ (Value::Array(_) | Value::Map(_) | Value::Struct(_)), _) => String::from_utf8_lossy(&data::to_json_bytes(other)).into_owned(),
     }))
-}
-
-/// The most bytes a Decimal may have: PostgreSQL's numeric holds at most 147,455 digits
-/// (about 61 KiB of binary); longer bytes are refused rather than converted at length.
-const MAX_DECIMAL_BYTES: usize = 64 * 1024;
-
-/// A Connect Decimal (big-endian two's complement unscaled value) as decimal text.
-pub(crate) fn decimal_text(bytes: &[u8], scale: u32) -> Result<String, String> {
-    if bytes.len() > MAX_DECIMAL_BYTES {
-        return Err(format!("a decimal of {} bytes is longer than any PostgreSQL numeric", bytes.len()));
-    }
-    let negative = bytes.first().is_some_and(|b| b & 0x80 != 0);
-    // Magnitude: two's complement negated when negative.
-    let mut magnitude: Vec<u8> = if negative { bytes.iter().map(|b| !b).collect() } else { bytes.to_vec() };
-    if negative {
-        for b in magnitude.iter_mut().rev() {
-            let (sum, carry) = b.overflowing_add(1);
-            *b = sum;
-            if !carry {
-                break;
-            }
-        }
-    }
-    // Big-endian 32-bit limbs, divided by 10^9 for nine digits at a time.
-    let pad = (4 - magnitude.len() % 4) % 4;
-    let padded: Vec<u8> = std::iter::repeat_n(0, pad).chain(magnitude).collect();
-    let mut limbs: Vec<u32> = padded.chunks_exact(4).map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]])).collect();
-    let mut digits: Vec<u8> = Vec::new();
-    while limbs.iter().any(|&l| l != 0) {
-        let mut remainder = 0u64;
-        for limb in limbs.iter_mut() {
-            let acc = (remainder << 32) | u64::from(*limb);
-            *limb = (acc / 1_000_000_000) as u32;
-            remainder = acc % 1_000_000_000;
-        }
-        let first_nonzero = limbs.iter().position(|&l| l != 0).unwrap_or(limbs.len());
-        limbs.drain(..first_nonzero);
-        // Nine digits, least significant first (the last chunk's leading zeros trimmed below).
-        for _ in 0..9 {
-            digits.push(b'0' + (remainder % 10) as u8);
-            remainder /= 10;
-        }
-    }
-    while digits.last() == Some(&b'0') {
-        digits.pop();
-    }
-    let scale = usize::try_from(scale).unwrap_or(0);
-    while digits.len() <= scale {
-        digits.push(b'0');
-    }
-    let mut text: String = digits.iter().rev().map(|&d| char::from(d)).collect();
-    if scale > 0 {
-        text.insert(text.len() - scale, '.');
-    }
-    if negative {
-        text.insert(0, '-');
-    }
-    Ok(text)
 }
 
 #[cfg(test)]
@@ -246,16 +187,5 @@ mod tests {
                 assert_eq!(column_type(&schema), sql_type);
             }
         }
-    }
-
-    #[test]
-    fn connect_decimals_are_written_exactly() {
-        assert_eq!(decimal_text(&[0x04, 0xD2], 2).unwrap(), "12.34");
-        assert_eq!(decimal_text(&[0xFB, 0x2E], 2).unwrap(), "-12.34");
-        assert_eq!(decimal_text(&[0x05], 3).unwrap(), "0.005");
-        assert_eq!(decimal_text(&[0x3B, 0x9A, 0xCA, 0x00], 0).unwrap(), "1000000000");
-        assert_eq!(decimal_text(&[0x00], 2).unwrap(), "0.00");
-        assert_eq!(decimal_text(&[], 0).unwrap(), "0");
-        assert!(decimal_text(&vec![0x7f; 100_000], 0).unwrap_err().contains("longer than any PostgreSQL numeric"));
     }
 }

@@ -154,7 +154,7 @@ pub fn mark_last_snapshot_record(event: &mut Data) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::connectors::postgres::text::decimal_text;
+    use crate::connectors::postgres::decimal::to_text;
     use crate::connectors::postgres_cdc::pgoutput::Column;
     use crate::data::logical;
 
@@ -173,7 +173,7 @@ mod tests {
         let row = table.row(&[Cell::Text("7".into()), Cell::Text("-12.34".into()), Cell::Text("0.5".into())]).unwrap();
         let Value::Struct(fields) = row else { panic!("a row is a struct") };
         let Value::Bytes(bytes) = &fields[1].1 else { panic!("balance as bytes: {:?}", fields[1]) };
-        assert_eq!(decimal_text(bytes, 2).unwrap(), "-12.34");
+        assert_eq!(to_text(bytes, 2).unwrap(), "-12.34");
     }
 
     #[test]
