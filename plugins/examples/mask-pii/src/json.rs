@@ -9,12 +9,13 @@ use std::borrow::Cow;
 use fjord_plugin_sdk::json::serde_json;
 
 use crate::find::{find, InString};
+use crate::rewrite::Rewrite;
 use crate::scan::{find_pii, mask_text, write_masked, Kinds};
 
 /// `value` with the strings in it masked (`Some(None)` when nothing needed masking), or `None`
 /// when it is not JSON (or not UTF-8).
 pub fn mask_json(value: &[u8], kinds: Kinds) -> Option<Option<Vec<u8>>> {
-    let mut masked = Masked { value, out: Vec::new(), copied: 0 };
+    let mut rewrite = Rewrite::new(value);
     // The open containers, innermost last: `{` or `[`.
     let mut open: Vec<u8> = Vec::new();
     let mut at = skip_space(value, 0);
@@ -39,7 +40,7 @@ pub fn mask_json(value: &[u8], kinds: Kinds) -> Option<Option<Vec<u8>>> {
             b'"' => {
                 let string = string(value, at, true)?;
                 if string.candidates {
-                    masked.string(at, &string, kinds)?;
+                    mask_string(&mut rewrite, value, at, &string, kinds)?;
                 }
                 at = string.close + 1;
             }
@@ -53,7 +54,7 @@ pub fn mask_json(value: &[u8], kinds: Kinds) -> Option<Option<Vec<u8>>> {
         loop {
             at = skip_space(value, at);
             let Some(&container) = open.last() else {
-                return (at == value.len()).then(|| masked.finish());
+                return (at == value.len()).then(|| rewrite.finish());
             };
             match (container, *value.get(at)?) {
                 (b'{', b',') => {
@@ -74,56 +75,29 @@ pub fn mask_json(value: &[u8], kinds: Kinds) -> Option<Option<Vec<u8>>> {
     }
 }
 
-/// The output being built: the input up to `copied`, with masked strings in place.
-struct Masked<'a> {
-    value: &'a [u8],
-    out: Vec<u8>,
-    copied: usize,
-}
-
-impl Masked<'_> {
-    /// Masks the string opening at `open`, if anything in it needs masking.
-    fn string(&mut self, open: usize, string: &JsonString, kinds: Kinds) -> Option<()> {
-        let raw = &self.value[open..=string.close];
-        if string.escaped {
-            // Unescaped, masked, and escaped again.
-            let text: String = serde_json::from_slice(raw).ok()?;
-            let Cow::Owned(masked) = mask_text(&text, kinds) else { return Some(()) };
-            self.copy_to(open);
-            self.out.extend_from_slice(&serde_json::to_vec(&masked).ok()?);
-        } else {
-            // Without escapes the raw text is the string (checked to be UTF-8 as it was read),
-            // and masking only puts plain labels into it.
-            let text = &raw[1..raw.len() - 1];
-            let spans = find_pii(text, kinds);
-            if spans.is_empty() {
-                return Some(());
-            }
-            self.copy_to(open);
-            self.out.push(b'"');
-            write_masked(text, &spans, &mut self.out);
-            self.out.push(b'"');
+/// Masks the string opening at `open`, if anything in it needs masking.
+fn mask_string(rewrite: &mut Rewrite<'_>, value: &[u8], open: usize, string: &JsonString, kinds: Kinds) -> Option<()> {
+    let raw = &value[open..=string.close];
+    if string.escaped {
+        // Unescaped, masked, and escaped again.
+        let text: String = serde_json::from_slice(raw).ok()?;
+        let Cow::Owned(masked) = mask_text(&text, kinds) else { return Some(()) };
+        let escaped = serde_json::to_vec(&masked).ok()?;
+        rewrite.replace(open, string.close + 1).extend_from_slice(&escaped);
+    } else {
+        // Without escapes the raw text is the string (checked to be UTF-8 as it was read),
+        // and masking only puts plain labels into it.
+        let text = &raw[1..raw.len() - 1];
+        let spans = find_pii(text, kinds);
+        if spans.is_empty() {
+            return Some(());
         }
-        self.copied = string.close + 1;
-        Some(())
+        let out = rewrite.replace(open, string.close + 1);
+        out.push(b'"');
+        write_masked(text, &spans, out);
+        out.push(b'"');
     }
-
-    /// Copies the input up to `to` (not masked) to the output.
-    fn copy_to(&mut self, to: usize) {
-        if self.out.capacity() == 0 {
-            self.out.reserve(self.value.len());
-        }
-        self.out.extend_from_slice(&self.value[self.copied..to]);
-    }
-
-    /// The masked text, or `None` when nothing was masked.
-    fn finish(mut self) -> Option<Vec<u8>> {
-        if self.copied == 0 {
-            return None;
-        }
-        self.out.extend_from_slice(&self.value[self.copied..]);
-        Some(self.out)
-    }
+    Some(())
 }
 
 fn skip_space(value: &[u8], mut at: usize) -> usize {

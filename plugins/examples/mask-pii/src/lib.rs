@@ -7,9 +7,12 @@
 
 mod find;
 mod json;
+mod rewrite;
 mod scan;
 
 use fjord_plugin_sdk::{Config, Output, Record, Transform};
+
+use rewrite::Rewrite;
 
 pub use json::mask_json;
 pub use scan::{mask_text, Kinds};
@@ -64,22 +67,17 @@ impl MaskPii {
 /// Masks the UTF-8 stretches of `value`, keeping the bytes that are not UTF-8 as they are;
 /// `None` when nothing was masked.
 fn mask_bytes(value: &[u8], kinds: Kinds) -> Option<Vec<u8>> {
-    let mut out: Option<Vec<u8>> = None;
-    let mut copied = 0;
+    let mut rewrite = Rewrite::new(value);
     let mut at = 0;
     for chunk in value.utf8_chunks() {
-        let spans = scan::find_pii(chunk.valid().as_bytes(), kinds);
+        let text = chunk.valid().as_bytes();
+        let spans = scan::find_pii(text, kinds);
         if !spans.is_empty() {
-            let out = out.get_or_insert_with(|| Vec::with_capacity(value.len()));
-            out.extend_from_slice(&value[copied..at]);
-            scan::write_masked(chunk.valid().as_bytes(), &spans, out);
-            copied = at + chunk.valid().len();
+            scan::write_masked(text, &spans, rewrite.replace(at, at + text.len()));
         }
-        at += chunk.valid().len() + chunk.invalid().len();
+        at += text.len() + chunk.invalid().len();
     }
-    let mut out = out?;
-    out.extend_from_slice(&value[copied..]);
-    Some(out)
+    rewrite.finish()
 }
 
 fjord_plugin_sdk::transform!(MaskPii);
