@@ -114,11 +114,12 @@ impl ExtractNewRecordState {
     /// The schema of the row taken from `state_field` of events with `envelope`'s schema, with
     /// the copied fields (typed by their values) and `__deleted` when rewritten.
     fn row_schema(&self, envelope: &Arc<Schema>, state_field: &'static str, deleted: bool, added: &[(String, Value)]) -> Option<Arc<Schema>> {
-        let kinds: Vec<SchemaType> = added.iter().map(|(_, value)| added_kind(value)).collect();
+        let kinds = || added.iter().map(|(_, value)| added_kind(value));
         let mut last = self.last_schema.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(made) = last.as_ref().filter(|m| Arc::ptr_eq(&m.envelope, envelope) && m.state_field == state_field && m.deleted == deleted && m.kinds == kinds) {
+        if let Some(made) = last.as_ref().filter(|m| Arc::ptr_eq(&m.envelope, envelope) && m.state_field == state_field && m.deleted == deleted && m.kinds.iter().copied().eq(kinds())) {
             return Some(made.row.clone());
         }
+        let kinds: Vec<SchemaType> = kinds().collect();
         let mut row = envelope.field(state_field)?.clone();
         for ((name, _), kind) in added.iter().zip(&kinds) {
             row.fields.push(Field { name: name.clone(), schema: Schema::optional(*kind) });
