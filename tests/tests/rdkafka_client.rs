@@ -1,18 +1,19 @@
 //! The broker driven by rdkafka (librdkafka): idempotent producing at volume, a consumer
-//! group losing a member mid-stream, and a SIGKILL + restart in the middle of it all.
+//! group losing a member mid-stream, static members restarting and expiring, and a SIGKILL +
+//! restart in the middle of it all.
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use fjord_tests::{BrokerProcess, unique_name};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
+use rdkafka::client::{ClientContext, DefaultClientContext};
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
@@ -315,5 +316,100 @@ fn sigkill_and_restart_keep_data_committed_offsets_and_groups() {
         every.insert(std::str::from_utf8(m.payload().unwrap()).unwrap().parse::<u64>().unwrap());
         every.len() == 8_000
     });
+    broker.stop();
+}
+
+/// Counts the rebalances in which a consumer had partitions taken away.
+#[derive(Default)]
+struct Revocations(AtomicUsize);
+
+impl ClientContext for Revocations {}
+
+impl ConsumerContext for Revocations {
+    fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if matches!(rebalance, Rebalance::Revoke(partitions) if partitions.count() > 0) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+fn static_member(bootstrap: &str, group: &str, instance: &str) -> BaseConsumer<Revocations> {
+    ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", group)
+        .set("group.instance.id", instance)
+        // The broker's group.min.session.timeout.ms, as Kafka's.
+        .set("session.timeout.ms", "6000")
+        .set("heartbeat.interval.ms", "500")
+        .set("partition.assignment.strategy", "range")
+        .set("enable.auto.commit", "false")
+        .create_with_context(Revocations::default())
+        .expect("static consumer")
+}
+
+/// The group's members as DescribeGroups reports them.
+fn member_count(consumer: &BaseConsumer<Revocations>, group: &str) -> usize {
+    let groups = consumer.fetch_group_list(Some(group), Duration::from_secs(10)).expect("DescribeGroups");
+    groups.groups().iter().find(|g| g.name() == group).map_or(0, |g| g.members().len())
+}
+
+/// Polls every consumer until `done` holds (or panics after `limit`, saying `what`).
+fn poll_until(consumers: &[&BaseConsumer<Revocations>], limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out after {limit:?} waiting until {what}");
+        for c in consumers {
+            if let Some(Err(e)) = c.poll(Duration::from_millis(100)) {
+                eprintln!("consumer error (retrying): {e}");
+            }
+        }
+    }
+}
+
+fn assigned(consumer: &BaseConsumer<Revocations>) -> usize {
+    consumer.assignment().map_or(0, |a| a.count())
+}
+
+/// KIP-345 static membership with librdkafka: a static member that closes is not removed at
+/// once (it sends no LeaveGroup); restarted with the same `group.instance.id` it gets its
+/// partitions back without the other member losing any; gone for good, it is removed when its
+/// session times out and its partitions move to the member that is left.
+#[test]
+fn a_static_member_restarts_without_a_rebalance_and_is_expired_after_its_session_timeout() {
+    let mut broker = BrokerProcess::start();
+    let bootstrap = broker.bootstrap();
+    let topic = unique_name("static");
+    let group = unique_name("g");
+    create_topic(&bootstrap, &topic, 4);
+
+    let a = static_member(&bootstrap, &group, "member-a");
+    let b = static_member(&bootstrap, &group, "member-b");
+    a.subscribe(&[&topic]).unwrap();
+    b.subscribe(&[&topic]).unwrap();
+    poll_until(&[&a, &b], LONG, "each member holds two partitions", || assigned(&a) == 2 && assigned(&b) == 2);
+    let b_revoked = b.context().0.load(Ordering::SeqCst);
+
+    // Restart within the session timeout: no rebalance for the other member.
+    drop(a);
+    let closed = Instant::now();
+    let a = static_member(&bootstrap, &group, "member-a");
+    a.subscribe(&[&topic]).unwrap();
+    poll_until(&[&a, &b], LONG, "the restarted member holds two partitions again", || assigned(&a) == 2);
+    assert_eq!(member_count(&b, &group), 2, "the restarted member took its old place");
+    if closed.elapsed() < Duration::from_secs(5) {
+        assert_eq!(b.context().0.load(Ordering::SeqCst), b_revoked, "the other member lost no partitions to a restart within the session timeout");
+        assert_eq!(assigned(&b), 2);
+    }
+
+    // Gone for good: still a member until its session runs out, then removed.
+    drop(a);
+    let closed = Instant::now();
+    let members_soon = member_count(&b, &group);
+    if closed.elapsed() < Duration::from_secs(4) {
+        assert_eq!(members_soon, 2, "a closed static member stays until its session times out (it sends no LeaveGroup)");
+    }
+    poll_until(&[&b], LONG, "the remaining member holds all four partitions", || assigned(&b) == 4);
+    assert!(closed.elapsed() >= Duration::from_secs(5), "the partitions moved only once the session had (nearly) run out: {:?}", closed.elapsed());
+    assert_eq!(member_count(&b, &group), 1);
     broker.stop();
 }

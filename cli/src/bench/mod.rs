@@ -1,12 +1,14 @@
 //! `fjord bench`: a load generator for any Kafka-compatible cluster, in the spirit of the
 //! OpenMessaging Benchmark and rdkafka_performance — `produce`, `consume`, `e2e` (end-to-end
-//! latency at a fixed rate, free of coordinated omission) — and `baseline`, this machine's
+//! latency at a fixed rate, free of coordinated omission), `fetch` (the read path's latency under
+//! catch-up reads) — and `baseline`, this machine's
 //! physical limits measured in the same run, so results can be stated as ratios.
 
 mod baseline;
 mod connect;
 mod consume;
 mod e2e;
+mod fetch;
 mod host_cpu;
 mod latency;
 mod produce;
@@ -33,6 +35,8 @@ pub enum BenchCommand {
     Consume(consume::ConsumeArgs),
     /// Produce at a fixed rate while consuming; measure end-to-end latency
     E2e(e2e::E2eArgs),
+    /// Fetch a filled topic over and over; measure each Fetch request's latency
+    Fetch(fetch::FetchArgs),
     /// Measure this machine's limits: disk write (buffered and fsync'd) and loopback TCP
     Baseline(baseline::BaselineArgs),
     /// Throughput of a broker-side WebAssembly transform beside produce → consume without it
@@ -51,6 +55,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Produce(args) => produce::run(args),
         BenchCommand::Consume(args) => consume::run(args),
         BenchCommand::E2e(args) => e2e::run(args),
+        BenchCommand::Fetch(args) => fetch::run(args),
         BenchCommand::Baseline(args) => baseline::run(args),
         BenchCommand::Transform(args) => transform::run(args),
         BenchCommand::PostgresSink(args) => connect::postgres_sink(args),

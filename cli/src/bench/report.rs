@@ -13,7 +13,7 @@ use super::latency::Percentiles;
 /// One benchmark run's result. MB means 10^6 bytes (of keys and values).
 #[derive(Debug, Clone, Serialize)]
 pub struct BenchResult {
-    /// `produce`, `consume` or `e2e`.
+    /// `produce`, `consume`, `fetch` or `e2e`.
     pub benchmark: &'static str,
     pub topic: String,
     pub message_size: usize,
@@ -68,7 +68,11 @@ impl BenchResult {
             self.message_size,
             self.seconds,
             self.clients,
-            if self.benchmark == "consume" { "consumer(s)" } else { "producer(s)" },
+            match self.benchmark {
+                "consume" => "consumer(s)",
+                "fetch" => "connection(s)",
+                _ => "producer(s)",
+            },
             settings,
             self.target_rate.map(|r| format!(", target {r} msgs/s")).unwrap_or_default()
         );

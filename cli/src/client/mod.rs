@@ -98,6 +98,12 @@ impl ClientArgs {
     /// A connection for the requests librdkafka does not expose ([`rpc`]). It speaks plain
     /// TCP only, so it refuses `-X` settings for TLS or SASL instead of failing obscurely.
     pub fn rpc_connection(&self, timeout: Duration) -> anyhow::Result<rpc::Connection> {
+        self.rpc_connection_to(&self.bootstrap_server, timeout)
+    }
+
+    /// As [`rpc_connection`](Self::rpc_connection), to `servers` (comma-separated
+    /// HOST:PORT) rather than the bootstrap servers: a partition's leader, say.
+    pub fn rpc_connection_to(&self, servers: &str, timeout: Duration) -> anyhow::Result<rpc::Connection> {
         let secured = self.properties.iter().any(|(key, value)| {
             (key == "security.protocol" && !value.eq_ignore_ascii_case("plaintext"))
                 || key.starts_with("ssl.")
@@ -109,7 +115,7 @@ impl ClientArgs {
                  TLS and SASL (-X security.protocol, ssl.*, sasl.*) are not supported by it yet"
             );
         }
-        rpc::Connection::connect(&self.bootstrap_server, timeout).with_context(|| self.reach_hint())
+        rpc::Connection::connect(servers, timeout).with_context(|| self.reach_hint())
     }
 
     /// The hint appended to errors that may mean the cluster is not there.

@@ -17,7 +17,8 @@ use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, Str
 /// How much longer than a request's own timeout to wait for its answer.
 const READ_GRACE: Duration = Duration::from_secs(5);
 
-/// Largest response accepted; admin responses are small.
+/// Largest response accepted: admin responses are small, `fjord bench fetch` asks for 60 MiB
+/// at most.
 const MAX_RESPONSE_BYTES: usize = 64 << 20;
 
 /// One connection to one broker.
@@ -61,6 +62,17 @@ impl Connection {
     /// Sends `request` at the highest version both this client and the broker support.
     pub fn call<R: Request>(&mut self, request: &R) -> anyhow::Result<R::Response> {
         let version = self.version_for::<R>()?;
+        self.call_at(version, request)
+    }
+
+    /// As [`call`](Self::call), at `max_version` at most: for callers that build only the
+    /// older layout of a request (Fetch by topic name rather than by topic id, say).
+    pub fn call_at_most<R: Request>(&mut self, max_version: i16, request: &R) -> anyhow::Result<R::Response> {
+        let version = self.version_for::<R>()?.min(max_version);
+        let lowest = self.versions.get(&R::KEY).map_or(R::VERSIONS.min, |&(min, _)| min.max(R::VERSIONS.min));
+        if version < lowest {
+            bail!("the broker at {} needs {} version {lowest} or later; this command speaks {max_version} at most", self.address, api_name::<R>());
+        }
         self.call_at(version, request)
     }
 
