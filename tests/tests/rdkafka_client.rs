@@ -72,6 +72,11 @@ fn produce(bootstrap: &str, topic: &str, range: std::ops::Range<u64>, keys: u64)
 }
 
 fn consumer(bootstrap: &str, group: &str, extra: &[(&str, &str)]) -> BaseConsumer {
+    consumer_config(bootstrap, group, extra).create().expect("consumer")
+}
+
+/// A group consumer's settings: from the earliest offset, commits by hand, `extra` last.
+fn consumer_config(bootstrap: &str, group: &str, extra: &[(&str, &str)]) -> ClientConfig {
     let mut config = ClientConfig::new();
     config
         .set("bootstrap.servers", bootstrap)
@@ -83,7 +88,7 @@ fn consumer(bootstrap: &str, group: &str, extra: &[(&str, &str)]) -> BaseConsume
     for (k, v) in extra {
         config.set(*k, *v);
     }
-    config.create().expect("consumer")
+    config
 }
 
 fn end_offsets(bootstrap: &str, topic: &str, partitions: i32) -> BTreeMap<i32, i64> {
@@ -334,17 +339,9 @@ impl ConsumerContext for Revocations {
 }
 
 fn static_member(bootstrap: &str, group: &str, instance: &str) -> BaseConsumer<Revocations> {
-    ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", group)
-        .set("group.instance.id", instance)
-        // The broker's group.min.session.timeout.ms, as Kafka's.
-        .set("session.timeout.ms", "6000")
-        .set("heartbeat.interval.ms", "500")
-        .set("partition.assignment.strategy", "range")
-        .set("enable.auto.commit", "false")
-        .create_with_context(Revocations::default())
-        .expect("static consumer")
+    // The session: the broker's group.min.session.timeout.ms, as Kafka's.
+    let static_settings = [("group.instance.id", instance), ("session.timeout.ms", "6000"), ("partition.assignment.strategy", "range")];
+    consumer_config(bootstrap, group, &static_settings).create_with_context(Revocations::default()).expect("static consumer")
 }
 
 /// The group's members as DescribeGroups reports them.

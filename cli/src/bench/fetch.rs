@@ -96,7 +96,7 @@ pub fn run(args: FetchArgs) -> anyhow::Result<()> {
     let probe = cluster_view::offsets_client(&args.client, None)?;
     let metadata = fetch_metadata(probe.client(), &args.client, None, timeout)?;
     let brokers: BTreeMap<i32, String> = metadata.brokers().iter().map(|b| (b.id(), format!("{}:{}", b.host(), b.port()))).collect();
-    let topic = cluster_view::topic(probe.client(), &args.client, &args.topic, timeout)?;
+    let topic = cluster_view::topic_in(&metadata, &args.client, &args.topic)?;
     let mut by_leader: BTreeMap<i32, Vec<i32>> = BTreeMap::new();
     let mut available = 0i64;
     for p in &topic.partitions {

@@ -69,8 +69,13 @@ pub fn topic<C: ClientContext>(
     name: &str,
     timeout: Duration,
 ) -> anyhow::Result<TopicView> {
-    let mut all = topics(client, args, timeout)?;
-    match all.remove(name) {
+    let metadata = fetch_metadata(client, args, None, timeout)?;
+    topic_in(&metadata, args, name)
+}
+
+/// The named topic of an all-topics Metadata answer, or an error saying it does not exist.
+pub fn topic_in(metadata: &Metadata, args: &ClientArgs, name: &str) -> anyhow::Result<TopicView> {
+    match topics_of(metadata).remove(name) {
         Some(topic) => Ok(topic),
         None => bail!(
             "topic `{name}` does not exist at {}; `fjord topic list` shows the topics there are",

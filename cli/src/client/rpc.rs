@@ -61,27 +61,23 @@ impl Connection {
 
     /// Sends `request` at the highest version both this client and the broker support.
     pub fn call<R: Request>(&mut self, request: &R) -> anyhow::Result<R::Response> {
-        let version = self.version_for::<R>()?;
-        self.call_at(version, request)
+        self.call_at_most(R::VERSIONS.max, request)
     }
 
     /// As [`call`](Self::call), at `max_version` at most: for callers that build only the
     /// older layout of a request (Fetch by topic name rather than by topic id, say).
     pub fn call_at_most<R: Request>(&mut self, max_version: i16, request: &R) -> anyhow::Result<R::Response> {
-        let version = self.version_for::<R>()?.min(max_version);
-        let lowest = self.versions.get(&R::KEY).map_or(R::VERSIONS.min, |&(min, _)| min.max(R::VERSIONS.min));
-        if version < lowest {
-            bail!("the broker at {} needs {} version {lowest} or later; this command speaks {max_version} at most", self.address, api_name::<R>());
-        }
+        let version = self.version_for::<R>(max_version)?;
         self.call_at(version, request)
     }
 
-    fn version_for<R: Request>(&self) -> anyhow::Result<i16> {
+    /// The highest version of `R` both sides support, `max_version` at most.
+    fn version_for<R: Request>(&self, max_version: i16) -> anyhow::Result<i16> {
         let name = api_name::<R>();
         let (min, max) = self.versions.get(&R::KEY).copied().ok_or_else(|| {
             anyhow!("the broker at {} does not support {name} requests", self.address)
         })?;
-        let (our_min, our_max) = (R::VERSIONS.min, R::VERSIONS.max);
+        let (our_min, our_max) = (R::VERSIONS.min, R::VERSIONS.max.min(max_version));
         let version = max.min(our_max);
         if version < min.max(our_min) {
             bail!(
