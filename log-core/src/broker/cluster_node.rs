@@ -16,7 +16,7 @@ use tokio::sync::watch;
 
 use super::config::{BrokerConfig, ClusterSettings};
 use super::groups::{self, OffsetsTopicLog};
-use super::metrics::{BrokerMetrics, ReplicaLabel};
+use super::metrics::{BrokerMetrics, LeaderLabel, ReplicaLabel};
 use super::partition::monotonic_ms;
 use super::replica_manager::ReplicaManager;
 use super::tasks::{self, Start};
@@ -531,6 +531,13 @@ impl FollowerSource for BrokerLink {
         tokio::spawn(async move {
             let _ = broker.call_controller(ControllerRequest::ReportRefused { broker: leader }, Duration::from_secs(2)).await;
         });
+    }
+
+    fn answered(&self, leader: i32, record_bytes: usize) {
+        let Some(broker) = self.0.upgrade() else { return };
+        let label = LeaderLabel { leader };
+        broker.metrics().replica_fetch_answers.get_or_create(&label).inc();
+        broker.metrics().replica_fetch_bytes.get_or_create(&label).inc_by(record_bytes as u64);
     }
 }
 

@@ -33,6 +33,13 @@ pub struct ReplicaLabel {
     pub replica: i32,
 }
 
+/// Labels naming the leader broker a follower fetches from.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LeaderLabel {
+    /// The leader's node id.
+    pub leader: i32,
+}
+
 /// Labels naming why the broker closed a connection.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct CloseLabel {
@@ -105,6 +112,12 @@ pub struct BrokerMetrics {
     pub replica_lag: Family<ReplicaLabel, Gauge>,
     /// The `replica_lag` series set last time, so the ones no longer led are removed.
     replica_lag_series: std::sync::Mutex<std::collections::HashSet<ReplicaLabel>>,
+    /// Replica-fetch answers this broker received as a follower, by leader (Kafka's
+    /// FetcherStats RequestsPerSec).
+    pub replica_fetch_answers: Family<LeaderLabel, Counter>,
+    /// Record bytes in those answers, by leader (FetcherStats BytesPerSec): divided by the
+    /// answers, how much each round of replication carries.
+    pub replica_fetch_bytes: Family<LeaderLabel, Counter>,
     /// The transform runners' metrics (`fjord_transform_*`).
     pub transforms: crate::transform::TransformMetrics,
 }
@@ -133,6 +146,8 @@ impl Default for BrokerMetrics {
             isr_expands: Counter::default(),
             replica_lag: Family::default(),
             replica_lag_series: std::sync::Mutex::default(),
+            replica_fetch_answers: Family::default(),
+            replica_fetch_bytes: Family::default(),
             transforms: crate::transform::TransformMetrics::default(),
         }
     }
@@ -165,6 +180,8 @@ impl BrokerMetrics {
         r.register("isr_shrinks", "ISR changes by this broker's leaders that removed replicas", self.isr_shrinks.clone());
         r.register("isr_expands", "ISR changes by this broker's leaders that added replicas", self.isr_expands.clone());
         r.register("replica_lag_offsets", "How far each follower of a partition led here is behind the leader's log end, in offsets", self.replica_lag.clone());
+        r.register("replica_fetch_answers", "Replica-fetch answers received as a follower, by leader", self.replica_fetch_answers.clone());
+        r.register("replica_fetch_bytes", "Record bytes in replica-fetch answers received as a follower, by leader", self.replica_fetch_bytes.clone());
         self.transforms.register(registry);
     }
 

@@ -38,7 +38,7 @@ use std::sync::{Arc, Mutex, RwLock};
 pub use config::{BrokerConfig, ClusterSettings};
 pub use handlers::{ClientInfo, Handled};
 pub use crate::metadata::{BrokerImage, MetadataImage, MetadataRecord, MetadataStore, PartitionImage, TopicImage};
-pub use metrics::{ApiLabel, BrokerMetrics, CloseLabel, CloseReason, TopicLabel};
+pub use metrics::{ApiLabel, BrokerMetrics, CloseLabel, CloseReason, LeaderLabel, TopicLabel};
 pub use partition::{Appended, Fetched, Isolation, Partition, PartitionError, ReplicaFetched};
 pub use producer_ids::{ProducerIdAllocator, ProducerIdBlock};
 pub use producer_state::{ProducerStateTable, SequenceCheck, SequenceError};

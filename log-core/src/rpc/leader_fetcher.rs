@@ -114,6 +114,7 @@ impl LeaderFetcher {
             match exchanged {
                 Ok(response) => {
                     self.reachable();
+                    self.source.answered(self.leader, response.partitions.iter().map(|p| p.records.len()).sum());
                     answered = Some((round.sent, response));
                 }
                 Err(e) => {

@@ -44,6 +44,12 @@ pub trait FollowerSource: Send + Sync + 'static {
     fn leader_refused(&self, leader: i32) {
         let _ = leader;
     }
+
+    /// An answer from `leader` arrived carrying `record_bytes` bytes of records, for the
+    /// broker's fetcher statistics. The default does nothing.
+    fn answered(&self, leader: i32, record_bytes: usize) {
+        let _ = (leader, record_bytes);
+    }
 }
 
 /// How followers fetch; the defaults are Kafka's.

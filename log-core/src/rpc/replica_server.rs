@@ -4,10 +4,11 @@
 //! request is served partition by partition with [`Partition::serve_follower_fetch`] on the
 //! blocking pool (which counts the follower's progress: the high watermark may move), within
 //! the request's byte limits. When nothing is to be sent — no records, no error, no
-//! divergence, no high watermark ahead of the one the follower sent — and the follower allows
-//! a wait, the task long-polls every partition's high watermark and log end until one changes
-//! or `max_wait_ms` passes, serving again after each change. Waiting holds no thread: other
-//! streams and the runtime go on.
+//! divergence — and the follower allows a wait, the task long-polls every partition's high
+//! watermark and log end until one changes or `max_wait_ms` passes, serving again after each
+//! change. A high watermark ahead of the one the follower sent is sent too, after waiting a
+//! few milliseconds for records to carry it. Waiting holds no thread: other streams and the
+//! runtime go on.
 //!
 //! Bad input never panics: a partition this broker does not host is answered
 //! UNKNOWN_TOPIC_OR_PARTITION, another incarnation of its topic INCONSISTENT_TOPIC_ID, a
@@ -35,6 +36,10 @@ use crate::replication::{FollowerFetch, FollowerFetchOutcome};
 
 /// Longest wait honoured, whatever a follower asks (Kafka's followers ask 500 ms).
 const MAX_WAIT_CAP: Duration = Duration::from_secs(30);
+
+/// How long an answer whose only news is a higher high watermark waits for records to carry
+/// it (see `ServedStream::answer`).
+const HIGH_WATERMARK_NEWS_DELAY: Duration = Duration::from_millis(20);
 
 /// Most record bytes one answer carries, whatever a follower asks (Kafka's default
 /// `replica.fetch.response.max.bytes` is 10 MiB).
@@ -130,17 +135,29 @@ impl ServedStream {
 
     /// Serves `request`, long-polling while there is nothing to send. `None`: the follower
     /// went away or the broker is shutting down.
+    ///
+    /// A high watermark ahead of the follower's is news worth an answer, but not at once:
+    /// the answer waits up to [`HIGH_WATERMARK_NEWS_DELAY`] for records to go with it, so that
+    /// under load the high watermark rides along with the next records (as in Kafka, whose
+    /// followers learn it only then) instead of costing a round of its own after every
+    /// append, while an idle follower still learns it within milliseconds.
     async fn answer(&mut self, request: ReplicaFetchRequest) -> Option<ReplicaFetchResponse> {
         let wait = Duration::from_millis(u64::try_from(request.max_wait_ms).unwrap_or(0)).min(MAX_WAIT_CAP);
-        let deadline = Instant::now() + wait;
+        let mut deadline = Instant::now() + wait;
         let min_bytes = usize::try_from(request.min_bytes).unwrap_or(0);
         let plan = Arc::new(FetchPlan::resolve(self.source.as_ref(), request));
+        let mut news = false;
         loop {
             // Subscribed before the pass, so a change between the pass and the wait is seen.
-            let watchers = plan.watchers();
+            // With news held back, only new records matter until the deadline.
+            let watchers = plan.watchers(!news);
             let pass = plan.serve().await;
-            if pass.complete || pass.bytes >= min_bytes || pass.news || watchers.is_empty() || Instant::now() >= deadline {
+            if pass.complete || pass.bytes >= min_bytes || watchers.is_empty() || Instant::now() >= deadline {
                 return Some(pass.answer);
+            }
+            if pass.news && !news {
+                news = true;
+                deadline = deadline.min(Instant::now() + HIGH_WATERMARK_NEWS_DELAY);
             }
             let changed = tokio::select! {
                 changed = wait_for_any(watchers, deadline) => changed,
@@ -194,13 +211,11 @@ impl FetchPlan {
         Self { partitions, max_bytes: limit(request.max_bytes), partition_max_bytes: limit(request.partition_max_bytes) }
     }
 
-    /// A receiver for every partition's high watermark and log end.
-    fn watchers(&self) -> Vec<watch::Receiver<u64>> {
-        self.partitions
-            .iter()
-            .filter_map(|p| p.target.as_ref().ok())
-            .flat_map(|(partition, _)| [partition.subscribe(), partition.subscribe_log_end()])
-            .collect()
+    /// A receiver for every partition's log end and, with `high_watermarks`, its high
+    /// watermark.
+    fn watchers(&self, high_watermarks: bool) -> Vec<watch::Receiver<u64>> {
+        let partitions = self.partitions.iter().filter_map(|p| p.target.as_ref().ok());
+        partitions.flat_map(|(partition, _)| std::iter::once(partition.subscribe_log_end()).chain(high_watermarks.then(|| partition.subscribe()))).collect()
     }
 
     /// Serves every partition on the blocking pool.
