@@ -209,6 +209,50 @@ async fn a_follower_copies_its_leader_over_grpc_and_the_old_leader_truncates_aft
     assert_eq!(log_bytes(&node1.partition), leader_log, "the replicas' logs are identical, byte for byte");
 }
 
+/// Every batch of the partition's log, read 1 MiB at a time (it must lead to be read).
+fn whole_log(partition: &Partition) -> Vec<u8> {
+    let (mut bytes, mut offset) = (Vec::new(), 0);
+    loop {
+        let read = partition.read(offset, 1 << 20, Isolation::ReadUncommitted).expect("read").records;
+        let Some(last) = Batches::new(&read).filter_map(Result::ok).last() else { return bytes };
+        let header = fjord_log_core::storage::BatchHeader::parse(last.1).expect("header");
+        offset = (header.base_offset + i64::from(header.last_offset_delta) + 1) as u64;
+        bytes.extend_from_slice(&read);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_far_behind_catches_up_in_large_answers_then_keeps_up_in_small_ones() {
+    let (dir1, dir2) = (tempfile::tempdir().expect("dir"), tempfile::tempdir().expect("dir"));
+    let initial = state(1, 0, &[1, 2]);
+    let node1 = Node::open(1, dir1.path(), &initial);
+    let node2 = Node::open(2, dir2.path(), &initial);
+    let server1 = serve(&node1).await;
+    node2.set_endpoint(1, server1.addr.to_string());
+
+    // 6 MiB before the follower starts: answers of 1 MiB or more, applied on the blocking
+    // pool; then records one at a time, answered and applied in place.
+    let big = "x".repeat(96 << 10);
+    for _ in 0..64 {
+        append(&node1, &big, false).await;
+    }
+    let follower = fetcher(&node2, 2, Duration::from_millis(500));
+    eventually("the follower catches up", GENEROUS, || node2.log_end() == 64).await;
+    for i in 0..50 {
+        append(&node1, &format!("small-{i}"), true).await;
+    }
+    eventually("the follower keeps up", GENEROUS, || node2.log_end() == 114).await;
+    eventually("the high watermarks reach the log end", GENEROUS, || node1.partition.high_watermark() == 114 && node2.partition.high_watermark() == 114).await;
+    follower.shutdown().await;
+    server1.stop().await;
+
+    let leader_log = whole_log(&node1.partition);
+    assert!(leader_log.len() > 6 << 20, "the whole log is read: {} bytes", leader_log.len());
+    node1.partition.apply_state(&state(2, 1, &[1, 2])).expect("node 1 follows");
+    node2.partition.apply_state(&state(2, 1, &[1, 2])).expect("node 2 leads");
+    assert_eq!(whole_log(&node2.partition), leader_log, "the replicas' logs are identical, byte for byte");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fetch_refused_for_a_stale_leader_epoch_resumes_once_the_follower_learns_the_new_one() {
     let (dir1, dir2) = (tempfile::tempdir().expect("dir"), tempfile::tempdir().expect("dir"));

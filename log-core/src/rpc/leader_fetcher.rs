@@ -1,8 +1,8 @@
 //! [`LeaderFetcher`]: the task that copies every partition this broker follows on one
 //! leader broker.
 //!
-//! Each round, on the blocking pool (partition locks and log writes), it applies the previous
-//! answer partition by partition with [`Partition::apply_follower_answer`] and builds the next
+//! Each round (on the blocking pool unless the answer is a small append, see
+//! `LeaderFetcher::step`) it applies the previous answer partition by partition with [`Partition::apply_follower_answer`] and builds the next
 //! request from [`Partition::next_follower_fetch`] of each partition still led by that
 //! broker; then it sends the request on its [`LeaderStream`] and waits for the answer. The
 //! partitions are sent in a rotating order so that, when answers are full, none is always
@@ -19,7 +19,7 @@ use tokio::time::{Duration, Instant};
 use super::leader_stream::{LeaderStream, StreamError};
 use super::pb::{ReplicaFetchRequest, ReplicaFetchResponse};
 use super::replica_fetcher::{FollowerSource, ReplicaFetcherConfig};
-use super::{is_stopping, stopped, wire};
+use super::{is_stopping, stopped, wire, IN_PLACE_BYTES};
 use crate::broker::Partition;
 use crate::replication::{FetchAnswer, FollowerFetch};
 
@@ -128,9 +128,20 @@ impl LeaderFetcher {
         }
     }
 
-    /// Applies the previous answer and plans the next round, on the blocking pool. `None`:
-    /// the blocking task failed (the manager starts another fetcher).
+    /// Applies the previous answer and plans the next round. `None`: a blocking task failed
+    /// (the manager starts another fetcher).
+    ///
+    /// Both take partition locks, and the answer's writes block. An answer that only appends
+    /// at most [`IN_PLACE_BYTES`] (a follower keeping up) is applied on this task: a write to
+    /// the page cache costs less than handing the round to the blocking pool and back. Larger
+    /// answers, truncations and errors go to the blocking pool.
     async fn step(&mut self, answered: Option<(Vec<Sent>, ReplicaFetchResponse)>) -> Option<Next> {
+        if answered.as_ref().is_none_or(|(_, response)| appends_little(response)) {
+            let applied = answered.map(|(sent, response)| self.book.apply(sent, response, self.config.backoff));
+            let next = self.book.plan(self.source.as_ref(), self.leader, &self.config);
+            self.check(applied);
+            return Some(next);
+        }
         let mut book = std::mem::take(&mut self.book);
         let (source, config, leader) = (Arc::clone(&self.source), Arc::clone(&self.config), self.leader);
         let stepped = tokio::task::spawn_blocking(move || {
@@ -142,16 +153,21 @@ impl LeaderFetcher {
         match stepped {
             Ok((book, applied, next)) => {
                 self.book = book;
-                if let Some(Err(mismatch)) = applied {
-                    tracing::warn!(leader = self.leader, %mismatch, "the leader's answer does not match the request; reconnecting");
-                    self.stream = None;
-                }
+                self.check(applied);
                 Some(next)
             }
             Err(e) => {
                 tracing::error!(leader = self.leader, error = %e, "a replica fetch round failed");
                 None
             }
+        }
+    }
+
+    /// Drops the stream when an answer did not match its request.
+    fn check(&mut self, applied: Option<Result<(), String>>) {
+        if let Some(Err(mismatch)) = applied {
+            tracing::warn!(leader = self.leader, %mismatch, "the leader's answer does not match the request; reconnecting");
+            self.stream = None;
         }
     }
 
@@ -220,6 +236,13 @@ impl LeaderFetcher {
             () = stopped(&mut self.stop) => true,
         }
     }
+}
+
+/// Whether `response` only appends, and at most [`IN_PLACE_BYTES`]: no error, no divergence
+/// (which would truncate).
+fn appends_little(response: &ReplicaFetchResponse) -> bool {
+    let plain = response.partitions.iter().all(|p| p.error_code == 0 && p.diverging_epoch.is_none());
+    plain && response.partitions.iter().map(|p| p.records.len()).sum::<usize>() <= IN_PLACE_BYTES
 }
 
 impl Book {

@@ -6,10 +6,10 @@
 //!  ReplicaFetcherManager ── one fetcher task per leader ──► ReplicaFetchService
 //!    Partition::next_follower_fetch (each followed           per stream, one request at a time:
 //!    partition led by that broker, batched)                    Partition::serve_follower_fetch
-//!        │  LeaderStream: one bidirectional stream,            (blocking pool); nothing new →
-//!        │  one request in flight                              long poll on the HW and log end
+//!        │  LeaderStream: one bidirectional stream,            (in place at the log end); nothing
+//!        │  one request in flight                              new → long poll on the HW and log end
 //!        ▼                                                     (Partition::subscribe_log_end)
-//!    Partition::apply_follower_answer (blocking pool) ◄──── answers, in request order
+//!    Partition::apply_follower_answer (small: in place) ◄── answers, in request order
 //! ```
 //!
 //! - [`replica_server`]: [`ReplicaFetchService`], the leader's side, over a [`ReplicaSource`].
@@ -22,9 +22,13 @@
 //! - [`pb`]: the generated code; [`pb::controller_service_server::ControllerService`] is the
 //!   trait the controller's request handler implements.
 //!
-//! Replica fetches run on their own tasks and the blocking pool: never on a Kafka client's
-//! request path. Neither side panics on what the other sends: bad input is answered with
-//! Kafka error codes, a bad answer drops the stream and the fetcher reconnects.
+//! Replica fetches run on their own tasks, never on a Kafka client's request path. Their file
+//! work runs on the blocking pool, except for a follower keeping up: its leader reads records
+//! just written (page cache) and it appends at most [`IN_PLACE_BYTES`] a round on the
+//! fetch's own task, which spares each round the hand-offs to the blocking pool and back — on
+//! two shared cores they cost more than the work. Neither side panics on what the other
+//! sends: bad input is answered with Kafka error codes, a bad answer drops the stream and the
+//! fetcher reconnects.
 
 pub mod controller;
 mod leader_fetcher;
@@ -36,6 +40,11 @@ mod wire;
 /// HTTP/2 flow-control window per stream on inter-broker connections, both ways: a replica
 /// fetch answer (10 MiB at most by default) flows without waiting for window updates.
 pub const WINDOW_BYTES: u32 = 16 << 20;
+/// A replica-fetch answer carrying at most this many record bytes is applied on the
+/// follower's fetch task rather than the blocking pool, and a follower whose last answer
+/// carried at most this much is served on its stream's task: a follower keeping up.
+pub const IN_PLACE_BYTES: usize = 1 << 20;
+
 /// The largest HTTP/2 frame a node accepts on inter-broker connections (h2's default is
 /// 16 KiB; the protocol allows up to 16 MiB).
 pub const MAX_FRAME_BYTES: u32 = 1 << 20;

@@ -1,14 +1,15 @@
 //! [`ReplicaFetchService`]: the leader's side of replica fetch.
 //!
 //! Each stream a follower opens gets its own task, which answers one request at a time. A
-//! request is served partition by partition with [`Partition::serve_follower_fetch`] on the
-//! blocking pool (which counts the follower's progress: the high watermark may move), within
-//! the request's byte limits. When nothing is to be sent — no records, no error, no
-//! divergence — and the follower allows a wait, the task long-polls every partition's high
-//! watermark and log end until one changes or `max_wait_ms` passes, serving again after each
-//! change. A high watermark ahead of the one the follower sent is sent too, after waiting a
-//! few milliseconds for records to carry it. Waiting holds no thread: other streams and the
-//! runtime go on.
+//! request is served partition by partition with [`Partition::serve_follower_fetch`] (which
+//! counts the follower's progress: the high watermark may move), within the request's byte
+//! limits: on the stream's task while the follower is at the log end (its reads are of
+//! records just written), on the blocking pool while it catches up. When nothing is to be
+//! sent — no records, no error, no divergence — and the follower allows a wait, the task
+//! long-polls every partition's high watermark and log end until one changes or
+//! `max_wait_ms` passes, serving again after each change. A high watermark ahead of the one
+//! the follower sent is sent too, after waiting a few milliseconds for records to carry it.
+//! Waiting holds no thread: other streams and the runtime go on.
 //!
 //! Bad input never panics: a partition this broker does not host is answered
 //! UNKNOWN_TOPIC_OR_PARTITION, another incarnation of its topic INCONSISTENT_TOPIC_ID, a
@@ -29,7 +30,7 @@ use uuid::Uuid;
 
 use super::pb::replica_service_server::{ReplicaService, ReplicaServiceServer};
 use super::pb::{ReplicaFetchPartition, ReplicaFetchRequest, ReplicaFetchResponse};
-use super::{stopped, wire};
+use super::{stopped, wire, IN_PLACE_BYTES};
 use crate::broker::long_poll::wait_for_any;
 use crate::broker::{Partition, PartitionError};
 use crate::replication::{FollowerFetch, FollowerFetchOutcome};
@@ -93,7 +94,7 @@ impl ReplicaService for ReplicaFetchService {
     async fn fetch(&self, request: Request<Streaming<ReplicaFetchRequest>>) -> Result<Response<Self::FetchStream>, Status> {
         let peer = request.remote_addr();
         let (answers, stream) = mpsc::channel(1);
-        let served = ServedStream { source: Arc::clone(&self.source), requests: request.into_inner(), answers, shutdown: self.shutdown.clone() };
+        let served = ServedStream { source: Arc::clone(&self.source), requests: request.into_inner(), answers, shutdown: self.shutdown.clone(), at_log_end: false };
         tokio::spawn(async move {
             served.run().await;
             tracing::debug!(?peer, "replica fetch stream ended");
@@ -108,6 +109,9 @@ struct ServedStream {
     requests: Streaming<ReplicaFetchRequest>,
     answers: mpsc::Sender<Result<ReplicaFetchResponse, Status>>,
     shutdown: watch::Receiver<bool>,
+    /// The follower is at the log end: its last answer carried at most [`IN_PLACE_BYTES`],
+    /// so its next reads are of records just written, in the page cache.
+    at_log_end: bool,
 }
 
 impl ServedStream {
@@ -151,8 +155,9 @@ impl ServedStream {
             // Subscribed before the pass, so a change between the pass and the wait is seen.
             // With news held back, only new records matter until the deadline.
             let watchers = plan.watchers(!news);
-            let pass = plan.serve().await;
+            let pass = plan.serve(self.at_log_end).await;
             if pass.complete || pass.bytes >= min_bytes || watchers.is_empty() || Instant::now() >= deadline {
+                self.at_log_end = !pass.complete && pass.bytes <= IN_PLACE_BYTES;
                 return Some(pass.answer);
             }
             if pass.news && !news {
@@ -218,10 +223,15 @@ impl FetchPlan {
         partitions.flat_map(|(partition, _)| std::iter::once(partition.subscribe_log_end()).chain(high_watermarks.then(|| partition.subscribe()))).collect()
     }
 
-    /// Serves every partition on the blocking pool.
-    async fn serve(self: &Arc<Self>) -> Pass {
+    /// Serves every partition: for a follower at the log end in place, on this task (reading
+    /// records just written costs less than the two thread hand-offs of the blocking pool),
+    /// otherwise on the blocking pool (a follower catching up may read from disk).
+    async fn serve(self: &Arc<Self>, at_log_end: bool) -> Pass {
+        if at_log_end {
+            return self.serve_here();
+        }
         let plan = Arc::clone(self);
-        match tokio::task::spawn_blocking(move || plan.serve_blocking()).await {
+        match tokio::task::spawn_blocking(move || plan.serve_here()).await {
             Ok(pass) => pass,
             Err(e) => {
                 tracing::error!(error = %e, "a replica fetch task did not finish");
@@ -233,8 +243,8 @@ impl FetchPlan {
 
     /// Serves every partition within the byte limits: the first with records may exceed the
     /// response's limit by one batch, later ones never do. Every fetch is served (so every
-    /// follower position counts) even when its records are then left out.
-    fn serve_blocking(&self) -> Pass {
+    /// follower position counts) even when its records are then left out. Blocks for reads.
+    fn serve_here(&self) -> Pass {
         let mut budget = self.max_bytes;
         let (mut bytes, mut complete, mut news) = (0, false, false);
         let mut partitions = Vec::with_capacity(self.partitions.len());
