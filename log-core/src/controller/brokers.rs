@@ -202,6 +202,25 @@ mod tests {
     }
 
     #[test]
+    fn brokers_shutting_down_together_are_done_when_no_one_is_left_to_lead() {
+        let mut image = cluster();
+        let (records, done) = controlled_shutdown(&image, 3);
+        assert!(done, "3 leads nothing");
+        apply(&mut image, &records);
+        let (records, done) = controlled_shutdown(&image, 1);
+        assert!(done, "1's partition moves to 2, the last eligible broker");
+        apply(&mut image, &records);
+        assert_eq!(image.partition("t", 0).unwrap().leader, 2);
+        let (records, done) = controlled_shutdown(&image, 2);
+        assert!(done, "2 leads both, but no eligible broker is left to take them");
+        apply(&mut image, &records);
+        // As in Kafka: no leader, and 2 stays the ISR, so that the partitions come back
+        // with it and no unclean election is needed.
+        let states: Vec<_> = image.topics["t"].partitions.iter().map(|p| (p.leader, p.isr.clone())).collect();
+        assert_eq!(states, vec![(-1, vec![2]), (-1, vec![2])]);
+    }
+
+    #[test]
     fn isr_changes_are_checked_against_the_image() {
         let image = cluster();
         let p = image.partition("t", 0).unwrap();
