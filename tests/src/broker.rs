@@ -470,14 +470,27 @@ fn signal(child: &Child, signal: Signal) {
 /// Two distinct ports that were free on 127.0.0.1 a moment ago (the listeners are closed
 /// before the broker binds them, so a conflict is possible and handled by retrying).
 fn free_port_pair() -> (u16, u16) {
-    let first = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind 127.0.0.1:0");
-    let second = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind 127.0.0.1:0");
-    let ports = (
-        first.local_addr().expect("local address").port(),
-        second.local_addr().expect("local address").port(),
-    );
-    drop((first, second));
-    ports
+    let ports = free_ports_in(&[Ipv4Addr::LOCALHOST; 2], 10_000..20_000);
+    (ports[0].port(), ports[1].port())
+}
+
+/// One free port on each of `ips`, picked at random in `range`. The ranges the harness uses
+/// lie below Linux's ephemeral range (32768–60999): a port from `bind(0)` or an outgoing
+/// connection's local port comes from there and could take a stopped broker's port before
+/// it restarts on it.
+pub(crate) fn free_ports_in(ips: &[Ipv4Addr], range: std::ops::Range<u16>) -> Vec<SocketAddr> {
+    let mut held: Vec<TcpListener> = Vec::new();
+    let mut seed = u64::from(std::process::id()) ^ std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+    let span = u64::from(range.end - range.start);
+    while held.len() < ips.len() {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let port = range.start + ((seed >> 33) % span) as u16;
+        let taken = held.iter().any(|l| l.local_addr().is_ok_and(|a| a.port() == port));
+        if !taken && let Ok(listener) = TcpListener::bind((ips[held.len()], port)) {
+            held.push(listener);
+        }
+    }
+    held.iter().map(|l| l.local_addr().expect("local address")).collect()
 }
 
 /// A minimal HTTP/1.0 GET (no chunked encoding to undo): the status line and the body.

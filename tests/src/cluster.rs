@@ -4,7 +4,7 @@
 //! killed (SIGKILL), stopped and restarted one at a time. [`ClusterProcess::start_splittable`]
 //! puts a [`NetworkSplitter`] between the nodes, so a test can cut the network.
 
-use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::process::Command;
 use std::time::Duration;
 
@@ -23,20 +23,11 @@ pub struct ClusterProcess {
     voters: String,
 }
 
-/// Free ports for the inter-broker listeners, which every node must know before any starts.
-/// They are taken below Linux's ephemeral range (32768–60999), where the ports the harness
-/// picks for the Kafka and metrics listeners (`bind(0)`) never fall, so the two never collide.
+/// Free ports for the inter-broker listeners, which every node must know before any starts,
+/// in a band of their own (see [`crate::broker::free_ports_in`]): they never collide with
+/// the Kafka and metrics listeners' ports.
 fn free_rpc_addrs(ips: &[Ipv4Addr]) -> Vec<SocketAddr> {
-    let mut held = Vec::new();
-    let mut seed = std::process::id() as u64 ^ std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
-    while held.len() < ips.len() {
-        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        let port = 20_000 + (seed >> 33) as u16 % 12_000;
-        if let Ok(listener) = TcpListener::bind((ips[held.len()], port)) {
-            held.push(listener);
-        }
-    }
-    held.iter().map(|l| l.local_addr().expect("local address")).collect()
+    crate::broker::free_ports_in(ips, 20_000..32_000)
 }
 
 impl ClusterProcess {

@@ -242,25 +242,32 @@ impl Broker {
         let mut next_voter = node.settings.voters.keys().copied().cycle();
         loop {
             let target = node.controller_id().or(hint.take()).or_else(|| (!node.is_voter(self.config.node_id)).then(|| next_voter.next()).flatten());
-            let answer = match target {
-                Some(id) if id == self.config.node_id => self.handle_controller_request(request.clone()).await,
-                Some(id) => match node.settings.voters.get(&id) {
-                    Some(endpoint) => {
-                        let body = serde_json::to_vec(&request).unwrap_or_default();
-                        match node.transport.call(endpoint.clone(), body).await {
-                            Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|e| ControllerResponse::Error {
-                                code: kafka_protocol::ResponseError::UnknownServerError.code(),
-                                message: format!("the controller's answer does not decode: {e}"),
-                            }),
-                            Err(e) => {
-                                last = format!("controller {id} at {endpoint}: {e}");
-                                ControllerResponse::NotController { leader: None }
+            // Bounded by the deadline whoever answers: a controller that is this node and has
+            // lost its quorum would otherwise hold the caller until its commit gives up.
+            let attempt = async {
+                match target {
+                    Some(id) if id == self.config.node_id => self.handle_controller_request(request.clone()).await,
+                    Some(id) => match node.settings.voters.get(&id) {
+                        Some(endpoint) => {
+                            let body = serde_json::to_vec(&request).unwrap_or_default();
+                            match node.transport.call(endpoint.clone(), body).await {
+                                Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|e| ControllerResponse::Error {
+                                    code: kafka_protocol::ResponseError::UnknownServerError.code(),
+                                    message: format!("the controller's answer does not decode: {e}"),
+                                }),
+                                Err(e) => {
+                                    last = format!("controller {id} at {endpoint}: {e}");
+                                    ControllerResponse::NotController { leader: None }
+                                }
                             }
                         }
-                    }
+                        None => ControllerResponse::NotController { leader: None },
+                    },
                     None => ControllerResponse::NotController { leader: None },
-                },
-                None => ControllerResponse::NotController { leader: None },
+                }
+            };
+            let Ok(answer) = tokio::time::timeout_at(deadline, attempt).await else {
+                return ControllerResponse::Error { code: kafka_protocol::ResponseError::RequestTimedOut.code(), message: format!("the controller did not answer within {timeout:?}") };
             };
             match answer {
                 ControllerResponse::NotController { leader: Some(leader) } if tokio::time::Instant::now() < deadline && Some(leader) != target => {
@@ -493,6 +500,14 @@ impl Broker {
                 tracing::info!("leadership moved away; shutting down");
                 return;
             }
+            // The whole cluster stopping: once the metadata shows no other broker that could
+            // lead (all fenced or shutting down), there is nowhere to move leadership to, and
+            // the controller may be gone with them.
+            let me = self.config.node_id;
+            if !self.image().brokers.iter().any(|b| b.node_id != me && b.is_eligible()) {
+                tracing::info!("no other broker can take over leadership (all are stopping or fenced); shutting down");
+                return;
+            }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         tracing::warn!("controlled shutdown did not finish in time; stopping anyway (leaders move when the session expires)");
@@ -541,6 +556,9 @@ impl FollowerSource for BrokerLink {
     }
 }
 
+/// How long a stopping node's inter-broker listener waits for the calls in hand.
+const RPC_SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
+
 /// Serves the inter-broker listener — the quorum's Raft, replica fetch and the controller
 /// envelope — until the broker's tasks stop.
 fn serve_rpc(broker: &Arc<Broker>, listener: tokio::net::TcpListener) {
@@ -556,7 +574,7 @@ fn serve_rpc(broker: &Arc<Broker>, listener: tokio::net::TcpListener) {
         .add_service(node.quorum.raft_service())
         .add_service(replicas.into_server())
         .add_service(ControllerServiceServer::new(ControllerCalls::new(broker)).max_decoding_message_size(crate::rpc::MAX_CONTROLLER_MESSAGE_BYTES).max_encoding_message_size(crate::rpc::MAX_CONTROLLER_MESSAGE_BYTES));
-    let mut stop = broker.tasks.stop_signal();
+    let (mut stop, mut stopped) = (broker.tasks.stop_signal(), broker.tasks.stop_signal());
     let endpoint = node.settings.rpc_listen.clone();
     let handle = tokio::spawn(async move {
         // Small answers (a follower's acknowledgement, a Raft heartbeat) must not wait for
@@ -566,8 +584,20 @@ fn serve_rpc(broker: &Arc<Broker>, listener: tokio::net::TcpListener) {
         let shutdown = async move {
             let _ = stop.wait_for(|s| *s).await;
         };
-        if let Err(e) = router.serve_with_incoming_shutdown(incoming, shutdown).await {
-            tracing::error!(%endpoint, error = %e, "the inter-broker listener failed");
+        // A graceful stop waits for the peers' connections to close, and peers that are
+        // stopping too keep calling (a controlled shutdown asks the controller every 200 ms):
+        // calls in hand get RPC_SHUTDOWN_GRACE, then the listener's task ends regardless.
+        let grace = async move {
+            let _ = stopped.wait_for(|s| *s).await;
+            tokio::time::sleep(RPC_SHUTDOWN_GRACE).await;
+        };
+        tokio::select! {
+            served = router.serve_with_incoming_shutdown(incoming, shutdown) => {
+                if let Err(e) = served {
+                    tracing::error!(%endpoint, error = %e, "the inter-broker listener failed");
+                }
+            }
+            () = grace => tracing::debug!(%endpoint, "inter-broker connections still open after the shutdown grace; not waiting for them"),
         }
     });
     broker.tasks.add(vec![handle]);
