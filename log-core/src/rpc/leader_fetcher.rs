@@ -2,13 +2,15 @@
 //! leader broker.
 //!
 //! Each round (on the blocking pool unless the answer is a small append, see
-//! `LeaderFetcher::step`) it applies the previous answer partition by partition with [`Partition::apply_follower_answer`] and builds the next
-//! request from [`Partition::next_follower_fetch`] of each partition still led by that
-//! broker; then it sends the request on its [`LeaderStream`] and waits for the answer. The
-//! partitions are sent in a rotating order so that, when answers are full, none is always
-//! last. A partition whose fetch failed (the leader refused it, or applying the answer did)
-//! is left out for `backoff`, or until its leader epoch changes; a stream that fails is reopened after a backoff that doubles up
-//! to `backoff`. With no partition left on its leader the fetcher ends.
+//! `LeaderFetcher::step`) it applies the previous answer partition by partition with
+//! [`Partition::apply_follower_answer`] and builds the next request from
+//! [`Partition::next_follower_fetch`] of each partition still led by that broker; then it
+//! sends the request on its [`LeaderStream`] and waits for the answer. The partitions are
+//! sent in a rotating order so that, when answers are full, none is always last. A partition
+//! whose fetch failed (the leader refused it, or applying the answer did) is left out for
+//! `backoff`, or until its leader epoch changes; a stream that fails is reopened after a
+//! backoff that doubles up to `backoff`. With no partition left on its leader the fetcher
+//! ends.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -114,7 +116,7 @@ impl LeaderFetcher {
             match exchanged {
                 Ok(response) => {
                     self.reachable();
-                    self.source.answered(self.leader, response.partitions.iter().map(|p| p.records.len()).sum());
+                    self.source.answered(self.leader, record_bytes(&response));
                     answered = Some((round.sent, response));
                 }
                 Err(e) => {
@@ -137,16 +139,14 @@ impl LeaderFetcher {
     /// answers, truncations and errors go to the blocking pool.
     async fn step(&mut self, answered: Option<(Vec<Sent>, ReplicaFetchResponse)>) -> Option<Next> {
         if answered.as_ref().is_none_or(|(_, response)| appends_little(response)) {
-            let applied = answered.map(|(sent, response)| self.book.apply(sent, response, self.config.backoff));
-            let next = self.book.plan(self.source.as_ref(), self.leader, &self.config);
+            let (applied, next) = self.book.step(answered, self.source.as_ref(), self.leader, &self.config);
             self.check(applied);
             return Some(next);
         }
         let mut book = std::mem::take(&mut self.book);
         let (source, config, leader) = (Arc::clone(&self.source), Arc::clone(&self.config), self.leader);
         let stepped = tokio::task::spawn_blocking(move || {
-            let applied = answered.map(|(sent, response)| book.apply(sent, response, config.backoff));
-            let next = book.plan(source.as_ref(), leader, &config);
+            let (applied, next) = book.step(answered, source.as_ref(), leader, &config);
             (book, applied, next)
         })
         .await;
@@ -242,10 +242,22 @@ impl LeaderFetcher {
 /// (which would truncate).
 fn appends_little(response: &ReplicaFetchResponse) -> bool {
     let plain = response.partitions.iter().all(|p| p.error_code == 0 && p.diverging_epoch.is_none());
-    plain && response.partitions.iter().map(|p| p.records.len()).sum::<usize>() <= IN_PLACE_BYTES
+    plain && record_bytes(response) <= IN_PLACE_BYTES
+}
+
+/// The record bytes `response` carries, all partitions together.
+fn record_bytes(response: &ReplicaFetchResponse) -> usize {
+    response.partitions.iter().map(|p| p.records.len()).sum()
 }
 
 impl Book {
+    /// One round's work: applies the previous answer (when there is one) and plans the next
+    /// request. Blocks for the answer's writes and takes partition locks.
+    fn step(&mut self, answered: Option<(Vec<Sent>, ReplicaFetchResponse)>, source: &dyn FollowerSource, leader: i32, config: &ReplicaFetcherConfig) -> (Option<Result<(), String>>, Next) {
+        let applied = answered.map(|(sent, response)| self.apply(sent, response, config.backoff));
+        (applied, self.plan(source, leader, config))
+    }
+
     /// Applies `response`, the answer to a request for `sent`, partition by partition.
     /// Partitions whose answer is an error, or that failed to apply it, wait `backoff`. An
     /// answer that does not match the request is applied nowhere.
