@@ -101,7 +101,10 @@ impl PluginInstance {
             Ok(answer) => {
                 self.live = Some(live);
                 let outputs = answer.map_err(|GuestError { message, record_index }| failed(message, record_index))?;
-                records::unpack(outputs).map_err(|m| failed(format!("the plugin answered with a malformed batch: output record {}: {}", m.record, m.reason), None))
+                records::unpack(outputs).map_err(|m| {
+                    let at = m.record.map(|i| format!("output record {i}: ")).unwrap_or_default();
+                    failed(format!("the plugin answered with a malformed batch: {at}{}", m.reason), None)
+                })
             }
             Err(error) => {
                 let reported = classify(name, &live.store, self.plugin.limits(), error, offsets);

@@ -9,6 +9,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use fjord_plugins::{Grants, Header, InputBatch, InputRecord, Plugin, PluginError, PluginHost, PluginInstance, PluginLimits};
 
 fn plugins_dir() -> PathBuf {
@@ -28,8 +29,8 @@ fn compile(host: &PluginHost, file: &str, limits: PluginLimits) -> Arc<Plugin> {
 
 fn record(offset: i64, value: &str) -> InputRecord {
     InputRecord {
-        key: Some(b"k".to_vec()),
-        value: Some(value.as_bytes().to_vec()),
+        key: Some(Bytes::from_static(b"k")),
+        value: Some(Bytes::copy_from_slice(value.as_bytes())),
         headers: vec![Header { key: "h".into(), value: None }],
         timestamp: 1_700_000_000_000,
         offset,
@@ -46,7 +47,7 @@ fn batch(first: i64, values: &[&str]) -> InputBatch {
 }
 
 fn values(out: &[fjord_plugins::OutputRecord]) -> Vec<String> {
-    out.iter().map(|o| String::from_utf8(o.value.clone().unwrap()).unwrap()).collect()
+    out.iter().map(|o| String::from_utf8(o.value.clone().unwrap().to_vec()).unwrap()).collect()
 }
 
 #[test]
@@ -209,7 +210,7 @@ fn a_plugin_written_in_c_adds_lineage_headers_and_keeps_the_record() {
     assert_eq!(values(&out[..2]), ["a", "b"]);
     assert_eq!(out[1].key, None);
     let headers: Vec<(String, Option<String>)> =
-        out[0].headers.iter().map(|h| (h.key.clone(), h.value.as_ref().map(|v| String::from_utf8(v.clone()).unwrap()))).collect();
+        out[0].headers.iter().map(|h| (h.key.clone(), h.value.as_ref().map(|v| String::from_utf8(v.to_vec()).unwrap()))).collect();
     assert_eq!(
         headers,
         [("h".into(), None), ("from.topic".into(), Some("in".into())), ("from.partition".into(), Some("0".into())), ("from.offset".into(), Some("41".into()))]

@@ -7,6 +7,7 @@
 
 use std::sync::{Arc, Mutex, OnceLock};
 
+use bytes::Bytes;
 use fjord_plugins::{Header, InputBatch, InputRecord, Plugin, PluginHost, PluginInstance, PluginLimits};
 
 use crate::data::{self, Data, Schema, SchemaType, Value};
@@ -62,9 +63,9 @@ fn from_bytes(bytes: Option<Vec<u8>>, like: &Data) -> Result<Data, String> {
 impl Transform for WasmTransform {
     fn apply(&self, record: Record, position: Position) -> Result<Option<Record>, String> {
         let input = InputRecord {
-            key: to_bytes(&record.key),
-            value: to_bytes(&record.value),
-            headers: record.headers.iter().map(|(k, v)| Header { key: k.clone(), value: v.clone() }).collect(),
+            key: to_bytes(&record.key).map(Bytes::from),
+            value: to_bytes(&record.value).map(Bytes::from),
+            headers: record.headers.iter().map(|(k, v)| Header { key: k.clone(), value: v.clone().map(Bytes::from) }).collect(),
             timestamp: record.timestamp.unwrap_or(0),
             offset: position.offset.unwrap_or(0),
         };
@@ -77,10 +78,10 @@ impl Transform for WasmTransform {
         Ok(Some(Record {
             topic: out.topic.unwrap_or(record.topic),
             partition: record.partition,
-            key: from_bytes(out.key, &record.key)?,
-            value: from_bytes(out.value, &record.value)?,
+            key: from_bytes(out.key.map(Vec::from), &record.key)?,
+            value: from_bytes(out.value.map(Vec::from), &record.value)?,
             timestamp: out.timestamp.or(record.timestamp),
-            headers: out.headers.into_iter().map(|h| (h.key, h.value)).collect(),
+            headers: out.headers.into_iter().map(|h| (h.key, h.value.map(Vec::from))).collect(),
         }))
     }
 }

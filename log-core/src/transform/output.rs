@@ -66,7 +66,7 @@ pub fn partition_for(key: Option<&[u8]>, partitions: i32, sticky: i32) -> i32 {
 pub(crate) struct Placed<'a> {
     pub(crate) key: Option<&'a [u8]>,
     pub(crate) value: Option<&'a [u8]>,
-    pub(crate) headers: Vec<(String, Option<Vec<u8>>)>,
+    pub(crate) headers: Vec<(String, Option<Bytes>)>,
     pub(crate) timestamp: i64,
 }
 
@@ -79,7 +79,7 @@ pub(crate) fn produce_request(records: &BTreeMap<(String, i32), Vec<Placed<'_>>>
             let headers: Vec<RecordHeader> = r
                 .headers
                 .iter()
-                .map(|(k, v)| RecordHeader { key: Bytes::copy_from_slice(k.as_bytes()), value: v.as_deref().map(Bytes::copy_from_slice) })
+                .map(|(k, v)| RecordHeader { key: Bytes::copy_from_slice(k.as_bytes()), value: v.clone() })
                 .collect();
             batch.push(i as i64, r.timestamp, r.key, r.value, &headers);
         }

@@ -19,12 +19,9 @@ pub(crate) fn input_records(batches: &[u8], from: i64) -> Result<(Vec<InputRecor
         }
         let (_, decoded) = decode_records(bytes)?;
         records.extend(decoded.into_iter().filter(|r| r.offset >= from).map(|r| InputRecord {
-            key: r.key.map(|k| k.to_vec()),
-            value: r.value.map(|v| v.to_vec()),
-            headers: r
-                .headers
-                .into_iter()
-                .map(|h| Header { key: String::from_utf8_lossy(&h.key).into_owned(), value: h.value.map(|v| v.to_vec()) })
+            key: r.key,
+            value: r.value,
+            headers: r.headers.into_iter().map(|h| Header { key: String::from_utf8_lossy(&h.key).into_owned(), value: h.value })
                 .collect(),
             timestamp: r.timestamp,
             offset: r.offset,

@@ -17,6 +17,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use fjord_plugins::{CapturedStderr, Grants, InputBatch, InputRecord, Plugin, PluginError, PluginInstance};
 use kafka_protocol::ResponseError;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -456,18 +457,18 @@ impl Runner {
 
     /// A write's headers: the plugin's (or the input record's, for a dead letter, with why and
     /// where it came from).
-    fn headers(&self, write: &Write) -> Vec<(String, Option<Vec<u8>>)> {
-        let own = |headers: &[fjord_plugins::Header]| -> Vec<(String, Option<Vec<u8>>)> { headers.iter().map(|h| (h.key.clone(), h.value.clone())).collect() };
+    fn headers(&self, write: &Write) -> Vec<(String, Option<Bytes>)> {
+        let own = |headers: &[fjord_plugins::Header]| -> Vec<(String, Option<Bytes>)> { headers.iter().map(|h| (h.key.clone(), h.value.clone())).collect() };
         match write {
             Write::Output { record, .. } => own(&record.headers),
             Write::DeadLetter { record, error, .. } => {
                 let mut headers = own(&record.headers);
                 headers.extend([
-                    ("fjord.transform".to_string(), Some(self.deployment.name.as_bytes().to_vec())),
-                    ("fjord.error".to_string(), Some(error.as_bytes().to_vec())),
-                    ("fjord.source.topic".to_string(), Some(self.partition.topic().as_bytes().to_vec())),
-                    ("fjord.source.partition".to_string(), Some(self.partition.index().to_string().into_bytes())),
-                    ("fjord.source.offset".to_string(), Some(record.offset.to_string().into_bytes())),
+                    ("fjord.transform".to_string(), Some(Bytes::copy_from_slice(self.deployment.name.as_bytes()))),
+                    ("fjord.error".to_string(), Some(Bytes::copy_from_slice(error.as_bytes()))),
+                    ("fjord.source.topic".to_string(), Some(Bytes::copy_from_slice(self.partition.topic().as_bytes()))),
+                    ("fjord.source.partition".to_string(), Some(Bytes::from(self.partition.index().to_string()))),
+                    ("fjord.source.offset".to_string(), Some(Bytes::from(record.offset.to_string()))),
                 ]);
                 headers
             }

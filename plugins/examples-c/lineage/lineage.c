@@ -7,11 +7,12 @@
 // plugins/wit/transform.wit by `wit-bindgen c`; ./scripts/build-plugins compiles this with
 // clang for wasm32-wasi (reactor, no WASI calls) and wraps it with `wasm-tools component new`.
 //
-// Batches are packed (every key, value and header of a batch in one byte buffer, records and
-// headers pointing into it), so passing a record on is copying its spans. Ownership follows
-// the component model's C bindings: the arguments belong to this code (it frees them or moves
-// them into the answer), and the answer is freed after the host has read it, so every list in
-// it is allocated with malloc.
+// Batches are columnar: a list of lengths per field, and every key, value and header of a
+// batch in one byte buffer, record after record (key, value, then each header's name and
+// value; a length of -1 is null). Passing a record on is copying its run of bytes and its
+// lengths. Ownership follows the component model's C bindings: the arguments belong to this
+// code (it frees them or moves them into the answer), and the answer is freed after the host
+// has read it, so every list in it is allocated with malloc.
 
 #include <stdlib.h>
 #include <string.h>
@@ -73,98 +74,116 @@ bool exports_transform_init(transform_list_tuple2_string_string_t *config, trans
   return ok;
 }
 
-// The answer's bytes: the input's, moved, with what the new headers need appended.
+// A growing byte buffer.
 typedef struct {
-  transform_list_u8_t bytes;
-  size_t capacity;
+  uint8_t *ptr;
+  size_t len, capacity;
 } buffer_t;
 
-// Appends `len` bytes to `buf` and says where they went.
-static bool append(buffer_t *buf, const void *bytes, size_t len, fjord_transform_types_span_t *span) {
-  if (buf->bytes.len + len > buf->capacity) {
-    size_t want = buf->capacity * 2 > buf->bytes.len + len ? buf->capacity * 2 : buf->bytes.len + len + 64;
-    uint8_t *grown = realloc(buf->bytes.ptr, want);
+static bool append(buffer_t *buf, const void *bytes, size_t len) {
+  if (buf->len + len > buf->capacity) {
+    size_t want = buf->capacity * 2 > buf->len + len ? buf->capacity * 2 : buf->len + len + 64;
+    uint8_t *grown = realloc(buf->ptr, want);
     if (grown == NULL) return false;
-    buf->bytes.ptr = grown;
+    buf->ptr = grown;
     buf->capacity = want;
   }
-  memcpy(buf->bytes.ptr + buf->bytes.len, bytes, len);
-  span->offset = (uint32_t) buf->bytes.len;
-  span->len = (uint32_t) len;
-  buf->bytes.len += len;
+  if (len > 0) memcpy(buf->ptr + buf->len, bytes, len);
+  buf->len += len;
   return true;
 }
 
-// Appends `<prefix><name>`.
-static bool append_name(buffer_t *buf, const char *name, fjord_transform_types_span_t *span) {
-  size_t prefix_len = strlen(prefix), name_len = strlen(name);
-  if (!append(buf, prefix, prefix_len, span)) return false;
-  fjord_transform_types_span_t rest;
-  if (!append(buf, name, name_len, &rest)) return false;
-  span->len += rest.len;
-  return true;
-}
+// The bytes a length stands for: none for null (-1).
+static size_t span(int32_t length) { return length > 0 ? (size_t) length : 0; }
 
-static fjord_transform_types_header_t header(fjord_transform_types_span_t key, fjord_transform_types_span_t value) {
-  return (fjord_transform_types_header_t) {key, {true, value}};
+static bool fail(transform_error_t *err, const char *message) {
+  set_error(&err->message, message);
+  err->record_index.is_some = false;
+  return false;
 }
 
 bool exports_transform_process(transform_input_batch_t *batch, transform_output_batch_t *ret, transform_error_t *err) {
-  size_t count = batch->records.len, old_headers = batch->headers.len;
-  // The input's bytes become the answer's, so its records' spans stay valid. A list of
-  // length 0 arrives with no allocation behind it: only a non-empty one is grown in place.
-  buffer_t buf = {batch->data, batch->data.len};
-  if (buf.bytes.len == 0) buf.bytes.ptr = NULL;
-  batch->data = (transform_list_u8_t) {NULL, 0};
-  fjord_transform_types_header_t *headers = malloc((old_headers + 3 * count + 1) * sizeof *headers);
-  fjord_transform_types_output_record_t *out = malloc((count + 1) * sizeof *out);
-  // The names, the topic and the partition are the same for every record: written once.
+  fjord_transform_types_contents_t *in = &batch->contents;
+  size_t count = batch->offsets.len, old_headers = in->header_name_lengths.len;
+  bool ok = in->key_lengths.len == count && in->value_lengths.len == count && in->header_counts.len == count && in->header_value_lengths.len == old_headers;
   char partition[24];
   decimal(batch->partition, partition);
-  fjord_transform_types_span_t topic_name, partition_name, offset_name, topic_value, partition_value;
-  bool ok = headers != NULL && out != NULL && append_name(&buf, "topic", &topic_name) && append_name(&buf, "partition", &partition_name) &&
-            append_name(&buf, "offset", &offset_name) && append(&buf, batch->topic.ptr, batch->topic.len, &topic_value) &&
-            append(&buf, partition, strlen(partition), &partition_value);
-  size_t used = 0;
+  size_t prefix_len = strlen(prefix), added = 3 * count;
+  // Room for the input's bytes and the lineage headers of every record, so it rarely grows.
+  size_t room = in->data.len + count * (3 * prefix_len + 20 + batch->topic.len + strlen(partition) + 20) + 1;
+  buffer_t data = {malloc(room), 0, room};
+  ok = ok && data.ptr != NULL;
+  int32_t *key_lengths = malloc((count + 1) * sizeof *key_lengths), *value_lengths = malloc((count + 1) * sizeof *value_lengths);
+  uint32_t *header_counts = malloc((count + 1) * sizeof *header_counts);
+  uint32_t *name_lengths = malloc((old_headers + added + 1) * sizeof *name_lengths);
+  int32_t *header_value_lengths = malloc((old_headers + added + 1) * sizeof *header_value_lengths);
+  int64_t *timestamps = malloc((count + 1) * sizeof *timestamps);
+  int32_t *targets = malloc((count + 1) * sizeof *targets);
+  ok = ok && key_lengths && value_lengths && header_counts && name_lengths && header_value_lengths && timestamps && targets;
+  const char *names[3] = {"topic", "partition", "offset"};
+  size_t at = 0, header = 0, used = 0;
   for (size_t i = 0; ok && i < count; i++) {
-    fjord_transform_types_input_record_t *in = &batch->records.ptr[i];
-    char offset[24];
-    decimal(in->offset, offset);
-    fjord_transform_types_span_t offset_value;
-    if (!append(&buf, offset, strlen(offset), &offset_value)) {
+    // The record's own bytes and headers, as they came.
+    size_t own = in->header_counts.ptr[i];
+    if (header + own > old_headers) {
       ok = false;
       break;
     }
-    size_t first = used;
-    for (uint32_t h = 0; h < in->header_count && in->first_header + h < old_headers; h++) {
-      headers[used++] = batch->headers.ptr[in->first_header + h];
+    size_t bytes = span(in->key_lengths.ptr[i]) + span(in->value_lengths.ptr[i]);
+    for (size_t h = header; h < header + own; h++) {
+      bytes += in->header_name_lengths.ptr[h] + span(in->header_value_lengths.ptr[h]);
+      name_lengths[used] = in->header_name_lengths.ptr[h];
+      header_value_lengths[used++] = in->header_value_lengths.ptr[h];
     }
-    headers[used++] = header(topic_name, topic_value);
-    headers[used++] = header(partition_name, partition_value);
-    headers[used++] = header(offset_name, offset_value);
-    out[i] = (fjord_transform_types_output_record_t) {
-        .key = in->key,
-        .value = in->value,
-        .first_header = (uint32_t) first,
-        .header_count = (uint32_t) (used - first),
-        .timestamp = {true, in->timestamp},
-        .topic = {false, 0},
-    };
+    if (at + bytes > in->data.len || !append(&data, in->data.ptr + at, bytes)) {
+      ok = false;
+      break;
+    }
+    at += bytes;
+    header += own;
+    // Then where it came from.
+    char offset[24];
+    decimal(batch->offsets.ptr[i], offset);
+    const char *values[3] = {NULL, partition, offset};
+    size_t value_lens[3] = {batch->topic.len, strlen(partition), strlen(offset)};
+    for (int h = 0; ok && h < 3; h++) {
+      size_t name_len = strlen(names[h]);
+      ok = append(&data, prefix, prefix_len) && append(&data, names[h], name_len) &&
+           append(&data, h == 0 ? (const void *) batch->topic.ptr : values[h], value_lens[h]);
+      name_lengths[used] = (uint32_t) (prefix_len + name_len);
+      header_value_lengths[used++] = (int32_t) value_lens[h];
+    }
+    key_lengths[i] = in->key_lengths.ptr[i];
+    value_lengths[i] = in->value_lengths.ptr[i];
+    header_counts[i] = (uint32_t) (own + 3);
+    timestamps[i] = batch->timestamps.ptr[i];
+    targets[i] = -1;
   }
   transform_input_batch_free(batch);
   if (!ok) {
-    free(buf.bytes.ptr);
-    free(headers);
-    free(out);
-    set_error(&err->message, "lineage ran out of memory");
-    err->record_index.is_some = false;
-    return false;
+    free(data.ptr);
+    free(key_lengths);
+    free(value_lengths);
+    free(header_counts);
+    free(name_lengths);
+    free(header_value_lengths);
+    free(timestamps);
+    free(targets);
+    return fail(err, "lineage ran out of memory or was given a batch whose lengths do not add up");
   }
   *ret = (transform_output_batch_t) {
-      .data = buf.bytes,
-      .headers = {headers, used},
+      .contents =
+          {
+              .key_lengths = {key_lengths, count},
+              .value_lengths = {value_lengths, count},
+              .header_counts = {header_counts, count},
+              .header_name_lengths = {name_lengths, used},
+              .header_value_lengths = {header_value_lengths, used},
+              .data = {data.ptr, data.len},
+          },
+      .timestamps = {timestamps, count},
+      .targets = {targets, count},
       .topics = {NULL, 0},
-      .records = {out, count},
   };
   return true;
 }

@@ -9,9 +9,12 @@
 //!     fn init(_config: &Config) -> Result<Self, String> {
 //!         Ok(Upper)
 //!     }
-//!     fn process(&mut self, record: Record, out: &mut Vec<Output>) -> Result<(), String> {
-//!         let value = record.value.as_deref().map(|v| v.to_ascii_uppercase());
-//!         out.push(Output::forward(record).with_value(value));
+//!     fn process<'a>(&mut self, record: Record<'a>, out: &mut Vec<Output<'a>>) -> Result<(), String> {
+//!         let output = Output::forward(record);
+//!         out.push(match record.value {
+//!             Some(value) => output.with_value(value.to_ascii_uppercase()),
+//!             None => output,
+//!         });
 //!         Ok(())
 //!     }
 //! }
@@ -19,10 +22,15 @@
 //! fjord_plugin_sdk::transform!(Upper);
 //! ```
 //!
+//! A [`Record`] borrows its batch and an [`Output`] borrows whatever it passes on unchanged
+//! (`Output::forward` copies nothing), so a transform that changes one field pays for that
+//! field alone.
+//!
 //! Build it as a WebAssembly component (`cargo build --target wasm32-wasip2 --release`, or
 //! `wasm32-unknown-unknown` plus `wasm-tools component new`) and deploy the `.wasm` with
 //! `fjord transform deploy`. Test it natively, without a cluster, with [`testing`].
 
+mod columns;
 mod config;
 mod record;
 pub mod json;
@@ -32,7 +40,7 @@ pub mod testing;
 pub mod glue;
 
 pub use config::Config;
-pub use record::{Header, Output, Record};
+pub use record::{AddedHeader, HeaderIter, Headers, Output, Record};
 
 /// A record transform. One value lives per plugin instance: `init` makes it from the
 /// deployment's settings, then `process` is called for every record, in order.
@@ -40,10 +48,10 @@ pub trait Transform: Sized + 'static {
     /// Builds the transform from its settings; an error refuses the deployment.
     fn init(config: &Config) -> Result<Self, String>;
 
-    /// Transforms one record, pushing zero or more records to `out`. An error fails the
-    /// batch, naming this record; what happens to it then is the deployment's choice (dead
-    /// letter, skip, or stop).
-    fn process(&mut self, record: Record, out: &mut Vec<Output>) -> Result<(), String>;
+    /// Transforms one record, pushing zero or more records to `out`; they may borrow from the
+    /// record. An error fails the batch, naming this record; what happens to it then is the
+    /// deployment's choice (dead letter, skip, or stop).
+    fn process<'a>(&mut self, record: Record<'a>, out: &mut Vec<Output<'a>>) -> Result<(), String>;
 }
 
 /// Exports `$t` (a [`Transform`]) as the plugin's `fjord:transform` world. Call it once, at

@@ -1,35 +1,138 @@
 //! Running a transform over sample records without a cluster or a WebAssembly runtime: the
-//! same calls the plugin gets, natively, for a crate's own tests.
+//! records are packed into a batch as the host packs them and go through the same code a
+//! plugin runs, natively, for a crate's own tests.
 //!
 //! ```ignore
 //! let out = fjord_plugin_sdk::testing::run::<MaskPii>(&[], ["mail me at a@b.org"]).unwrap();
-//! assert_eq!(out[0].value_str(), Some("mail me at ***"));
+//! assert_eq!(out[0].value_str(), Some("mail me at [EMAIL]"));
 //! ```
 
-use crate::{Config, Output, Record, Transform};
+use crate::columns::{owned_output, ContentsReader};
+use crate::glue::bindings::fjord::transform::types::{Contents, InputBatch};
+use crate::{glue, Config, Output, Transform};
 
-/// Records from values, at offsets 0, 1, 2, … of partition 0 of `topic`.
-pub fn records<V: Into<Vec<u8>>>(topic: &str, values: impl IntoIterator<Item = V>) -> Vec<Record> {
-    values
-        .into_iter()
-        .enumerate()
-        .map(|(offset, value)| Record { value: Some(value.into()), topic: topic.to_string(), offset: offset as i64, ..Record::default() })
-        .collect()
+/// A record to run a transform over.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Sample {
+    pub key: Option<Vec<u8>>,
+    pub value: Option<Vec<u8>>,
+    pub headers: Vec<(String, Option<Vec<u8>>)>,
+    /// Milliseconds since the Unix epoch.
+    pub timestamp: i64,
+    pub offset: i64,
 }
 
-/// Initialises `T` with `config` and runs `inputs` through it as one batch. The error is the
-/// plugin's own, prefixed with the offset of the record that failed.
-pub fn run_records<T: Transform>(config: &[(&str, &str)], inputs: Vec<Record>) -> Result<Vec<Output>, String> {
-    let mut transform = T::init(&Config::new(config.iter().copied()))?;
-    let mut out = Vec::new();
-    for record in inputs {
-        let offset = record.offset;
-        transform.process(record, &mut out).map_err(|e| format!("record at offset {offset}: {e}"))?;
+impl Sample {
+    /// A record with `value` and nothing else.
+    pub fn with_value(value: impl Into<Vec<u8>>) -> Self {
+        Self { value: Some(value.into()), ..Self::default() }
     }
-    Ok(out)
 }
 
-/// As [`run_records`], for records made from `values` (see [`records`]).
-pub fn run<T: Transform>(config: &[(&str, &str)], values: impl IntoIterator<Item = impl Into<Vec<u8>>>) -> Result<Vec<Output>, String> {
-    run_records::<T>(config, records("test", values))
+/// Initialises `T` with `config` and runs `samples` through it as one batch of partition 0 of
+/// `topic`. The error is the plugin's own, prefixed with the offset of the record that failed.
+pub fn run_samples<T: Transform>(config: &[(&str, &str)], topic: &str, samples: &[Sample]) -> Result<Vec<Output<'static>>, String> {
+    let mut transform = T::init(&Config::new(config.iter().copied()))?;
+    let batch = pack(topic, samples);
+    let answer = glue::run(&mut transform, &batch).map_err(|e| match e.record_index.and_then(|i| samples.get(i as usize)) {
+        Some(sample) => format!("record at offset {}: {}", sample.offset, e.message),
+        None => e.message,
+    })?;
+    let mut reader = ContentsReader::new(&answer.contents);
+    let mut outputs = Vec::with_capacity(answer.timestamps.len());
+    for (timestamp, target) in answer.timestamps.iter().zip(&answer.targets) {
+        let mut output = owned_output(reader.next_record()?);
+        output.timestamp = Some(*timestamp);
+        output.topic = usize::try_from(*target).ok().and_then(|i| answer.topics.get(i)).map(|t| t.clone().into());
+        outputs.push(output);
+    }
+    Ok(outputs)
+}
+
+/// As [`run_samples`], for records made from `values`, at offsets 0, 1, 2, … of topic `test`.
+pub fn run<T: Transform>(config: &[(&str, &str)], values: impl IntoIterator<Item = impl Into<Vec<u8>>>) -> Result<Vec<Output<'static>>, String> {
+    let samples: Vec<Sample> = values.into_iter().enumerate().map(|(offset, value)| Sample { offset: offset as i64, ..Sample::with_value(value) }).collect();
+    run_samples::<T>(config, "test", &samples)
+}
+
+/// `samples` as the host packs a batch.
+fn pack(topic: &str, samples: &[Sample]) -> InputBatch {
+    let mut contents = Contents { key_lengths: vec![], value_lengths: vec![], header_counts: vec![], header_name_lengths: vec![], header_value_lengths: vec![], data: vec![] };
+    let put = |data: &mut Vec<u8>, bytes: Option<&[u8]>| match bytes {
+        Some(b) => {
+            data.extend_from_slice(b);
+            b.len() as i32
+        }
+        None => -1,
+    };
+    for s in samples {
+        contents.key_lengths.push(put(&mut contents.data, s.key.as_deref()));
+        contents.value_lengths.push(put(&mut contents.data, s.value.as_deref()));
+        contents.header_counts.push(s.headers.len() as u32);
+        for (name, value) in &s.headers {
+            contents.header_name_lengths.push(name.len() as u32);
+            contents.data.extend_from_slice(name.as_bytes());
+            contents.header_value_lengths.push(put(&mut contents.data, value.as_deref()));
+        }
+    }
+    InputBatch {
+        topic: topic.to_string(),
+        partition: 0,
+        offsets: samples.iter().map(|s| s.offset).collect(),
+        timestamps: samples.iter().map(|s| s.timestamp).collect(),
+        contents,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Record;
+
+    /// Keeps records with a value, adds a header saying the value's length, and sends those
+    /// with header `to` to the topic it names.
+    struct Tag;
+
+    impl Transform for Tag {
+        fn init(_: &Config) -> Result<Self, String> {
+            Ok(Tag)
+        }
+
+        fn process<'a>(&mut self, record: Record<'a>, out: &mut Vec<Output<'a>>) -> Result<(), String> {
+            let Some(value) = record.value else { return Ok(()) };
+            if value == b"fail" {
+                return Err("told to fail".into());
+            }
+            let mut output = Output::forward(record).with_header("length", value.len().to_string().into_bytes());
+            if let Some(to) = record.header("to") {
+                output = output.to_topic(String::from_utf8_lossy(to).into_owned());
+            }
+            out.push(output);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn records_reach_the_transform_and_outputs_come_back_field_for_field() {
+        let samples = [
+            Sample { key: Some(b"k".to_vec()), value: Some(b"one".to_vec()), headers: vec![("to".into(), Some(b"elsewhere".to_vec())), ("empty".into(), None)], timestamp: 5, offset: 10 },
+            Sample { key: None, value: None, headers: vec![], timestamp: 6, offset: 11 },
+            Sample { key: None, value: Some(vec![]), headers: vec![], timestamp: 7, offset: 12 },
+        ];
+        let out = run_samples::<Tag>(&[], "in", &samples).unwrap();
+        assert_eq!(out.len(), 2, "the tombstone is dropped");
+        assert_eq!(out[0].key.as_deref(), Some(&b"k"[..]));
+        assert_eq!(out[0].value_str(), Some("one"));
+        let headers: Vec<_> = out[0].headers().collect();
+        assert_eq!(headers, [("to", Some(&b"elsewhere"[..])), ("empty", None), ("length", Some(&b"3"[..]))]);
+        assert_eq!((out[0].timestamp, out[0].topic.as_deref()), (Some(5), Some("elsewhere")));
+        assert_eq!((out[1].key.as_deref(), out[1].value.as_deref()), (None, Some(&b""[..])), "a null key and an empty value stay what they are");
+        assert_eq!((out[1].timestamp, out[1].topic.as_deref(), out[1].header("length")), (Some(7), None, Some(&b"0"[..])));
+    }
+
+    #[test]
+    fn an_error_names_the_offset_of_its_record() {
+        let samples = [Sample::with_value("ok"), Sample { offset: 41, ..Sample::with_value("fail") }];
+        assert_eq!(run_samples::<Tag>(&[], "in", &samples).unwrap_err(), "record at offset 41: told to fail");
+    }
 }

@@ -10,7 +10,7 @@ impl Transform for Identity {
         Ok(Identity)
     }
 
-    fn process(&mut self, record: Record, out: &mut Vec<Output>) -> Result<(), String> {
+    fn process<'a>(&mut self, record: Record<'a>, out: &mut Vec<Output<'a>>) -> Result<(), String> {
         out.push(Output::forward(record));
         Ok(())
     }

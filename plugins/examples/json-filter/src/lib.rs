@@ -72,8 +72,8 @@ impl Transform for JsonFilter {
         Ok(Self { field, test: tests.into_iter().next().unwrap_or(Test::Exists(true)), fail_on_invalid })
     }
 
-    fn process(&mut self, record: Record, out: &mut Vec<Output>) -> Result<(), String> {
-        match json::parse(record.value.as_deref()) {
+    fn process<'a>(&mut self, record: Record<'a>, out: &mut Vec<Output<'a>>) -> Result<(), String> {
+        match json::parse(record.value) {
             Ok(value) if self.keeps(&value) => out.push(Output::forward(record)),
             Ok(_) => {}
             Err(e) if self.fail_on_invalid => return Err(e),

@@ -40,19 +40,25 @@ impl Transform for MaskPii {
         Ok(Self { kinds: Kinds { emails: flag(config, "emails")?, cards: flag(config, "cards")?, phones: flag(config, "phones")? } })
     }
 
-    fn process(&mut self, mut record: Record, out: &mut Vec<Output>) -> Result<(), String> {
+    fn process<'a>(&mut self, record: Record<'a>, out: &mut Vec<Output<'a>>) -> Result<(), String> {
         // A value with nothing to mask is passed on as it is, not copied.
-        if let Some(masked) = record.value.as_deref().and_then(|value| self.mask_value(value)) {
-            record.value = Some(masked);
-        }
-        out.push(Output::forward(record));
+        let output = Output::forward(record);
+        out.push(match record.value.and_then(|value| self.mask_value(value)) {
+            Some(masked) => output.with_value(masked),
+            None => output,
+        });
         Ok(())
     }
 }
 
 impl MaskPii {
+    /// A masker of `kinds`.
+    pub fn new(kinds: Kinds) -> Self {
+        Self { kinds }
+    }
+
     /// The masked value, or `None` when nothing in it needed masking.
-    fn mask_value(&self, value: &[u8]) -> Option<Vec<u8>> {
+    pub fn mask_value(&self, value: &[u8]) -> Option<Vec<u8>> {
         let looks_like_json = value.iter().find(|b| !b.is_ascii_whitespace()).is_some_and(|b| matches!(b, b'{' | b'['));
         if looks_like_json {
             if let Some(masked) = json::mask_json(value, self.kinds) {

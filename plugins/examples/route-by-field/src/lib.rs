@@ -53,8 +53,8 @@ impl Transform for RouteByField {
         Ok(Self { field: config.require("field")?.to_string(), routes, prefix, default })
     }
 
-    fn process(&mut self, record: Record, out: &mut Vec<Output>) -> Result<(), String> {
-        let chosen = json::parse(record.value.as_deref()).ok().and_then(|value| {
+    fn process<'a>(&mut self, record: Record<'a>, out: &mut Vec<Output<'a>>) -> Result<(), String> {
+        let chosen = json::parse(record.value).ok().and_then(|value| {
             let found = json::field(&value, &self.field)?;
             let text = match found {
                 Value::String(s) => s.clone(),
@@ -85,7 +85,7 @@ mod tests {
     const ORDERS: [&str; 4] = [r#"{"region":"EU"}"#, r#"{"region":"US"}"#, r#"{"region":"APAC"}"#, "not json"];
 
     fn topics(config: &[(&str, &str)]) -> Vec<Option<String>> {
-        run::<RouteByField>(config, ORDERS).unwrap().into_iter().map(|o| o.topic).collect()
+        run::<RouteByField>(config, ORDERS).unwrap().into_iter().map(|o| o.topic.map(|t| t.into_owned())).collect()
     }
 
     #[test]

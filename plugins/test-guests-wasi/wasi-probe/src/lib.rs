@@ -20,7 +20,7 @@ impl Transform for Probe {
         Ok(Probe)
     }
 
-    fn process(&mut self, record: Record, out: &mut Vec<Output>) -> Result<(), String> {
+    fn process<'a>(&mut self, record: Record<'a>, out: &mut Vec<Output<'a>>) -> Result<(), String> {
         let answer = match record.value_str().unwrap_or_default() {
             "clock" => SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis().to_string()).unwrap_or_else(|e| format!("error: {e}")),
             "file" => match std::fs::read("/etc/hostname") {
@@ -39,7 +39,7 @@ impl Transform for Probe {
                 return Ok(());
             }
         };
-        out.push(Output::forward(record).with_value(Some(answer.into_bytes())));
+        out.push(Output::forward(record).with_value(answer.into_bytes()));
         Ok(())
     }
 }

@@ -9,9 +9,7 @@
 
 wit_bindgen::generate!({ world: "transform", path: "../../wit" });
 
-use fjord::transform::types::{OutputRecord, Span};
-
-
+use fjord::transform::types::Contents;
 
 struct Misbehave;
 
@@ -24,9 +22,19 @@ impl Guest for Misbehave {
     }
 
     fn process(batch: InputBatch) -> Result<OutputBatch, Error> {
-        let mut records = Vec::with_capacity(batch.records.len());
-        for record in &batch.records {
-            let value = record.value.map(|s| &batch.data[s.offset as usize..(s.offset + s.len) as usize]);
+        let n = batch.offsets.len();
+        // Where each record's bytes start: its key's, then its value's.
+        let mut at = 0usize;
+        let mut header = 0usize;
+        for i in 0..n {
+            let c = &batch.contents;
+            at += c.key_lengths[i].max(0) as usize;
+            let value = usize::try_from(c.value_lengths[i]).ok().map(|len| &c.data[at..at + len]);
+            at += c.value_lengths[i].max(0) as usize;
+            for h in header..header + c.header_counts[i] as usize {
+                at += c.header_name_lengths[h] as usize + c.header_value_lengths[h].max(0) as usize;
+            }
+            header += c.header_counts[i] as usize;
             match value {
                 Some(b"spin") => {
                     let mut n = 0u64;
@@ -43,26 +51,16 @@ impl Guest for Misbehave {
                 }
                 Some(b"trap") => panic!("told to trap"),
                 Some(b"garbage") => return Err(Error { message: String::from("garbage"), record_index: Some(u32::MAX) }),
-                Some(b"malformed") => records.push(OutputRecord {
-                    key: None,
-                    value: Some(Span { offset: u32::MAX - 1, len: 100 }),
-                    first_header: 0,
-                    header_count: 0,
-                    timestamp: None,
-                    topic: None,
-                }),
-                // The input's own spans: its bytes and headers are returned as they came.
-                _ => records.push(OutputRecord {
-                    key: record.key,
-                    value: record.value,
-                    first_header: record.first_header,
-                    header_count: record.header_count,
-                    timestamp: None,
-                    topic: None,
-                }),
+                // An answer whose one record's value runs far past its data.
+                Some(b"malformed") => {
+                    let contents = Contents { key_lengths: vec![-1], value_lengths: vec![100], header_counts: vec![0], header_name_lengths: vec![], header_value_lengths: vec![], data: vec![] };
+                    return Ok(OutputBatch { contents, timestamps: vec![-1], targets: vec![-1], topics: Vec::new() });
+                }
+                _ => {}
             }
         }
-        Ok(OutputBatch { data: batch.data, headers: batch.headers, topics: Vec::new(), records })
+        // Every record passed on: the input's own contents, as they came.
+        Ok(OutputBatch { contents: batch.contents, timestamps: vec![-1; n], targets: vec![-1; n], topics: Vec::new() })
     }
 }
 
