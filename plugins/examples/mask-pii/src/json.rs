@@ -10,14 +10,29 @@ use fjord_plugin_sdk::json::serde_json;
 
 use crate::find::{find, InString};
 use crate::rewrite::Rewrite;
-use crate::scan::{find_pii, mask_text, write_masked, Kinds};
+use crate::scan::{find_pii_into, mask_text, write_masked, Kinds, Span};
+
+/// What masking a value needs besides its output, kept from one value to the next so that
+/// masking one allocates nothing but its result.
+#[derive(Debug, Default)]
+pub struct Scratch {
+    /// The open containers, innermost last: `{` or `[`.
+    open: Vec<u8>,
+    /// The personal data found in a string.
+    pub(crate) spans: Vec<Span>,
+}
 
 /// `value` with the strings in it masked (`Some(None)` when nothing needed masking), or `None`
 /// when it is not JSON (or not UTF-8).
 pub fn mask_json(value: &[u8], kinds: Kinds) -> Option<Option<Vec<u8>>> {
+    mask_json_with(value, kinds, &mut Scratch::default())
+}
+
+/// As [`mask_json`], with `scratch` kept from an earlier value.
+pub fn mask_json_with(value: &[u8], kinds: Kinds, scratch: &mut Scratch) -> Option<Option<Vec<u8>>> {
     let mut rewrite = Rewrite::new(value);
-    // The open containers, innermost last: `{` or `[`.
-    let mut open: Vec<u8> = Vec::new();
+    let Scratch { open, spans } = scratch;
+    open.clear();
     let mut at = skip_space(value, 0);
     loop {
         // A value starts at `at`.
@@ -40,7 +55,7 @@ pub fn mask_json(value: &[u8], kinds: Kinds) -> Option<Option<Vec<u8>>> {
             b'"' => {
                 let string = string(value, at, true)?;
                 if string.candidates {
-                    mask_string(&mut rewrite, value, at, &string, kinds)?;
+                    mask_string(&mut rewrite, value, at, &string, kinds, spans)?;
                 }
                 at = string.close + 1;
             }
@@ -76,7 +91,7 @@ pub fn mask_json(value: &[u8], kinds: Kinds) -> Option<Option<Vec<u8>>> {
 }
 
 /// Masks the string opening at `open`, if anything in it needs masking.
-fn mask_string(rewrite: &mut Rewrite<'_>, value: &[u8], open: usize, string: &JsonString, kinds: Kinds) -> Option<()> {
+fn mask_string(rewrite: &mut Rewrite<'_>, value: &[u8], open: usize, string: &JsonString, kinds: Kinds, spans: &mut Vec<Span>) -> Option<()> {
     let raw = &value[open..=string.close];
     if string.escaped {
         // Unescaped, masked, and escaped again.
@@ -88,13 +103,13 @@ fn mask_string(rewrite: &mut Rewrite<'_>, value: &[u8], open: usize, string: &Js
         // Without escapes the raw text is the string (checked to be UTF-8 as it was read),
         // and masking only puts plain labels into it.
         let text = &raw[1..raw.len() - 1];
-        let spans = find_pii(text, kinds);
+        find_pii_into(text, kinds, spans);
         if spans.is_empty() {
             return Some(());
         }
         let out = rewrite.replace(open, string.close + 1);
         out.push(b'"');
-        write_masked(text, &spans, out);
+        write_masked(text, spans, out);
         out.push(b'"');
     }
     Some(())

@@ -20,6 +20,8 @@ pub use scan::{mask_text, Kinds};
 /// The masker, with which kinds of data it masks.
 pub struct MaskPii {
     kinds: Kinds,
+    /// Kept from one value to the next.
+    scratch: json::Scratch,
 }
 
 fn flag(config: &Config, key: &str) -> Result<bool, String> {
@@ -37,7 +39,7 @@ impl Transform for MaskPii {
                 return Err(format!("unknown setting {key:?}; mask-pii takes emails, cards and phones (true/false)"));
             }
         }
-        Ok(Self { kinds: Kinds { emails: flag(config, "emails")?, cards: flag(config, "cards")?, phones: flag(config, "phones")? } })
+        Ok(Self::new(Kinds { emails: flag(config, "emails")?, cards: flag(config, "cards")?, phones: flag(config, "phones")? }))
     }
 
     fn process<'a>(&mut self, record: Record<'a>, out: &mut Vec<Output<'a>>) -> Result<(), String> {
@@ -54,32 +56,32 @@ impl Transform for MaskPii {
 impl MaskPii {
     /// A masker of `kinds`.
     pub fn new(kinds: Kinds) -> Self {
-        Self { kinds }
+        Self { kinds, scratch: json::Scratch::default() }
     }
 
     /// The masked value, or `None` when nothing in it needed masking.
-    pub fn mask_value(&self, value: &[u8]) -> Option<Vec<u8>> {
+    pub fn mask_value(&mut self, value: &[u8]) -> Option<Vec<u8>> {
         let looks_like_json = value.iter().find(|b| !b.is_ascii_whitespace()).is_some_and(|b| matches!(b, b'{' | b'['));
         if looks_like_json {
-            if let Some(masked) = json::mask_json(value, self.kinds) {
+            if let Some(masked) = json::mask_json_with(value, self.kinds, &mut self.scratch) {
                 return masked;
             }
         }
         // Text (or bytes that are not UTF-8: masked where they are, the rest kept).
-        mask_bytes(value, self.kinds)
+        mask_bytes(value, self.kinds, &mut self.scratch.spans)
     }
 }
 
 /// Masks the UTF-8 stretches of `value`, keeping the bytes that are not UTF-8 as they are;
 /// `None` when nothing was masked.
-fn mask_bytes(value: &[u8], kinds: Kinds) -> Option<Vec<u8>> {
+fn mask_bytes(value: &[u8], kinds: Kinds, spans: &mut Vec<scan::Span>) -> Option<Vec<u8>> {
     let mut rewrite = Rewrite::new(value);
     let mut at = 0;
     for chunk in value.utf8_chunks() {
         let text = chunk.valid().as_bytes();
-        let spans = scan::find_pii(text, kinds);
+        scan::find_pii_into(text, kinds, spans);
         if !spans.is_empty() {
-            scan::write_masked(text, &spans, rewrite.replace(at, at + text.len()));
+            scan::write_masked(text, spans, rewrite.replace(at, at + text.len()));
         }
         at += text.len() + chunk.invalid().len();
     }
@@ -115,13 +117,13 @@ mod tests {
 
     #[test]
     fn bytes_that_are_not_utf8_are_kept_around_what_is_masked() {
-        assert_eq!(super::mask_bytes(b"\xffcall 555-123-4567\xfe ok", super::Kinds { emails: true, cards: true, phones: true }).as_deref(), Some(&b"\xffcall [PHONE]\xfe ok"[..]));
-        assert_eq!(super::mask_bytes(b"\xffnothing here\xfe", super::Kinds { emails: true, cards: true, phones: true }), None);
+        assert_eq!(super::mask_bytes(b"\xffcall 555-123-4567\xfe ok", super::Kinds { emails: true, cards: true, phones: true }, &mut Vec::new()).as_deref(), Some(&b"\xffcall [PHONE]\xfe ok"[..]));
+        assert_eq!(super::mask_bytes(b"\xffnothing here\xfe", super::Kinds { emails: true, cards: true, phones: true }, &mut Vec::new()), None);
     }
 
     #[test]
     fn any_bytes_are_masked_without_a_panic_and_masked_again_unchanged() {
-        let masker = MaskPii { kinds: super::Kinds { emails: true, cards: true, phones: true } };
+        let mut masker = MaskPii::new(super::Kinds { emails: true, cards: true, phones: true });
         let alphabet = b"0123456789 -.()+@_aZ.\"{}[]:,\\\n\xc3\xa9\xff";
         let mut state = 0x2545_f491_4f6c_dd1du64;
         for _ in 0..20_000 {

@@ -47,9 +47,17 @@ pub fn write_masked(text: &[u8], spans: &[Span], out: &mut Vec<u8>) {
 /// text), in order; each starts and ends on an ASCII character. Empty (and not allocated) when
 /// there are none.
 pub fn find_pii(bytes: &[u8], kinds: Kinds) -> Vec<Span> {
-    let mut spans: Vec<Span> = Vec::new();
+    let mut spans = Vec::new();
+    find_pii_into(bytes, kinds, &mut spans);
+    spans
+}
+
+/// As [`find_pii`], into `spans` (emptied first), so that a caller masking many values can
+/// keep one vector for all of them.
+pub fn find_pii_into(bytes: &[u8], kinds: Kinds, spans: &mut Vec<Span>) {
+    spans.clear();
     if kinds.emails {
-        emails(bytes, &mut spans);
+        emails(bytes, spans);
     }
     if kinds.cards || kinds.phones {
         let emails = spans.len();
@@ -91,7 +99,6 @@ pub fn find_pii(bytes: &[u8], kinds: Kinds) -> Vec<Span> {
     if !spans.is_sorted() {
         spans.sort_unstable();
     }
-    spans
 }
 
 fn is_local(b: u8) -> bool {
