@@ -496,23 +496,66 @@ impl Broker {
                 applied_version: *node.applied_version.borrow(),
                 shutting_down: true,
             };
-            if let ControllerResponse::Heartbeat { shutdown_ready: true, .. } = self.call_controller(request, Duration::from_secs(2)).await {
+            let me = self.config.node_id;
+            let call = self.call_controller(request, Duration::from_secs(2));
+            tokio::pin!(call);
+            let answer = loop {
+                tokio::select! {
+                    answer = &mut call => break answer,
+                    // A controller that stopped mid-call leaves it hanging; meanwhile the other
+                    // brokers' own listeners say whether any of them is still there (the
+                    // metadata may never show it when the controller stopped first).
+                    () = tokio::time::sleep(STOPPED_PROBE_EVERY) => {
+                        if self.other_brokers_stopped(me).await {
+                            tracing::info!("every other broker refuses connections (they have stopped), so none can take over leadership; shutting down");
+                            return;
+                        }
+                    }
+                }
+            };
+            if let ControllerResponse::Heartbeat { shutdown_ready: true, .. } = answer {
                 tracing::info!("leadership moved away; shutting down");
                 return;
             }
             // The whole cluster stopping: once the metadata shows no other broker that could
             // lead (all fenced or shutting down), there is nowhere to move leadership to, and
             // the controller may be gone with them.
-            let me = self.config.node_id;
             if !self.image().brokers.iter().any(|b| b.node_id != me && b.is_eligible()) {
                 tracing::info!("no other broker can take over leadership (all are stopping or fenced); shutting down");
+                return;
+            }
+            if self.other_brokers_stopped(me).await {
+                tracing::info!("every other broker refuses connections (they have stopped), so none can take over leadership; shutting down");
                 return;
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         tracing::warn!("controlled shutdown did not finish in time; stopping anyway (leaders move when the session expires)");
     }
+
+    /// Whether every other broker the metadata knows refuses connections at its inter-broker
+    /// endpoint: a refused connection means nothing listens there, so that broker has stopped.
+    /// Any other answer (accepted, timed out, unreachable) counts as possibly running.
+    async fn other_brokers_stopped(&self, me: i32) -> bool {
+        let endpoints: Vec<String> = self.image().brokers.iter().filter(|b| b.node_id != me).filter_map(|b| b.rpc_endpoint.clone()).collect();
+        if endpoints.is_empty() {
+            return false;
+        }
+        for endpoint in endpoints {
+            match tokio::time::timeout(STOPPED_PROBE_TIMEOUT, tokio::net::TcpStream::connect(endpoint.as_str())).await {
+                Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {}
+                _ => return false,
+            }
+        }
+        true
+    }
 }
+
+/// How long a stopping broker waits for a peer's inter-broker listener to answer a connection.
+const STOPPED_PROBE_TIMEOUT: Duration = Duration::from_millis(300);
+
+/// How often a stopping broker whose controller call hangs looks whether its peers stopped.
+const STOPPED_PROBE_EVERY: Duration = Duration::from_millis(250);
 
 /// The broker as the replication services see it, held weakly so that neither keeps it alive.
 #[derive(Debug, Clone)]
