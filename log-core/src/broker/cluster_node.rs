@@ -533,22 +533,28 @@ impl Broker {
         tracing::warn!("controlled shutdown did not finish in time; stopping anyway (leaders move when the session expires)");
     }
 
-    /// Whether every other broker the metadata knows refuses connections at its inter-broker
-    /// endpoint: a refused connection means nothing listens there, so that broker has stopped.
-    /// Any other answer (accepted, timed out, unreachable) counts as possibly running.
+    /// Whether every other broker the metadata knows has stopped ([`all_refuse`] at their
+    /// inter-broker endpoints).
     async fn other_brokers_stopped(&self, me: i32) -> bool {
         let endpoints: Vec<String> = self.image().brokers.iter().filter(|b| b.node_id != me).filter_map(|b| b.rpc_endpoint.clone()).collect();
-        if endpoints.is_empty() {
-            return false;
-        }
-        for endpoint in endpoints {
-            match tokio::time::timeout(STOPPED_PROBE_TIMEOUT, tokio::net::TcpStream::connect(endpoint.as_str())).await {
-                Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {}
-                _ => return false,
-            }
-        }
-        true
+        all_refuse(&endpoints).await
     }
+}
+
+/// Whether each of `endpoints` (at least one) refuses a connection: a refused connection means
+/// nothing listens there, so the broker behind it has stopped. Any other answer (accepted, timed
+/// out, unreachable) counts as possibly running.
+async fn all_refuse(endpoints: &[String]) -> bool {
+    if endpoints.is_empty() {
+        return false;
+    }
+    for endpoint in endpoints {
+        match tokio::time::timeout(STOPPED_PROBE_TIMEOUT, tokio::net::TcpStream::connect(endpoint.as_str())).await {
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {}
+            _ => return false,
+        }
+    }
+    true
 }
 
 /// How long a stopping broker waits for a peer's inter-broker listener to answer a connection.
@@ -645,4 +651,21 @@ fn serve_rpc(broker: &Arc<Broker>, listener: tokio::net::TcpListener) {
     });
     broker.tasks.add(vec![handle]);
     tracing::info!(listen = %node.settings.rpc_listen, "inter-broker listener listening");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::all_refuse;
+
+    #[tokio::test]
+    async fn peers_count_as_stopped_only_when_every_endpoint_refuses() {
+        // Nothing listens on port 1 of the loopback address: a refused connection.
+        let stopped = "127.0.0.1:1".to_string();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let running = listener.local_addr().expect("address").to_string();
+        assert!(all_refuse(std::slice::from_ref(&stopped)).await);
+        assert!(all_refuse(&[stopped.clone(), stopped.clone()]).await);
+        assert!(!all_refuse(&[stopped, running]).await, "one peer still listens");
+        assert!(!all_refuse(&[]).await, "no peer known: nothing to conclude");
+    }
 }
