@@ -7,8 +7,10 @@
 //! assert_eq!(out[0].value_str(), Some("mail me at [EMAIL]"));
 //! ```
 
-use crate::columns::{owned_output, ContentsReader};
-use crate::glue::bindings::fjord::transform::types::{Contents, InputBatch};
+use std::borrow::Cow;
+
+use crate::columns::{owned_output, ContentsReader, ContentsWriter};
+use crate::glue::bindings::fjord::transform::types::InputBatch;
 use crate::{glue, Config, Output, Transform};
 
 /// A record to run a transform over.
@@ -33,7 +35,7 @@ impl Sample {
 /// `topic`. The error is the plugin's own, prefixed with the offset of the record that failed.
 pub fn run_samples<T: Transform>(config: &[(&str, &str)], topic: &str, samples: &[Sample]) -> Result<Vec<Output<'static>>, String> {
     let mut transform = T::init(&Config::new(config.iter().copied()))?;
-    let batch = pack(topic, samples);
+    let batch = pack(topic, samples)?;
     let answer = glue::run(&mut transform, &batch).map_err(|e| match e.record_index.and_then(|i| samples.get(i as usize)) {
         Some(sample) => format!("record at offset {}: {}", sample.offset, e.message),
         None => e.message,
@@ -55,33 +57,21 @@ pub fn run<T: Transform>(config: &[(&str, &str)], values: impl IntoIterator<Item
     run_samples::<T>(config, "test", &samples)
 }
 
-/// `samples` as the host packs a batch.
-fn pack(topic: &str, samples: &[Sample]) -> InputBatch {
-    let mut contents = Contents { key_lengths: vec![], value_lengths: vec![], header_counts: vec![], header_name_lengths: vec![], header_value_lengths: vec![], data: vec![] };
-    let put = |data: &mut Vec<u8>, bytes: Option<&[u8]>| match bytes {
-        Some(b) => {
-            data.extend_from_slice(b);
-            b.len() as i32
-        }
-        None => -1,
-    };
+/// `samples` as the host packs a batch (the layout the SDK writes answers in).
+fn pack(topic: &str, samples: &[Sample]) -> Result<InputBatch, String> {
+    let mut contents = ContentsWriter::with_capacity(0, samples.len());
     for s in samples {
-        contents.key_lengths.push(put(&mut contents.data, s.key.as_deref()));
-        contents.value_lengths.push(put(&mut contents.data, s.value.as_deref()));
-        contents.header_counts.push(s.headers.len() as u32);
-        for (name, value) in &s.headers {
-            contents.header_name_lengths.push(name.len() as u32);
-            contents.data.extend_from_slice(name.as_bytes());
-            contents.header_value_lengths.push(put(&mut contents.data, value.as_deref()));
-        }
+        let headers = s.headers.iter().map(|(name, value)| (Cow::Borrowed(name.as_str()), value.as_deref().map(Cow::Borrowed))).collect();
+        let record = Output { key: s.key.as_deref().map(Cow::Borrowed), value: s.value.as_deref().map(Cow::Borrowed), added_headers: headers, ..Output::default() };
+        contents.push(&record)?;
     }
-    InputBatch {
+    Ok(InputBatch {
         topic: topic.to_string(),
         partition: 0,
         offsets: samples.iter().map(|s| s.offset).collect(),
         timestamps: samples.iter().map(|s| s.timestamp).collect(),
-        contents,
-    }
+        contents: contents.finish(),
+    })
 }
 
 #[cfg(test)]
