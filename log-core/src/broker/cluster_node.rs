@@ -507,7 +507,6 @@ impl Broker {
                     // metadata may never show it when the controller stopped first).
                     () = tokio::time::sleep(STOPPED_PROBE_EVERY) => {
                         if self.other_brokers_stopped(me).await {
-                            tracing::info!("every other broker refuses connections (they have stopped), so none can take over leadership; shutting down");
                             return;
                         }
                     }
@@ -525,7 +524,6 @@ impl Broker {
                 return;
             }
             if self.other_brokers_stopped(me).await {
-                tracing::info!("every other broker refuses connections (they have stopped), so none can take over leadership; shutting down");
                 return;
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
@@ -534,10 +532,14 @@ impl Broker {
     }
 
     /// Whether every other broker the metadata knows has stopped ([`all_refuse`] at their
-    /// inter-broker endpoints).
+    /// inter-broker endpoints), said in the log when they have: none can take over leadership.
     async fn other_brokers_stopped(&self, me: i32) -> bool {
         let endpoints: Vec<String> = self.image().brokers.iter().filter(|b| b.node_id != me).filter_map(|b| b.rpc_endpoint.clone()).collect();
-        all_refuse(&endpoints).await
+        let stopped = all_refuse(&endpoints).await;
+        if stopped {
+            tracing::info!("every other broker refuses connections (they have stopped), so none can take over leadership; shutting down");
+        }
+        stopped
     }
 }
 
