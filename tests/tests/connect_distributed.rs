@@ -2,7 +2,8 @@
 //! worker are seen by the other, their tasks are divided between the two, a target state set
 //! through one reaches tasks running on the other, and when a worker is SIGKILLed the
 //! survivor takes its tasks over and resumes them from the stored source offsets, so no line
-//! is lost; a restarted worker rejoins and gets a share again.
+//! is lost; a restarted worker rejoins and gets a share again. Two workers asked at once to
+//! create the same connector do not both succeed: the group's leader decides.
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
@@ -141,6 +142,35 @@ fn a_group_shares_connectors_divides_tasks_and_a_survivor_takes_over_a_killed_wo
     let on_first = workers.iter().filter(|w| **w == a.to_string()).count();
     assert_eq!(on_first, 2, "tasks divided two and two: {workers:?}");
     let on_a: Vec<String> = names.iter().zip(&workers).filter(|(_, w)| **w == a.to_string()).map(|(n, _)| n.clone()).collect();
+
+    // Both workers asked at once to create one name: exactly one succeeds, and both workers
+    // end up with the winner's config.
+    let contested = unique_name("contested");
+    let files = [dir.path().join("contested-a.txt"), dir.path().join("contested-b.txt")];
+    let asks = std::thread::scope(|scope| {
+        let asking: Vec<_> = [a, b]
+            .into_iter()
+            .zip(&files)
+            .map(|(addr, file)| {
+                let config = json!({"name": contested, "config": {"connector.class": "file-source", "file": file, "topic": names[0], "value.converter": "string"}});
+                scope.spawn(move || call(addr, "POST", "/connectors", Some(config)))
+            })
+            .collect();
+        asking.into_iter().map(|asked| asked.join().unwrap()).collect::<Vec<_>>()
+    });
+    let statuses: Vec<u16> = asks.iter().map(|answer| answer.status).collect();
+    assert!(statuses == [201, 409] || statuses == [409, 201], "one create wins, the other is refused: {statuses:?} {:?}", asks.iter().map(|x| &x.body).collect::<Vec<_>>());
+    let loser = asks.iter().find(|answer| answer.status == 409).unwrap();
+    assert_eq!(loser.json()["error_code"], 409, "{}", loser.body);
+    let winner_file = files[statuses.iter().position(|s| *s == 201).unwrap()].display().to_string();
+    for addr in [a, b] {
+        wait_until("both workers to hold the winner's config", Duration::from_secs(60), Duration::from_millis(100), || {
+            (call(addr, "GET", &format!("/connectors/{contested}/config"), None).json()["file"] == json!(winner_file)).then_some(())
+        });
+    }
+    assert_eq!(call(b, "DELETE", &format!("/connectors/{contested}"), None).status, 204);
+    assert_eq!(call(a, "DELETE", &format!("/connectors/{contested}"), None).status, 404);
+    wait_for_tasks(b, &names, "RUNNING", |w| w == a.to_string() || w == b.to_string());
 
     // A target state set through the second worker reaches a task running on the first.
     assert_eq!(call(b, "PUT", &format!("/connectors/{}/pause", on_a[0]), None).status, 202);

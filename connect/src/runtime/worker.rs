@@ -5,7 +5,9 @@
 //! A worker on its own decides each change itself and keeps it in its config file, if it has
 //! one. A worker in a group writes each change to the group's config topic and applies it when
 //! it reads it back, as every other worker of the group does (`runtime::distributed`); a call
-//! returns once this worker has applied its change, so it reads its own writes.
+//! returns once this worker has applied its change, so it reads its own writes. Creations,
+//! config changes and deletions are asked of the group's leader, which decides them in one
+//! order.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +20,7 @@ use crate::error::{ConnectError, Result};
 use crate::offsets::OffsetStore;
 use crate::registry::{self, ConnectorPlugin};
 use crate::runtime::assignment::Ownership;
-use crate::runtime::distributed::{ConfigRecord, Distributed};
+use crate::runtime::distributed::{Change, ConfigRecord, Distributed};
 use crate::runtime::running::{Running, TaskEnv};
 use crate::runtime::status::{ConnectorStateInfo, ConnectorStatus, TaskState, TaskStatus};
 use crate::runtime::{Cluster, ConfigFile, TargetState};
@@ -179,8 +181,7 @@ impl Worker {
                 if self.inner.running.lock().await.connectors.contains_key(&name) {
                     return Err(ConnectError::Conflict(format!("Connector {name} already exists")));
                 }
-                group.write(ConfigRecord::TargetState { name: name.clone(), state: Some(state) }).await?;
-                group.write_and_wait(ConfigRecord::Connector { name: name.clone(), config: Some(config.entries().clone()) }).await?;
+                group.ask(Change::Create { name: name.clone(), config: config.entries().clone(), state }).await?;
             }
         }
         self.info(&name).await
@@ -202,11 +203,9 @@ impl Worker {
                 }
             }
             Mode::Group(group) => {
-                if self.inner.running.lock().await.connectors.contains_key(&name) {
-                    Self::check(&config)?;
-                    group.write_and_wait(ConfigRecord::Connector { name: name.clone(), config: Some(config.entries().clone()) }).await?;
-                    return Ok((self.info(&name).await?, false));
-                }
+                Self::check(&config)?;
+                let status = group.ask(Change::Put { name: name.clone(), config: config.entries().clone() }).await?;
+                return Ok((self.info(&name).await?, status == 201));
             }
         }
         Ok((self.create(config).await?, true))
@@ -345,8 +344,7 @@ impl Worker {
             }
             Mode::Group(group) => {
                 let tasks = self.info(name).await?.tasks.len();
-                group.write(ConfigRecord::TargetState { name: name.to_string(), state: None }).await?;
-                group.write_and_wait(ConfigRecord::Connector { name: name.to_string(), config: None }).await?;
+                group.ask(Change::Delete { name: name.to_string() }).await?;
                 group.forget_statuses(name, tasks).await;
             }
         }

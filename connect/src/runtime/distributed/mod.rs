@@ -12,24 +12,27 @@
 //!   (`records`). A worker applies each record when it reads it back, and answers a REST call
 //!   once it has applied its own record; every worker applies the same records in the same
 //!   order, so all agree.
+//! - Creating and deleting connectors (and configs that may create one) are decided by the
+//!   group's leader, so that two workers asked at once do not both succeed (`leader`).
 //! - Tasks are divided through the consumer-group protocol (`membership`, `assignment`).
 //! - Source offsets live in the offsets topic (`offsets::topic`); sink offsets are each
 //!   connector's consumer group's, as they are for a worker on its own.
 //! - Each worker publishes the states of the tasks it runs to the status topic and reads the
 //!   others', so any worker answers `/status` for every task.
 
+mod leader;
 mod membership;
 mod reader;
 mod records;
 mod topics;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::config::ConnectorConfig;
 use crate::error::{ConnectError, Result};
@@ -40,7 +43,10 @@ use crate::runtime::status::TaskStatus;
 use crate::runtime::worker::Mode;
 use crate::runtime::{Cluster, TargetState, Worker, WorkerSettings};
 
-pub(crate) use records::ConfigRecord;
+pub(crate) use records::{Change, ConfigRecord};
+
+use leader::Leadership;
+use records::Answer;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -90,6 +96,11 @@ pub(crate) struct Distributed {
     applied: watch::Sender<i64>,
     /// The states of tasks as their workers last published them.
     statuses: Arc<Mutex<HashMap<(String, usize), TaskStatus>>>,
+    /// This worker's id in the config topic: the start of its request ids.
+    worker_id: String,
+    /// Requests this worker asked the leader, by id, waiting for their answers.
+    waiting: Mutex<HashMap<String, oneshot::Sender<Answer>>>,
+    requests: AtomicU64,
     stop: Arc<AtomicBool>,
     threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
     loops: Mutex<Vec<tokio::task::JoinHandle<()>>>,
@@ -102,6 +113,8 @@ enum ConfigEvent {
     Skip(i64),
     /// Everything written before now has been handed over.
     End,
+    /// The group made this worker its leader (`true`), or no longer.
+    Leading(bool),
 }
 
 impl Worker {
@@ -121,6 +134,9 @@ impl Worker {
             producer: producer_config.create()?,
             applied: watch::Sender::new(0),
             statuses: Arc::new(Mutex::new(HashMap::new())),
+            worker_id: format!("{}-{}-{}", settings.worker_id, std::process::id(), std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0)),
+            waiting: Mutex::new(HashMap::new()),
+            requests: AtomicU64::new(0),
             stop: Arc::new(AtomicBool::new(false)),
             threads: Mutex::new(Vec::new()),
             loops: Mutex::new(Vec::new()),
@@ -129,6 +145,7 @@ impl Worker {
         let worker = Worker::build(TaskEnv { cluster: cluster.clone(), settings, offsets: Arc::new(offsets) }, Mode::Group(distributed.clone()), ownership);
 
         let (events, receiver) = mpsc::unbounded_channel();
+        let leadership_events = events.clone();
         let config_reader = reader::spawn(&cluster, &group.config_topic, 1, distributed.stop.clone(), move |read| {
             let event = match read {
                 reader::Read::Record { offset, key, payload, .. } => match ConfigRecord::decode(key, payload) {
@@ -167,6 +184,8 @@ impl Worker {
         let member = worker.clone();
         let count = layout.assignment_partitions;
         let on_assignment = Box::new(move |assigned: BTreeSet<i32>| {
+            // The worker given the assignment topic's first partition leads the group.
+            let _ = leadership_events.send(ConfigEvent::Leading(assigned.contains(&0)));
             let member = member.clone();
             runtime.block_on(async move { member.inner.running.lock().await.set_ownership(Ownership::Partitions { count, assigned }).await });
         });
@@ -195,6 +214,42 @@ impl Distributed {
         }
         let delivery = self.producer.send(message, TIMEOUT).await.map_err(|(e, _)| e)?;
         Ok(delivery.offset)
+    }
+
+    /// Asks the group's leader for `change` and waits for its decision: the success status
+    /// (201 created, 200 updated, 204 deleted), or the refusal as an error.
+    pub async fn ask(&self, change: Change) -> Result<u16> {
+        let id = format!("{}-{}", self.worker_id, self.requests.fetch_add(1, Ordering::Relaxed));
+        let name = change.name().to_string();
+        let (answered, answer) = oneshot::channel();
+        self.waiting.lock().unwrap_or_else(|p| p.into_inner()).insert(id.clone(), answered);
+        let written = self.write(ConfigRecord::Request { id: id.clone(), change }).await;
+        let answer = match written {
+            Ok(_) => tokio::time::timeout(TIMEOUT, answer).await.ok().and_then(Result::ok),
+            Err(e) => {
+                self.waiting.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+                return Err(e);
+            }
+        };
+        self.waiting.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+        let Some(Answer { status, message }) = answer else {
+            return Err(ConnectError::Task(format!(
+                "the group's leader did not answer the request for connector {name} within {TIMEOUT:?}; the group may be rebalancing (a worker joining, leaving or dead). It may still be applied: check GET /connectors/{name} before asking again"
+            )));
+        };
+        match status {
+            200..=299 => Ok(status),
+            404 => Err(ConnectError::NotFound(message)),
+            409 => Err(ConnectError::Conflict(message)),
+            _ => Err(ConnectError::Task(message)),
+        }
+    }
+
+    /// Hands the leader's answer to the call waiting for it, if it was asked here.
+    fn answered(&self, id: &str, answer: Answer) {
+        if let Some(waiting) = self.waiting.lock().unwrap_or_else(|p| p.into_inner()).remove(id) {
+            let _ = waiting.send(answer);
+        }
     }
 
     /// Writes a record and waits until this worker has applied it.
@@ -246,20 +301,66 @@ impl Distributed {
 async fn apply_config(worker: Worker, mut events: mpsc::UnboundedReceiver<ConfigEvent>, ready: watch::Sender<bool>) {
     let Mode::Group(group) = &worker.inner.mode else { return };
     let mut target_states: BTreeMap<String, TargetState> = BTreeMap::new();
+    let mut leadership = Leadership::default();
     while let Some(event) = events.recv().await {
         let offset = match event {
             ConfigEvent::End => {
                 ready.send_replace(true);
                 continue;
             }
+            ConfigEvent::Leading(leading) => {
+                if leading != leadership.is_leading() {
+                    leadership.set_leading(leading);
+                    if leading {
+                        // Decide nothing before reading back this marker: by then every
+                        // decision of an earlier leader has been read too.
+                        match group.write(ConfigRecord::Leader { worker: worker.settings().worker_id.clone() }).await {
+                            Ok(offset) => leadership.wrote(offset),
+                            Err(e) => {
+                                tracing::error!(error = %e, "this worker leads the connect group but could not say so in the config topic; connector creations and deletions wait until it can");
+                                leadership.set_leading(false);
+                            }
+                        }
+                    }
+                }
+                continue;
+            }
             ConfigEvent::Skip(offset) => offset,
             ConfigEvent::Record(offset, record) => {
-                let caught_up = *ready.borrow();
-                apply(&worker, &mut target_states, record, caught_up).await;
+                match record {
+                    ConfigRecord::Request { id, change } => leadership.requested(id, change),
+                    ConfigRecord::Answer { id, answer } => {
+                        leadership.answered(&id);
+                        if let Some(answer) = answer {
+                            group.answered(&id, answer);
+                        }
+                    }
+                    ConfigRecord::Leader { worker } => tracing::info!(leader = %worker, "the connect group's leader decides connector creations and deletions"),
+                    record => {
+                        let caught_up = *ready.borrow();
+                        apply(&worker, &mut target_states, record, caught_up).await;
+                    }
+                }
                 offset
             }
         };
         group.applied.send_replace(offset + 1);
+        decide_next(&worker, group, &mut leadership, offset + 1).await;
+    }
+}
+
+/// The leader decides the next waiting request, if it has read back its last write.
+async fn decide_next(worker: &Worker, group: &Distributed, leadership: &mut Leadership, applied: i64) {
+    let Some((id, change)) = leadership.next(applied) else { return };
+    let exists = worker.inner.running.lock().await.connectors.contains_key(change.name());
+    for record in leader::decide(&id, change, exists) {
+        match group.write(record).await {
+            Ok(offset) => leadership.wrote(offset),
+            Err(e) => {
+                tracing::error!(request = %id, error = %e, "the leader could not write its decision; the worker that asked reports a timeout");
+                return;
+            }
+        }
     }
 }
 
@@ -291,6 +392,7 @@ async fn apply(worker: &Worker, target_states: &mut BTreeMap<String, TargetState
         // Requests made before this worker started were served by the workers of then.
         ConfigRecord::Restart { task, only_failed, .. } if caught_up => running.restart(&name, task, only_failed),
         ConfigRecord::Restart { .. } => {}
+        ConfigRecord::Request { .. } | ConfigRecord::Answer { .. } | ConfigRecord::Leader { .. } => {}
     }
 }
 

@@ -4,13 +4,17 @@
 //!   (null: deleted); `target-state-NAME` → `{"state": "STARTED"|"PAUSED"|"STOPPED"}`;
 //!   `restart-connector-NAME` → `{"include-tasks": true, "only-failed": B, "task": N|null}`
 //!   (Fjord's `task` restarts one task wherever it runs).
+//! - Fjord's own, in the config topic: `fjord-request-ID` → `{"request": {"op": "create" |
+//!   "put" | "delete", "name", "config", "state"}}`, a change asked of the group's leader, then
+//!   `{"answer": {"status", "message"}}` as the leader decided it, then a tombstone;
+//!   `fjord-leader` → `{"worker": ID}`, written by a worker when it becomes the leader.
 //! - status topic (compacted): `status-task-NAME-N` → a task's status as the REST API shows it.
 //!
 //! Keys this build does not know (Kafka Connect's `task-…` and `commit-…` records) are skipped.
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::runtime::TargetState;
@@ -25,11 +29,48 @@ pub(crate) enum ConfigRecord {
     TargetState { name: String, state: Option<TargetState> },
     /// Restart one task, or every task (or only the failed ones).
     Restart { name: String, task: Option<usize>, only_failed: bool },
+    /// A change of connectors only the leader decides, asked by any worker.
+    Request { id: String, change: Change },
+    /// The leader's answer to request `id`; `None`: the request is done with.
+    Answer { id: String, answer: Option<Answer> },
+    /// Worker `worker` leads the group from here on.
+    Leader { worker: String },
+}
+
+/// A change whose outcome depends on the connectors that exist when it is made, so that two
+/// workers asking at once must not both succeed: the leader decides it (`leader`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Change {
+    /// Create a connector that does not exist yet, in `state`.
+    Create { name: String, config: BTreeMap<String, String>, state: TargetState },
+    /// Create a connector or give it a new config.
+    Put { name: String, config: BTreeMap<String, String> },
+    /// Delete a connector that exists.
+    Delete { name: String },
+}
+
+impl Change {
+    pub fn name(&self) -> &str {
+        match self {
+            Self::Create { name, .. } | Self::Put { name, .. } | Self::Delete { name } => name,
+        }
+    }
+}
+
+/// How the leader decided a change: the HTTP status Kafka Connect's REST API answers with
+/// (201 created, 200 updated, 204 deleted, 404, 409) and what to tell the user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Answer {
+    pub status: u16,
+    #[serde(default)]
+    pub message: String,
 }
 
 const CONNECTOR: &str = "connector-";
 const TARGET_STATE: &str = "target-state-";
 const RESTART: &str = "restart-connector-";
+const REQUEST: &str = "fjord-request-";
+const LEADER: &str = "fjord-leader";
 
 #[derive(Deserialize)]
 struct Properties {
@@ -39,6 +80,29 @@ struct Properties {
 #[derive(Deserialize)]
 struct State {
     state: String,
+}
+
+/// A request or answer record's value.
+#[derive(Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Exchange {
+    Request(ChangeText),
+    Answer(Answer),
+}
+
+#[derive(Deserialize)]
+struct ChangeText {
+    op: String,
+    name: String,
+    #[serde(default)]
+    config: BTreeMap<String, String>,
+    #[serde(default)]
+    state: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Leader {
+    worker: String,
 }
 
 #[derive(Deserialize)]
@@ -53,6 +117,9 @@ impl ConfigRecord {
     pub fn name(&self) -> &str {
         match self {
             Self::Connector { name, .. } | Self::TargetState { name, .. } | Self::Restart { name, .. } => name,
+            Self::Request { change, .. } => change.name(),
+            Self::Answer { id, .. } => id,
+            Self::Leader { worker } => worker,
         }
     }
 
@@ -61,6 +128,8 @@ impl ConfigRecord {
             Self::Connector { name, .. } => format!("{CONNECTOR}{name}"),
             Self::TargetState { name, .. } => format!("{TARGET_STATE}{name}"),
             Self::Restart { name, .. } => format!("{RESTART}{name}"),
+            Self::Request { id, .. } | Self::Answer { id, .. } => format!("{REQUEST}{id}"),
+            Self::Leader { .. } => LEADER.to_string(),
         }
     }
 
@@ -70,7 +139,14 @@ impl ConfigRecord {
             Self::Connector { config: Some(config), .. } => json!({ "properties": config }),
             Self::TargetState { state: Some(state), .. } => json!({ "state": state_name(*state) }),
             Self::Restart { task, only_failed, .. } => json!({ "include-tasks": true, "only-failed": only_failed, "task": task }),
-            Self::Connector { config: None, .. } | Self::TargetState { state: None, .. } => return None,
+            Self::Request { change, .. } => json!({ "request": match change {
+                Change::Create { name, config, state } => json!({ "op": "create", "name": name, "config": config, "state": state_name(*state) }),
+                Change::Put { name, config } => json!({ "op": "put", "name": name, "config": config }),
+                Change::Delete { name } => json!({ "op": "delete", "name": name }),
+            } }),
+            Self::Answer { answer: Some(answer), .. } => json!({ "answer": answer }),
+            Self::Leader { worker } => json!({ "worker": worker }),
+            Self::Connector { config: None, .. } | Self::TargetState { state: None, .. } | Self::Answer { answer: None, .. } => return None,
         };
         Some(value.to_string().into_bytes())
     }
@@ -101,7 +177,37 @@ impl ConfigRecord {
             let restart: Restart = serde_json::from_slice(bytes).map_err(bad)?;
             return Ok(Some(Self::Restart { name: name.to_string(), task: restart.task, only_failed: restart.only_failed }));
         }
+        if let Some(id) = key.strip_prefix(REQUEST) {
+            let id = id.to_string();
+            let Some(bytes) = payload else { return Ok(Some(Self::Answer { id, answer: None })) };
+            return Ok(Some(match serde_json::from_slice::<Exchange>(bytes).map_err(bad)? {
+                Exchange::Answer(answer) => Self::Answer { id, answer: Some(answer) },
+                Exchange::Request(text) => Self::Request { id, change: text.change().map_err(|e| format!("config record {key}: {e}"))? },
+            }));
+        }
+        if key == LEADER {
+            let Some(bytes) = payload else { return Ok(None) };
+            return Ok(Some(Self::Leader { worker: serde_json::from_slice::<Leader>(bytes).map_err(bad)?.worker }));
+        }
         Ok(None)
+    }
+}
+
+impl ChangeText {
+    fn change(self) -> Result<Change, String> {
+        let Self { op, name, config, state } = self;
+        Ok(match op.as_str() {
+            "create" => {
+                let state = match state.as_deref() {
+                    None => TargetState::Running,
+                    Some(text) => parse_state(text).ok_or_else(|| format!("unknown target state {text:?}"))?,
+                };
+                Change::Create { name, config, state }
+            }
+            "put" => Change::Put { name, config },
+            "delete" => Change::Delete { name },
+            other => return Err(format!("unknown request {other:?}")),
+        })
     }
 }
 
@@ -161,6 +267,18 @@ mod tests {
         round_trip(ConfigRecord::TargetState { name: "x".into(), state: None });
         round_trip(ConfigRecord::Restart { name: "x".into(), task: Some(3), only_failed: false });
         round_trip(ConfigRecord::Restart { name: "x".into(), task: None, only_failed: true });
+        let config: BTreeMap<String, String> = [("name".into(), "x".into())].into();
+        for change in [
+            Change::Create { name: "x".into(), config: config.clone(), state: TargetState::Paused },
+            Change::Put { name: "x".into(), config },
+            Change::Delete { name: "x".into() },
+        ] {
+            round_trip(ConfigRecord::Request { id: "w-1".into(), change });
+        }
+        round_trip(ConfigRecord::Answer { id: "w-1".into(), answer: Some(Answer { status: 409, message: "Connector x already exists".into() }) });
+        round_trip(ConfigRecord::Answer { id: "w-1".into(), answer: None });
+        round_trip(ConfigRecord::Leader { worker: "127.0.0.1:8083".into() });
+        assert!(ConfigRecord::decode(b"fjord-request-w-2", Some(br#"{"request":{"op":"rename","name":"x"}}"#)).is_err());
     }
 
     #[test]
