@@ -16,6 +16,9 @@ Scenario, on topics and a group named after PREFIX:
      committed() and AdminClient.list_consumer_group_offsets equal the end offsets.
   5. A second consumer in the same group starts at the committed offsets (end-of-partition
      there, no record), then gets exactly the records produced after it joined.
+  6. Incremental cooperative rebalancing (partition.assignment.strategy=cooperative-sticky,
+     KIP-429): a member joining takes some partitions from the first without the first
+     giving up the rest; records produced after that reach exactly one of them, the owner.
 
 Prints one JSON summary line on stdout (last line); exits 0 only if every check passed.
 Diagnostics on stderr; --debug adds librdkafka's protocol debug log.
@@ -348,6 +351,67 @@ def scenario(c, args):
     c.expect("new records continue the old offsets", all(o >= counts[p] for (p, o) in new_delivered), str(sorted(new_delivered)))
     c.equal("consume errors", consume_errors[:10], [])
     second.close()
+
+    # ---------------------------------------------------------------------------------------
+    c.begin("cooperative-sticky group")
+    coop_group = f"{args.prefix}-coop"
+    events = {"first": [], "second": []}
+    got = {}
+
+    def coop_consumer(name):
+        consumer = Consumer(config(**{
+            "group.id": coop_group,
+            "partition.assignment.strategy": "cooperative-sticky",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }))
+        consumer.subscribe(
+            [topic],
+            on_assign=lambda _c, parts: events[name].append(("assign", sorted(p.partition for p in parts))),
+            on_revoke=lambda _c, parts: events[name].append(("revoke", sorted(p.partition for p in parts))),
+        )
+        return consumer
+
+    coop = {"first": coop_consumer("first")}
+
+    def poll_all():
+        for name, consumer in coop.items():
+            msg = consumer.poll(0.1)
+            if msg is not None and not msg.error() and msg.value().decode().startswith("coop-"):
+                got.setdefault(msg.value().decode(), []).append((name, msg.partition()))
+
+    def owned(name):
+        return sorted(tp.partition for tp in coop[name].assignment())
+
+    c.wait_until("the first cooperative member to own every partition", lambda: poll_all() or owned("first") == list(range(PARTITIONS)), timeout_s=60, interval_s=0)
+    coop["second"] = coop_consumer("second")
+    c.wait_until(
+        "the second member to take a share",
+        lambda: poll_all() or (owned("second") and sorted(owned("first") + owned("second")) == list(range(PARTITIONS))),
+        timeout_s=60,
+        interval_s=0,
+    )
+    c.expect("the first member gave up only some partitions", ("revoke", list(range(PARTITIONS))) not in events["first"], str(events))
+    c.expect("the first member kept some partitions", len(owned("first")) > 0, str(events))
+    owners = {p: name for name in coop for p in owned(name)}
+    coop_delivered = {}
+
+    def on_coop_delivery(err, msg):
+        if err is None:
+            coop_delivered[msg.value().decode()] = msg.partition()
+        else:
+            delivery_errors.append(str(err))
+
+    for i in range(30):
+        producer.produce(topic, key=f"coop-key-{i}", value=f"coop-{i:03d}", on_delivery=on_coop_delivery)
+    c.equal("cooperative records left undelivered after flush", producer.flush(STEP_TIMEOUT_S), 0)
+    c.wait_until("every cooperative record to be consumed", lambda: poll_all() or len(got) >= len(coop_delivered), timeout_s=60, interval_s=0)
+    end = time.monotonic() + 1.0
+    while time.monotonic() < end:
+        poll_all()
+    c.equal("each record read once, by its partition's owner", got, {v: [(owners[p], p)] for v, p in coop_delivered.items()})
+    for consumer in coop.values():
+        consumer.close()
 
     c.begin("end")
     c.equal("client errors (error_cb)", client_errors[:10], [])
