@@ -57,6 +57,10 @@ pub struct SinkBenchArgs {
     /// The sink's max.buffered.records: rows per transaction
     #[arg(long, default_value_t = 20_000)]
     pub batch_rows: u64,
+    /// Partitions of the topic, and the sink's tasks.max (one task per partition, as a Kafka
+    /// Connect user sets it); the baseline is still one COPY
+    #[arg(long, default_value_t = 1)]
+    pub partitions: i32,
     #[command(flatten)]
     pub postgres: PostgresArgs,
     #[command(flatten)]
@@ -174,6 +178,14 @@ pub fn postgres_sink(args: SinkBenchArgs) -> anyhow::Result<()> {
     let topic = unique("fjord-bench-sink");
     let (copy_table, sink_table) = (unique("fjord_bench_copy"), unique("fjord_bench_sink"));
     let row = |i: u64| (i, format!("customer {}", i % 1000), format!("{}.{:02}", i % 10_000, i % 100));
+    if args.partitions < 1 {
+        bail!("--partitions must be at least 1");
+    }
+    let admin: rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext> = args.common.client.config().create()?;
+    let new = rdkafka::admin::NewTopic::new(&topic, args.partitions, rdkafka::admin::TopicReplication::Fixed(-1));
+    for result in runtime()?.block_on(admin.create_topics([&new], &rdkafka::admin::AdminOptions::new().operation_timeout(Some(args.common.timeout))))? {
+        result.map_err(|(topic, code)| anyhow::anyhow!("could not create {topic}: {code}"))?;
+    }
     // The records, produced first (not timed).
     let producer: BaseProducer = args.common.client.config().set("linger.ms", "20").set("queue.buffering.max.messages", "1000000").create()?;
     let schema = r#"{"type":"struct","optional":false,"fields":[{"field":"id","type":"int64","optional":false},{"field":"name","type":"string","optional":true},{"field":"amount","type":"string","optional":true}]}"#;
@@ -220,6 +232,7 @@ pub fn postgres_sink(args: SinkBenchArgs) -> anyhow::Result<()> {
                 ("table.name.format", &sink_table),
                 ("key.converter", "string"),
                 ("max.buffered.records", &args.batch_rows.to_string()),
+                ("tasks.max", &args.partitions.to_string()),
             ])?)
             .await?;
         let rows = i64::try_from(args.rows).unwrap_or(i64::MAX);
