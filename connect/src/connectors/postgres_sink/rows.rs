@@ -134,9 +134,15 @@ impl RowBuilder {
         }
         let value_schema = value.schema.clone();
         if !delete {
-            for field in fields_of(value.value, "value")? {
-                if !columns[..key_count].iter().any(|(n, _)| *n == field.0) {
-                    columns.push(field);
+            let fields = fields_of(value.value, "value")?;
+            if key_count == 0 {
+                // No key columns: the value's fields are the row's, as they are.
+                columns = fields;
+            } else {
+                for field in fields {
+                    if !columns[..key_count].iter().any(|(n, _)| *n == field.0) {
+                        columns.push(field);
+                    }
                 }
             }
         }

@@ -143,7 +143,8 @@ fn copy_field(value: &Value, schema: &Schema, out: &mut String) -> std::result::
 /// Text as COPY's text format wants it: backslash, tab, newline and carriage return escaped.
 fn copy_escape(text: &str, out: &mut String) {
     let mut rest = text;
-    while let Some(at) = rest.find(['\\', '\t', '\n', '\r']) {
+    // A byte scan: the four are ASCII, so `at` is always a char boundary.
+    while let Some(at) = rest.bytes().position(|b| matches!(b, b'\\' | b'\t' | b'\n' | b'\r')) {
         out.push_str(&rest[..at]);
         out.push_str(match rest.as_bytes()[at] {
             b'\\' => "\\\\",
@@ -254,4 +255,18 @@ pub async fn store_offsets(conn: &mut PgConnection, table: &TableName, connector
         .await
         .map_err(|e| database_error("could not store the offsets", &e))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copy_text_escapes_backslashes_tabs_and_line_breaks_and_keeps_the_rest() {
+        let mut out = String::new();
+        copy_escape("plain", &mut out);
+        copy_escape("a\tb\nc\rd\\e", &mut out);
+        copy_escape("ünï\tcødé\\", &mut out);
+        assert_eq!(out, "plaina\\tb\\nc\\rd\\\\eünï\\tcødé\\\\");
+    }
 }
