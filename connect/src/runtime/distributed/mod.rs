@@ -329,9 +329,10 @@ async fn apply_config(worker: Worker, mut events: mpsc::UnboundedReceiver<Config
             ConfigEvent::Record(offset, record) => {
                 match record {
                     ConfigRecord::Request { id, change } => leadership.requested(id, change),
-                    ConfigRecord::Answer { id, answer } => {
-                        leadership.answered(&id);
-                        if let Some(answer) = answer {
+                    ConfigRecord::Answer { id, answer: Some(answer) } => leadership.decided(&id, answer),
+                    // The request ended: everything it changed has been applied.
+                    ConfigRecord::Answer { id, answer: None } => {
+                        if let Some(answer) = leadership.ended(&id) {
                             group.answered(&id, answer);
                         }
                     }
@@ -349,11 +350,22 @@ async fn apply_config(worker: Worker, mut events: mpsc::UnboundedReceiver<Config
     }
 }
 
-/// The leader decides the next waiting request, if it has read back its last write.
+/// The leader decides the next waiting request (or carries out a decision an earlier leader
+/// left unfinished), if it has read back its last write.
 async fn decide_next(worker: &Worker, group: &Distributed, leadership: &mut Leadership, applied: i64) {
-    let Some((id, change)) = leadership.next(applied) else { return };
-    let exists = worker.inner.running.lock().await.connectors.contains_key(change.name());
-    for record in leader::decide(&id, change, exists) {
+    let Some(leader::Pending { id, change, answer }) = leadership.next(applied) else { return };
+    let mut records = Vec::new();
+    let answer = match answer {
+        Some(answer) => answer,
+        None => {
+            let exists = worker.inner.running.lock().await.connectors.contains_key(change.name());
+            let answer = leader::decide(&change, exists);
+            records.push(ConfigRecord::Answer { id: id.clone(), answer: Some(answer.clone()) });
+            answer
+        }
+    };
+    records.extend(leader::carry_out(&id, change, &answer));
+    for record in records {
         match group.write(record).await {
             Ok(offset) => leadership.wrote(offset),
             Err(e) => {
