@@ -104,15 +104,40 @@ impl<'de> Visitor<'de> for ValueVisitor {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut fields: Vec<(String, Value)> = Vec::with_capacity(map.size_hint().unwrap_or(0).min(1024));
-        while let Some((k, v)) = map.next_entry::<String, Value>()? {
-            // A repeated key: the last one wins, as in most JSON readers.
-            match fields.iter_mut().find(|(name, _)| *name == k) {
-                Some(slot) => slot.1 = v,
-                None => fields.push((k, v)),
+        while let Some(entry) = map.next_entry::<String, Value>()? {
+            fields.push(entry);
+        }
+        Ok(Value::Struct(without_repeated_keys(fields)))
+    }
+}
+
+/// An object's fields with each repeated key once, where it first appeared, holding the last
+/// value given (as most JSON readers do). Narrow objects are checked pair by pair; wide ones
+/// (a table of many columns) by sorting the names, so a row costs n log n, not n².
+fn without_repeated_keys(mut fields: Vec<(String, Value)>) -> Vec<(String, Value)> {
+    const PAIRWISE_UP_TO: usize = 16;
+    let repeated = if fields.len() <= PAIRWISE_UP_TO {
+        fields.iter().enumerate().any(|(i, (name, _))| fields[..i].iter().any(|(earlier, _)| earlier == name))
+    } else {
+        let mut names: Vec<&str> = fields.iter().map(|(name, _)| name.as_str()).collect();
+        names.sort_unstable();
+        names.windows(2).any(|pair| pair[0] == pair[1])
+    };
+    if !repeated {
+        return fields;
+    }
+    let mut kept: Vec<(String, Value)> = Vec::with_capacity(fields.len());
+    let mut first_at: std::collections::HashMap<String, usize> = std::collections::HashMap::with_capacity(fields.len());
+    for (name, value) in fields.drain(..) {
+        match first_at.get(&name) {
+            Some(&at) => kept[at].1 = value,
+            None => {
+                first_at.insert(name.clone(), kept.len());
+                kept.push((name, value));
             }
         }
-        Ok(Value::Struct(fields))
     }
+    kept
 }
 
 /// `value` as compact JSON text.
@@ -446,6 +471,24 @@ mod tests {
         assert!(err.contains("schemas.enable=false"), "{err}");
         let err = decode(value(4, " 5").as_bytes(), true).unwrap_err();
         assert!(err.contains("not valid JSON"), "{err}");
+    }
+
+    #[test]
+    fn a_repeated_key_keeps_its_first_place_and_its_last_value_in_narrow_and_wide_objects() {
+        let narrow = from_json_bytes(br#"{"a":1,"b":2,"a":3}"#).expect("json");
+        assert_eq!(narrow, Value::Struct(vec![("a".into(), Value::Int(3)), ("b".into(), Value::Int(2))]));
+        let mut text = String::from("{");
+        for i in 0..40 {
+            text.push_str(&format!(r#""c{i}":{i},"#));
+        }
+        text.push_str(r#""c7":"late","c39":null}"#);
+        let Value::Struct(wide) = from_json_bytes(text.as_bytes()).expect("json") else { panic!("an object") };
+        assert_eq!(wide.len(), 40);
+        assert_eq!(wide[7], ("c7".into(), Value::String("late".into())));
+        assert_eq!(wide[39], ("c39".into(), Value::Null));
+        assert_eq!(wide[8], ("c8".into(), Value::Int(8)));
+        let Value::Struct(distinct) = from_json_bytes(text.replace(r#","c7":"late","c39":null"#, "").as_bytes()).expect("json") else { panic!("an object") };
+        assert_eq!(distinct.len(), 40);
     }
 
     #[test]
