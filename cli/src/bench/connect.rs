@@ -5,7 +5,7 @@
 //!
 //! - postgres-sink: rows/s of the sink (inserts, exactly-once offsets) beside a plain `COPY` of
 //!   the same rows into the same database, before and after the sink (the ratio is against
-//!   their mean);
+//!   the two runs' combined rate);
 //! - postgres-cdc: changes/s and latency from commit to topic (p50/p99) at a steady rate of
 //!   single-row transactions;
 //! - file-source: lines/s of the file source beside producing the same lines with one producer.
@@ -59,7 +59,7 @@ pub struct SinkBenchArgs {
     #[arg(long, default_value_t = 20_000)]
     pub batch_rows: u64,
     /// Partitions of the topic, and the sink's tasks.max (one task per partition, as a Kafka
-    /// Connect user sets it); the baseline is still one COPY
+    /// Connect user sets it); the baseline COPY stays one stream
     #[arg(long, default_value_t = 1)]
     pub partitions: i32,
     #[command(flatten)]
@@ -185,11 +185,7 @@ pub fn postgres_sink(args: SinkBenchArgs) -> anyhow::Result<()> {
     if args.partitions < 1 {
         bail!("--partitions must be at least 1");
     }
-    let admin: rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext> = args.common.client.config().create()?;
-    let new = rdkafka::admin::NewTopic::new(&topic, args.partitions, rdkafka::admin::TopicReplication::Fixed(-1));
-    for result in runtime()?.block_on(admin.create_topics([&new], &rdkafka::admin::AdminOptions::new().operation_timeout(Some(args.common.timeout))))? {
-        result.map_err(|(topic, code)| anyhow::anyhow!("could not create {topic}: {code}"))?;
-    }
+    super::ensure_topic(&args.common.client, &super::TopicArgs { topic: topic.clone(), partitions: args.partitions }, args.common.timeout)?;
     // The records, produced first (not timed).
     let producer: BaseProducer = args.common.client.config().set("linger.ms", "20").set("queue.buffering.max.messages", "1000000").create()?;
     let schema = r#"{"type":"struct","optional":false,"fields":[{"field":"id","type":"int64","optional":false},{"field":"name","type":"string","optional":true},{"field":"amount","type":"string","optional":true}]}"#;
@@ -255,7 +251,7 @@ pub fn postgres_sink(args: SinkBenchArgs) -> anyhow::Result<()> {
         eprintln!("postgres-sink: first batch committed {startup_secs:.2} s after the start; then {} rows in {sink_secs:.2} s.", rows - first_rows);
         worker.shutdown().await;
         // The baseline again, into an empty table: one COPY on this machine swings by more
-        // than a third from run to run, so the ratio is taken against the two runs' mean.
+        // than a third from run to run, so the ratio is taken against both runs together.
         sqlx::raw_sql(sqlx::AssertSqlSafe(format!("TRUNCATE {copy_table}"))).execute(&mut conn).await?;
         let copy_after = copy_into(&mut conn, &copy_table, &text).await?;
         eprintln!("COPY again: {} rows in {copy_after:.2} s.", args.rows);

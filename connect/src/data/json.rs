@@ -114,7 +114,7 @@ impl<'de> Visitor<'de> for ValueVisitor {
 /// An object's fields with each repeated key once, where it first appeared, holding the last
 /// value given (as most JSON readers do). Narrow objects are checked pair by pair; wide ones
 /// (a table of many columns) by sorting the names, so a row costs n log n, not n².
-fn without_repeated_keys(mut fields: Vec<(String, Value)>) -> Vec<(String, Value)> {
+fn without_repeated_keys(fields: Vec<(String, Value)>) -> Vec<(String, Value)> {
     const PAIRWISE_UP_TO: usize = 16;
     let repeated = if fields.len() <= PAIRWISE_UP_TO {
         fields.iter().enumerate().any(|(i, (name, _))| fields[..i].iter().any(|(earlier, _)| earlier == name))
@@ -128,7 +128,7 @@ fn without_repeated_keys(mut fields: Vec<(String, Value)>) -> Vec<(String, Value
     }
     let mut kept: Vec<(String, Value)> = Vec::with_capacity(fields.len());
     let mut first_at: std::collections::HashMap<String, usize> = std::collections::HashMap::with_capacity(fields.len());
-    for (name, value) in fields.drain(..) {
+    for (name, value) in fields {
         match first_at.get(&name) {
             Some(&at) => kept[at].1 = value,
             None => {

@@ -96,8 +96,8 @@ pub(crate) struct Distributed {
     applied: watch::Sender<i64>,
     /// The states of tasks as their workers last published them.
     statuses: Arc<Mutex<HashMap<(String, usize), TaskStatus>>>,
-    /// This worker's id in the config topic: the start of its request ids.
-    worker_id: String,
+    /// The start of this worker's request ids: its id, process and start time.
+    request_prefix: String,
     /// Requests this worker asked the leader, by id, waiting for their answers.
     waiting: Mutex<HashMap<String, oneshot::Sender<Answer>>>,
     requests: AtomicU64,
@@ -134,7 +134,7 @@ impl Worker {
             producer: producer_config.create()?,
             applied: watch::Sender::new(0),
             statuses: Arc::new(Mutex::new(HashMap::new())),
-            worker_id: format!("{}-{}-{}", settings.worker_id, std::process::id(), std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0)),
+            request_prefix: format!("{}-{}-{}", settings.worker_id, std::process::id(), std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0)),
             waiting: Mutex::new(HashMap::new()),
             requests: AtomicU64::new(0),
             stop: Arc::new(AtomicBool::new(false)),
@@ -219,19 +219,17 @@ impl Distributed {
     /// Asks the group's leader for `change` and waits for its decision: the success status
     /// (201 created, 200 updated, 204 deleted), or the refusal as an error.
     pub async fn ask(&self, change: Change) -> Result<u16> {
-        let id = format!("{}-{}", self.worker_id, self.requests.fetch_add(1, Ordering::Relaxed));
+        let id = format!("{}-{}", self.request_prefix, self.requests.fetch_add(1, Ordering::Relaxed));
         let name = change.name().to_string();
         let (answered, answer) = oneshot::channel();
         self.waiting.lock().unwrap_or_else(|p| p.into_inner()).insert(id.clone(), answered);
         let written = self.write(ConfigRecord::Request { id: id.clone(), change }).await;
         let answer = match written {
             Ok(_) => tokio::time::timeout(TIMEOUT, answer).await.ok().and_then(Result::ok),
-            Err(e) => {
-                self.waiting.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
-                return Err(e);
-            }
+            Err(_) => None,
         };
         self.waiting.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+        written?;
         let Some(Answer { status, message }) = answer else {
             return Err(ConnectError::Task(format!(
                 "the group's leader did not answer the request for connector {name} within {TIMEOUT:?}; the group may be rebalancing (a worker joining, leaving or dead). It may still be applied: check GET /connectors/{name} before asking again"
@@ -404,6 +402,7 @@ async fn apply(worker: &Worker, target_states: &mut BTreeMap<String, TargetState
         // Requests made before this worker started were served by the workers of then.
         ConfigRecord::Restart { task, only_failed, .. } if caught_up => running.restart(&name, task, only_failed),
         ConfigRecord::Restart { .. } => {}
+        // The leader's exchange, handled by `apply_config` before it calls here.
         ConfigRecord::Request { .. } | ConfigRecord::Answer { .. } | ConfigRecord::Leader { .. } => {}
     }
 }
