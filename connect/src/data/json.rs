@@ -11,7 +11,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use std::sync::Arc;
 
-use crate::data::{Data, Field, Schema, SchemaType, Value};
+use crate::data::{typed, Data, Field, Schema, SchemaType, Value};
 
 impl Serialize for Value {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -63,7 +63,7 @@ impl<'de> Deserialize<'de> for Value {
     }
 }
 
-struct ValueVisitor;
+pub(crate) struct ValueVisitor;
 
 impl<'de> Visitor<'de> for ValueVisitor {
     type Value = Value;
@@ -340,10 +340,15 @@ pub(crate) fn decode(bytes: &[u8], schemas: bool) -> Result<Data, String> {
     }
     // The payload must still be exactly one JSON value; when it is not, the full parse below
     // says what is wrong.
-    if let Some((payload, schema)) = same_prefix(bytes)
-        && let Ok(payload) = from_json_bytes(payload)
-    {
-        return with_schema(payload, schema);
+    if let Some((payload, schema)) = same_prefix(bytes) {
+        if let Some(schema) = &schema
+            && let Some(value) = typed::read(payload, schema)
+        {
+            return Ok(Data::shared(Some(schema.clone()), value));
+        }
+        if let Ok(payload) = from_json_bytes(payload) {
+            return with_schema(payload, schema);
+        }
     }
     let envelope: Envelope<'_> = match serde_json::from_slice(bytes) {
         Ok(envelope) => envelope,
@@ -353,12 +358,18 @@ pub(crate) fn decode(bytes: &[u8], schemas: bool) -> Result<Data, String> {
     };
     let schema_text = envelope.schema.get();
     let schema = cached_schema(schema_text)?;
-    let payload = from_json_bytes(envelope.payload.get().as_bytes())?;
     let prefix = [SCHEMA_KEY, schema_text.as_bytes(), PAYLOAD_KEY].concat();
     if bytes.starts_with(&prefix) {
         remember_prefix(prefix, schema.clone());
     }
-    with_schema(payload, schema)
+    let payload_text = envelope.payload.get().as_bytes();
+    if let Some(schema) = &schema
+        && let Some(value) = typed::read(payload_text, schema)
+    {
+        return Ok(Data::shared(Some(schema.clone()), value));
+    }
+    // Read again the long way, whose errors say what is wrong.
+    with_schema(from_json_bytes(payload_text)?, schema)
 }
 
 fn with_schema(payload: Value, schema: Option<Arc<Schema>>) -> Result<Data, String> {
@@ -379,7 +390,7 @@ fn envelope_error() -> String {
 
 /// Reads a payload by its schema: base64 text as bytes, integers as floats where a float is
 /// expected, struct fields in the schema's order.
-fn coerce(value: Value, schema: &Schema) -> Result<Value, String> {
+pub(crate) fn coerce(value: Value, schema: &Schema) -> Result<Value, String> {
     if value.is_null() {
         if schema.optional || schema.default.is_some() {
             return Ok(schema.default.clone().unwrap_or(Value::Null));

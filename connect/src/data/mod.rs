@@ -7,6 +7,7 @@
 pub(crate) mod json;
 mod schema;
 pub mod time;
+mod typed;
 
 pub use json::{from_json_bytes, schema_from_value, schema_to_value, to_json_bytes, to_json_value};
 pub use schema::{Field, Schema, SchemaType, logical};
