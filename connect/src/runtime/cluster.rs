@@ -9,6 +9,7 @@ use rdkafka::producer::FutureProducer;
 
 use crate::config::ConnectorConfig;
 use crate::error::Result;
+use crate::runtime::fetch_queue::SinkContext;
 
 /// A Kafka-compatible cluster.
 #[derive(Debug, Clone)]
@@ -46,7 +47,7 @@ impl Cluster {
     }
 
     /// A consumer in the connector's group `connect-NAME`, committing only when told.
-    pub(crate) fn consumer(&self, connector: &ConnectorConfig) -> Result<BaseConsumer> {
+    pub(crate) fn consumer(&self, connector: &ConnectorConfig) -> Result<BaseConsumer<SinkContext>> {
         let mut config = self.group_client(connector.name());
         config.set("client.id", format!("connect-{}", connector.name()));
         config.set("enable.auto.offset.store", "false");
@@ -59,7 +60,7 @@ impl Cluster {
         // a whole second before fetching again — a sink slower than the broker would stall
         // that long after every ~100,000 records.
         config.set("fetch.queue.backoff.ms", "10");
-        Ok(with_overrides(config, connector, "consumer.override.").create()?)
+        Ok(with_overrides(config, connector, "consumer.override.").create_with_context(SinkContext::default())?)
     }
 
     /// A producer's config for the runtime's own topics (a group's configs, offsets and

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! source task ──poll──► records ──converters──► rdkafka producer ──acks──► offsets (store) ──► task.commit
-//! topic ──rdkafka consumer──► converters ──► sink task.put … task.flush ──► commit offsets (group)
+//! topic ──rdkafka consumer (batches)──► converters ──► sink task.put … task.flush ──► commit offsets (group)
 //! ```
 //!
 //! Tasks see only records; the runtime owns Kafka clients, converters, offsets and retries.
@@ -14,6 +14,7 @@ pub(crate) mod cluster;
 mod configs;
 mod distributed;
 mod errors;
+mod fetch_queue;
 mod metrics;
 mod offsets;
 mod running;

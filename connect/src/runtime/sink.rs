@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::error::KafkaError;
-use rdkafka::message::{Header as KafkaHeader, Headers, Message, OwnedHeaders};
+use rdkafka::message::{Header as KafkaHeader, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::{mpsc, watch};
@@ -24,6 +24,7 @@ use crate::converter::Converter;
 use crate::error::{ConnectError, Result};
 use crate::record::{Header, Record, SinkRecord, TopicPartition};
 use crate::runtime::errors::{dead_letter_headers, ErrorPolicy, Stage};
+use crate::runtime::fetch_queue::{FetchQueue, Incoming, SinkContext};
 use crate::runtime::{Control, Exit, TaskMetrics};
 use crate::transforms::{Chain, Position};
 
@@ -33,7 +34,7 @@ const MAX_BATCH: usize = 2000;
 pub(crate) struct SinkRun {
     pub connector: String,
     pub task: usize,
-    pub consumer: Arc<BaseConsumer>,
+    pub consumer: Arc<BaseConsumer<SinkContext>>,
     /// For dead letters, when a dead letter topic is set.
     pub producer: Option<FutureProducer>,
     pub topics: Topics,
@@ -112,6 +113,8 @@ struct Decoder {
 
 pub(crate) async fn run(mut task: Box<dyn SinkTask>, mut run: SinkRun) -> Result<Exit> {
     let started = *run.control.borrow();
+    // Attached before subscribing, so that every assigned partition is forwarded to it.
+    let fetched = FetchQueue::attach(run.consumer.clone()).ok_or_else(|| ConnectError::Task("could not create the sink's fetch queue".into()))?;
     match &run.topics {
         Topics::Names(names) => {
             let names: Vec<&str> = names.iter().map(String::as_str).collect();
@@ -135,7 +138,7 @@ pub(crate) async fn run(mut task: Box<dyn SinkTask>, mut run: SinkRun) -> Result
     };
     let mut progress = Progress::default();
     let mut last_flush = Instant::now();
-    let reader = Reader::start(run.consumer.clone(), decoder);
+    let reader = Reader::start(run.consumer.clone(), fetched, decoder);
     let mut messages = reader.batches;
     let result = async {
         loop {
@@ -173,9 +176,10 @@ pub(crate) async fn run(mut task: Box<dyn SinkTask>, mut run: SinkRun) -> Result
     result
 }
 
-/// A thread polling the consumer in batches (librdkafka's own poll loop: far cheaper per
-/// message than waking an async task for each) and decoding them, so that conversion and
-/// transforms of the next batches overlap the task's writes of the previous ones.
+/// A thread taking the consumer's messages in batches (`FetchQueue`: far cheaper per message
+/// than one poll, or one async wake-up, each) and decoding them, so that conversion and
+/// transforms of the next batches overlap the task's writes of the previous ones. Between
+/// batches it serves the consumer's own queue: assignments, commits, errors.
 struct Reader {
     batches: mpsc::Receiver<Result<Decoded>>,
     stop: Arc<AtomicBool>,
@@ -185,8 +189,25 @@ struct Reader {
 /// Decoded batches the reader may hold ahead of the task.
 const BATCHES_AHEAD: usize = 16;
 
+/// What the reader does after a consumer error.
+enum AfterError {
+    /// librdkafka recovers by itself: end this batch early and go on.
+    Pass,
+    /// The task fails with it.
+    Fail(ConnectError),
+}
+
+fn after_error(error: KafkaError) -> AfterError {
+    if passing(&error) {
+        tracing::warn!(error = %error, "the sink's consumer reported a passing error; librdkafka retries by itself");
+        AfterError::Pass
+    } else {
+        AfterError::Fail(error.into())
+    }
+}
+
 impl Reader {
-    fn start(consumer: Arc<BaseConsumer>, decoder: Decoder) -> Self {
+    fn start(consumer: Arc<BaseConsumer<SinkContext>>, mut fetched: FetchQueue, decoder: Decoder) -> Self {
         let (tx, batches) = mpsc::channel(BATCHES_AHEAD);
         let stop = Arc::new(AtomicBool::new(false));
         let stopping = stop.clone();
@@ -194,32 +215,52 @@ impl Reader {
             .name("connect-sink-reader".into())
             .spawn(move || {
                 while !stopping.load(Ordering::Relaxed) {
-                    // Each message is decoded as it is polled, straight from librdkafka's buffer.
+                    // Each message is decoded as it is taken, straight from librdkafka's buffer.
                     let mut decoded = Decoded { records: Vec::with_capacity(MAX_BATCH), ..Decoded::default() };
-                    let mut polled = 0;
-                    let mut wait = Duration::from_millis(100);
-                    while polled < MAX_BATCH {
-                        match consumer.poll(wait) {
+                    let mut failure: Option<ConnectError> = None;
+                    let mut passed = false;
+                    let mut taken = 0;
+                    // The consumer's own queue: group events, and any message of a partition
+                    // not forwarded to the fetch queue.
+                    while taken < MAX_BATCH && failure.is_none() && !passed {
+                        match consumer.poll(Duration::ZERO) {
                             Some(Ok(message)) => {
-                                polled += 1;
-                                if let Err(e) = take(&decoder, &message, &mut decoded) {
-                                    let _ = tx.blocking_send(Err(e));
-                                    return;
-                                }
+                                taken += 1;
+                                failure = take(&decoder, &Incoming::from_message(&message), &mut decoded).err();
                             }
-                            Some(Err(e)) if passing(&e) => {
-                                tracing::warn!(error = %e, "the sink's consumer reported a passing error; librdkafka retries by itself");
-                                break;
-                            }
-                            Some(Err(e)) => {
-                                let _ = tx.blocking_send(Err(e.into()));
-                                return;
-                            }
+                            Some(Err(e)) => match after_error(e) {
+                                AfterError::Pass => passed = true,
+                                AfterError::Fail(e) => failure = Some(e),
+                            },
                             None => break,
                         }
+                    }
+                    // Then the fetch queue, waiting a little for messages when there were none.
+                    let mut wait = if taken == 0 { Duration::from_millis(100) } else { Duration::ZERO };
+                    while taken < MAX_BATCH && failure.is_none() && !passed {
+                        let drained = fetched.drain(wait, MAX_BATCH - taken, |message| {
+                            if failure.is_some() || passed {
+                                return;
+                            }
+                            match message {
+                                Ok(message) => failure = take(&decoder, &message, &mut decoded).err(),
+                                Err(e) => match after_error(e) {
+                                    AfterError::Pass => passed = true,
+                                    AfterError::Fail(e) => failure = Some(e),
+                                },
+                            }
+                        });
+                        if drained == 0 {
+                            break;
+                        }
+                        taken += drained;
                         wait = Duration::ZERO;
                     }
-                    if polled == 0 {
+                    if let Some(e) = failure {
+                        let _ = tx.blocking_send(Err(e));
+                        return;
+                    }
+                    if decoded.records.is_empty() && decoded.progress.next.is_empty() && decoded.current.is_none() && decoded.progress.dead_letters.is_empty() {
                         continue;
                     }
                     if tx.blocking_send(Ok(decoded.finish())).is_err() {
@@ -270,35 +311,39 @@ async fn put(task: &mut Box<dyn SinkTask>, run: &SinkRun, batch: Vec<SinkRecord>
     }
 }
 
-fn take(run: &Decoder, message: &impl Message, decoded: &mut Decoded) -> Result<()> {
-    if !run.stored.is_empty() && run.stored.get(&TopicPartition::new(message.topic(), message.partition())).is_some_and(|&from| message.offset() < from) {
+fn take(run: &Decoder, message: &Incoming<'_>, decoded: &mut Decoded) -> Result<()> {
+    if !run.stored.is_empty() && run.stored.get(&TopicPartition::new(message.topic, message.partition)).is_some_and(|&from| message.offset < from) {
         return Ok(());
     }
-    let tp = decoded.advance(message.topic(), message.partition(), message.offset() + 1);
+    let tp = decoded.advance(message.topic, message.partition, message.offset + 1);
     let (topic, partition) = (tp.topic.clone(), tp.partition);
     let (progress, batch) = (&mut decoded.progress, &mut decoded.records);
-    let headers: Vec<Header> = message.headers().map(|h| h.iter().map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec))).collect()).unwrap_or_default();
-    let key = match run.key.decode(message.key()) {
+    let headers = &message.headers;
+    let key = match run.key.decode(message.key) {
         Ok(k) => k,
-        Err(e) => return failed(run, message, &headers, Stage::KeyConverter, e, progress),
+        Err(e) => return failed(run, message, headers, Stage::KeyConverter, e, progress),
     };
-    let value = match run.value.decode(message.payload()) {
+    let value = match run.value.decode(message.payload) {
         Ok(v) => v,
-        Err(e) => return failed(run, message, &headers, Stage::ValueConverter, e, progress),
+        Err(e) => return failed(run, message, headers, Stage::ValueConverter, e, progress),
     };
-    let record = Record { topic, partition: Some(partition), key, value, timestamp: message.timestamp().to_millis(), headers: headers.clone() };
-    match run.transforms.apply(record, Position { offset: Some(message.offset()) }) {
-        Ok(Some(record)) => batch.push(SinkRecord { record, partition, offset: message.offset() }),
+    let record = Record { topic, partition: Some(partition), key, value, timestamp: message.timestamp, headers: headers.clone() };
+    if run.transforms.is_empty() {
+        batch.push(SinkRecord { record, partition, offset: message.offset });
+        return Ok(());
+    }
+    match run.transforms.apply(record, Position { offset: Some(message.offset) }) {
+        Ok(Some(record)) => batch.push(SinkRecord { record, partition, offset: message.offset }),
         Ok(None) => {}
-        Err(e) => return failed(run, message, &headers, Stage::Transformation, e, progress),
+        Err(e) => return failed(run, message, headers, Stage::Transformation, e, progress),
     }
     Ok(())
 }
 
 /// A record that failed at `stage`: the task fails, or it is skipped or sent, as it was, to
 /// the dead letter topic.
-fn failed(run: &Decoder, message: &impl Message, headers: &[Header], stage: Stage, error: ConnectError, progress: &mut Progress) -> Result<()> {
-    let at = format!("{}-{} offset {}", message.topic(), message.partition(), message.offset());
+fn failed(run: &Decoder, message: &Incoming<'_>, headers: &[Header], stage: Stage, error: ConnectError, progress: &mut Progress) -> Result<()> {
+    let at = format!("{}-{} offset {}", message.topic, message.partition, message.offset);
     if !run.errors.tolerate_all {
         return Err(ConnectError::Task(format!("{error} (record at {at}; errors.tolerance=all would skip it)")));
     }
@@ -310,7 +355,7 @@ fn failed(run: &Decoder, message: &impl Message, headers: &[Header], stage: Stag
         return Ok(());
     };
     run.metrics.metrics.dead_letters.get_or_create(&run.metrics.label).inc();
-    let origin = [("topic", message.topic().to_string()), ("partition", message.partition().to_string()), ("offset", message.offset().to_string())];
+    let origin = [("topic", message.topic.to_string()), ("partition", message.partition.to_string()), ("offset", message.offset.to_string())];
     let mut all: Vec<Header> = headers.to_vec();
     all.extend(dead_letter_headers(&run.connector, run.task, stage, &error, &origin));
     let mut kafka_headers = OwnedHeaders::new_with_capacity(all.len());
@@ -318,10 +363,10 @@ fn failed(run: &Decoder, message: &impl Message, headers: &[Header], stage: Stag
         kafka_headers = kafka_headers.insert(KafkaHeader { key: name, value: value.as_deref() });
     }
     let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic).headers(kafka_headers);
-    if let Some(key) = message.key() {
+    if let Some(key) = message.key {
         record = record.key(key);
     }
-    if let Some(payload) = message.payload() {
+    if let Some(payload) = message.payload {
         record = record.payload(payload);
     }
     let delivery = producer.send_result(record).map_err(|(e, _)| ConnectError::Task(format!("could not send a dead letter to {topic}: {e}")))?;
