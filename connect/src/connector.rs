@@ -78,4 +78,14 @@ pub trait SinkTask: Send {
     /// Makes every record put so far durable. `offsets` are the next offsets to read per
     /// partition (what the runtime commits after this returns).
     fn flush<'a>(&'a mut self, offsets: &'a HashMap<TopicPartition, i64>) -> BoxFuture<'a, Result<()>>;
+
+    /// What the task is done with (say, the rows a flush wrote), handed back for the runtime
+    /// to drop on the thread that decoded the records: freeing memory on another thread than
+    /// the one that allocated it costs the allocator several times more. Default: nothing.
+    fn spent(&mut self) -> Option<Spent> {
+        None
+    }
 }
+
+/// Memory a sink task hands back to be freed where it was allocated (`SinkTask::spent`).
+pub type Spent = Box<dyn Send>;

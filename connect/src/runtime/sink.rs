@@ -19,7 +19,7 @@ use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::{mpsc, watch};
 
-use crate::connector::SinkTask;
+use crate::connector::{SinkTask, Spent};
 use crate::converter::Converter;
 use crate::error::{ConnectError, Result};
 use crate::record::{Header, Record, SinkRecord, TopicPartition};
@@ -140,11 +140,16 @@ pub(crate) async fn run(mut task: Box<dyn SinkTask>, mut run: SinkRun) -> Result
     let mut last_flush = Instant::now();
     let reader = Reader::start(run.consumer.clone(), fetched, decoder);
     let mut messages = reader.batches;
+    let spent = reader.spent;
     let result = async {
         loop {
             if *run.control.borrow() != started {
                 flush(&mut task, &run, &mut progress).await?;
                 return Ok(Exit::Control);
+            }
+            if let Some(done) = task.spent() {
+                // Should the reader have stopped, `send` gives it back and it is dropped here.
+                let _ = spent.send(done);
             }
             let wait = run.flush_interval.saturating_sub(last_flush.elapsed()).clamp(Duration::from_millis(1), Duration::from_millis(500));
             let mut batch = Vec::new();
@@ -182,6 +187,8 @@ pub(crate) async fn run(mut task: Box<dyn SinkTask>, mut run: SinkRun) -> Result
 /// batches it serves the consumer's own queue: assignments, commits, errors.
 struct Reader {
     batches: mpsc::Receiver<Result<Decoded>>,
+    /// What the task is done with, dropped by the reader (`SinkTask::spent`).
+    spent: std::sync::mpsc::Sender<Spent>,
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -209,12 +216,17 @@ fn after_error(error: KafkaError) -> AfterError {
 impl Reader {
     fn start(consumer: Arc<BaseConsumer<SinkContext>>, mut fetched: FetchQueue, decoder: Decoder) -> Self {
         let (tx, batches) = mpsc::channel(BATCHES_AHEAD);
+        let (spent, done_with) = std::sync::mpsc::channel::<Spent>();
         let stop = Arc::new(AtomicBool::new(false));
         let stopping = stop.clone();
         let thread = std::thread::Builder::new()
             .name("connect-sink-reader".into())
             .spawn(move || {
                 while !stopping.load(Ordering::Relaxed) {
+                    // Freed here, where it was allocated.
+                    while let Ok(spent) = done_with.try_recv() {
+                        drop(spent);
+                    }
                     // Each message is decoded as it is taken, straight from librdkafka's buffer.
                     let mut decoded = Decoded { records: Vec::with_capacity(MAX_BATCH), ..Decoded::default() };
                     let mut failure: Option<ConnectError> = None;
@@ -269,7 +281,7 @@ impl Reader {
                 }
             })
             .ok();
-        Self { batches, stop, thread }
+        Self { batches, spent, stop, thread }
     }
 }
 

@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use sqlx::PgPool;
 
 use crate::config::def::{ConfigDef, KeyDef, KeyType};
-use crate::connector::{BoxFuture, ConnectorKind, SinkTask, TaskContext};
+use crate::connector::{BoxFuture, ConnectorKind, SinkTask, Spent, TaskContext};
 use crate::connectors::postgres::{self, database_error, TableName};
 use crate::error::{ConnectError, Result};
 use crate::record::{SinkRecord, TopicPartition};
@@ -69,6 +69,8 @@ struct PostgresSink {
     auto_evolve: bool,
     max_buffered: usize,
     buffered: Vec<Row>,
+    /// Rows a flush committed, until the runtime takes them back (`spent`).
+    written: Vec<Vec<Row>>,
     /// The open transaction already holding the first buffered rows, when they are streamed.
     stream: Option<CopyStream>,
     /// The first offset put since the last flush, per partition.
@@ -113,6 +115,7 @@ fn start(ctx: TaskContext) -> BoxFuture<'static, Result<Box<dyn SinkTask>>> {
             auto_evolve: s.bool("auto.evolve")?,
             max_buffered: usize::try_from(s.long("max.buffered.records")?.unwrap_or(20_000).max(1)).unwrap_or(20_000),
             buffered: Vec::new(),
+            written: Vec::new(),
             stream: None,
             first_offsets: HashMap::new(),
             committed: HashMap::new(),
@@ -161,7 +164,8 @@ impl SinkTask for PostgresSink {
             }
             match self.write_all(&moved).await {
                 Ok(()) => {
-                    self.buffered.clear();
+                    let capacity = self.buffered.capacity();
+                    self.written.push(std::mem::replace(&mut self.buffered, Vec::with_capacity(capacity)));
                     self.first_offsets.clear();
                     self.committed.extend(moved);
                     Ok(())
@@ -173,6 +177,10 @@ impl SinkTask for PostgresSink {
                 }
             }
         })
+    }
+
+    fn spent(&mut self) -> Option<Spent> {
+        (!self.written.is_empty()).then(|| Box::new(std::mem::take(&mut self.written)) as Spent)
     }
 }
 
