@@ -340,15 +340,10 @@ pub(crate) fn decode(bytes: &[u8], schemas: bool) -> Result<Data, String> {
     }
     // The payload must still be exactly one JSON value; when it is not, the full parse below
     // says what is wrong.
-    if let Some((payload, schema)) = same_prefix(bytes) {
-        if let Some(schema) = &schema
-            && let Some(value) = typed::read(payload, schema)
-        {
-            return Ok(Data::shared(Some(schema.clone()), value));
-        }
-        if let Ok(payload) = from_json_bytes(payload) {
-            return with_schema(payload, schema);
-        }
+    if let Some((payload, schema)) = same_prefix(bytes)
+        && let Ok(data) = payload_with_schema(payload, schema)
+    {
+        return Ok(data);
     }
     let envelope: Envelope<'_> = match serde_json::from_slice(bytes) {
         Ok(envelope) => envelope,
@@ -362,14 +357,18 @@ pub(crate) fn decode(bytes: &[u8], schemas: bool) -> Result<Data, String> {
     if bytes.starts_with(&prefix) {
         remember_prefix(prefix, schema.clone());
     }
-    let payload_text = envelope.payload.get().as_bytes();
+    payload_with_schema(envelope.payload.get().as_bytes(), schema)
+}
+
+/// The envelope's payload read by its schema: in one pass (`typed`) when it fits, else the
+/// long way, parsed then coerced, whose errors say what is wrong.
+fn payload_with_schema(payload: &[u8], schema: Option<Arc<Schema>>) -> Result<Data, String> {
     if let Some(schema) = &schema
-        && let Some(value) = typed::read(payload_text, schema)
+        && let Some(value) = typed::read(payload, schema)
     {
         return Ok(Data::shared(Some(schema.clone()), value));
     }
-    // Read again the long way, whose errors say what is wrong.
-    with_schema(from_json_bytes(payload_text)?, schema)
+    with_schema(from_json_bytes(payload)?, schema)
 }
 
 fn with_schema(payload: Value, schema: Option<Arc<Schema>>) -> Result<Data, String> {
@@ -388,14 +387,17 @@ fn envelope_error() -> String {
         .to_string()
 }
 
+/// What a JSON null stands for under `schema`: its default, or a null where one is allowed;
+/// `None` for a required field without a default.
+pub(crate) fn null_for(schema: &Schema) -> Option<Value> {
+    (schema.optional || schema.default.is_some()).then(|| schema.default.clone().unwrap_or(Value::Null))
+}
+
 /// Reads a payload by its schema: base64 text as bytes, integers as floats where a float is
 /// expected, struct fields in the schema's order.
 pub(crate) fn coerce(value: Value, schema: &Schema) -> Result<Value, String> {
     if value.is_null() {
-        if schema.optional || schema.default.is_some() {
-            return Ok(schema.default.clone().unwrap_or(Value::Null));
-        }
-        return Err(format!("null for a required {} field", schema.kind.name()));
+        return null_for(schema).ok_or_else(|| format!("null for a required {} field", schema.kind.name()));
     }
     Ok(match (schema.kind, value) {
         (SchemaType::Bytes, Value::String(s)) => Value::Bytes(BASE64.decode(s.as_bytes()).map_err(|e| format!("bytes field is not base64: {e}"))?),

@@ -11,7 +11,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::de::{DeserializeSeed, Deserializer, Error as _, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use crate::data::json::{coerce, ValueVisitor};
+use crate::data::json::{coerce, null_for, ValueVisitor};
 use crate::data::{Schema, SchemaType, Value};
 
 /// The payload `bytes` read by `schema`; `None` when it does not fit (the caller reports why).
@@ -22,14 +22,6 @@ pub(crate) fn read(bytes: &[u8], schema: &Schema) -> Option<Value> {
     Some(value)
 }
 
-/// What a JSON null stands for under `schema`: its default, a null where one is allowed.
-fn null_for(schema: &Schema) -> Option<Value> {
-    if schema.optional || schema.default.is_some() {
-        return Some(schema.default.clone().unwrap_or(Value::Null));
-    }
-    None
-}
-
 /// A value read by its schema.
 #[derive(Clone, Copy)]
 struct Typed<'s>(&'s Schema);
@@ -38,18 +30,13 @@ impl<'de> DeserializeSeed<'de> for Typed<'_> {
     type Value = Value;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
-        match self.0.kind {
-            // Rare in rows, and read with their own rules: parsed as they are, then coerced.
-            SchemaType::Map => {
-                let parsed = deserializer.deserialize_any(ValueVisitor)?;
-                coerce(parsed, self.0).map_err(D::Error::custom)
-            }
-            SchemaType::Array if self.0.items.is_none() => {
-                let parsed = deserializer.deserialize_any(ValueVisitor)?;
-                coerce(parsed, self.0).map_err(D::Error::custom)
-            }
-            _ => deserializer.deserialize_any(self),
+        // Maps, and arrays without an item schema, are rare in rows and read with their own
+        // rules: parsed as they are, then coerced.
+        if self.0.kind == SchemaType::Map || (self.0.kind == SchemaType::Array && self.0.items.is_none()) {
+            let parsed = deserializer.deserialize_any(ValueVisitor)?;
+            return coerce(parsed, self.0).map_err(D::Error::custom);
         }
+        deserializer.deserialize_any(self)
     }
 }
 

@@ -87,6 +87,11 @@ impl Decoded {
         &current.0
     }
 
+    /// Whether the batch holds nothing for the task: no record, no progress, no dead letter.
+    fn is_empty(&self) -> bool {
+        self.records.is_empty() && self.progress.next.is_empty() && self.current.is_none() && self.progress.dead_letters.is_empty()
+    }
+
     /// The batch, its progress complete.
     fn finish(mut self) -> Self {
         if let Some((tp, next)) = self.current.take() {
@@ -196,20 +201,30 @@ struct Reader {
 /// Decoded batches the reader may hold ahead of the task.
 const BATCHES_AHEAD: usize = 16;
 
-/// What the reader does after a consumer error.
-enum AfterError {
-    /// librdkafka recovers by itself: end this batch early and go on.
-    Pass,
+/// Why the batch being read ends early, if it does.
+#[derive(Default)]
+struct BatchEnd {
     /// The task fails with it.
-    Fail(ConnectError),
+    failure: Option<ConnectError>,
+    /// A passing error: librdkafka recovers by itself, the next batch goes on.
+    passed: bool,
 }
 
-fn after_error(error: KafkaError) -> AfterError {
-    if passing(&error) {
-        tracing::warn!(error = %error, "the sink's consumer reported a passing error; librdkafka retries by itself");
-        AfterError::Pass
-    } else {
-        AfterError::Fail(error.into())
+impl BatchEnd {
+    fn ended(&self) -> bool {
+        self.failure.is_some() || self.passed
+    }
+
+    /// Decodes one message into `decoded`, or notes the error librdkafka gave in its place.
+    fn take(&mut self, decoder: &Decoder, message: std::result::Result<Incoming<'_>, KafkaError>, decoded: &mut Decoded) {
+        match message {
+            Ok(message) => self.failure = take(decoder, &message, decoded).err(),
+            Err(e) if passing(&e) => {
+                tracing::warn!(error = %e, "the sink's consumer reported a passing error; librdkafka retries by itself");
+                self.passed = true;
+            }
+            Err(e) => self.failure = Some(e.into()),
+        }
     }
 }
 
@@ -229,37 +244,26 @@ impl Reader {
                     }
                     // Each message is decoded as it is taken, straight from librdkafka's buffer.
                     let mut decoded = Decoded { records: Vec::with_capacity(MAX_BATCH), ..Decoded::default() };
-                    let mut failure: Option<ConnectError> = None;
-                    let mut passed = false;
+                    let mut end = BatchEnd::default();
                     let mut taken = 0;
                     // The consumer's own queue: group events, and any message of a partition
                     // not forwarded to the fetch queue.
-                    while taken < MAX_BATCH && failure.is_none() && !passed {
+                    while taken < MAX_BATCH && !end.ended() {
                         match consumer.poll(Duration::ZERO) {
                             Some(Ok(message)) => {
                                 taken += 1;
-                                failure = take(&decoder, &Incoming::from_message(&message), &mut decoded).err();
+                                end.take(&decoder, Ok(Incoming::from_message(&message)), &mut decoded);
                             }
-                            Some(Err(e)) => match after_error(e) {
-                                AfterError::Pass => passed = true,
-                                AfterError::Fail(e) => failure = Some(e),
-                            },
+                            Some(Err(e)) => end.take(&decoder, Err(e), &mut decoded),
                             None => break,
                         }
                     }
                     // Then the fetch queue, waiting a little for messages when there were none.
                     let mut wait = if taken == 0 { Duration::from_millis(100) } else { Duration::ZERO };
-                    while taken < MAX_BATCH && failure.is_none() && !passed {
+                    while taken < MAX_BATCH && !end.ended() {
                         let drained = fetched.drain(wait, MAX_BATCH - taken, |message| {
-                            if failure.is_some() || passed {
-                                return;
-                            }
-                            match message {
-                                Ok(message) => failure = take(&decoder, &message, &mut decoded).err(),
-                                Err(e) => match after_error(e) {
-                                    AfterError::Pass => passed = true,
-                                    AfterError::Fail(e) => failure = Some(e),
-                                },
+                            if !end.ended() {
+                                end.take(&decoder, message, &mut decoded);
                             }
                         });
                         if drained == 0 {
@@ -268,11 +272,11 @@ impl Reader {
                         taken += drained;
                         wait = Duration::ZERO;
                     }
-                    if let Some(e) = failure {
+                    if let Some(e) = end.failure {
                         let _ = tx.blocking_send(Err(e));
                         return;
                     }
-                    if decoded.records.is_empty() && decoded.progress.next.is_empty() && decoded.current.is_none() && decoded.progress.dead_letters.is_empty() {
+                    if decoded.is_empty() {
                         continue;
                     }
                     if tx.blocking_send(Ok(decoded.finish())).is_err() {
